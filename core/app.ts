@@ -1,0 +1,411 @@
+/**
+ * The app: owns its hooks, config, task registry and lifecycle. Everything that talks to the
+ * outside world comes from plugins through hooks; with none, the in-memory plugin answers.
+ */
+import { randomUUID } from 'node:crypto';
+import { resolveConfig, type Config } from './config.js';
+import type { Broker, ComponentContext, GlobalConfig, Storage } from './contracts.js';
+import { ErrorCodes, QTasksError, WaitTimeoutError } from './errors.js';
+import { createHooks, type KernelHooks, type LifecycleContext } from './hooks.js';
+import { guardHooks, runStopTaps, withTimeout } from './lifecycle.js';
+import { Logger, type LoggerLike } from './logger.js';
+import type { Plugin } from './plugin.js';
+import { messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
+import type { Router } from './router.js';
+import { appMain, loggerMain, setAppMain, setLoggerMain, sharedTaskDefinitions } from './state.js';
+import {
+  TaskHandle,
+  checkTaskName,
+  checkTaskOptions,
+  type AddTaskOptions,
+  type TaskContext,
+  type TaskDefinition,
+  type TaskOptions,
+} from './task.js';
+import { Worker } from './worker.js';
+import { createMemoryParts } from '../plugins/memory/index.js';
+
+export type AppState = 'created' | 'starting' | 'started' | 'stopping' | 'stopped';
+
+export interface QueueTasksOptions {
+  /** The app's name: the namespace of its keys and queues. Producer and worker of one app use the same name. */
+  name?: string;
+  plugins?: readonly Plugin[];
+  config?: Partial<Config>;
+  /** Set appMain and loggerMain on construction (default true). Off for hosts that want no globals. */
+  globals?: boolean;
+  /** Adopt tasks declared with sharedTask when starting (default true). */
+  sharedTasks?: boolean;
+  /** Environment to read QTASKS_* from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface StartOptions {
+  /** Run a worker that consumes this app's queues (default true). Producers pass false. */
+  worker?: boolean;
+}
+
+interface Parts {
+  broker: Broker;
+  storage: Storage;
+  globalConfig: GlobalConfig;
+  fused: boolean;
+}
+
+type Handler<A extends unknown[], R> = (...args: A) => R;
+type EchoHandler<A extends unknown[], R> = (ctx: TaskContext, ...args: A) => R;
+
+export class QueueTasks {
+  readonly name: string;
+  readonly hooks: KernelHooks;
+  readonly config: Readonly<Config>;
+  readonly #tasks = new Map<string, TaskDefinition>();
+  readonly #plugins: Plugin[] = [];
+  readonly #options: QueueTasksOptions;
+  #state: AppState = 'created';
+  #starting: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+  #parts: Parts | undefined;
+  #worker: Worker | undefined;
+  #log: LoggerLike | undefined;
+
+  constructor(options: QueueTasksOptions = {}) {
+    this.#options = options;
+    this.name = options.name ?? 'QueueTasks';
+    checkTaskName(this.name);
+    this.config = Object.freeze(resolveConfig(options.config, options.env));
+    this.hooks = createHooks();
+    guardHooks(this.hooks, () => this.#state !== 'created');
+    if (options.globals !== false) {
+      setAppMain(this);
+      setLoggerMain(new Logger({ name: this.name, subname: 'QueueTasks', level: this.config.logLevel, format: this.config.logFormat }));
+    }
+    for (const plugin of options.plugins ?? []) this.use(plugin);
+    this.hooks.lifecycle.init.call(this);
+  }
+
+  get state(): AppState {
+    return this.#state;
+  }
+
+  /** Registered tasks by name. */
+  get tasks(): ReadonlyMap<string, TaskDefinition> {
+    return this.#tasks;
+  }
+
+  get plugins(): readonly Plugin[] {
+    return this.#plugins;
+  }
+
+  /** Applies a plugin. Only before start; names are unique per app. */
+  use(plugin: Plugin): this {
+    this.#assertCreated('add plugin');
+    if (typeof plugin?.apply !== 'function' || typeof plugin.name !== 'string' || plugin.name === '') {
+      throw new QTasksError(ErrorCodes.INVALID_OPTION, 'a plugin is an object { name, apply(app) }');
+    }
+    if (this.#plugins.some((p) => p.name === plugin.name)) {
+      throw new QTasksError(ErrorCodes.DUPLICATE_PLUGIN, `plugin "${plugin.name}" is already registered on app "${this.name}"`);
+    }
+    for (const dep of plugin.dependencies ?? []) {
+      if (!this.#plugins.some((p) => p.name === dep)) {
+        throw new QTasksError(ErrorCodes.PLUGIN_DEPENDENCY, `plugin "${plugin.name}" needs plugin "${dep}" registered before it`);
+      }
+    }
+    this.#plugins.push(plugin);
+    plugin.apply(this);
+    return this;
+  }
+
+  /** Registers a task and returns its typed handle. */
+  task<A extends unknown[], R>(options: TaskOptions & { echo: true; name: string }, handler: EchoHandler<A, R>): TaskHandle<A, R>;
+  task<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: Handler<A, R>): TaskHandle<A, R>;
+  task<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: Handler<A, R>): TaskHandle<A, R> {
+    const opts: TaskOptions = typeof options === 'string' ? { name: options } : { ...options };
+    const name = checkTaskName(opts.name);
+    if (typeof handler !== 'function') throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": handler must be a function`);
+    checkTaskOptions(name, opts);
+    this.#register({ name, options: Object.freeze(opts), handler: handler as unknown as TaskDefinition['handler'] });
+    return new TaskHandle<A, R>(name, this.#tasks.get(name)!.options, () => this);
+  }
+
+  /** Registers every task of a router on this app. */
+  includeRouter(router: Router): this {
+    for (const def of router.definitions()) this.#register(def);
+    router.bind(this);
+    return this;
+  }
+
+  #register(def: TaskDefinition): void {
+    this.#assertCreated(`register task "${def.name}"`);
+    if (this.#tasks.has(def.name)) {
+      throw new QTasksError(ErrorCodes.DUPLICATE_TASK, `task "${def.name}" is already registered on app "${this.name}"`);
+    }
+    this.#tasks.set(def.name, def);
+    this.hooks.task.registered.call(def);
+  }
+
+  /** A logger for `component`: from the logging plugin, else loggerMain, else a local Logger. */
+  logger(component: string, bindings?: Record<string, unknown>): LoggerLike {
+    const provided = this.hooks.logging.provide.call({ app: this, component, ...(bindings !== undefined ? { bindings } : {}) });
+    if (provided !== undefined) return provided;
+    const main = loggerMain();
+    if (main !== undefined) return main.child({ app: this.name, component, ...bindings });
+    return new Logger({ name: this.name, subname: component, level: this.config.logLevel, format: this.config.logFormat, ...(bindings !== undefined ? { bindings } : {}) });
+  }
+
+  get #logger(): LoggerLike {
+    this.#log ??= this.logger('QueueTasks');
+    return this.#log;
+  }
+
+  /** Enqueues task `name` with `args` (the name-based, untyped form of `handle.addTask`). */
+  async addTask(name: string, args: readonly unknown[] = [], options: AddTaskOptions = {}): Promise<TaskRecord> {
+    checkTaskName(name);
+    const parts = await this.#ready('addTask');
+    if (!Array.isArray(args)) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args must be an array, got ${typeof args}`);
+    for (const key of ['priority', 'delay', 'timeout'] as const) {
+      const v = options[key];
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || (key !== 'priority' && v < 0))) {
+        throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": ${key} must be a finite number${key === 'priority' ? '' : ' >= 0'}, got ${String(v)}`);
+      }
+    }
+    assertJson(name, args);
+    const def = this.#tasks.get(name);
+    const now = Date.now();
+    let message: TaskMessage = {
+      id: randomUUID(),
+      name,
+      queue: options.queue ?? def?.options.queue ?? this.config.defaultQueue,
+      args,
+      priority: options.priority ?? def?.options.priority ?? this.config.defaultPriority,
+      createdAt: now,
+      maxDeliveries: (def?.options.retry ?? 0) + 1 + this.config.extraDeliveries,
+      ...(options.meta !== undefined ? { meta: options.meta } : {}),
+    };
+    const delayMs = options.delay ?? def?.options.delay ?? 0;
+    if (this.hooks.broker.beforePublish.isUsed()) message = await this.hooks.broker.beforePublish.promise(message, { app: this, delayMs });
+    const record = messageToRecord(message, now, now + delayMs);
+    if (!parts.fused) await parts.storage.save(record, { ttlMs: this.config.resultTtlMs });
+    await parts.broker.publish(message, { delayMs, record });
+    if (this.hooks.broker.afterPublish.isUsed()) this.hooks.broker.afterPublish.call(message);
+    if (options.timeout === undefined) return record;
+    return this.wait(message.id, options.timeout);
+  }
+
+  /** Waits up to `timeoutMs` for task `id` to be final; rejects with WaitTimeoutError (carrying the id) otherwise. */
+  async wait(id: string, timeoutMs: number): Promise<TaskRecord> {
+    const parts = await this.#ready('wait');
+    const record = await parts.storage.waitFinal(id, timeoutMs);
+    if (record === undefined) throw new WaitTimeoutError(id, timeoutMs);
+    return this.hooks.storage.afterGet.isUsed() ? this.hooks.storage.afterGet.call(record) : record;
+  }
+
+  /** The stored record of task `id`, or undefined (unknown or expired). */
+  async get(id: string): Promise<TaskRecord | undefined> {
+    const parts = await this.#ready('get');
+    const record = await parts.storage.get(id);
+    if (record === undefined) return undefined;
+    return this.hooks.storage.afterGet.isUsed() ? this.hooks.storage.afterGet.call(record) : record;
+  }
+
+  /** Whether a worker of this app (in any process) is alive. */
+  async ping(): Promise<boolean> {
+    return (await this.#ready('ping')).globalConfig.alive();
+  }
+
+  /** The app's shared key-value store and liveness (QTasks' GlobalConfig). */
+  get globalConfig(): GlobalConfig {
+    return this.#started('globalConfig').globalConfig;
+  }
+
+  /** The broker the app resolved at start (for dead letters and plugin-specific calls). */
+  get broker(): Broker {
+    return this.#started('broker').broker;
+  }
+
+  /** The storage the app resolved at start. */
+  get storage(): Storage {
+    return this.#started('storage').storage;
+  }
+
+  #started(what: string): Parts {
+    if (this.#parts === undefined) throw new QTasksError(ErrorCodes.NOT_STARTED, `${what}: app "${this.name}" is not started`);
+    return this.#parts;
+  }
+
+  /** Connects broker and storage, runs `lifecycle.start`, then (by default) the worker. Idempotent. */
+  start(options: StartOptions = {}): Promise<void> {
+    if (this.#state === 'stopping' || this.#state === 'stopped') {
+      return Promise.reject(new QTasksError(ErrorCodes.STOPPED, `app "${this.name}" was stopped; create a new app to start again`));
+    }
+    this.#starting ??= this.#start(options.worker ?? true);
+    return this.#starting;
+  }
+
+  async #start(runWorker: boolean): Promise<void> {
+    this.#state = 'starting';
+    const log = this.#logger;
+    try {
+      if (this.#options.sharedTasks !== false) {
+        for (const def of sharedTaskDefinitions.values()) if (!this.#tasks.has(def.name)) this.#tasks.set(def.name, def);
+      }
+      this.#parts = this.#resolveParts();
+      const ctx: ComponentContext = { appName: this.name, config: this.config, logger: this.logger('Broker') };
+      const limit = this.config.startTimeoutMs;
+      const { broker, storage, globalConfig } = this.#parts;
+      await withTimeout(storage.start({ ...ctx, logger: this.logger('Storage') }), limit, `storage ${storage.name} start`);
+      await withTimeout(globalConfig.start({ ...ctx, logger: this.logger('GlobalConfig') }), limit, `global config ${globalConfig.name} start`);
+      await withTimeout(broker.start(ctx), limit, `broker ${broker.name} start`);
+      await this.hooks.lifecycle.start.promise(this.#lifecycleContext(runWorker));
+      this.#state = 'started';
+      if (runWorker) {
+        this.#worker = new Worker(this, this.#parts);
+        await this.#worker.start(this.#queues());
+      }
+      this.hooks.lifecycle.started.call(this);
+      log.info({ broker: broker.name, storage: storage.name, worker: runWorker, tasks: this.#tasks.size }, 'app started');
+    } catch (err) {
+      this.#state = 'stopping';
+      await this.#shutdown().catch(() => undefined);
+      this.#state = 'stopped';
+      throw err;
+    }
+  }
+
+  #resolveParts(): Parts {
+    const broker = this.hooks.broker.provide.call(this);
+    const storage = this.hooks.storage.provide.call(this);
+    const globalConfig = this.hooks.storage.provideGlobalConfig.call(this);
+    const memory = broker === undefined || (storage === undefined && broker.records === undefined) || globalConfig === undefined ? createMemoryParts() : undefined;
+    const b = broker ?? memory!.broker;
+    const s = storage ?? b.records ?? memory!.storage;
+    return { broker: b, storage: s, globalConfig: globalConfig ?? memory!.globalConfig, fused: b.records !== undefined && b.records === s };
+  }
+
+  #queues(): string[] {
+    if (this.config.queues.length > 0) return [...this.config.queues];
+    const queues = new Set<string>([this.config.defaultQueue]);
+    for (const def of this.#tasks.values()) if (def.options.queue !== undefined) queues.add(def.options.queue);
+    return [...queues];
+  }
+
+  #lifecycleContext(worker: boolean): LifecycleContext {
+    return { app: this, worker };
+  }
+
+  /** Drains the worker (up to config.stopTimeoutMs), runs every stop step, and disconnects. Idempotent. */
+  stop(): Promise<void> {
+    if (this.#state === 'created') {
+      this.#state = 'stopped';
+      return Promise.resolve();
+    }
+    this.#stopping ??= (async () => {
+      await this.#starting?.catch(() => undefined);
+      if (this.#state === 'stopped') return;
+      this.#state = 'stopping';
+      try {
+        await this.#shutdown();
+      } finally {
+        this.#state = 'stopped';
+        if (appMain() === this) setAppMain(undefined);
+        this.hooks.lifecycle.stopped.call(this);
+      }
+    })();
+    return this.#stopping;
+  }
+
+  async #shutdown(): Promise<void> {
+    const errors: unknown[] = [];
+    const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err instanceof Error ? err : new QTasksError(ErrorCodes.STOP_FAILED, `${what}: ${String(err)}`));
+      }
+    };
+    const worker = this.#worker;
+    if (worker !== undefined) await step('worker', () => worker.stop(this.config.stopTimeoutMs));
+    errors.push(...(await runStopTaps(this.hooks.lifecycle.stop, this.#lifecycleContext(worker !== undefined))));
+    const parts = this.#parts;
+    if (parts !== undefined) {
+      await step('broker stop', () => parts.broker.stop());
+      await step('global config stop', () => parts.globalConfig.stop());
+      if (parts.storage !== parts.broker.records || !parts.fused) await step('storage stop', () => parts.storage.stop());
+    }
+    if (errors.length > 0) {
+      this.#logger.error({ errors: errors.length }, 'stop finished with errors');
+      throw Object.assign(new QTasksError(ErrorCodes.STOP_FAILED, `${errors.length} stop step(s) failed in app "${this.name}"`, { cause: errors[0] }), { errors });
+    }
+  }
+
+  /** Starts the app with a worker and resolves after SIGINT or SIGTERM stopped it. */
+  async runForever(options: { signals?: readonly NodeJS.Signals[] } = {}): Promise<void> {
+    const signals = options.signals ?? ['SIGINT', 'SIGTERM'];
+    let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+    const received = new Promise<NodeJS.Signals>((resolve) => {
+      onSignal = resolve;
+      for (const s of signals) process.once(s, resolve);
+    });
+    try {
+      await this.start({ worker: true });
+      const signal = await received;
+      this.#logger.info({ signal }, 'signal received: stopping');
+    } finally {
+      for (const s of signals) process.removeListener(s, onSignal!);
+      await this.stop();
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  async #ready(what: string): Promise<Parts> {
+    if (this.#state === 'starting') await this.#starting;
+    if (this.#state !== 'started' || this.#parts === undefined) {
+      throw new QTasksError(ErrorCodes.NOT_STARTED, `${what}: app "${this.name}" is ${this.#state}; call start() first`);
+    }
+    return this.#parts;
+  }
+
+  #assertCreated(what: string): void {
+    if (this.#state !== 'created') {
+      throw new QTasksError(ErrorCodes.ALREADY_STARTED, `cannot ${what}: app "${this.name}" is ${this.#state}`);
+    }
+  }
+}
+
+function assertJson(name: string, args: readonly unknown[]): void {
+  const problem = jsonProblem(args, 'args', new Set());
+  if (problem !== undefined) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": ${problem}; args must be JSON-serializable`);
+}
+
+/** Where `value` stops being plain JSON (what JSON.stringify would drop, alter or throw on). */
+function jsonProblem(value: unknown, path: string, seen: Set<object>): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : `${path} is ${value}`;
+    case 'object': {
+      if (value === null) return undefined;
+      if (seen.has(value)) return `${path} is a circular reference`;
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) {
+        return `${path} is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
+      }
+      seen.add(value);
+      const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value).map(([k, v]) => [`.${k}`, v]);
+      for (const [key, v] of entries) {
+        const p = jsonProblem(v, path + key, seen);
+        if (p !== undefined) return p;
+      }
+      seen.delete(value);
+      return undefined;
+    }
+    default:
+      return `${path} is ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * One error base with stable codes. Tests and callers branch on `code`, never on message text.
+ */
+
+export const ErrorCodes = Object.freeze({
+  /** Options given to the app, a task or a plugin are invalid. */
+  INVALID_OPTION: 'QTASKS_ERR_INVALID_OPTION',
+  /** Arguments given to addTask are invalid (not JSON-serializable, not an array...). */
+  INVALID_ARGS: 'QTASKS_ERR_INVALID_ARGS',
+  /** A configuration value (often from a QTASKS_* variable) cannot be parsed. */
+  INVALID_CONFIG: 'QTASKS_ERR_INVALID_CONFIG',
+  /** Two plugins with the same name were given to one app. */
+  DUPLICATE_PLUGIN: 'QTASKS_ERR_DUPLICATE_PLUGIN',
+  /** A plugin needs another plugin that is not registered before it. */
+  PLUGIN_DEPENDENCY: 'QTASKS_ERR_PLUGIN_DEPENDENCY',
+  /** Plugins, taps or tasks were added after start(). */
+  ALREADY_STARTED: 'QTASKS_ERR_ALREADY_STARTED',
+  /** An operation needs a started app. */
+  NOT_STARTED: 'QTASKS_ERR_NOT_STARTED',
+  /** The app was stopped and cannot be started again. */
+  STOPPED: 'QTASKS_ERR_STOPPED',
+  /** A task with this name is already registered on the app. */
+  DUPLICATE_TASK: 'QTASKS_ERR_DUPLICATE_TASK',
+  /** No task with this name is registered. */
+  UNKNOWN_TASK: 'QTASKS_ERR_UNKNOWN_TASK',
+  /** A tap threw; the error names the hook and the plugin. */
+  HOOK_FAILED: 'QTASKS_ERR_HOOK_FAILED',
+  /** One or more stop steps failed; see `errors`. */
+  STOP_FAILED: 'QTASKS_ERR_STOP_FAILED',
+  /** Waiting for a task's result timed out; the task keeps running. */
+  WAIT_TIMEOUT: 'QTASKS_ERR_WAIT_TIMEOUT',
+  /** A task ran longer than its maxTime. */
+  TASK_TIMEOUT: 'QTASKS_ERR_TASK_TIMEOUT',
+  /** A task was cancelled (by its handler through ctx.cancel, or by TaskCancelError). */
+  TASK_CANCELLED: 'QTASKS_ERR_TASK_CANCELLED',
+  /** A handler threw something that is not an Error; it was wrapped. */
+  NON_ERROR_THROWN: 'QTASKS_ERR_NON_ERROR_THROWN',
+  /** A message could not be decoded as a task. */
+  MALFORMED_MESSAGE: 'QTASKS_ERR_MALFORMED_MESSAGE',
+  /** A task was delivered more often than its delivery limit without an outcome. */
+  DELIVERY_LIMIT: 'QTASKS_ERR_DELIVERY_LIMIT',
+  /** A broker or storage connection is closed or lost. */
+  CONNECTION_CLOSED: 'QTASKS_ERR_CONNECTION_CLOSED',
+  /** A start or stop step did not finish in time. */
+  LIFECYCLE_TIMEOUT: 'QTASKS_ERR_LIFECYCLE_TIMEOUT',
+  /** No app was given and no appMain is set. */
+  NO_APP: 'QTASKS_ERR_NO_APP',
+  /** The operation is not supported by the configured plugin. */
+  UNSUPPORTED: 'QTASKS_ERR_UNSUPPORTED',
+} as const);
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface QTasksErrorOptions {
+  cause?: unknown;
+}
+
+/** The base class of every error qtasks throws. */
+export class QTasksError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: QTasksErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'QTasksError';
+    this.code = code;
+  }
+}
+
+/** A tap failed; `hook` is like `broker.beforePublish`, `plugin` the tap's name. */
+export class HookError extends QTasksError {
+  readonly hook: string;
+  readonly plugin: string;
+
+  constructor(hook: string, plugin: string, cause: unknown) {
+    super(ErrorCodes.HOOK_FAILED, `hook ${hook} failed in plugin "${plugin}": ${messageOf(cause)}`, { cause });
+    this.name = 'HookError';
+    this.hook = hook;
+    this.plugin = plugin;
+  }
+}
+
+/** Waiting for a task's outcome timed out. The task itself keeps going; `taskId` lets the caller look it up later. */
+export class WaitTimeoutError extends QTasksError {
+  readonly taskId: string;
+
+  constructor(taskId: string, timeoutMs: number) {
+    super(ErrorCodes.WAIT_TIMEOUT, `task ${taskId} did not finish within ${timeoutMs} ms`);
+    this.name = 'WaitTimeoutError';
+    this.taskId = taskId;
+  }
+}
+
+/** Throw from a handler (or call ctx.cancel) to end the task in status `cancel`. Never retried. */
+export class TaskCancelError extends QTasksError {
+  constructor(reason = 'cancelled') {
+    super(ErrorCodes.TASK_CANCELLED, reason);
+    this.name = 'TaskCancelError';
+  }
+}
+
+/** The handler ran past the task's maxTime. */
+export class TaskTimeoutError extends QTasksError {
+  constructor(maxTimeMs: number) {
+    super(ErrorCodes.TASK_TIMEOUT, `task exceeded its maxTime of ${maxTimeMs} ms`);
+    this.name = 'TaskTimeoutError';
+  }
+}
+
+/** Throw from a handler to fail the task now, without the retries it has left. */
+export class NoRetryError extends Error {
+  constructor(message: string, options?: QTasksErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'NoRetryError';
+  }
+}
+
+/** Throw from a handler to retry after `delayMs` (it still counts as an attempt). */
+export class RetryLaterError extends Error {
+  readonly delayMs: number;
+
+  constructor(delayMs: number, message = `retry requested in ${delayMs} ms`) {
+    super(message);
+    this.name = 'RetryLaterError';
+    this.delayMs = delayMs;
+  }
+}
+
+/** Thrown by broker and storage plugins when their connection is gone. */
+export class ConnectionClosedError extends QTasksError {
+  constructor(what: string, options?: QTasksErrorOptions) {
+    super(ErrorCodes.CONNECTION_CLOSED, `${what}: connection closed`, options);
+    this.name = 'ConnectionClosedError';
+  }
+}
+
+export function messageOf(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Handlers may throw anything; the kernel only deals with Errors. */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  const err = new QTasksError(ErrorCodes.NON_ERROR_THROWN, `non-Error thrown: ${messageOf(value)}`);
+  return err;
+}

@@ -1,0 +1,196 @@
+/**
+ * Runs one attempt of a task: hooks, middlewares, maxTime, echo, generators, and the retry
+ * decision. It never throws: every way an attempt can end is an Outcome.
+ */
+import type { QueueTasks } from './app.js';
+import type { Delivery } from './contracts.js';
+import { NoRetryError, RetryLaterError, TaskCancelError, TaskTimeoutError, toError } from './errors.js';
+import type { KernelHooks } from './hooks.js';
+import type { LoggerLike } from './logger.js';
+import type { TaskContext, TaskDefinition } from './task.js';
+
+export type Outcome =
+  | { readonly kind: 'success'; readonly returning: unknown }
+  | { readonly kind: 'error'; readonly error: Error }
+  | { readonly kind: 'cancel'; readonly reason: string }
+  | { readonly kind: 'retry'; readonly error: Error; readonly delayMs: number };
+
+/** Aborts a running attempt because the worker is stopping; its delivery is left unsettled. */
+export class ShutdownAbort extends Error {
+  constructor() {
+    super('worker stopped before the task finished');
+    this.name = 'ShutdownAbort';
+  }
+}
+
+class Context implements TaskContext {
+  readonly app: QueueTasks;
+  readonly id: string;
+  readonly name: string;
+  readonly queue: string;
+  readonly priority: number;
+  readonly attempt: number;
+  #controller: AbortController | undefined;
+  #logger: LoggerLike | undefined;
+  readonly #hooks: KernelHooks;
+
+  constructor(app: QueueTasks, delivery: Delivery) {
+    const m = delivery.message;
+    this.app = app;
+    this.id = m.id;
+    this.name = m.name;
+    this.queue = m.queue;
+    this.priority = m.priority;
+    this.attempt = delivery.attempt;
+    this.#hooks = app.hooks;
+  }
+
+  // Created on first use: most tasks never look at their signal, and an AbortController per task is measurable.
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  get logger(): LoggerLike {
+    this.#logger ??= this.app.logger('Task', { taskId: this.id, task: this.name, attempt: this.attempt });
+    return this.#logger;
+  }
+
+  abort(reason: Error): void {
+    this.#controller ??= new AbortController();
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  get aborted(): Error | undefined {
+    return this.#controller?.signal.aborted === true ? (this.#controller.signal.reason as Error) : undefined;
+  }
+
+  cancel(reason = 'cancelled'): never {
+    throw new TaskCancelError(reason);
+  }
+
+  progress(value: unknown): void {
+    if (this.#hooks.task.progress.isUsed()) this.#hooks.task.progress.call(value, this);
+  }
+}
+
+export interface Execution {
+  readonly ctx: TaskContext;
+  readonly done: Promise<Outcome>;
+  /** Abort the attempt (shutdown); the outcome is then a ShutdownAbort error. */
+  abort(reason: Error): void;
+}
+
+function isIterator(value: unknown): value is AsyncIterator<unknown> | Iterator<unknown> {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Record<symbol | string, unknown>;
+  return typeof v.next === 'function' && (typeof v[Symbol.asyncIterator] === 'function' || typeof v[Symbol.iterator] === 'function');
+}
+
+function backoff(base: number, max: number, attempt: number): number {
+  const raw = Math.min(max, base * 2 ** Math.max(0, attempt - 1));
+  // "equal jitter": at least half the delay, so retries still spread out but never fire at once.
+  return Math.round(raw / 2 + Math.random() * (raw / 2));
+}
+
+export function execute(app: QueueTasks, def: TaskDefinition, delivery: Delivery): Execution {
+  const ctx = new Context(app, delivery);
+  return { ctx, done: run(app, def, delivery, ctx), abort: (reason) => ctx.abort(reason) };
+}
+
+async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx: Context): Promise<Outcome> {
+  const hooks = app.hooks;
+  const opts = def.options;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    let args: readonly unknown[] = delivery.message.args;
+    if (hooks.task.beforeExecute.isUsed()) args = await hooks.task.beforeExecute.promise(args, ctx);
+    if (opts.middlewaresBefore !== undefined) for (const mw of opts.middlewaresBefore) await mw(ctx);
+    const handler = def.handler as (...a: unknown[]) => unknown;
+    let work: unknown = opts.echo === true ? handler(ctx, ...args) : handler(...args);
+    if (isIterator(work)) work = collect(work, def, ctx);
+    let result: unknown;
+    if (opts.maxTime !== undefined) {
+      const ms = opts.maxTime;
+      timer = setTimeout(() => ctx.abort(new TaskTimeoutError(ms)), ms);
+      result = await raceAbort(work, ctx);
+    } else {
+      // No deadline: a stopping worker abandons the attempt instead of waiting on it (see worker.ts).
+      result = await work;
+    }
+    if (hooks.task.afterExecute.isUsed()) result = await hooks.task.afterExecute.promise(result, ctx);
+    if (opts.middlewaresAfter !== undefined) {
+      for (const mw of opts.middlewaresAfter) {
+        const replaced = await mw(ctx, result);
+        if (replaced !== undefined) result = replaced;
+      }
+    }
+    const aborted = ctx.aborted;
+    if (aborted !== undefined) throw aborted;
+    return { kind: 'success', returning: result };
+  } catch (thrown) {
+    const error = ctx.aborted ?? toError(thrown);
+    return decide(app, def, delivery, ctx, error);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+/** Settles at the handler's result or at abort, whichever comes first: a task fails at its deadline, not after it. */
+function raceAbort(work: unknown, ctx: Context): Promise<unknown> {
+  const signal = ctx.signal;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    Promise.resolve(work).then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+async function collect(it: AsyncIterator<unknown> | Iterator<unknown>, def: TaskDefinition, ctx: Context): Promise<unknown[]> {
+  const out: unknown[] = [];
+  const map = def.options.generateHandler;
+  for (;;) {
+    const aborted = ctx.aborted;
+    if (aborted !== undefined) {
+      await it.return?.();
+      throw aborted;
+    }
+    const step = await it.next();
+    if (step.done === true) return out;
+    const value = map !== undefined ? await map(step.value, ctx) : step.value;
+    out.push(value);
+    ctx.progress(value);
+  }
+}
+
+function decide(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx: Context, error: Error): Outcome {
+  if (error instanceof ShutdownAbort) return { kind: 'error', error };
+  if (error instanceof TaskCancelError) return { kind: 'cancel', reason: error.message };
+  if (error instanceof NoRetryError) return { kind: 'error', error };
+  const opts = def.options;
+  const retries = opts.retry ?? 0;
+  let retry: boolean | undefined;
+  if (app.hooks.task.shouldRetry.isUsed()) retry = app.hooks.task.shouldRetry.call(error, ctx);
+  if (retry === undefined) {
+    const matches = opts.retryOn === undefined || opts.retryOn.some((cls) => error instanceof cls);
+    retry = error instanceof RetryLaterError || matches;
+    retry = retry && delivery.attempt <= retries;
+  }
+  if (!retry) return { kind: 'error', error };
+  let delayMs =
+    error instanceof RetryLaterError
+      ? error.delayMs
+      : backoff(opts.retryDelayMs ?? app.config.retryDelayMs, opts.retryMaxDelayMs ?? app.config.retryMaxDelayMs, delivery.attempt);
+  if (app.hooks.task.retryDelay.isUsed()) delayMs = app.hooks.task.retryDelay.call(delayMs, ctx);
+  return { kind: 'retry', error, delayMs };
+}

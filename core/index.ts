@@ -1,0 +1,54 @@
+/** `qtasks`: the kernel's public surface, listed one by one so internals stay internal. */
+export { QueueTasks, type AppState, type QueueTasksOptions, type StartOptions } from './app.js';
+export { DEFAULT_CONFIG, resolveConfig, envName, type Config } from './config.js';
+export type {
+  Broker,
+  ComponentContext,
+  ConsumeOptions,
+  DeadLetter,
+  Delivery,
+  GlobalConfig,
+  PublishOptions,
+  SaveOptions,
+  Storage,
+} from './contracts.js';
+export {
+  ConnectionClosedError,
+  ErrorCodes,
+  HookError,
+  NoRetryError,
+  QTasksError,
+  RetryLaterError,
+  TaskCancelError,
+  TaskTimeoutError,
+  WaitTimeoutError,
+  type ErrorCode,
+} from './errors.js';
+export { createHooks, type KernelHooks, type LifecycleContext, type LoggerRequest, type PublishContext } from './hooks.js';
+export { LOG_LEVELS, Logger, type LogDestination, type LoggerLike, type LoggerOptions } from './logger.js';
+export { definePlugin, type Plugin } from './plugin.js';
+export {
+  FINAL_STATUSES,
+  TaskStatus,
+  isFinal,
+  validateMessage,
+  type TaskErrorInfo,
+  type TaskMessage,
+  type TaskRecord,
+  type TaskStatusName,
+} from './record.js';
+export { Router, type RouterOptions } from './router.js';
+export { STAGE_DEFAULT, STAGE_FIRST, STAGE_LAST, START_STAGE_CONNECTIONS, START_STAGE_CONSUMERS, START_STAGE_SERVICES } from './stages.js';
+export { appMain, loggerMain, setAppMain, setLoggerMain } from './state.js';
+export {
+  TaskHandle,
+  sharedTask,
+  type AddTaskOptions,
+  type ErrorClass,
+  type MiddlewareAfter,
+  type MiddlewareBefore,
+  type TaskContext,
+  type TaskDefinition,
+  type TaskOptions,
+  type TaskResult,
+} from './task.js';

@@ -1,0 +1,154 @@
+/**
+ * The core logger. Components ask `hooks.logging.provide` for a logger; with no logging plugin
+ * they get a child of `loggerMain`, and with no `loggerMain` a local `Logger` of this class.
+ */
+
+/** What every component logs through. A pino logger satisfies it, and so does `Logger`. */
+export interface LoggerLike {
+  level: string;
+  trace(obj: object | string, msg?: string): void;
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  fatal(obj: object | string, msg?: string): void;
+  child(bindings: Record<string, unknown>): LoggerLike;
+}
+
+export const LOG_LEVELS: Readonly<Record<string, number>> = Object.freeze({
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Number.POSITIVE_INFINITY,
+});
+
+export interface LogDestination {
+  write(line: string): unknown;
+}
+
+export interface LoggerOptions {
+  /** Usually the app's name. */
+  name: string;
+  /** The component: `QueueTasks`, `Worker`, a plugin's name... */
+  subname?: string;
+  level?: string;
+  /** `text`: one human line; `json`: one JSON object a line. */
+  format?: string;
+  bindings?: Record<string, unknown>;
+  /** Defaults to process.stderr, so a program's own stdout stays its own. */
+  destination?: LogDestination;
+}
+
+function levelValue(level: string): number {
+  const v = LOG_LEVELS[level];
+  if (v === undefined) throw new TypeError(`unknown log level "${level}" (use ${Object.keys(LOG_LEVELS).join(', ')})`);
+  return v;
+}
+
+export class Logger implements LoggerLike {
+  readonly name: string;
+  readonly subname: string | undefined;
+  readonly format: string;
+  readonly bindings: Readonly<Record<string, unknown>>;
+  #level: string;
+  #levelValue: number;
+  #destination: LogDestination;
+
+  constructor(options: LoggerOptions) {
+    this.name = options.name;
+    this.subname = options.subname;
+    this.format = options.format ?? 'text';
+    if (this.format !== 'text' && this.format !== 'json') throw new TypeError(`unknown log format "${this.format}" (use text or json)`);
+    this.bindings = Object.freeze({ ...options.bindings });
+    this.#level = options.level ?? 'info';
+    this.#levelValue = levelValue(this.#level);
+    this.#destination = options.destination ?? process.stderr;
+  }
+
+  get level(): string {
+    return this.#level;
+  }
+
+  set level(level: string) {
+    this.#levelValue = levelValue(level);
+    this.#level = level;
+  }
+
+  isLevelEnabled(level: string): boolean {
+    return levelValue(level) >= this.#levelValue;
+  }
+
+  /** The same logger for another component. */
+  withSubname(subname: string): Logger {
+    return this.#derive(subname, this.bindings);
+  }
+
+  child(bindings: Record<string, unknown>): Logger {
+    return this.#derive(this.subname, { ...this.bindings, ...bindings });
+  }
+
+  trace(obj: object | string, msg?: string): void {
+    this.#write('trace', obj, msg);
+  }
+  debug(obj: object | string, msg?: string): void {
+    this.#write('debug', obj, msg);
+  }
+  info(obj: object | string, msg?: string): void {
+    this.#write('info', obj, msg);
+  }
+  warn(obj: object | string, msg?: string): void {
+    this.#write('warn', obj, msg);
+  }
+  error(obj: object | string, msg?: string): void {
+    this.#write('error', obj, msg);
+  }
+  fatal(obj: object | string, msg?: string): void {
+    this.#write('fatal', obj, msg);
+  }
+
+  #derive(subname: string | undefined, bindings: Record<string, unknown>): Logger {
+    return new Logger({
+      name: this.name,
+      ...(subname !== undefined ? { subname } : {}),
+      level: this.#level,
+      format: this.format,
+      bindings,
+      destination: this.#destination,
+    });
+  }
+
+  #write(level: string, obj: object | string, msg?: string): void {
+    const value = LOG_LEVELS[level] as number;
+    if (value < this.#levelValue) return;
+    const fields: Record<string, unknown> = typeof obj === 'string' ? {} : errorAware(obj);
+    const message = typeof obj === 'string' ? obj : (msg ?? '');
+    if (this.format === 'json') {
+      const record = { level, time: Date.now(), name: this.name, subname: this.subname, ...this.bindings, ...fields, msg: message };
+      this.#destination.write(JSON.stringify(record) + '\n');
+      return;
+    }
+    const extra = { ...this.bindings, ...fields };
+    const tail = Object.keys(extra).length > 0 ? ' ' + safeJson(extra) : '';
+    const sub = this.subname !== undefined ? ` (${this.subname})` : '';
+    this.#destination.write(`${new Date().toISOString()} [${this.name}: ${level.toUpperCase()}]${sub} ${message}${tail}\n`);
+  }
+}
+
+function errorAware(obj: object): Record<string, unknown> {
+  if (obj instanceof Error) return { err: { name: obj.name, message: obj.message, stack: obj.stack } };
+  const out: Record<string, unknown> = { ...obj };
+  const err = (obj as { err?: unknown }).err;
+  if (err instanceof Error) out.err = { name: err.name, message: err.message, stack: err.stack };
+  return out;
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return '[unserializable]';
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * A Router collects task definitions in a module that does not import the app; the app takes
+ * them with `app.includeRouter(router)`. Handles returned by a router enqueue through the app
+ * that included it (or appMain, if none has yet).
+ */
+import type { QueueTasks } from './app.js';
+import { ErrorCodes, QTasksError } from './errors.js';
+import { appMain } from './state.js';
+import { TaskHandle, checkTaskName, checkTaskOptions, type TaskContext, type TaskDefinition, type TaskOptions } from './task.js';
+
+export interface RouterOptions {
+  /** Defaults merged under each task's own options (for example a queue or priority for the group). */
+  defaults?: TaskOptions;
+}
+
+export class Router {
+  readonly #defs = new Map<string, TaskDefinition>();
+  readonly #defaults: TaskOptions;
+  #app: QueueTasks | undefined;
+
+  constructor(options: RouterOptions = {}) {
+    this.#defaults = { ...options.defaults };
+  }
+
+  task<A extends unknown[], R>(options: TaskOptions & { echo: true; name: string }, handler: (ctx: TaskContext, ...args: A) => R): TaskHandle<A, R>;
+  task<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: (...args: A) => R): TaskHandle<A, R>;
+  task<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: (...args: A) => R): TaskHandle<A, R> {
+    const opts: TaskOptions = { ...this.#defaults, ...(typeof options === 'string' ? { name: options } : options) };
+    const name = checkTaskName(opts.name);
+    checkTaskOptions(name, opts);
+    if (this.#defs.has(name)) throw new QTasksError(ErrorCodes.DUPLICATE_TASK, `task "${name}" is already in this router`);
+    const def: TaskDefinition = { name, options: Object.freeze(opts), handler: handler as unknown as TaskDefinition['handler'] };
+    this.#defs.set(name, def);
+    return new TaskHandle<A, R>(name, def.options, () => this.#resolveApp(name));
+  }
+
+  /** The definitions, in registration order. */
+  definitions(): TaskDefinition[] {
+    return [...this.#defs.values()];
+  }
+
+  /** Called by `app.includeRouter`. */
+  bind(app: QueueTasks): void {
+    this.#app ??= app;
+  }
+
+  #resolveApp(name: string): QueueTasks {
+    const app = this.#app ?? appMain();
+    if (app === undefined) {
+      throw new QTasksError(ErrorCodes.NO_APP, `task "${name}" belongs to a router that no app has included, and there is no appMain`);
+    }
+    return app;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Task definitions, their options, the typed handle `app.task` returns, and `sharedTask`.
+ */
+import type { QueueTasks } from './app.js';
+import { ErrorCodes, QTasksError } from './errors.js';
+import type { LoggerLike } from './logger.js';
+import type { TaskRecord } from './record.js';
+import { appMain, sharedTaskDefinitions } from './state.js';
+
+/** A class of errors; `retryOn` matches subclasses too. */
+export type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** Runs before the handler; may throw to fail the attempt. */
+export type MiddlewareBefore = (ctx: TaskContext) => void | Promise<void>;
+/** Runs after the handler succeeded; may return a replacement result (undefined keeps it). */
+export type MiddlewareAfter = (ctx: TaskContext, result: unknown) => unknown;
+
+/** What a running task knows about itself. With `echo: true` the handler receives it first. */
+export interface TaskContext {
+  readonly app: QueueTasks;
+  readonly id: string;
+  readonly name: string;
+  readonly queue: string;
+  readonly priority: number;
+  /** 1 on the first delivery; crash redeliveries and retries increase it. */
+  readonly attempt: number;
+  /** Aborted at the task's maxTime, or when the worker stops past its grace period. */
+  readonly signal: AbortSignal;
+  /** Bound to this task: `{ taskId, task, attempt }`. */
+  readonly logger: LoggerLike;
+  /** Ends the task in status `cancel` with `reason`. */
+  cancel(reason?: string): never;
+  /** Reports a progress value (fires `task.progress`). */
+  progress(value: unknown): void;
+}
+
+export interface TaskOptions<Y = unknown> {
+  name?: string;
+  /** Queue the task is published to; the worker consumes the queues of its tasks. */
+  queue?: string;
+  /** Default priority of this task's calls; lower runs first. */
+  priority?: number;
+  /** Additional attempts after a failure (0: none). */
+  retry?: number;
+  /** Retry only errors of these classes (subclasses match). Default: any error. */
+  retryOn?: readonly ErrorClass[];
+  /** First backoff delay, doubled per attempt with jitter; defaults to config.retryDelayMs. */
+  retryDelayMs?: number;
+  retryMaxDelayMs?: number;
+  /** Per-attempt time limit, ms. The handler's signal aborts and the attempt fails at the deadline. */
+  maxTime?: number;
+  /** Default delay before the first delivery of each call, ms. */
+  delay?: number;
+  /** The handler receives its TaskContext as first argument. */
+  echo?: boolean;
+  /** For generator handlers: maps each yielded value; the mapped values form the result. */
+  generateHandler?: (value: Y, ctx: TaskContext) => unknown;
+  middlewaresBefore?: readonly MiddlewareBefore[];
+  middlewaresAfter?: readonly MiddlewareAfter[];
+  /** How long this task's final record is kept; defaults to config.resultTtlMs. */
+  resultTtlMs?: number;
+  tags?: readonly string[];
+  description?: string;
+}
+
+export interface AddTaskOptions {
+  priority?: number;
+  /** Delay before the first delivery, ms. */
+  delay?: number;
+  queue?: string;
+  /** Wait up to this many ms for the final record (event driven); a WaitTimeoutError carries the id. */
+  timeout?: number;
+  /** Free-form JSON for plugins. */
+  meta?: Record<string, unknown>;
+}
+
+/** A registered task as the worker sees it. */
+export interface TaskDefinition {
+  readonly name: string;
+  readonly options: Readonly<TaskOptions>;
+  readonly handler: (...args: never[]) => unknown;
+}
+
+export interface SharedTaskDefinition extends TaskDefinition {
+  readonly shared: true;
+}
+
+/** Resolved type of a handler's result: a generator's yields become an array. */
+export type TaskResult<R> =
+  R extends AsyncGenerator<infer Y, unknown, unknown> ? Y[] : R extends Generator<infer Y, unknown, unknown> ? Y[] : Awaited<R>;
+
+/** The typed handle `app.task` returns. */
+export class TaskHandle<A extends unknown[], R> {
+  readonly name: string;
+  readonly options: Readonly<TaskOptions>;
+  readonly #resolveApp: () => QueueTasks;
+
+  constructor(name: string, options: Readonly<TaskOptions>, resolveApp: () => QueueTasks) {
+    this.name = name;
+    this.options = options;
+    this.#resolveApp = resolveApp;
+  }
+
+  /** The app this handle enqueues to (for a shared task: appMain at call time). */
+  get app(): QueueTasks {
+    return this.#resolveApp();
+  }
+
+  /**
+   * Enqueues a call. Without `options.timeout` resolves to the record in status `new` once the
+   * broker has it; with it, to the final record.
+   */
+  addTask(args: A, options?: AddTaskOptions): Promise<TaskRecord<A, TaskResult<R>>> {
+    const app = this.#resolveApp();
+    return app.addTask(this.name, args, {
+      ...options,
+      priority: options?.priority ?? this.options.priority,
+      queue: options?.queue ?? this.options.queue,
+      delay: options?.delay ?? this.options.delay,
+    }) as Promise<TaskRecord<A, TaskResult<R>>>;
+  }
+
+  /** Enqueues, waits up to `timeout` ms and returns the result; a failed task rejects with its error. */
+  async run(args: A, options: AddTaskOptions & { timeout: number }): Promise<TaskResult<R>> {
+    const record = await this.addTask(args, options);
+    if (record.status === 'success') return record.returning as TaskResult<R>;
+    const err = new QTasksError(ErrorCodes.UNSUPPORTED, `task ${record.id} ended in ${record.status}: ${record.error?.message ?? record.reason ?? ''}`);
+    throw Object.assign(err, { record });
+  }
+}
+
+const NAME_OK = /^[^\s]/;
+
+export function checkTaskName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || !NAME_OK.test(name) || name.length > 512) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `task name must be a non-empty string of at most 512 characters, got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+function nonNegative(task: string, key: string, value: unknown, integer = false): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${task}": ${key} must be a ${integer ? 'whole ' : ''}number >= 0, got ${String(value)}`);
+  }
+}
+
+export function checkTaskOptions(name: string, options: TaskOptions): void {
+  nonNegative(name, 'retry', options.retry, true);
+  nonNegative(name, 'retryDelayMs', options.retryDelayMs);
+  nonNegative(name, 'retryMaxDelayMs', options.retryMaxDelayMs);
+  nonNegative(name, 'delay', options.delay);
+  nonNegative(name, 'resultTtlMs', options.resultTtlMs);
+  if (options.maxTime !== undefined && (typeof options.maxTime !== 'number' || !(options.maxTime > 0) || !Number.isFinite(options.maxTime))) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": maxTime must be a positive number of ms, got ${String(options.maxTime)}`);
+  }
+  if (options.priority !== undefined && (typeof options.priority !== 'number' || !Number.isFinite(options.priority))) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": priority must be a finite number, got ${String(options.priority)}`);
+  }
+  if (options.queue !== undefined) checkTaskName(options.queue);
+}
+
+type Handler<A extends unknown[], R> = (...args: A) => R;
+type EchoHandler<A extends unknown[], R> = (ctx: TaskContext, ...args: A) => R;
+
+/**
+ * Declares a task that belongs to no app: it is adopted by every app that starts after this
+ * call (option `sharedTasks: false` opts out), and its `addTask` enqueues through `appMain`.
+ */
+export function sharedTask<A extends unknown[], R>(options: string | (TaskOptions & { echo: true; name: string }), handler: EchoHandler<A, R>): TaskHandle<A, R>;
+export function sharedTask<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: Handler<A, R>): TaskHandle<A, R>;
+export function sharedTask<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: Handler<A, R>): TaskHandle<A, R> {
+  const opts: TaskOptions = typeof options === 'string' ? { name: options } : { ...options };
+  const name = checkTaskName(opts.name);
+  checkTaskOptions(name, opts);
+  const definition: SharedTaskDefinition = { name, options: Object.freeze(opts), handler: handler as unknown as TaskDefinition['handler'], shared: true };
+  sharedTaskDefinitions.set(name, definition);
+  return new TaskHandle<A, R>(name, definition.options, () => {
+    const app = appMain();
+    if (app === undefined) {
+      throw new QTasksError(ErrorCodes.NO_APP, `sharedTask "${name}" needs an app: construct a QueueTasks (with globals on) or call setAppMain(app) first`);
+    }
+    return app;
+  });
+}

@@ -1,0 +1,217 @@
+/**
+ * The in-process data behind the memory plugin: queues, delays, leases, dead letters, records
+ * and the key-value store. Apps that are given the same backend share one queue, which is how
+ * tests model a producer and several workers.
+ */
+import type { DeadLetter } from '../../core/contracts.js';
+import { isFinal, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { Heap } from './heap.js';
+
+interface Ready {
+  readonly message: TaskMessage;
+  readonly seq: number;
+}
+
+interface Delayed {
+  readonly message: TaskMessage;
+  readonly at: number;
+  readonly seq: number;
+}
+
+interface Stored {
+  record: TaskRecord;
+  expiresAt: number;
+}
+
+/** A consumer registered by one broker instance. */
+export interface MemoryConsumer {
+  readonly queues: readonly string[];
+  readonly concurrency: number;
+  unsettled: number;
+  paused: boolean;
+  deliver(message: TaskMessage, attempt: number): void;
+}
+
+const byPriority = (a: Ready, b: Ready): boolean => a.message.priority < b.message.priority || (a.message.priority === b.message.priority && a.seq < b.seq);
+
+export class MemoryBackend {
+  readonly #queues = new Map<string, Heap<Ready>>();
+  readonly #delayed = new Heap<Delayed>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq));
+  readonly #deliveries = new Map<string, number>();
+  readonly #records = new Map<string, Stored>();
+  readonly #expiries = new Heap<{ id: string; at: number }>((a, b) => a.at < b.at);
+  readonly #waiters = new Map<string, Set<(r: TaskRecord) => void>>();
+  readonly #consumers = new Set<MemoryConsumer>();
+  readonly #dead: DeadLetter[] = [];
+  readonly kv = new Map<string, string>();
+  readonly heartbeats = new Map<string, number>();
+  #seq = 0;
+  #pumpScheduled = false;
+  #delayTimer: NodeJS.Timeout | undefined;
+  #delayAt = Infinity;
+
+  /** Queues a message now or after `delayMs`. */
+  enqueue(message: TaskMessage, delayMs: number): void {
+    const seq = this.#seq++;
+    if (delayMs > 0) {
+      const at = Date.now() + delayMs;
+      this.#delayed.push({ message, at, seq });
+      this.#armDelay();
+      return;
+    }
+    let heap = this.#queues.get(message.queue);
+    if (heap === undefined) {
+      heap = new Heap(byPriority);
+      this.#queues.set(message.queue, heap);
+    }
+    heap.push({ message, seq });
+    this.#schedulePump();
+  }
+
+  addConsumer(consumer: MemoryConsumer): void {
+    this.#consumers.add(consumer);
+    this.#schedulePump();
+  }
+
+  removeConsumer(consumer: MemoryConsumer): void {
+    this.#consumers.delete(consumer);
+  }
+
+  /** A delivery was settled or given back: its consumer has room again. */
+  released(consumer: MemoryConsumer): void {
+    consumer.unsettled--;
+    this.#schedulePump();
+  }
+
+  forget(id: string): void {
+    this.#deliveries.delete(id);
+  }
+
+  addDeadLetter(letter: DeadLetter): void {
+    this.#dead.unshift(letter);
+    if (this.#dead.length > 10_000) this.#dead.length = 10_000;
+  }
+
+  deadLetters(limit: number): DeadLetter[] {
+    return this.#dead.slice(0, limit);
+  }
+
+  // --- records ---
+
+  getRecord(id: string): TaskRecord | undefined {
+    const stored = this.#records.get(id);
+    if (stored === undefined) return undefined;
+    if (stored.expiresAt <= Date.now()) {
+      this.#records.delete(id);
+      return undefined;
+    }
+    return stored.record;
+  }
+
+  /** Fenced write: refused when the stored record has more attempts. */
+  saveRecord(record: TaskRecord, ttlMs: number): boolean {
+    const current = this.#records.get(record.id);
+    if (current !== undefined && current.record.attempts > record.attempts) return false;
+    const final = isFinal(record.status);
+    const expiresAt = final ? Date.now() + ttlMs : Infinity;
+    this.#records.set(record.id, { record, expiresAt });
+    if (final) {
+      this.#expiries.push({ id: record.id, at: expiresAt });
+      this.#sweep();
+      const waiters = this.#waiters.get(record.id);
+      if (waiters !== undefined) {
+        this.#waiters.delete(record.id);
+        for (const wake of waiters) wake(record);
+      }
+    }
+    return true;
+  }
+
+  waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
+    const now = this.getRecord(id);
+    if (now !== undefined && isFinal(now.status)) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      let set = this.#waiters.get(id);
+      if (set === undefined) {
+        set = new Set();
+        this.#waiters.set(id, set);
+      }
+      const wake = (r: TaskRecord | undefined): void => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const timer = setTimeout(() => {
+        set.delete(wake);
+        if (set.size === 0) this.#waiters.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      set.add(wake);
+    });
+  }
+
+  // Expired records leave in expiry order; run on each final write, so no timer is needed.
+  #sweep(): void {
+    const now = Date.now();
+    for (let top = this.#expiries.peek(); top !== undefined && top.at <= now; top = this.#expiries.peek()) {
+      this.#expiries.pop();
+      const stored = this.#records.get(top.id);
+      if (stored !== undefined && stored.expiresAt <= now) this.#records.delete(top.id);
+    }
+  }
+
+  // --- dispatch ---
+
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    for (const consumer of this.#consumers) {
+      while (!consumer.paused && consumer.unsettled < consumer.concurrency) {
+        const next = this.#take(consumer.queues);
+        if (next === undefined) break;
+        const attempt = (this.#deliveries.get(next.id) ?? 0) + 1;
+        this.#deliveries.set(next.id, attempt);
+        consumer.unsettled++;
+        consumer.deliver(next, attempt);
+      }
+    }
+  }
+
+  #take(queues: readonly string[]): TaskMessage | undefined {
+    let best: Heap<Ready> | undefined;
+    for (const q of queues) {
+      const heap = this.#queues.get(q);
+      const head = heap?.peek();
+      if (head === undefined) continue;
+      const bestHead = best?.peek();
+      if (bestHead === undefined || byPriority(head, bestHead)) best = heap;
+    }
+    return best?.pop()?.message;
+  }
+
+  #armDelay(): void {
+    const next = this.#delayed.peek();
+    if (next === undefined || next.at >= this.#delayAt) return;
+    if (this.#delayTimer !== undefined) clearTimeout(this.#delayTimer);
+    this.#delayAt = next.at;
+    this.#delayTimer = setTimeout(() => this.#promote(), Math.max(0, next.at - Date.now()));
+    this.#delayTimer.unref();
+  }
+
+  #promote(): void {
+    this.#delayTimer = undefined;
+    this.#delayAt = Infinity;
+    const now = Date.now();
+    for (let top = this.#delayed.peek(); top !== undefined && top.at <= now; top = this.#delayed.peek()) {
+      this.#delayed.pop();
+      this.enqueue(top.message, 0);
+    }
+    this.#armDelay();
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The memory broker: same semantics as the networked ones (priorities, delays, leases,
+ * redelivery, dead letters) inside one process. A lease lasts while the broker that took the
+ * delivery runs; when it stops with deliveries unsettled, they return after config.leaseMs.
+ */
+import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
+import { ConnectionClosedError } from '../../core/errors.js';
+import { TaskStatus, messageToRecord, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import type { MemoryBackend, MemoryConsumer } from './backend.js';
+
+export class MemoryBroker implements Broker {
+  readonly name = 'memory';
+  readonly records: Storage | undefined;
+  readonly #backend: MemoryBackend;
+  readonly #owned = new Set<Delivery>();
+  #consumer: MemoryConsumer | undefined;
+  #ctx: ComponentContext | undefined;
+  #stopped = false;
+
+  constructor(backend: MemoryBackend, records?: Storage) {
+    this.#backend = backend;
+    this.records = records;
+  }
+
+  async start(ctx: ComponentContext): Promise<void> {
+    this.#ctx = ctx;
+  }
+
+  async publish(message: TaskMessage, options: PublishOptions): Promise<void> {
+    if (this.#stopped) throw new ConnectionClosedError('memory broker');
+    // A copy, as a networked broker would hand the worker: later changes by the caller do not leak in.
+    const copy = JSON.parse(JSON.stringify(message)) as TaskMessage;
+    if (this.records !== undefined) this.#backend.saveRecord(options.record, Infinity);
+    this.#backend.enqueue(copy, options.delayMs);
+  }
+
+  async consume(options: ConsumeOptions): Promise<void> {
+    const backend = this.#backend;
+    const consumer: MemoryConsumer = {
+      queues: [...options.queues],
+      concurrency: options.concurrency,
+      unsettled: 0,
+      paused: false,
+      deliver: (message, attempt) => {
+        const malformed = validateMessage(message);
+        if (malformed !== undefined) {
+          const id = (message as { id?: unknown }).id;
+          backend.addDeadLetter({ ...(typeof id === 'string' ? { id } : {}), reason: `malformed message: ${malformed}`, payload: safeText(message) });
+          this.#ctx?.logger.error({ reason: malformed }, 'malformed message dead-lettered');
+          backend.released(consumer);
+          return;
+        }
+        const delivery: Delivery = { message, attempt };
+        this.#owned.add(delivery);
+        if (this.records !== undefined) {
+          const now = Date.now();
+          const current = backend.getRecord(message.id);
+          backend.saveRecord(
+            { ...(current ?? messageToRecord(message, now)), status: TaskStatus.PROCESS, attempts: attempt, updatedAt: now, startedAt: now },
+            Infinity,
+          );
+        }
+        options.onDelivery(delivery);
+      },
+    };
+    this.#consumer = consumer;
+    backend.addConsumer(consumer);
+  }
+
+  async pause(): Promise<void> {
+    if (this.#consumer !== undefined) this.#consumer.paused = true;
+  }
+
+  async ack(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
+    if (!this.#settle(delivery)) return false;
+    this.#backend.forget(delivery.message.id);
+    if (this.records !== undefined) this.#backend.saveRecord(record, options.ttlMs);
+    return true;
+  }
+
+  async retry(delivery: Delivery, record: TaskRecord, delayMs: number): Promise<boolean> {
+    if (!this.#settle(delivery)) return false;
+    if (this.records !== undefined) this.#backend.saveRecord(record, Infinity);
+    this.#backend.enqueue(delivery.message, delayMs);
+    return true;
+  }
+
+  async deadLetter(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
+    if (!this.#settle(delivery)) return false;
+    this.#backend.forget(delivery.message.id);
+    this.#backend.addDeadLetter({ id: record.id, reason: record.reason ?? 'dead-lettered', payload: JSON.stringify(delivery.message) });
+    if (this.records !== undefined) this.#backend.saveRecord(record, options.ttlMs);
+    return true;
+  }
+
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    return this.#backend.deadLetters(limit);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const consumer = this.#consumer;
+    if (consumer === undefined) return;
+    this.#backend.removeConsumer(consumer);
+    const abandoned = [...this.#owned];
+    this.#owned.clear();
+    if (abandoned.length === 0) return;
+    // What this broker still held was never settled: like an expired lease, it goes back to the queue.
+    const timer = setTimeout(() => {
+      for (const d of abandoned) this.#backend.enqueue(d.message, 0);
+    }, this.#ctx?.config.leaseMs ?? 0);
+    timer.unref();
+  }
+
+  #settle(delivery: Delivery): boolean {
+    if (!this.#owned.delete(delivery)) return false;
+    if (this.#consumer !== undefined) this.#backend.released(this.#consumer);
+    return true;
+  }
+}
+
+function safeText(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

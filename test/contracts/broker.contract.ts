@@ -1,0 +1,260 @@
+/**
+ * The broker conformance suite: end-to-end behaviour every broker plugin must show through the
+ * kernel. Call `brokerConformance(target)` inside a vitest file.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { QueueTasks } from '../../core/app.js';
+import type { Config } from '../../core/config.js';
+import { ErrorCodes } from '../../core/errors.js';
+import type { Plugin } from '../../core/plugin.js';
+import { gate, sleep, uniqueName, waitUntil } from './helpers.js';
+
+export interface BrokerTarget {
+  /** Shown in test names. */
+  readonly name: string;
+  /**
+   * Plugins for one app. Apps built with the same `appName` must share queues and records, as the
+   * producer and the workers of one app do across processes.
+   */
+  plugins(appName: string): Plugin[];
+  /** Config for every app of the suite (merged over the suite's own short leases). */
+  readonly config?: Partial<Config>;
+  /** Puts `payload` where a task message should be, on `queue` of app `appName`. */
+  injectMalformed(appName: string, queue: string, payload: string): Promise<void>;
+  /** Removes what the apps of one test left behind (keys, queues). */
+  cleanup?(appNames: readonly string[]): Promise<void>;
+}
+
+const BASE: Partial<Config> = { logLevel: 'silent', leaseMs: 600, retryDelayMs: 20, retryMaxDelayMs: 100, stopTimeoutMs: 2_000, heartbeatMs: 500 };
+
+export function brokerConformance(target: BrokerTarget): void {
+  describe(`broker conformance: ${target.name}`, () => {
+    const apps: QueueTasks[] = [];
+    const names = new Set<string>();
+
+    function makeApp(name: string, config: Partial<Config> = {}): QueueTasks {
+      names.add(name);
+      const app = new QueueTasks({ name, plugins: target.plugins(name), config: { ...BASE, ...target.config, ...config }, globals: false, sharedTasks: false });
+      apps.push(app);
+      return app;
+    }
+
+    afterEach(async () => {
+      await Promise.allSettled(apps.splice(0).map((a) => a.stop()));
+      await target.cleanup?.([...names]);
+      names.clear();
+    });
+
+    it('publishes and consumes: every task ends in success with its result', async () => {
+      const app = makeApp(uniqueName('pub'));
+      const double = app.task('double', (n: number) => n * 2);
+      await app.start();
+      const records = await Promise.all(Array.from({ length: 25 }, (_, i) => double.addTask([i], { timeout: 10_000 })));
+      expect(records.map((r) => r.returning)).toEqual(Array.from({ length: 25 }, (_, i) => i * 2));
+      expect(records.every((r) => r.status === 'success' && r.attempts === 1)).toBe(true);
+      const stored = await app.get(records[3]!.id);
+      expect(stored?.returning).toBe(6);
+      expect(stored?.args).toEqual([3]);
+    });
+
+    it('honours priority: lower first, FIFO within a priority', async () => {
+      const name = uniqueName('prio');
+      const producer = makeApp(name);
+      producer.task('p', () => undefined);
+      await producer.start({ worker: false });
+      const order: string[] = [];
+      const plan: Array<[string, number]> = [['a', 5], ['b', 1], ['c', 9], ['d', 0], ['e', 3], ['f', -2], ['g', 1], ['h', 0], ['i', 1]];
+      const ids = [];
+      for (const [label, priority] of plan) ids.push((await producer.addTask('p', [label], { priority })).id);
+      const worker = makeApp(name, { concurrency: 1 });
+      worker.task('p', (label: string) => void order.push(label));
+      await worker.start();
+      for (const id of ids) await worker.wait(id, 10_000);
+      expect(order).toEqual(['f', 'd', 'h', 'b', 'g', 'i', 'e', 'a', 'c']);
+    });
+
+    it('delays: a delayed task does not start before its time, and others pass it', async () => {
+      const app = makeApp(uniqueName('delay'));
+      const order: string[] = [];
+      const t = app.task('t', (label: string) => void order.push(label));
+      await app.start();
+      const late = await t.addTask(['late'], { delay: 400 });
+      const now = await t.addTask(['now'], { timeout: 10_000 });
+      const done = await app.wait(late.id, 10_000);
+      expect(order).toEqual(['now', 'late']);
+      expect(now.status).toBe('success');
+      expect(done.startedAt! - late.createdAt).toBeGreaterThanOrEqual(400);
+    });
+
+    it('shows a running task as process, and acks only after the outcome is stored', async () => {
+      const name = uniqueName('ack');
+      const app = makeApp(name);
+      const g = gate();
+      let runs = 0;
+      const t = app.task('t', async () => {
+        runs++;
+        await g.promise;
+        return 'ok';
+      });
+      await app.start();
+      const rec = await t.addTask([]);
+      const running = await waitUntil(async () => (await app.get(rec.id))?.status === 'process' && true, 'status process');
+      expect(running).toBe(true);
+      g.open();
+      expect((await app.wait(rec.id, 10_000)).returning).toBe('ok');
+      await app.stop();
+      // A new worker on the same queue, after a full lease period, must not see the task again.
+      const again = makeApp(name);
+      again.task('t', () => void runs++);
+      await again.start();
+      await sleep(BASE.leaseMs! * 2);
+      expect(runs).toBe(1);
+      expect((await again.get(rec.id))?.status).toBe('success');
+    });
+
+    it('redelivers a task whose worker stopped without settling it, counting the attempt', async () => {
+      const name = uniqueName('lease');
+      const first = makeApp(name, { stopTimeoutMs: 50 });
+      const started = gate();
+      first.task('t', async (ctx_n: number) => {
+        started.open();
+        await new Promise(() => undefined); // never finishes on this worker
+        return ctx_n;
+      });
+      await first.start();
+      const rec = await first.addTask('t', [7]);
+      await started.promise;
+      await first.stop(); // grace period over: the task is abandoned, not settled
+      const second = makeApp(name);
+      const attempts: number[] = [];
+      second.task({ name: 't', echo: true }, (ctx, n: number) => {
+        attempts.push(ctx.attempt);
+        return n + 1;
+      });
+      await second.start();
+      const done = await second.wait(rec.id, 15_000);
+      expect(done.status).toBe('success');
+      expect(done.returning).toBe(8);
+      expect(attempts).toEqual([2]);
+      expect(done.attempts).toBe(2);
+    });
+
+    it('dead-letters a task that keeps losing its worker', async () => {
+      const name = uniqueName('dead');
+      const cfg = { stopTimeoutMs: 50, extraDeliveries: 0 };
+      const first = makeApp(name, cfg);
+      const started = gate();
+      first.task('t', async () => {
+        started.open();
+        await new Promise(() => undefined);
+      });
+      await first.start();
+      const rec = await first.addTask('t', []);
+      await started.promise;
+      await first.stop();
+      const second = makeApp(name, cfg);
+      let ran = 0;
+      second.task('t', () => void ran++);
+      await second.start();
+      const done = await second.wait(rec.id, 15_000);
+      expect(done.status).toBe('dead');
+      expect(done.reason).toMatch(/delivered 2 times/);
+      expect(ran).toBe(0);
+      const letters = await waitUntil(async () => {
+        const all = await second.broker.deadLetters(50);
+        return all.find((l) => l.id === rec.id);
+      }, 'dead letter listed');
+      expect(letters.reason).toMatch(/delivered/);
+    });
+
+    it('dead-letters malformed messages with a reason and keeps running', async () => {
+      const name = uniqueName('bad');
+      const app = makeApp(name);
+      const t = app.task('t', (n: number) => n);
+      await app.start();
+      await target.injectMalformed(name, app.config.defaultQueue, '{not json');
+      await target.injectMalformed(name, app.config.defaultQueue, JSON.stringify({ id: 'x1', name: 't' }));
+      const letters = await waitUntil(async () => {
+        const all = await app.broker.deadLetters(50);
+        return all.length >= 2 ? all : undefined;
+      }, 'two dead letters');
+      expect(letters.every((l) => typeof l.reason === 'string' && l.reason.length > 0)).toBe(true);
+      expect(letters.some((l) => l.payload.includes('{not json'))).toBe(true);
+      expect((await t.addTask([5], { timeout: 10_000 })).returning).toBe(5);
+    });
+
+    it('ends an unknown task name in error with a clear message; the worker keeps running', async () => {
+      const app = makeApp(uniqueName('unknown'));
+      const t = app.task('known', () => 'fine');
+      await app.start();
+      const bad = await app.addTask('no such task: with colons', [1], { timeout: 10_000 });
+      expect(bad.status).toBe('error');
+      expect(bad.error?.code).toBe(ErrorCodes.UNKNOWN_TASK);
+      expect(bad.error?.message).toContain('no such task: with colons');
+      expect((await t.addTask([], { timeout: 10_000 })).returning).toBe('fine');
+    });
+
+    it('expires results after their TTL', async () => {
+      const app = makeApp(uniqueName('ttl'));
+      const t = app.task({ name: 't', resultTtlMs: 300 }, () => 1);
+      const keep = app.task('keep', () => 2);
+      await app.start();
+      const short = await t.addTask([], { timeout: 10_000 });
+      const long = await keep.addTask([], { timeout: 10_000 });
+      expect((await app.get(short.id))?.status).toBe('success');
+      await waitUntil(async () => (await app.get(short.id)) === undefined, 'record expiry', 5_000, 50);
+      expect((await app.get(long.id))?.returning).toBe(2);
+    });
+
+    it('never runs more tasks at once than the concurrency limit', async () => {
+      const app = makeApp(uniqueName('conc'), { concurrency: 3 });
+      let now = 0;
+      let max = 0;
+      const t = app.task('t', async () => {
+        now++;
+        max = Math.max(max, now);
+        await sleep(20);
+        now--;
+      });
+      await app.start();
+      await Promise.all(Array.from({ length: 15 }, () => t.addTask([], { timeout: 15_000 })));
+      expect(max).toBe(3);
+    });
+
+    it('retries with backoff and records every attempt', async () => {
+      const app = makeApp(uniqueName('retry'));
+      let calls = 0;
+      const t = app.task({ name: 't', retry: 2 }, () => {
+        calls++;
+        if (calls < 3) throw new Error(`boom ${calls}`);
+        return 'third time';
+      });
+      await app.start();
+      const done = await t.addTask([], { timeout: 10_000 });
+      expect(done.status).toBe('success');
+      expect(done.attempts).toBe(3);
+      expect(done.returning).toBe('third time');
+    });
+
+    it('stops gracefully: running tasks finish and are stored, nothing is redelivered', async () => {
+      const name = uniqueName('drain');
+      const app = makeApp(name);
+      let runs = 0;
+      const t = app.task('t', async (n: number) => {
+        runs++;
+        await sleep(100);
+        return n;
+      });
+      await app.start();
+      const recs = await Promise.all([1, 2, 3].map((n) => t.addTask([n])));
+      await waitUntil(() => runs === 3, 'three tasks running');
+      await app.stop();
+      const check = makeApp(name);
+      check.task('t', () => void runs++);
+      await check.start();
+      for (const r of recs) expect((await check.get(r.id))?.status).toBe('success');
+      await sleep(BASE.leaseMs! * 2);
+      expect(runs).toBe(3);
+    });
+  });
+}

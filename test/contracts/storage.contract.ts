@@ -1,0 +1,107 @@
+/**
+ * The storage conformance suite: the Storage contract called directly. Call
+ * `storageConformance(target)` inside a vitest file.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../../core/config.js';
+import type { ComponentContext, Storage } from '../../core/contracts.js';
+import { Logger } from '../../core/logger.js';
+import { TaskStatus, type TaskRecord } from '../../core/record.js';
+import { sleep, uniqueName, waitUntil } from './helpers.js';
+
+export interface StorageTarget {
+  readonly name: string;
+  /** A storage for app `appName`; storages made for the same name share records. */
+  create(appName: string): Storage;
+  cleanup?(appNames: readonly string[]): Promise<void>;
+}
+
+function record(id: string, patch: Partial<TaskRecord> = {}): TaskRecord {
+  const now = Date.now();
+  return { id, name: 'task: with spaces', queue: 'default', args: [1, 'two', { three: [3] }], priority: 0, status: TaskStatus.NEW, attempts: 0, createdAt: now, updatedAt: now, ...patch };
+}
+
+export function storageConformance(target: StorageTarget): void {
+  describe(`storage conformance: ${target.name}`, () => {
+    const open: Storage[] = [];
+    const names: string[] = [];
+
+    async function make(appName = uniqueName('st')): Promise<Storage> {
+      names.push(appName);
+      const storage = target.create(appName);
+      const ctx: ComponentContext = { appName, config: { ...DEFAULT_CONFIG, logLevel: 'silent' }, logger: new Logger({ name: appName, level: 'silent' }) };
+      await storage.start(ctx);
+      open.push(storage);
+      return storage;
+    }
+
+    afterEach(async () => {
+      await Promise.allSettled(open.splice(0).map((s) => s.stop()));
+      await target.cleanup?.(names.splice(0));
+    });
+
+    it('saves and reads back every field', async () => {
+      const s = await make();
+      const r = record('a1', {
+        status: TaskStatus.SUCCESS,
+        attempts: 2,
+        startedAt: 5,
+        finishedAt: 6,
+        returning: { deep: [1, null, 'x'] },
+        error: { name: 'Error', message: 'm', stack: 'st', code: 'C' },
+        meta: { trace: 't' },
+      });
+      expect(await s.save(r, { ttlMs: 60_000 })).toBe(true);
+      expect(await s.get('a1')).toEqual(r);
+      expect(await s.get('missing')).toBeUndefined();
+    });
+
+    it('fences writes on attempts: a stale attempt cannot overwrite a newer one', async () => {
+      const s = await make();
+      expect(await s.save(record('f1', { status: TaskStatus.PROCESS, attempts: 2 }), { ttlMs: 60_000 })).toBe(true);
+      expect(await s.save(record('f1', { status: TaskStatus.SUCCESS, attempts: 1, returning: 'stale' }), { ttlMs: 60_000 })).toBe(false);
+      expect((await s.get('f1'))?.status).toBe(TaskStatus.PROCESS);
+      expect(await s.save(record('f1', { status: TaskStatus.SUCCESS, attempts: 2, returning: 'fresh' }), { ttlMs: 60_000 })).toBe(true);
+      expect((await s.get('f1'))?.returning).toBe('fresh');
+    });
+
+    it('wakes a waiter when the record becomes final, and answers at once when it already is', async () => {
+      const name = uniqueName('st');
+      const writer = await make(name);
+      const reader = await make(name);
+      await writer.save(record('w1'), { ttlMs: 60_000 });
+      const waiting = reader.waitFinal('w1', 10_000);
+      await sleep(50);
+      await writer.save(record('w1', { status: TaskStatus.PROCESS, attempts: 1 }), { ttlMs: 60_000 });
+      await writer.save(record('w1', { status: TaskStatus.ERROR, attempts: 1, error: { name: 'E', message: 'bad' } }), { ttlMs: 60_000 });
+      const got = await waiting;
+      expect(got?.status).toBe(TaskStatus.ERROR);
+      expect(got?.error?.message).toBe('bad');
+      expect((await reader.waitFinal('w1', 10_000))?.status).toBe(TaskStatus.ERROR);
+    });
+
+    it('resolves a waiter with undefined at its timeout', async () => {
+      const s = await make();
+      await s.save(record('t1'), { ttlMs: 60_000 });
+      expect(await s.waitFinal('t1', 100)).toBeUndefined();
+    });
+
+    it('expires final records after their TTL and keeps unfinished ones', async () => {
+      const s = await make();
+      await s.save(record('x1', { status: TaskStatus.SUCCESS, attempts: 1 }), { ttlMs: 200 });
+      await s.save(record('x2', { status: TaskStatus.PROCESS, attempts: 1 }), { ttlMs: 200 });
+      expect(await s.get('x1')).toBeDefined();
+      await waitUntil(async () => (await s.get('x1')) === undefined, 'x1 to expire', 5_000, 50);
+      expect((await s.get('x2'))?.status).toBe(TaskStatus.PROCESS);
+    });
+
+    it('keeps apps apart: the same id in two apps is two records', async () => {
+      const a = await make();
+      const b = await make();
+      await a.save(record('same', { returning: 'a' }), { ttlMs: 60_000 });
+      await b.save(record('same', { returning: 'b' }), { ttlMs: 60_000 });
+      expect((await a.get('same'))?.returning).toBe('a');
+      expect((await b.get('same'))?.returning).toBe('b');
+    });
+  });
+}
