@@ -186,7 +186,7 @@ export class QueueTasks {
     if (this.hooks.broker.beforePublish.isUsed()) message = await this.hooks.broker.beforePublish.promise(message, { app: this, delayMs });
     const record = messageToRecord(message, now, now + delayMs);
     if (!parts.fused) await parts.storage.save(record, { ttlMs: this.config.resultTtlMs });
-    await parts.broker.publish(message, { delayMs, record });
+    await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
     if (this.hooks.broker.afterPublish.isUsed()) this.hooks.broker.afterPublish.call(message);
     if (options.timeout === undefined) return record;
     return this.wait(message.id, options.timeout);

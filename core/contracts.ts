@@ -28,6 +28,8 @@ export interface PublishOptions {
   readonly delayMs: number;
   /** The record in status `new`; a broker with `records` stores it atomically with the message. */
   readonly record: TaskRecord;
+  /** The caller will wait for the outcome (addTask with a timeout): a broker without storage may arrange a reply. */
+  readonly awaitsResult: boolean;
 }
 
 export interface ConsumeOptions {

@@ -1,0 +1,126 @@
+/**
+ * `npm run bench -- --broker memory|redis|rabbitmq --jobs 20000 --concurrency 50 [--peers]`
+ *
+ * Three phases, like the peer scripts in ../shared/bench: enqueue N no-op tasks (windows of 100
+ * in parallel), then process them with one worker, then measure round-trip latency (enqueue to
+ * final record) one task at a time against an idle worker. With --peers, the peer scripts run in
+ * the same invocation, alternating with ours. The last line is one JSON object.
+ */
+import { QueueTasks } from '../core/app.js';
+import { benchTargets } from './brokers.js';
+import { runPeers } from './peers.js';
+
+interface Args {
+  broker: string;
+  jobs: number;
+  concurrency: number;
+  latencyJobs: number;
+  peers: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, peers: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (flag === '--peers') args.peers = true;
+    else if (flag === '--broker' && value !== undefined) (args.broker = value), i++;
+    else if (flag === '--jobs' && value !== undefined) (args.jobs = Number(value)), i++;
+    else if (flag === '--concurrency' && value !== undefined) (args.concurrency = Number(value)), i++;
+    else if (flag === '--latency-jobs' && value !== undefined) (args.latencyJobs = Number(value)), i++;
+    else throw new Error(`unknown or incomplete argument ${flag ?? ''}`);
+  }
+  if (!(args.broker in benchTargets)) throw new Error(`--broker must be one of ${Object.keys(benchTargets).join(', ')}`);
+  if (!(args.jobs > 0) || !(args.concurrency > 0) || !(args.latencyJobs >= 0)) throw new Error('--jobs, --concurrency, --latency-jobs must be positive numbers');
+  return args;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+const round = (n: number, digits = 0): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+async function benchOnce(args: Args): Promise<Record<string, unknown>> {
+  const target = await benchTargets[args.broker]!();
+  const name = `bench-${process.pid}-${Date.now()}`;
+  const config = { logLevel: 'warn', concurrency: args.concurrency, resultTtlMs: 600_000 };
+  const producer = new QueueTasks({ name, plugins: target.plugins(name), config, globals: false });
+  producer.task('noop', (i: number) => i);
+  await producer.start({ worker: false });
+  const before = (await target.counters?.()) ?? {};
+
+  let t0 = performance.now();
+  for (let i = 0; i < args.jobs; i += 100) {
+    const window: Promise<unknown>[] = [];
+    for (let j = i; j < Math.min(args.jobs, i + 100); j++) window.push(producer.addTask('noop', [j]));
+    await Promise.all(window);
+  }
+  const enqueueMs = performance.now() - t0;
+
+  let done = 0;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const worker = new QueueTasks({ name, plugins: target.plugins(name), config, globals: false });
+  worker.task('noop', (i: number) => i);
+  worker.hooks.task.settled.tap('bench', () => {
+    if (++done === args.jobs) finish();
+  });
+  t0 = performance.now();
+  await worker.start();
+  await finished;
+  const processMs = performance.now() - t0;
+  const after = (await target.counters?.()) ?? {};
+
+  // Latency against an idle worker: one task at a time, enqueue to final record.
+  const lat: number[] = [];
+  for (let i = 0; i < args.latencyJobs; i++) {
+    const s = performance.now();
+    await producer.addTask('noop', [i], { timeout: 10_000 });
+    lat.push(performance.now() - s);
+  }
+  lat.sort((a, b) => a - b);
+
+  await worker.stop();
+  await producer.stop();
+  await target.cleanup?.(name);
+  await target.close?.();
+
+  const perTask: Record<string, number> = {};
+  for (const [key, value] of Object.entries(after)) perTask[`${key}_per_task`] = round((value - (before[key] ?? 0)) / args.jobs, 2);
+  return {
+    system: `qtasks-${args.broker}`,
+    broker: args.broker,
+    jobs: args.jobs,
+    concurrency: args.concurrency,
+    enqueue_per_s: Math.round((args.jobs / enqueueMs) * 1000),
+    process_per_s: Math.round((args.jobs / processMs) * 1000),
+    p50_ms: round(percentile(lat, 50), 3),
+    p99_ms: round(percentile(lat, 99), 3),
+    ...perTask,
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const ours = await benchOnce(args);
+  if (args.peers) {
+    console.log(JSON.stringify(ours));
+    for (const line of await runPeers(args.broker, args.jobs, args.concurrency)) console.log(JSON.stringify(line));
+    // Alternate: ours again after the peers, so drift shows up in both.
+    const again = await benchOnce(args);
+    console.log(JSON.stringify(again));
+    console.log(JSON.stringify({ ...again, previous_run: ours }));
+    return;
+  }
+  console.log(JSON.stringify(ours));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);
