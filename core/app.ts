@@ -346,11 +346,14 @@ export class QueueTasks {
       onSignal = resolve;
       for (const s of signals) process.once(s, resolve);
     });
+    // A worker on the memory broker holds no socket; this keeps the process up until a signal.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     try {
       await this.start({ worker: true });
       const signal = await received;
       this.#logger.info({ signal }, 'signal received: stopping');
     } finally {
+      clearInterval(keepAlive);
       for (const s of signals) process.removeListener(s, onSignal!);
       await this.stop();
     }
