@@ -5,7 +5,7 @@ import type { QueueTasks } from './app.js';
 import { ErrorCodes, QTasksError } from './errors.js';
 import type { LoggerLike } from './logger.js';
 import type { TaskRecord } from './record.js';
-import { appMain, sharedTaskDefinitions } from './state.js';
+import { requireAppMain, sharedTaskDefinitions } from './state.js';
 
 /** A class of errors; `retryOn` matches subclasses too. */
 export type ErrorClass = abstract new (...args: never[]) => Error;
@@ -175,11 +175,5 @@ export function sharedTask<A extends unknown[], R>(options: string | (TaskOption
   checkTaskOptions(name, opts);
   const definition: SharedTaskDefinition = { name, options: Object.freeze(opts), handler: handler as unknown as TaskDefinition['handler'], shared: true };
   sharedTaskDefinitions.set(name, definition);
-  return new TaskHandle<A, R>(name, definition.options, () => {
-    const app = appMain();
-    if (app === undefined) {
-      throw new QTasksError(ErrorCodes.NO_APP, `sharedTask "${name}" needs an app: construct a QueueTasks (with globals on) or call setAppMain(app) first`);
-    }
-    return app;
-  });
+  return new TaskHandle<A, R>(name, definition.options, () => requireAppMain(`sharedTask "${name}"`));
 }
