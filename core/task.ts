@@ -110,7 +110,8 @@ export class TaskHandle<A extends unknown[], R> {
    * Enqueues a call. Without `options.timeout` resolves to the record in status `new` once the
    * broker has it; with it, to the final record.
    */
-  addTask(args: A, options?: AddTaskOptions): Promise<TaskRecord<A, TaskResult<R>>> {
+  async addTask(args: A, options?: AddTaskOptions): Promise<TaskRecord<A, TaskResult<R>>> {
+    // async, so a missing app (NO_APP) rejects like every other failure instead of throwing.
     const app = this.#resolveApp();
     return app.addTask(this.name, args, {
       ...options,
