@@ -347,6 +347,8 @@ export class QueueTasks {
   stop(): Promise<void> {
     if (this.#state === 'created') {
       this.#state = 'stopped';
+      // A stopped app must not stay the fallback of sharedTask, started or not.
+      if (appMain() === this) setAppMain(undefined);
       return Promise.resolve();
     }
     this.#stopping ??= (async () => {
