@@ -247,7 +247,11 @@ export class QueueTasks {
     const log = this.#logger;
     try {
       if (this.#options.sharedTasks !== false) {
-        for (const def of sharedTaskDefinitions.values()) if (!this.#tasks.has(def.name)) this.#tasks.set(def.name, def);
+        for (const def of sharedTaskDefinitions.values()) {
+          if (this.#tasks.has(def.name)) continue;
+          this.#tasks.set(def.name, def);
+          this.hooks.task.registered.call(def);
+        }
       }
       this.#parts = this.#resolveParts();
       const ctx: ComponentContext = { appName: this.name, config: this.config, logger: this.logger('Broker') };
@@ -330,7 +334,7 @@ export class QueueTasks {
     if (parts !== undefined) {
       await step('broker stop', () => parts.broker.stop());
       await step('global config stop', () => parts.globalConfig.stop());
-      if (parts.storage !== parts.broker.records || !parts.fused) await step('storage stop', () => parts.storage.stop());
+      await step('storage stop', () => parts.storage.stop());
     }
     if (errors.length > 0) {
       this.#logger.error({ errors: errors.length }, 'stop finished with errors');
