@@ -297,7 +297,11 @@ export class QueueTasks {
     const log = this.#logger;
     try {
       if (this.#options.sharedTasks !== false) {
-        for (const def of sharedTaskDefinitions.values()) if (!this.#tasks.has(def.name)) this.#tasks.set(def.name, def);
+        for (const def of sharedTaskDefinitions.values()) {
+          if (this.#tasks.has(def.name)) continue;
+          this.#tasks.set(def.name, def);
+          this.hooks.task.registered.call(def);
+        }
       }
       this.#parts = this.#resolveParts();
       const ctx: ComponentContext = { appName: this.name, config: this.config, logger: this.logger('Broker') };
@@ -382,7 +386,7 @@ export class QueueTasks {
     if (parts !== undefined) {
       await step('broker stop', () => parts.broker.stop());
       await step('global config stop', () => parts.globalConfig.stop());
-      if (parts.storage !== parts.broker.records || !parts.fused) await step('storage stop', () => parts.storage.stop());
+      await step('storage stop', () => parts.storage.stop());
     }
     if (errors.length > 0) {
       this.#logger.error({ errors: errors.length }, 'stop finished with errors');
@@ -431,36 +435,45 @@ export class QueueTasks {
 }
 
 function assertJson(name: string, args: readonly unknown[]): void {
-  const problem = jsonProblem(args, 'args', new Set());
-  if (problem !== undefined) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": ${problem}; args must be JSON-serializable`);
+  const problem = jsonProblem(args, new Set());
+  if (problem !== undefined) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args${problem}; args must be JSON-serializable`);
 }
 
-/** Where `value` stops being plain JSON (what JSON.stringify would drop, alter or throw on). */
-function jsonProblem(value: unknown, path: string, seen: Set<object>): string | undefined {
+/**
+ * Where `value` stops being plain JSON (what JSON.stringify would drop, alter or throw on), as a
+ * path suffix and a reason: `[0].when is a function`. Allocates nothing on the success path: it
+ * runs on every addTask.
+ */
+function jsonProblem(value: unknown, seen: Set<object>): string | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return undefined;
     case 'number':
-      return Number.isFinite(value) ? undefined : `${path} is ${value}`;
+      return Number.isFinite(value) ? undefined : ` is ${value}`;
     case 'object': {
       if (value === null) return undefined;
-      if (seen.has(value)) return `${path} is a circular reference`;
+      if (seen.has(value)) return ' is a circular reference';
       if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+      const isArray = Array.isArray(value);
       const proto = Object.getPrototypeOf(value) as unknown;
-      if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) {
-        return `${path} is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
-      }
+      if (!isArray && proto !== Object.prototype && proto !== null) return ` is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
       seen.add(value);
-      const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value).map(([k, v]) => [`.${k}`, v]);
-      for (const [key, v] of entries) {
-        const p = jsonProblem(v, path + key, seen);
-        if (p !== undefined) return p;
+      if (isArray) {
+        for (let i = 0; i < value.length; i++) {
+          const p = jsonProblem(value[i], seen);
+          if (p !== undefined) return `[${i}]${p}`;
+        }
+      } else {
+        for (const key in value) {
+          const p = jsonProblem((value as Record<string, unknown>)[key], seen);
+          if (p !== undefined) return `.${key}${p}`;
+        }
       }
       seen.delete(value);
       return undefined;
     }
     default:
-      return `${path} is ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
+      return ` is ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
   }
 }

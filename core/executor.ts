@@ -167,7 +167,7 @@ async function collect(it: AsyncIterator<unknown> | Iterator<unknown>, def: Task
     }
     const step = await it.next();
     if (step.done === true) return out;
-    const value = map !== undefined ? await map(step.value, ctx) : step.value;
+    const value = map !== undefined ? await map(step.value as never, ctx) : step.value;
     out.push(value);
     ctx.progress(value);
   }

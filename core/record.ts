@@ -73,20 +73,45 @@ export interface TaskRecord<A extends readonly unknown[] = readonly unknown[], R
   readonly meta?: Readonly<Record<string, unknown>>;
 }
 
-export function messageToRecord(message: TaskMessage, now: number, runAt?: number): TaskRecord {
+/** The parts of a record that change as a task runs. */
+export interface RecordFields {
+  readonly startedAt?: number;
+  readonly finishedAt?: number;
+  readonly runAt?: number;
+  readonly returning?: unknown;
+  readonly error?: TaskErrorInfo;
+  readonly reason?: string;
+}
+
+const NO_FIELDS: RecordFields = Object.freeze({});
+
+/**
+ * A record for `message` in `status`. Every record has the same shape (absent fields are
+ * undefined), which keeps the hot path monomorphic; JSON drops the undefined ones.
+ */
+export function recordOf(message: TaskMessage, status: TaskStatusName, attempts: number, now: number, fields: RecordFields = NO_FIELDS): TaskRecord {
   return {
     id: message.id,
     name: message.name,
     queue: message.queue,
     args: message.args,
     priority: message.priority,
-    status: TaskStatus.NEW,
-    attempts: 0,
+    status,
+    attempts,
     createdAt: message.createdAt,
     updatedAt: now,
-    ...(runAt !== undefined && runAt > now ? { runAt } : {}),
-    ...(message.meta !== undefined ? { meta: message.meta } : {}),
+    startedAt: fields.startedAt,
+    finishedAt: fields.finishedAt,
+    runAt: fields.runAt,
+    returning: fields.returning,
+    error: fields.error,
+    reason: fields.reason,
+    meta: message.meta,
   };
+}
+
+export function messageToRecord(message: TaskMessage, now: number, runAt?: number): TaskRecord {
+  return recordOf(message, TaskStatus.NEW, 0, now, runAt !== undefined && runAt > now ? { runAt } : NO_FIELDS);
 }
 
 export function errorInfo(err: Error): TaskErrorInfo {

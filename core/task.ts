@@ -34,7 +34,7 @@ export interface TaskContext {
   progress(value: unknown): void;
 }
 
-export interface TaskOptions<Y = unknown> {
+export interface TaskOptions<Y = never> {
   name?: string;
   /** Queue the task is published to; the worker consumes the queues of its tasks. */
   queue?: string;
@@ -53,7 +53,10 @@ export interface TaskOptions<Y = unknown> {
   delay?: number;
   /** The handler receives its TaskContext as first argument. */
   echo?: boolean;
-  /** For generator handlers: maps each yielded value; the mapped values form the result. */
+  /**
+   * For generator handlers: maps each yielded value; the mapped values form the result. (Typed
+   * loosely so any value type is accepted; the handle's result type stays the yielded type.)
+   */
   generateHandler?: (value: Y, ctx: TaskContext) => unknown;
   middlewaresBefore?: readonly MiddlewareBefore[];
   middlewaresAfter?: readonly MiddlewareAfter[];

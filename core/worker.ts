@@ -9,7 +9,7 @@ import type { Broker, Delivery, GlobalConfig, Storage } from './contracts.js';
 import { ErrorCodes, QTasksError } from './errors.js';
 import { ShutdownAbort, execute, type Execution, type Outcome } from './executor.js';
 import type { LoggerLike } from './logger.js';
-import { TaskStatus, errorInfo, type TaskRecord } from './record.js';
+import { TaskStatus, errorInfo, recordOf, type TaskRecord } from './record.js';
 
 export interface WorkerParts {
   readonly broker: Broker;
@@ -91,20 +91,8 @@ export class Worker {
   async #handle(delivery: Delivery): Promise<void> {
     const app = this.#app;
     const m = delivery.message;
-    const now = Date.now();
-    const base: TaskRecord = {
-      id: m.id,
-      name: m.name,
-      queue: m.queue,
-      args: m.args,
-      priority: m.priority,
-      status: TaskStatus.PROCESS,
-      attempts: delivery.attempt,
-      createdAt: m.createdAt,
-      updatedAt: now,
-      startedAt: now,
-      ...(m.meta !== undefined ? { meta: m.meta } : {}),
-    };
+    const startedAt = Date.now();
+    const base = recordOf(m, TaskStatus.PROCESS, delivery.attempt, startedAt, { startedAt });
     const rejected = app.hooks.broker.receive.isUsed() ? app.hooks.broker.receive.call(delivery) : undefined;
     if (rejected !== undefined) return this.#deadLetter(delivery, base, rejected);
     const def = app.tasks.get(m.name);
@@ -115,7 +103,8 @@ export class Worker {
     }
     if (def === undefined) {
       const err = new QTasksError(ErrorCodes.UNKNOWN_TASK, `no task named ${JSON.stringify(m.name)} is registered on app "${app.name}"`);
-      return this.#settle(delivery, { ...base, status: TaskStatus.ERROR, finishedAt: now, error: errorInfo(err) }, app.config.resultTtlMs);
+      const record = recordOf(m, TaskStatus.ERROR, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, error: errorInfo(err) });
+      return this.#settle(delivery, record, app.config.resultTtlMs);
     }
     if (!this.#parts.fused) {
       const current = await this.#parts.storage.save(this.#beforeSave(base), { ttlMs: app.config.resultTtlMs });
@@ -130,20 +119,22 @@ export class Worker {
     const outcome = await execution.done;
     if (!this.#running.has(delivery)) return; // abandoned at stop: leave it unsettled
     const ttl = def.options.resultTtlMs ?? app.config.resultTtlMs;
-    await this.#settle(delivery, this.#record(base, outcome), ttl, outcome);
+    await this.#settle(delivery, this.#record(delivery, startedAt, outcome), ttl, outcome);
   }
 
-  #record(base: TaskRecord, outcome: Outcome): TaskRecord {
+  #record(delivery: Delivery, startedAt: number, outcome: Outcome): TaskRecord {
     const now = Date.now();
+    const m = delivery.message;
+    const attempt = delivery.attempt;
     switch (outcome.kind) {
       case 'success':
-        return { ...base, status: TaskStatus.SUCCESS, updatedAt: now, finishedAt: now, returning: outcome.returning };
+        return recordOf(m, TaskStatus.SUCCESS, attempt, now, { startedAt, finishedAt: now, returning: outcome.returning });
       case 'cancel':
-        return { ...base, status: TaskStatus.CANCEL, updatedAt: now, finishedAt: now, reason: outcome.reason };
+        return recordOf(m, TaskStatus.CANCEL, attempt, now, { startedAt, finishedAt: now, reason: outcome.reason });
       case 'retry':
-        return { ...base, status: TaskStatus.RETRY, updatedAt: now, runAt: now + outcome.delayMs, error: errorInfo(outcome.error) };
+        return recordOf(m, TaskStatus.RETRY, attempt, now, { startedAt, runAt: now + outcome.delayMs, error: errorInfo(outcome.error) });
       case 'error':
-        return { ...base, status: TaskStatus.ERROR, updatedAt: now, finishedAt: now, error: errorInfo(outcome.error) };
+        return recordOf(m, TaskStatus.ERROR, attempt, now, { startedAt, finishedAt: now, error: errorInfo(outcome.error) });
     }
   }
 
@@ -195,7 +186,9 @@ export class Worker {
 }
 
 function isJson(value: unknown): boolean {
-  if (value === undefined) return true;
+  const type = typeof value;
+  if (type === 'undefined' || type === 'string' || type === 'boolean' || value === null) return true;
+  if (type === 'number') return Number.isFinite(value);
   try {
     JSON.stringify(value);
     return true;
