@@ -123,6 +123,24 @@ describe('pino({ level, ...options }): creating a logger', () => {
     expect(sink.withMsg('b debug')[0]).toMatchObject({ app: 'own-b', component: 'Worker', level: 20 });
   });
 
+  it('flushes the logger it created when the app stops, and never a wrapped one', async () => {
+    class FlushingSink extends LogSink {
+      flushes = 0;
+      flush(cb: () => void): void {
+        this.flushes++;
+        cb();
+      }
+    }
+    const owned = new FlushingSink();
+    const hosted = new FlushingSink();
+    const a = track(new QueueTasks({ name: 'flush-own', globals: false, plugins: [pino({ destination: owned })] }));
+    const b = track(new QueueTasks({ name: 'flush-host', globals: false, plugins: [pino({ logger: createPino({}, hosted) })] }));
+    await Promise.all([a.start({ worker: false }), b.start({ worker: false })]);
+    await Promise.all([a.stop(), b.stop()]);
+    expect(owned.flushes).toBe(1);
+    expect(hosted.flushes).toBe(0);
+  });
+
   it('defaults to the app’s config.logLevel', () => {
     const sink = new LogSink();
     const app = track(new QueueTasks({ name: 'cfg', globals: false, config: { logLevel: 'warn' }, plugins: [pino({ destination: sink })] }));
