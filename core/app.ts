@@ -32,7 +32,7 @@ export interface QueueTasksOptions {
   name?: string;
   plugins?: readonly Plugin[];
   config?: Partial<Config>;
-  /** Set appMain and loggerMain on construction (default true). Off for hosts that want no globals. */
+  /** Set appMain (and loggerMain, if none is set) on construction (default true). Off for hosts that want no globals. */
   globals?: boolean;
   /** Adopt tasks declared with sharedTask when starting (default true). */
   sharedTasks?: boolean;
