@@ -5,7 +5,7 @@ import type { QueueTasks } from './app.js';
 import { ErrorCodes, QTasksError } from './errors.js';
 import type { LoggerLike } from './logger.js';
 import type { TaskRecord } from './record.js';
-import { appMain, sharedTaskDefinitions } from './state.js';
+import { requireAppMain, sharedTaskDefinitions } from './state.js';
 
 /** A class of errors; `retryOn` matches subclasses too. */
 export type ErrorClass = abstract new (...args: never[]) => Error;
@@ -113,7 +113,8 @@ export class TaskHandle<A extends unknown[], R> {
    * Enqueues a call. Without `options.timeout` resolves to the record in status `new` once the
    * broker has it; with it, to the final record.
    */
-  addTask(args: A, options?: AddTaskOptions): Promise<TaskRecord<A, TaskResult<R>>> {
+  async addTask(args: A, options?: AddTaskOptions): Promise<TaskRecord<A, TaskResult<R>>> {
+    // async, so a missing app (NO_APP) rejects like every other failure instead of throwing.
     const app = this.#resolveApp();
     return app.addTask(this.name, args, {
       ...options,
@@ -178,11 +179,5 @@ export function sharedTask<A extends unknown[], R>(options: string | (TaskOption
   checkTaskOptions(name, opts);
   const definition: SharedTaskDefinition = { name, options: Object.freeze(opts), handler: handler as unknown as TaskDefinition['handler'], shared: true };
   sharedTaskDefinitions.set(name, definition);
-  return new TaskHandle<A, R>(name, definition.options, () => {
-    const app = appMain();
-    if (app === undefined) {
-      throw new QTasksError(ErrorCodes.NO_APP, `sharedTask "${name}" needs an app: construct a QueueTasks (with globals on) or call setAppMain(app) first`);
-    }
-    return app;
-  });
+  return new TaskHandle<A, R>(name, definition.options, () => requireAppMain(`sharedTask "${name}"`));
 }
