@@ -10,7 +10,7 @@ import { createHooks, type KernelHooks, type LifecycleContext } from './hooks.js
 import { guardHooks, runStopTaps, withTimeout } from './lifecycle.js';
 import { Logger, levelValue, type LoggerLike } from './logger.js';
 import type { Plugin } from './plugin.js';
-import { messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
+import { jsonProblem, messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
 import type { Router } from './router.js';
 import { appMain, loggerMain, setAppMain, setLoggerMain, sharedTaskDefinitions } from './state.js';
 import {
@@ -310,7 +310,7 @@ export class QueueTasks {
       await withTimeout(storage.start({ ...ctx, logger: this.logger('Storage') }), limit, `storage ${storage.name} start`);
       await withTimeout(globalConfig.start({ ...ctx, logger: this.logger('GlobalConfig') }), limit, `global config ${globalConfig.name} start`);
       await withTimeout(broker.start(ctx), limit, `broker ${broker.name} start`);
-      await this.hooks.lifecycle.start.promise(this.#lifecycleContext(runWorker));
+      await withTimeout(this.hooks.lifecycle.start.promise(this.#lifecycleContext(runWorker)), limit, 'lifecycle.start taps');
       this.#state = 'started';
       if (runWorker) {
         this.#worker = new Worker(this, this.#parts);
@@ -320,8 +320,9 @@ export class QueueTasks {
       log.info({ broker: broker.name, storage: storage.name, worker: runWorker, tasks: this.#tasks.size }, 'app started');
     } catch (err) {
       this.#state = 'stopping';
-      await this.#shutdown().catch(() => undefined);
-      this.#state = 'stopped';
+      // Release what did start; its own failures are secondary to the one that stopped start.
+      await this.#shutdown().catch((stopErr: unknown) => this.#logger.warn({ err: stopErr }, 'cleanup after a failed start had errors'));
+      this.#finish();
       throw err;
     }
   }
@@ -350,9 +351,8 @@ export class QueueTasks {
   /** Drains the worker (up to config.stopTimeoutMs), runs every stop step, and disconnects. Idempotent. */
   stop(): Promise<void> {
     if (this.#state === 'created') {
-      this.#state = 'stopped';
       // A stopped app must not stay the fallback of sharedTask, started or not.
-      if (appMain() === this) setAppMain(undefined);
+      this.#finish();
       return Promise.resolve();
     }
     this.#stopping ??= (async () => {
@@ -362,26 +362,43 @@ export class QueueTasks {
       try {
         await this.#shutdown();
       } finally {
-        this.#state = 'stopped';
-        if (appMain() === this) setAppMain(undefined);
-        this.hooks.lifecycle.stopped.call(this);
+        this.#finish();
       }
     })();
     return this.#stopping;
   }
 
+  /** Every way to `stopped` ends here: state, appMain, and the `lifecycle.stopped` notification. */
+  #finish(): void {
+    this.#state = 'stopped';
+    if (appMain() === this) setAppMain(undefined);
+    try {
+      this.hooks.lifecycle.stopped.call(this);
+    } catch (err) {
+      this.#logger.error({ err }, 'a lifecycle.stopped tap failed');
+    }
+  }
+
   async #shutdown(): Promise<void> {
     const errors: unknown[] = [];
+    const limit = this.config.stepTimeoutMs;
     const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
       try {
-        await fn();
+        await withTimeout(fn(), limit, what);
       } catch (err) {
         errors.push(err instanceof Error ? err : new QTasksError(ErrorCodes.STOP_FAILED, `${what}: ${String(err)}`));
       }
     };
     const worker = this.#worker;
-    if (worker !== undefined) await step('worker', () => worker.stop(this.config.stopTimeoutMs));
-    errors.push(...(await runStopTaps(this.hooks.lifecycle.stop, this.#lifecycleContext(worker !== undefined))));
+    // The worker's own drain is bounded by stopTimeoutMs; the step limit comes on top of it.
+    if (worker !== undefined) {
+      try {
+        await worker.stop(this.config.stopTimeoutMs);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    errors.push(...(await runStopTaps(this.hooks.lifecycle.stop, this.#lifecycleContext(worker !== undefined), limit)));
     const parts = this.#parts;
     if (parts !== undefined) {
       await step('broker stop', () => parts.broker.stop());
@@ -435,45 +452,6 @@ export class QueueTasks {
 }
 
 function assertJson(name: string, args: readonly unknown[]): void {
-  const problem = jsonProblem(args, new Set());
+  const problem = jsonProblem(args);
   if (problem !== undefined) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args${problem}; args must be JSON-serializable`);
-}
-
-/**
- * Where `value` stops being plain JSON (what JSON.stringify would drop, alter or throw on), as a
- * path suffix and a reason: `[0].when is a function`. Allocates nothing on the success path: it
- * runs on every addTask.
- */
-function jsonProblem(value: unknown, seen: Set<object>): string | undefined {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return undefined;
-    case 'number':
-      return Number.isFinite(value) ? undefined : ` is ${value}`;
-    case 'object': {
-      if (value === null) return undefined;
-      if (seen.has(value)) return ' is a circular reference';
-      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
-      const isArray = Array.isArray(value);
-      const proto = Object.getPrototypeOf(value) as unknown;
-      if (!isArray && proto !== Object.prototype && proto !== null) return ` is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
-      seen.add(value);
-      if (isArray) {
-        for (let i = 0; i < value.length; i++) {
-          const p = jsonProblem(value[i], seen);
-          if (p !== undefined) return `[${i}]${p}`;
-        }
-      } else {
-        for (const key in value) {
-          const p = jsonProblem((value as Record<string, unknown>)[key], seen);
-          if (p !== undefined) return `.${key}${p}`;
-        }
-      }
-      seen.delete(value);
-      return undefined;
-    }
-    default:
-      return ` is ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
-  }
 }

@@ -140,3 +140,42 @@ export function validateMessage(value: unknown): string | undefined {
   if (typeof m.maxDeliveries !== 'number' || m.maxDeliveries < 1) return 'message has no maxDeliveries';
   return undefined;
 }
+
+/**
+ * Where `value` stops being plain JSON (what JSON.stringify would drop, alter or throw on), as a
+ * path suffix and a reason: `[0].when is a function`; undefined when it is plain JSON. Checks
+ * arguments at addTask and results before they are stored. Allocates nothing on the success path.
+ */
+export function jsonProblem(value: unknown, seen: Set<object> = new Set()): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : ` is ${value}`;
+    case 'object': {
+      if (value === null) return undefined;
+      if (seen.has(value)) return ' is a circular reference';
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+      const isArray = Array.isArray(value);
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (!isArray && proto !== Object.prototype && proto !== null) return ` is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
+      seen.add(value);
+      if (isArray) {
+        for (let i = 0; i < value.length; i++) {
+          const p = jsonProblem(value[i], seen);
+          if (p !== undefined) return `[${i}]${p}`;
+        }
+      } else {
+        for (const key in value) {
+          const p = jsonProblem((value as Record<string, unknown>)[key], seen);
+          if (p !== undefined) return `.${key}${p}`;
+        }
+      }
+      seen.delete(value);
+      return undefined;
+    }
+    default:
+      return ` is ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
+  }
+}

@@ -128,7 +128,7 @@ export class TaskHandle<A extends unknown[], R> {
   async run(args: A, options: AddTaskOptions & { timeout: number }): Promise<TaskResult<R>> {
     const record = await this.addTask(args, options);
     if (record.status === 'success') return record.returning as TaskResult<R>;
-    const err = new QTasksError(ErrorCodes.UNSUPPORTED, `task ${record.id} ended in ${record.status}: ${record.error?.message ?? record.reason ?? ''}`);
+    const err = new QTasksError(ErrorCodes.TASK_FAILED, `task ${record.id} ended in ${record.status}: ${record.error?.message ?? record.reason ?? ''}`);
     throw Object.assign(err, { record });
   }
 }

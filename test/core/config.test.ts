@@ -57,4 +57,26 @@ describe('config', () => {
     expect([a.config.concurrency, b.config.concurrency]).toEqual([2, 7]);
     expect(Object.isFrozen(a.config)).toBe(true);
   });
+
+  it('checks levels, formats, priorities and names, naming the variable a bad value came from', () => {
+    const messageOf = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (err) {
+        expect((err as QTasksError).code).toBe(ErrorCodes.INVALID_CONFIG);
+        return (err as Error).message;
+      }
+      throw new Error('expected an error');
+    };
+    expect(messageOf(() => resolveConfig({}, { QTASKS_LOG_LEVEL: 'loud' }))).toBe('QTASKS_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got "loud"');
+    expect(messageOf(() => resolveConfig({ logFormat: 'xml' }, {}))).toBe('config.logFormat must be text or json, got "xml"');
+    expect(messageOf(() => resolveConfig({ defaultPriority: Number.NaN }, {}))).toContain('config.defaultPriority must be a finite number');
+    expect(messageOf(() => resolveConfig({}, { QTASKS_EXTRA_DELIVERIES: '1.5' }))).toContain('QTASKS_EXTRA_DELIVERIES must be a whole number');
+    expect(messageOf(() => resolveConfig({ queues: ['a', ''] }, {}))).toContain('config.queues');
+  });
+
+  it('does not let a variable move the prefix', () => {
+    const config = resolveConfig({}, { QTASKS_ENV_PREFIX: 'OTHER_', OTHER_CONCURRENCY: '5' });
+    expect([config.envPrefix, config.concurrency]).toEqual(['QTASKS_', 10]);
+  });
 });

@@ -129,4 +129,49 @@ describe('hooks around the task path', () => {
     expect(settled).toEqual(['success']);
     expect(new HookError('a.b', 'p', new Error('x')).code).toBe(ErrorCodes.HOOK_FAILED);
   });
+
+  it('never lets a throwing tap stall the worker: the task ends in a state and the next one runs', async () => {
+    let failSave = true;
+    const app = new QueueTasks({
+      name: 'hooks-throwing',
+      plugins: [
+        {
+          name: 'throwing',
+          apply(a) {
+            a.hooks.broker.receive.tap('throwing', (d) => {
+              if (d.message.args[0] === 'receive') throw new Error('receive broke');
+              return undefined;
+            });
+            a.hooks.task.shouldRetry.tap('throwing', () => {
+              throw new Error('policy broke');
+            });
+            a.hooks.storage.beforeSave.tap('throwing', (r) => {
+              if (failSave && r.args[0] === 'save') throw new Error('save hook broke');
+              return r;
+            });
+            a.hooks.task.settled.tap('throwing', () => {
+              throw new Error('listener broke');
+            });
+          },
+        },
+      ],
+      config: { logLevel: 'silent', concurrency: 1 },
+      globals: false,
+    });
+    apps.push(app);
+    const t = app.task('t', (what: string) => {
+      if (what === 'fail') throw new Error('handler failed');
+      return what;
+    });
+    await app.start();
+    const received = await t.addTask(['receive'], { timeout: 5_000 });
+    expect([received.status, received.error?.code]).toEqual(['dead', ErrorCodes.MALFORMED_MESSAGE]);
+    expect(received.reason).toContain('receive broke');
+    const failed = await t.addTask(['fail'], { timeout: 5_000 });
+    expect([failed.status, failed.error?.message, failed.attempts]).toEqual(['error', 'handler failed', 1]);
+    const saved = await t.addTask(['save'], { timeout: 5_000 });
+    expect([saved.status, saved.error?.message]).toEqual(['error', 'hook storage.beforeSave failed in plugin "throwing": save hook broke']);
+    failSave = false;
+    expect((await t.addTask(['fine'], { timeout: 5_000 })).returning).toBe('fine');
+  });
 });

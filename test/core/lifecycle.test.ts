@@ -96,6 +96,31 @@ describe('lifecycle', () => {
     expect(app.state).toBe('stopped');
   });
 
+  it('times a hanging stop step out, reports it, and still runs the rest', async () => {
+    let later = false;
+    const app = makeApp(
+      [
+        { name: 'later', apply: (a) => a.hooks.lifecycle.stop.tapPromise('later', async () => void (later = true)) },
+        { name: 'hangs', apply: (a) => a.hooks.lifecycle.stop.tapPromise('hangs', () => new Promise<void>(() => undefined)) },
+      ],
+      { stepTimeoutMs: 50 },
+    );
+    await app.start();
+    const err = (await app.stop().catch((e: unknown) => e)) as QTasksError & { errors: QTasksError[] };
+    expect(err.errors.map((e) => e.code)).toEqual([ErrorCodes.LIFECYCLE_TIMEOUT]);
+    expect(err.errors[0]!.message).toContain('"hangs"');
+    expect(later).toBe(true);
+    expect(app.state).toBe('stopped');
+  });
+
+  it('notifies stopped after a failed start too', async () => {
+    const app = makeApp([{ name: 'bad', apply: (a) => a.hooks.lifecycle.start.tapPromise('bad', async () => Promise.reject(new Error('no'))) }]);
+    let stopped = 0;
+    app.hooks.lifecycle.stopped.tap('watch', () => void stopped++);
+    await app.start().catch(() => undefined);
+    expect([app.state, stopped]).toEqual(['stopped', 1]);
+  });
+
   it('times a hanging start step out', async () => {
     const app = makeApp([], { startTimeoutMs: 50 });
     app.hooks.broker.provide.tap('hang', () => ({

@@ -243,14 +243,22 @@ describe('bad input', () => {
     expect(results[1]!.error?.message).toBe('non-Error thrown: {"reason":42}');
   });
 
-  it('fails a task whose result is not JSON-serializable, and keeps going', async () => {
+  it('fails a task whose result is not plain JSON, naming the place, and keeps going', async () => {
     const app = makeApp();
-    const t = app.task('bigint', () => 10n);
-    const ok = app.task('fine', () => 'fine');
+    const results: Record<string, unknown> = { bigint: 10n, map: new Map(), fn: () => 1, nested: { list: [1, Number.NaN] }, set: { s: new Set([1]) } };
+    const handles = Object.entries(results).map(([name, value]) => app.task(name, () => value));
+    const ok = app.task('fine', () => ({ list: [1, 'a', null], when: new Date(0) }));
+    const none = app.task('none', () => undefined);
     await app.start();
-    const rec = await t.addTask([], { timeout: 5_000 });
-    expect(rec.status).toBe('error');
-    expect(rec.error?.message).toContain('not JSON-serializable');
-    expect((await ok.addTask([], { timeout: 5_000 })).returning).toBe('fine');
+    const messages: string[] = [];
+    for (const h of handles) {
+      const rec = await h.addTask([], { timeout: 5_000 });
+      expect(rec.status).toBe('error');
+      expect(rec.error?.code).toBe(ErrorCodes.INVALID_RESULT);
+      messages.push(rec.error!.message.split(': ').pop()!);
+    }
+    expect(messages).toEqual(['result is a bigint', 'result is a Map', 'result is a function', 'result.list[1] is NaN', 'result.s is a Set']);
+    expect((await ok.addTask([], { timeout: 5_000 })).status).toBe('success');
+    expect((await none.addTask([], { timeout: 5_000 })).status).toBe('success');
   });
 });
