@@ -5,7 +5,7 @@
  */
 import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
-import type { TaskMessage, TaskRecord } from '../../core/record.js';
+import { TaskStatus, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import type { RedisConnection } from './connection.js';
 import { Consumer } from './consumer.js';
 
@@ -22,6 +22,7 @@ export class RedisBroker implements Broker {
   #ctx: ComponentContext | undefined;
   #consumer: Consumer | undefined;
   #started = false;
+  #seq = 0;
 
   constructor(conn: RedisConnection, settings: RedisBrokerSettings, records?: Storage) {
     this.#conn = conn;
@@ -38,6 +39,10 @@ export class RedisBroker implements Broker {
   async publish(message: TaskMessage, options: PublishOptions): Promise<void> {
     if (!this.#started) throw new ConnectionClosedError('redis broker');
     const keys = this.#conn.keys;
+    const delayMs = Math.max(0, Math.round(options.delayMs));
+    // The `new` record is stored only when it is not the one the message derives to (the usual
+    // case): half the bytes and a cheaper write per task.
+    const record = this.records !== undefined && !derivable(message, options.record) ? `0|${JSON.stringify(options.record)}` : '';
     await this.#conn.run(
       'qtasksEnqueue',
       keys.job(message.id),
@@ -46,16 +51,28 @@ export class RedisBroker implements Broker {
       message.queue,
       message.priority,
       JSON.stringify(message),
-      this.records !== undefined ? JSON.stringify(options.record) : '',
-      Math.max(0, Math.round(options.delayMs)),
+      record,
+      delayMs,
+      options.record.runAt ?? '',
+      this.#nextSeq(),
     );
+  }
+
+  /**
+   * FIFO key within a priority: 12 hex digits of ms and a 4-digit counter. Taken on the producer
+   * to save a server round of INCR per task; producers on different hosts order by their clocks.
+   */
+  #nextSeq(): string {
+    this.#seq = (this.#seq + 1) & 0xffff;
+    return Date.now().toString(16).padStart(12, '0') + this.#seq.toString(16).padStart(4, '0');
   }
 
   async consume(options: ConsumeOptions): Promise<void> {
     if (!this.#started || this.#ctx === undefined) throw new ConnectionClosedError('redis broker');
     if (this.#consumer !== undefined) throw new QTasksError(ErrorCodes.UNSUPPORTED, 'redis broker: consume() was already called');
     if (options.queues.length === 0) throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis broker: consume() needs at least one queue');
-    const consumer = new Consumer(this.#conn, options, { leaseMs: this.#ctx.config.leaseMs, blockMs: this.#settings.blockMs }, this.#ctx.logger);
+    const settings = { leaseMs: this.#ctx.config.leaseMs, blockMs: this.#settings.blockMs };
+    const consumer = new Consumer(this.#conn, options, settings, this.#ctx.logger, this.records !== undefined);
     this.#consumer = consumer;
     await consumer.start();
   }
@@ -78,7 +95,8 @@ export class RedisBroker implements Broker {
 
   #settle(kind: 'a' | 'r' | 'd', delivery: Delivery, record: TaskRecord, num: number, extra?: string): Promise<boolean> {
     if (this.#consumer === undefined) return Promise.resolve(false);
-    const json = this.records !== undefined ? JSON.stringify(record) : '';
+    // Stored as '<attempts>|<JSON>': the storage fence reads the number without decoding JSON.
+    const json = this.records !== undefined ? `${record.attempts}|${JSON.stringify(record)}` : '';
     return this.#consumer.settle(kind, delivery, json, num, extra);
   }
 
@@ -101,6 +119,24 @@ export class RedisBroker implements Broker {
       await this.records?.stop();
     }
   }
+}
+
+/** Whether `record` is exactly messageToRecord(message, message.createdAt, runAt): decodeRecord rebuilds it then. */
+function derivable(message: TaskMessage, record: TaskRecord): boolean {
+  const expected = 9 + (record.runAt !== undefined ? 1 : 0) + (message.meta !== undefined ? 1 : 0);
+  return (
+    record.status === TaskStatus.NEW &&
+    record.attempts === 0 &&
+    record.id === message.id &&
+    record.name === message.name &&
+    record.queue === message.queue &&
+    record.args === message.args &&
+    record.priority === message.priority &&
+    record.createdAt === message.createdAt &&
+    record.updatedAt === message.createdAt &&
+    record.meta === message.meta &&
+    Object.keys(record).length === expected
+  );
 }
 
 function parseDeadLetter(row: string): DeadLetter {

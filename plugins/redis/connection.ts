@@ -9,7 +9,7 @@ import type { ComponentContext } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { Keys } from './keys.js';
-import { ALIVE, ENQUEUE, HEARTBEAT, RENEW, SAVE, STEP, WATCH } from './lua.js';
+import { ALIVE, ENQUEUE, GET, HEARTBEAT, RENEW, SAVE, STEP, WATCH } from './lua.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -25,6 +25,7 @@ const SCRIPTS = {
   qtasksStep: STEP,
   qtasksRenew: RENEW,
   qtasksSave: SAVE,
+  qtasksGet: GET,
   qtasksWatch: WATCH,
   qtasksHeartbeat: HEARTBEAT,
   qtasksAlive: ALIVE,

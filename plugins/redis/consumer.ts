@@ -43,6 +43,7 @@ export class Consumer {
   readonly #settings: ConsumerSettings;
   readonly #log: LoggerLike;
   readonly #queueArgs: string[];
+  readonly #fused: string;
   readonly #wakeKeys: string[];
   /** Unsettled deliveries (malformed ones by a string key), with the lease each holds. */
   readonly #leases = new Map<Delivery | string, Lease>();
@@ -62,12 +63,13 @@ export class Consumer {
   #skew = 0;
   readonly #onReady = (): void => this.#wake('reconnected');
 
-  constructor(conn: RedisConnection, opts: ConsumeOptions, settings: ConsumerSettings, log: LoggerLike) {
+  constructor(conn: RedisConnection, opts: ConsumeOptions, settings: ConsumerSettings, log: LoggerLike, fused: boolean) {
     this.#conn = conn;
     this.#opts = opts;
     this.#settings = settings;
     this.#log = log;
     this.#queueArgs = [String(opts.queues.length), ...opts.queues];
+    this.#fused = fused ? '1' : '';
     this.#wakeKeys = opts.queues.map((q) => conn.keys.wake(q));
   }
 
@@ -154,7 +156,7 @@ export class Consumer {
       if (ops.length === 0 && claim === 0) return;
       let reply: unknown[];
       try {
-        reply = (await this.#conn.run('qtasksStep', this.#conn.keys.leases, this.#conn.keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, ...encodeOps(ops))) as unknown[];
+        reply = (await this.#conn.run('qtasksStep', this.#conn.keys.leases, this.#conn.keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#fused, ...encodeOps(ops))) as unknown[];
       } catch (err) {
         this.#ops.unshift(...ops);
         this.#failed(err);
@@ -266,10 +268,10 @@ export class Consumer {
 
   async #renew(): Promise<void> {
     if (this.#leases.size === 0 || this.#stopped) return;
-    const args: Array<string | number> = [];
-    for (const lease of this.#leases.values()) args.push(lease.id, lease.attempt);
+    const members: string[] = [];
+    for (const lease of this.#leases.values()) members.push(`${lease.attempt}:${lease.id}`);
     try {
-      await this.#conn.run('qtasksRenew', this.#conn.keys.leases, this.#conn.keys.base, this.#settings.leaseMs, ...args);
+      await this.#conn.run('qtasksRenew', this.#conn.keys.leases, this.#settings.leaseMs, ...members);
     } catch (err) {
       this.#log.warn({ err: messageOf(err) }, 'lease renewal failed');
     }

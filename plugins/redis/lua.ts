@@ -3,9 +3,14 @@
  * slot) and the app's key base in ARGV[1]; other keys are built from the base and share its hash
  * tag. Times come from the server (`TIME`), so clients with skewed clocks agree on leases and delays.
  *
- * Task hash fields (`<base>j:<id>`): m message JSON, q queue, p priority, r record JSON,
- * n record attempts (the storage fence), d deliveries so far (the lease token), c claim time
- * (present while a delivery runs), w a waiter exists (publish the final record).
+ * Per task: the hash `<base>j:<id>` while it is queued or running (m message JSON, a runAt of a
+ * delayed task, c '<attempt>:<claim time>' while a delivery runs); the string `<base>r:<id>`
+ * '<attempts>|<record JSON>' once the record is past `new` (a `new` record is derived from m),
+ * with a TTL when final; `<base>wt:<id>` while someone waits for the final record.
+ *
+ * Members: ready queues '<16 hex digits: ms and counter><deliveries so far>:<id>' scored by
+ * priority (ties sort by member, so FIFO within a priority); leases and delayed
+ * '<deliveries>:<id>' scored by expiry / due time.
  */
 
 const COMMON = `
@@ -13,48 +18,69 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function make_ready(p, id, queue, prio)
-  local seq = redis.call('INCR', p .. 'seq')
-  redis.call('ZADD', p .. 'q:' .. queue, prio, string.format('%016x', seq) .. id)
-  redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
-end
 local function dead_letter(p, entry)
   redis.call('LPUSH', p .. 'dead', entry)
   redis.call('LTRIM', p .. 'dead', 0, 9999)
 end
+local function make_ready(p, now, tried, id, queue, prio)
+  local seq = redis.call('INCR', p .. 'seq') % 65536
+  redis.call('ZADD', p .. 'q:' .. queue, prio, string.format('%012x%04x', now, seq) .. tried .. ':' .. id)
+  redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
+end
+-- a lease or delayed member '<deliveries>:<id>' goes back to its ready queue (rare path: decode)
+local function requeue(p, now, member)
+  local colon = string.find(member, ':', 1, true)
+  local id = colon and string.sub(member, colon + 1) or member
+  local m = redis.call('HGET', p .. 'j:' .. id, 'm')
+  local ok, msg = pcall(cjson.decode, m or '')
+  if ok and type(msg) == 'table' and type(msg.queue) == 'string' and tonumber(msg.priority) then
+    make_ready(p, now, colon and string.sub(member, 1, colon - 1) or '0', id, msg.queue, msg.priority)
+  else
+    dead_letter(p, cjson.encode({ id = id, reason = 'malformed message: cannot deliver it again', payload = m or member }))
+    redis.call('DEL', p .. 'j:' .. id)
+  end
+end
 `;
 
-/** KEYS: job. ARGV: base, id, queue, priority, message, record ('' when the broker keeps no records), delayMs. */
+/**
+ * KEYS: job. ARGV: base, id, queue, priority, message, record ('0|<JSON>', or '' when the broker
+ * keeps no records or the record is the one derived from the message), delayMs, runAt, seq (16 hex
+ * digits from the producer: ms and a counter).
+ */
 export const ENQUEUE = `${COMMON}
 local p, job = ARGV[1], KEYS[1]
-if ARGV[6] ~= '' then
-  redis.call('HSET', job, 'm', ARGV[5], 'q', ARGV[3], 'p', ARGV[4], 'r', ARGV[6], 'n', 0)
-else
-  redis.call('HSET', job, 'm', ARGV[5], 'q', ARGV[3], 'p', ARGV[4])
-end
 local delay = tonumber(ARGV[7])
 if delay > 0 then
-  redis.call('ZADD', p .. 'delayed', now_ms() + delay, ARGV[2])
-  -- wake an idle worker so it shortens its blocking timeout to this task's time
-  redis.call('ZADD', p .. 'w:' .. ARGV[3], 0, 'w')
+  redis.call('HSET', job, 'm', ARGV[5], 'a', ARGV[8])
 else
-  make_ready(p, ARGV[2], ARGV[3], ARGV[4])
+  redis.call('HSET', job, 'm', ARGV[5])
 end
+if ARGV[6] ~= '' then redis.call('SET', p .. 'r:' .. ARGV[2], ARGV[6]) end
+if delay > 0 then
+  redis.call('ZADD', p .. 'delayed', now_ms() + delay, '0:' .. ARGV[2])
+else
+  redis.call('ZADD', p .. 'q:' .. ARGV[3], ARGV[4], ARGV[9] .. '0:' .. ARGV[2])
+end
+-- wake an idle worker (for a delayed task: so it shortens its blocking timeout)
+redis.call('ZADD', p .. 'w:' .. ARGV[3], 0, 'w')
 return 1
 `;
 
 /**
  * Settle a batch of deliveries, then promote due delayed tasks, recover expired leases and claim
- * up to `count` tasks, all in one call.
- * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, nops, then per op
- * kind (a ack, r retry, d dead, x malformed), id, attempt, record, number (ttl or delay), extra.
+ * up to `count` tasks, all in one call. Removing the lease member '<attempt>:<id>' is the fence:
+ * a delivery whose lease expired (and was taken over) can settle nothing.
+ * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then per op
+ * kind (a ack, r retry, d dead, x malformed), id, attempt, record ('<attempt>|<JSON>'),
+ * number (ttl or delay), extra.
  * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, id, attempt, message, ... }.
  */
 export const STEP = `${COMMON}
 local p, leases = ARGV[1], KEYS[1]
 local lease, count, nq = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local fused = ARGV[5 + nq] == '1'
 local now = now_ms()
-local i = 5 + nq
+local i = 6 + nq
 local nops = tonumber(ARGV[i])
 i = i + 1
 local flags = {}
@@ -62,39 +88,40 @@ for k = 1, nops do
   local kind, id, attempt, rec, num, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5]
   i = i + 6
   local job = p .. 'j:' .. id
-  local v = redis.call('HMGET', job, 'd', 'c', 'w', 'q', 'p')
   local st = 0
-  if v[1] == attempt then
-    if redis.call('ZREM', leases, id) == 1 then
-      st = 1
-    elseif not v[2] then
-      st = 2 -- this delivery settled already: a command resent after a reconnect
-    end
+  if redis.call('ZREM', leases, attempt .. ':' .. id) == 1 then
+    st = 1
+  elseif fused then
+    -- no lease: fine only if this very delivery settled already (a command resent after a reconnect)
+    local r = redis.call('GET', p .. 'r:' .. id)
+    if r and string.match(r, '^(%d+)|') == attempt and redis.call('HEXISTS', job, 'c') == 0 then st = 2 end
   end
   if st == 1 then
     if kind == 'r' then
-      if rec ~= '' then redis.call('HSET', job, 'r', rec, 'n', attempt) end
-      redis.call('HDEL', job, 'c')
-      if num > 0 then
-        redis.call('ZADD', p .. 'delayed', now + num, id)
-        redis.call('ZADD', p .. 'w:' .. v[4], 0, 'w')
-      else
-        make_ready(p, id, v[4], v[5])
+      if fused then
+        redis.call('SET', p .. 'r:' .. id, rec)
+        redis.call('HDEL', job, 'c')
       end
-    elseif kind == 'x' then
-      dead_letter(p, extra)
-      redis.call('DEL', job)
+      if num > 0 then
+        redis.call('ZADD', p .. 'delayed', now + num, attempt .. ':' .. id)
+        -- an idle worker of the task's queue recomputes its blocking timeout
+        local ok, msg = pcall(cjson.decode, redis.call('HGET', job, 'm') or '')
+        if ok and type(msg) == 'table' and type(msg.queue) == 'string' then redis.call('ZADD', p .. 'w:' .. msg.queue, 0, 'w') end
+      else
+        requeue(p, now, attempt .. ':' .. id)
+      end
     else
-      if kind == 'd' then
+      if kind == 'x' then
+        dead_letter(p, extra)
+      elseif kind == 'd' then
         dead_letter(p, cjson.encode({ id = id, reason = extra, payload = redis.call('HGET', job, 'm') or '' }))
       end
-      if rec == '' then
-        redis.call('DEL', job)
+      if fused and kind ~= 'x' then
+        redis.call('SET', p .. 'r:' .. id, rec, 'PX', num)
+        -- the job hash always exists here, so 2 keys gone means someone waits
+        if redis.call('DEL', job, p .. 'wt:' .. id) == 2 then redis.call('PUBLISH', p .. 'done', rec) end
       else
-        redis.call('HSET', job, 'r', rec, 'n', attempt)
-        redis.call('HDEL', job, 'c', 'm')
-        redis.call('PEXPIRE', job, num)
-        if v[3] then redis.call('PUBLISH', p .. 'done', rec) end
+        redis.call('DEL', job)
       end
     end
   end
@@ -105,17 +132,13 @@ local out = { table.concat(flags), now, -1 }
 if count <= 0 then return out end
 
 -- due delayed tasks and expired leases go (back) to their ready queues
-local function requeue(key)
-  local ids = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 500)
-  if #ids == 0 then return end
-  for _, id in ipairs(ids) do
-    local qp = redis.call('HMGET', p .. 'j:' .. id, 'q', 'p')
-    if qp[1] then make_ready(p, id, qp[1], qp[2]) end
+for _, key in ipairs({ p .. 'delayed', leases }) do
+  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 200)
+  if #due > 0 then
+    for _, member in ipairs(due) do requeue(p, now, member) end
+    redis.call('ZREM', key, unpack(due))
   end
-  redis.call('ZREM', key, unpack(ids))
 end
-requeue(p .. 'delayed')
-requeue(leases)
 
 local members = {}
 if nq == 1 then
@@ -140,18 +163,20 @@ end
 
 local leased = {}
 for _, member in ipairs(members) do
-  local id = string.sub(member, 17)
-  local job = p .. 'j:' .. id
-  local m = redis.call('HGET', job, 'm')
+  local colon = string.find(member, ':', 17, true)
+  local tried = colon and tonumber(string.sub(member, 17, colon - 1))
+  local id = colon and string.sub(member, colon + 1)
+  local job = id and p .. 'j:' .. id
+  local m = job and redis.call('HGET', job, 'm')
   if not m then
-    dead_letter(p, cjson.encode({ id = id, reason = 'malformed message: ready entry without a stored message', payload = member }))
+    dead_letter(p, cjson.encode({ id = id, reason = 'malformed message: unreadable ready entry or no stored message', payload = member }))
   else
-    local d = redis.call('HINCRBY', job, 'd', 1)
-    redis.call('HSET', job, 'c', now, 'n', d)
+    local attempt = (tried or 0) + 1
+    if fused then redis.call('HSET', job, 'c', attempt .. ':' .. now) end
     leased[#leased + 1] = now + lease
-    leased[#leased + 1] = id
+    leased[#leased + 1] = attempt .. ':' .. id
     out[#out + 1] = id
-    out[#out + 1] = d
+    out[#out + 1] = attempt
     out[#out + 1] = m
   end
 end
@@ -173,38 +198,51 @@ end
 return out
 `;
 
-/** KEYS: leases. ARGV: base, leaseMs, then id, attempt pairs. Extends the leases this worker still owns. */
+/** KEYS: leases. ARGV: leaseMs, then lease members ('<attempt>:<id>'). Extends the leases this worker still holds. */
 export const RENEW = `${COMMON}
-local until_ms = now_ms() + tonumber(ARGV[2])
+local until_ms = now_ms() + tonumber(ARGV[1])
 local n = 0
-for i = 3, #ARGV, 2 do
-  if redis.call('HGET', ARGV[1] .. 'j:' .. ARGV[i], 'd') == ARGV[i + 1] then
-    n = n + redis.call('ZADD', KEYS[1], 'XX', 'CH', until_ms, ARGV[i])
-  end
-end
+for i = 2, #ARGV do n = n + redis.call('ZADD', KEYS[1], 'XX', 'CH', until_ms, ARGV[i]) end
 return n
 `;
 
-/** KEYS: job. ARGV: done channel, record, attempts, final ('1' or ''), ttlMs. Fenced on attempts. */
+/**
+ * KEYS: record. ARGV: done channel, value ('<attempts>|<JSON>'), attempts, final ('1' or ''),
+ * ttlMs, waiter key. Fenced: a stored record with more attempts wins.
+ */
 export const SAVE = `
-local n = redis.call('HGET', KEYS[1], 'n')
-if n and tonumber(n) > tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[1], 'r', ARGV[2], 'n', ARGV[3])
-redis.call('HDEL', KEYS[1], 'c')
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local n = tonumber(string.match(cur, '^(%d+)|'))
+  if n and n > tonumber(ARGV[3]) then return 0 end
+end
 if ARGV[4] == '1' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  if redis.call('HEXISTS', KEYS[1], 'w') == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
+  if redis.call('DEL', ARGV[6]) == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 else
-  redis.call('PERSIST', KEYS[1])
+  redis.call('SET', KEYS[1], ARGV[2])
 end
 return 1
 `;
 
-/** KEYS: job. Marks that someone waits for the final record and returns the current one (r, c, n). */
+/** KEYS: record. ARGV: job key. The record and the job's c, m, a, read together. */
+export const GET = `
+local v = redis.call('HMGET', ARGV[1], 'c', 'm', 'a')
+return { redis.call('GET', KEYS[1]), v[1], v[2], v[3] }
+`;
+
+/**
+ * KEYS: record. ARGV: job key, waiter key, ttlMs. Marks that someone waits for the final record
+ * (unless the task is unknown) and returns what GET returns.
+ */
 export const WATCH = `
-local v = redis.call('HMGET', KEYS[1], 'r', 'c', 'n')
-if v[1] then redis.call('HSET', KEYS[1], 'w', 1) end
-return v
+local r = redis.call('GET', KEYS[1])
+local v = redis.call('HMGET', ARGV[1], 'c', 'm', 'a')
+if r or v[2] then
+  local ttl = tonumber(ARGV[3])
+  if redis.call('PTTL', ARGV[2]) < ttl then redis.call('SET', ARGV[2], 1, 'PX', ttl) end
+end
+return { r, v[1], v[2], v[3] }
 `;
 
 /** KEYS: workers. ARGV: worker id, ttlMs. */

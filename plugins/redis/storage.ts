@@ -5,7 +5,7 @@
  */
 import type { ComponentContext, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
-import { TaskStatus, isFinal, type TaskRecord } from '../../core/record.js';
+import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 
 type Wake = (record: TaskRecord | undefined) => void;
@@ -29,15 +29,16 @@ export class RedisStorage implements Storage {
 
   async save(record: TaskRecord, options: SaveOptions): Promise<boolean> {
     const keys = this.#ready().keys;
-    const json = JSON.stringify(record);
-    const ok = await this.#conn.run('qtasksSave', keys.job(record.id), keys.done, json, record.attempts, isFinal(record.status) ? '1' : '', Math.max(1, Math.round(options.ttlMs)));
+    const value = `${record.attempts}|${JSON.stringify(record)}`;
+    const ttl = Math.max(1, Math.round(options.ttlMs));
+    const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, isFinal(record.status) ? '1' : '', ttl, keys.waiter(record.id));
     return ok === 1;
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
     const conn = this.#ready();
-    const [r, c, n] = await conn.client.hmget(conn.keys.job(id), 'r', 'c', 'n');
-    return decodeRecord(id, r ?? null, c ?? null, n ?? null);
+    const reply = await conn.run('qtasksGet', conn.keys.record(id), conn.keys.job(id));
+    return decodeRecord(id, reply as Array<string | null>);
   }
 
   async waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
@@ -57,10 +58,9 @@ export class RedisStorage implements Storage {
       const timer = setTimeout(() => done(undefined), timeoutMs);
       waiters.add(wake);
       // Subscribed first, then flag the task and look: a record finished in between is seen here.
-      conn.run('qtasksWatch', conn.keys.job(id)).then(
+      conn.run('qtasksWatch', conn.keys.record(id), conn.keys.job(id), conn.keys.waiter(id), Math.round(timeoutMs) + 1_000).then(
         (reply) => {
-          const [r, c, n] = reply as Array<string | null>;
-          const record = decodeRecord(id, r ?? null, c ?? null, n ?? null);
+          const record = decodeRecord(id, reply as Array<string | null>);
           if (record !== undefined && isFinal(record.status)) done(record);
         },
         (err: unknown) => {
@@ -111,7 +111,7 @@ export class RedisStorage implements Storage {
   #onFinal(text: string): void {
     let record: TaskRecord;
     try {
-      record = JSON.parse(text) as TaskRecord;
+      record = JSON.parse(text.slice(text.indexOf('|') + 1)) as TaskRecord;
     } catch {
       return;
     }
@@ -131,16 +131,25 @@ export class RedisStorage implements Storage {
   }
 }
 
-/** The stored record, with the claim overlay (`c`: a delivery is running since then, attempt `n`). */
-export function decodeRecord(id: string, r: string | null, c: string | null, n: string | null): TaskRecord | undefined {
-  if (r === null) return undefined;
+/**
+ * The stored record from [r, c, m, a]: r ('<attempts>|<JSON>'), or while the task is still `new`
+ * the record derived from its message m (and runAt a), as the kernel derives it; with the claim
+ * overlay c ('<attempt>:<claim time>') while a delivery runs.
+ */
+export function decodeRecord(id: string, reply: ReadonlyArray<string | null>): TaskRecord | undefined {
+  const [r, c, m, a] = reply;
   let record: TaskRecord;
   try {
-    record = JSON.parse(r) as TaskRecord;
+    if (typeof r === 'string') record = JSON.parse(r.slice(r.indexOf('|') + 1)) as TaskRecord;
+    else if (typeof m === 'string') {
+      const message = JSON.parse(m) as TaskMessage;
+      record = messageToRecord(message, message.createdAt, typeof a === 'string' ? Number(a) : undefined);
+    } else return undefined;
   } catch (err) {
     throw new QTasksError(ErrorCodes.MALFORMED_MESSAGE, `redis storage: the record of task ${id} is not JSON`, { cause: err });
   }
-  if (c === null) return record;
-  const at = Number(c);
-  return { ...record, status: TaskStatus.PROCESS, attempts: Number(n), updatedAt: at, startedAt: at };
+  if (typeof c !== 'string') return record;
+  const colon = c.indexOf(':');
+  const at = Number(c.slice(colon + 1));
+  return { ...record, status: TaskStatus.PROCESS, attempts: Number(c.slice(0, colon)), updatedAt: at, startedAt: at };
 }

@@ -180,21 +180,21 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     await waitUntil(async () => (await producer.ping()) === false, 'heartbeat expiry', 5_000, 50);
   });
 
-  it('dead-letters a ready entry that has no stored message, and garbage in the ready set', async () => {
+  it('dead-letters unreadable entries in the ready set and keeps running', async () => {
     const name = uniqueName('orphan');
     const a = app(name);
     const t = a.task('t', (n: number) => n);
     await a.start();
     const { Keys } = await import('../../plugins/redis/keys.js');
     const keys = new Keys(PREFIX, name);
-    await admin.zadd(keys.ready('default'), 0, `${'0'.repeat(16)}no-such-task`);
+    await admin.zadd(keys.ready('default'), 0, `${'0'.repeat(16)}no-colon-no-id`);
     await admin.zadd(keys.ready('default'), 0, 'garbage');
     await admin.zadd(keys.wake('default'), 0, 'w');
     const letters = await waitUntil(async () => {
       const all = await a.broker.deadLetters(10);
       return all.length >= 2 ? all : undefined;
     }, 'two dead letters');
-    expect(letters.map((l) => l.payload).sort()).toEqual([`${'0'.repeat(16)}no-such-task`, 'garbage']);
+    expect(letters.map((l) => l.payload).sort()).toEqual([`${'0'.repeat(16)}no-colon-no-id`, 'garbage']);
     expect(letters.every((l) => l.reason.includes('malformed'))).toBe(true);
     expect((await t.addTask([3], { timeout: 10_000 })).returning).toBe(3);
   });
