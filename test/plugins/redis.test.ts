@@ -10,7 +10,7 @@ import { RedisConnection } from '../../plugins/redis/connection.js';
 import { redis } from '../../plugins/redis/index.js';
 import { RedisStorage } from '../../plugins/redis/storage.js';
 import { brokerConformance, storageConformance } from '../contracts/index.js';
-import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { gate, sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 import { PREFIX, REDIS_URL, adminClient, appConnections, deleteAppKeys, injectMalformed } from './redis-helpers.js';
 
 let admin: Redis;
@@ -197,6 +197,55 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     expect(letters.map((l) => l.payload).sort()).toEqual([`${'0'.repeat(16)}no-colon-no-id`, 'garbage']);
     expect(letters.every((l) => l.reason.includes('malformed'))).toBe(true);
     expect((await t.addTask([3], { timeout: 10_000 })).returning).toBe(3);
+  });
+
+  it('renews the lease of a long task: it runs once although it outlives several lease periods', async () => {
+    const a = app(uniqueName('renew'), { leaseMs: 300 });
+    const b = app(a.name, { leaseMs: 300 });
+    let runs = 0;
+    const t = a.task('slow', async () => {
+      runs++;
+      await sleep(1_200);
+      return 'done';
+    });
+    b.task('slow', () => void runs++);
+    await a.start();
+    await b.start();
+    const rec = await t.addTask([], { timeout: 10_000 });
+    expect(rec.status).toBe('success');
+    expect(rec.attempts).toBe(1);
+    expect(runs).toBe(1);
+  });
+
+  it('fences a completion whose lease was taken over: it returns false and the newer outcome stays', async () => {
+    const name = uniqueName('fence');
+    const stale = app(name, { concurrency: 1 });
+    const g = gate();
+    let staleSettled = 0;
+    stale.task('t', async () => {
+      await g.promise;
+      return 'stale';
+    });
+    stale.hooks.task.settled.tap('test', () => void staleSettled++);
+    await stale.start();
+    const rec = await stale.addTask('t', []);
+    await waitUntil(async () => (await stale.get(rec.id))?.status === 'process', 'first delivery running');
+    // Expire its lease as if the worker had stalled; the next claim anywhere takes the task over.
+    const { Keys } = await import('../../plugins/redis/keys.js');
+    await admin.zadd(new Keys(PREFIX, name).leases, 'XX', 0, `1:${rec.id}`);
+    const fresh = app(name);
+    fresh.task('t', () => 'fresh');
+    await fresh.start();
+    const done = await fresh.wait(rec.id, 10_000);
+    expect(done.returning).toBe('fresh');
+    expect(done.attempts).toBe(2);
+    // The stalled worker finishes now; stop() waits for its settlement, which must be refused.
+    g.open();
+    await stale.stop();
+    const after = await fresh.get(rec.id);
+    expect(after?.returning).toBe('fresh');
+    expect(after?.attempts).toBe(2);
+    expect(staleSettled).toBe(0);
   });
 
   it('rejects a message whose id does not match its entry', async () => {
