@@ -1,7 +1,7 @@
 /**
- * One worker's consumer loop. Everything goes through one script call at a time (STEP): it
- * settles the batch of deliveries finished since the last call and claims up to the free slots,
- * so a busy worker costs about one round trip per batch. When a claim comes back short, the
+ * One worker's consumer loop. Everything goes through one script (STEP): a call settles the batch
+ * of deliveries finished since the last call and claims up to the free slots, so a busy worker
+ * costs about one round trip per batch; two calls may be in flight at once. When a claim comes back short, the
  * worker blocks on its queues' wake-up markers (BZPOPMIN on its own connection) until a
  * producer marks new work, a delayed task or an expired lease falls due, or the cap passes.
  */
@@ -36,6 +36,7 @@ export interface ConsumerSettings {
 }
 
 const MAX_OPS_PER_STEP = 500;
+const LANES = 1;
 
 export class Consumer {
   readonly #conn: RedisConnection;
@@ -48,8 +49,10 @@ export class Consumer {
   /** Unsettled deliveries (malformed ones by a string key), with the lease each holds. */
   readonly #leases = new Map<Delivery | string, Lease>();
   #ops: Op[] = [];
-  #stepping: Promise<void> | undefined;
-  #again = false;
+  readonly #inflight = new Set<Promise<void>>();
+  /** Slots promised to claims still in flight. */
+  #reserved = 0;
+  #kickScheduled = false;
   #mayHaveWork = true;
   #blocking = false;
   #blocker: RedisClient | undefined;
@@ -96,7 +99,7 @@ export class Consumer {
     this.#conn.client.off('ready', this.#onReady);
     // Settlements already handed to us still go out; unsettled deliveries return at lease expiry.
     if (this.#ops.length > 0) this.#kick();
-    await this.#stepping;
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     for (const op of this.#ops.splice(0)) op.reject(new ConnectionClosedError('redis broker stopped'));
     const blocker = this.#blocker;
     this.#blocker = undefined;
@@ -114,10 +117,10 @@ export class Consumer {
   }
 
   #queue(kind: OpKind, key: Delivery | string, lease: Lease, record: string, num: number, extra: string): Promise<boolean> {
-    if (this.#stopped && this.#stepping === undefined) return Promise.reject(new ConnectionClosedError('redis broker stopped'));
+    if (this.#stopped && this.#inflight.size === 0) return Promise.reject(new ConnectionClosedError('redis broker stopped'));
     return new Promise<boolean>((resolve, reject) => {
       this.#ops.push({ kind, key, lease, record, num, extra, resolve, reject });
-      this.#kick();
+      this.#kickSoon();
     });
   }
 
@@ -127,56 +130,69 @@ export class Consumer {
     this.#kick();
   }
 
-  #kick(): void {
-    if (this.#stepping !== undefined) {
-      this.#again = true;
-      return;
-    }
-    if (this.#retryTimer !== undefined) return;
-    this.#stepping = this.#loop().finally(() => {
-      this.#stepping = undefined;
-      if (this.#again) this.#kick();
-      else this.#idle();
+  /** Deferred to the end of this turn of the event loop, so settlements of one tick go out together. */
+  #kickSoon(): void {
+    if (this.#kickScheduled) return;
+    this.#kickScheduled = true;
+    setImmediate(() => {
+      this.#kickScheduled = false;
+      this.#kick();
     });
+  }
+
+  /**
+   * Starts steps while a lane is free and there is something to send or claim. Two lanes, each
+   * claiming up to half the slots: one batch runs in Redis while the other runs here.
+   */
+  #kick(): void {
+    if (this.#retryTimer !== undefined) return;
+    const perLane = Math.max(1, Math.ceil(this.#opts.concurrency / LANES));
+    while (this.#inflight.size < LANES) {
+      const ops = this.#ops.splice(0, MAX_OPS_PER_STEP);
+      const claim = this.#mayHaveWork ? Math.min(this.#free(ops), perLane) : 0;
+      if (ops.length === 0 && claim === 0) break;
+      const step: Promise<void> = this.#step(ops, claim).finally(() => {
+        this.#inflight.delete(step);
+        this.#kick();
+        if (this.#inflight.size === 0) this.#idle();
+      });
+      this.#inflight.add(step);
+    }
   }
 
   #free(ops: readonly Op[]): number {
     if (this.#paused) return 0;
     let settling = 0;
     for (const op of ops) if (this.#leases.has(op.key)) settling++;
-    return Math.max(0, this.#opts.concurrency - this.#leases.size + settling);
+    return Math.max(0, this.#opts.concurrency - this.#leases.size + settling - this.#reserved);
   }
 
-  async #loop(): Promise<void> {
-    for (;;) {
-      this.#again = false;
-      const ops = this.#ops.splice(0, MAX_OPS_PER_STEP);
-      const free = this.#free(ops);
-      const claim = this.#mayHaveWork ? free : 0;
-      if (ops.length === 0 && claim === 0) return;
-      let reply: unknown[];
-      try {
-        reply = (await this.#conn.run('qtasksStep', this.#conn.keys.leases, this.#conn.keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#fused, ...encodeOps(ops))) as unknown[];
-      } catch (err) {
-        this.#ops.unshift(...ops);
-        this.#failed(err);
-        return;
-      }
-      this.#failures = 0;
-      const flags = String(reply[0]);
-      this.#skew = Number(reply[1]) - Date.now();
-      this.#nextAt = Number(reply[2]);
-      for (let k = 0; k < ops.length; k++) {
-        const op = ops[k]!;
-        this.#leases.delete(op.key);
-        op.resolve(flags[k] === '1');
-      }
-      const claimed = (reply.length - 3) / 3;
-      // A short claim means the queues are drained; with no slots we learned nothing.
-      if (claim > 0) this.#mayHaveWork = claimed === claim;
-      for (let j = 3; j < reply.length; j += 3) this.#deliver(String(reply[j]), Number(reply[j + 1]), String(reply[j + 2]));
-      if (!this.#again && this.#ops.length === 0 && !(this.#mayHaveWork && this.#free([]) > 0)) return;
+  async #step(ops: Op[], claim: number): Promise<void> {
+    this.#reserved += claim;
+    let reply: unknown[];
+    try {
+      const keys = this.#conn.keys;
+      reply = (await this.#conn.run('qtasksStep', keys.leases, keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#fused, ...encodeOps(ops))) as unknown[];
+    } catch (err) {
+      this.#ops.unshift(...ops);
+      this.#failed(err);
+      return;
+    } finally {
+      this.#reserved -= claim;
     }
+    this.#failures = 0;
+    const flags = String(reply[0]);
+    this.#skew = Number(reply[1]) - Date.now();
+    this.#nextAt = Number(reply[2]);
+    for (let k = 0; k < ops.length; k++) {
+      const op = ops[k]!;
+      this.#leases.delete(op.key);
+      op.resolve(flags[k] === '1');
+    }
+    const claimed = (reply.length - 3) / 3;
+    // A short claim means the queues are drained; with no slots we learned nothing.
+    if (claim > 0) this.#mayHaveWork = claimed === claim;
+    for (let j = 3; j < reply.length; j += 3) this.#deliver(String(reply[j]), Number(reply[j + 1]), String(reply[j + 2]));
   }
 
   #deliver(id: string, attempt: number, raw: string): void {
@@ -225,7 +241,7 @@ export class Consumer {
 
   /** Nothing to send and nothing claimable: block until a marker, a due time, or the cap. */
   #idle(): void {
-    if (this.#blocking || this.#paused || this.#retryTimer !== undefined || this.#mayHaveWork) return;
+    if (this.#blocking || this.#paused || this.#retryTimer !== undefined || this.#mayHaveWork || this.#inflight.size > 0) return;
     if (this.#free([]) === 0) return;
     const blocker = this.#blocker;
     if (blocker === undefined) return;

@@ -3,13 +3,14 @@
  * slot) and the app's key base in ARGV[1]; other keys are built from the base and share its hash
  * tag. Times come from the server (`TIME`), so clients with skewed clocks agree on leases and delays.
  *
- * Per task: the hash `<base>j:<id>` while it is queued or running (m message JSON, a runAt of a
- * delayed task, c '<attempt>:<claim time>' while a delivery runs); the string `<base>r:<id>`
+ * Per task: the string `<base>j:<id>` '<runAt>|<message JSON>' while it is queued or running
+ * (runAt only for a delayed task); the string `<base>r:<id>`
  * '<attempts>|<record JSON>' once the record is past `new` (a `new` record is derived from m),
  * with a TTL when final; `<base>wt:<id>` while someone waits for the final record.
  *
- * Members: ready queues '<16 hex digits: ms and counter><deliveries so far>:<id>' scored by
- * priority (ties sort by member, so FIFO within a priority); leases and delayed
+ * Members: ready queues '<16 hex digits: ms and counter><deliveries so far>:<id>\n<message>'
+ * scored by priority (ties sort by member, so FIFO within a priority; a claim needs nothing but
+ * the member); leases (a running delivery) and delayed
  * '<deliveries>:<id>' scored by expiry / due time.
  */
 
@@ -18,23 +19,30 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- the job string is '<runAt>|<message JSON>' (runAt empty unless the task was delayed)
+local function message_of(p, id)
+  local j = redis.call('GET', p .. 'j:' .. id)
+  if not j then return false end
+  local bar = string.find(j, '|', 1, true)
+  return bar and string.sub(j, bar + 1) or j
+end
 local function dead_letter(p, entry)
   redis.call('LPUSH', p .. 'dead', entry)
   redis.call('LTRIM', p .. 'dead', 0, 9999)
 end
-local function make_ready(p, now, tried, id, queue, prio)
+local function make_ready(p, now, tried, id, queue, prio, m)
   local seq = redis.call('INCR', p .. 'seq') % 65536
-  redis.call('ZADD', p .. 'q:' .. queue, prio, string.format('%012x%04x', now, seq) .. tried .. ':' .. id)
+  redis.call('ZADD', p .. 'q:' .. queue, prio, string.format('%012x%04x', now, seq) .. tried .. ':' .. id .. '\\n' .. m)
   redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
 end
 -- a lease or delayed member '<deliveries>:<id>' goes back to its ready queue (rare path: decode)
 local function requeue(p, now, member)
   local colon = string.find(member, ':', 1, true)
   local id = colon and string.sub(member, colon + 1) or member
-  local m = redis.call('HGET', p .. 'j:' .. id, 'm')
+  local m = message_of(p, id)
   local ok, msg = pcall(cjson.decode, m or '')
   if ok and type(msg) == 'table' and type(msg.queue) == 'string' and tonumber(msg.priority) then
-    make_ready(p, now, colon and string.sub(member, 1, colon - 1) or '0', id, msg.queue, msg.priority)
+    make_ready(p, now, colon and string.sub(member, 1, colon - 1) or '0', id, msg.queue, msg.priority, m)
   else
     dead_letter(p, cjson.encode({ id = id, reason = 'malformed message: cannot deliver it again', payload = m or member }))
     redis.call('DEL', p .. 'j:' .. id)
@@ -43,27 +51,36 @@ end
 `;
 
 /**
- * KEYS: job. ARGV: base, id, queue, priority, message, record ('0|<JSON>', or '' when the broker
- * keeps no records or the record is the one derived from the message), delayMs, runAt, seq (16 hex
- * digits from the producer: ms and a counter).
+ * Enqueues a batch (the publishes of one tick). KEYS: any key of the app (routing). ARGV: base,
+ * count, then per task: id, queue, priority, message, record ('0|<JSON>', or '' when the broker
+ * keeps no records or the record is the one derived from the message), delayMs, runAt, seq
+ * (16 hex digits from the producer: ms and a counter).
  */
 export const ENQUEUE = `${COMMON}
-local p, job = ARGV[1], KEYS[1]
-local delay = tonumber(ARGV[7])
-if delay > 0 then
-  redis.call('HSET', job, 'm', ARGV[5], 'a', ARGV[8])
-else
-  redis.call('HSET', job, 'm', ARGV[5])
+local p, n = ARGV[1], tonumber(ARGV[2])
+local now
+local marked = {}
+local i = 3
+for k = 1, n do
+  local id, queue, prio, msg, rec, delay = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
+  local job = p .. 'j:' .. id
+  if delay > 0 then
+    redis.call('SET', job, ARGV[i + 6] .. '|' .. msg)
+    now = now or now_ms()
+    redis.call('ZADD', p .. 'delayed', now + delay, '0:' .. id)
+  else
+    redis.call('SET', job, '|' .. msg)
+    redis.call('ZADD', p .. 'q:' .. queue, prio, ARGV[i + 7] .. '0:' .. id .. '\\n' .. msg)
+  end
+  if rec ~= '' then redis.call('SET', p .. 'r:' .. id, rec) end
+  -- wake an idle worker of the queue (for a delayed task: so it shortens its blocking timeout)
+  if not marked[queue] then
+    marked[queue] = true
+    redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
+  end
+  i = i + 8
 end
-if ARGV[6] ~= '' then redis.call('SET', p .. 'r:' .. ARGV[2], ARGV[6]) end
-if delay > 0 then
-  redis.call('ZADD', p .. 'delayed', now_ms() + delay, '0:' .. ARGV[2])
-else
-  redis.call('ZADD', p .. 'q:' .. ARGV[3], ARGV[4], ARGV[9] .. '0:' .. ARGV[2])
-end
--- wake an idle worker (for a delayed task: so it shortens its blocking timeout)
-redis.call('ZADD', p .. 'w:' .. ARGV[3], 0, 'w')
-return 1
+return n
 `;
 
 /**
@@ -94,18 +111,15 @@ for k = 1, nops do
   elseif fused then
     -- no lease: fine only if this very delivery settled already (a command resent after a reconnect)
     local r = redis.call('GET', p .. 'r:' .. id)
-    if r and string.match(r, '^(%d+)|') == attempt and redis.call('HEXISTS', job, 'c') == 0 then st = 2 end
+    if r and string.match(r, '^(%d+)|') == attempt then st = 2 end
   end
   if st == 1 then
     if kind == 'r' then
-      if fused then
-        redis.call('SET', p .. 'r:' .. id, rec)
-        redis.call('HDEL', job, 'c')
-      end
+      if fused then redis.call('SET', p .. 'r:' .. id, rec) end
       if num > 0 then
         redis.call('ZADD', p .. 'delayed', now + num, attempt .. ':' .. id)
         -- an idle worker of the task's queue recomputes its blocking timeout
-        local ok, msg = pcall(cjson.decode, redis.call('HGET', job, 'm') or '')
+        local ok, msg = pcall(cjson.decode, message_of(p, id) or '')
         if ok and type(msg) == 'table' and type(msg.queue) == 'string' then redis.call('ZADD', p .. 'w:' .. msg.queue, 0, 'w') end
       else
         requeue(p, now, attempt .. ':' .. id)
@@ -114,7 +128,7 @@ for k = 1, nops do
       if kind == 'x' then
         dead_letter(p, extra)
       elseif kind == 'd' then
-        dead_letter(p, cjson.encode({ id = id, reason = extra, payload = redis.call('HGET', job, 'm') or '' }))
+        dead_letter(p, cjson.encode({ id = id, reason = extra, payload = message_of(p, id) or '' }))
       end
       if fused and kind ~= 'x' then
         redis.call('SET', p .. 'r:' .. id, rec, 'PX', num)
@@ -164,20 +178,18 @@ end
 local leased = {}
 for _, member in ipairs(members) do
   local colon = string.find(member, ':', 17, true)
+  local nl = colon and string.find(member, '\\n', colon + 1, true)
   local tried = colon and tonumber(string.sub(member, 17, colon - 1))
-  local id = colon and string.sub(member, colon + 1)
-  local job = id and p .. 'j:' .. id
-  local m = job and redis.call('HGET', job, 'm')
-  if not m then
-    dead_letter(p, cjson.encode({ id = id, reason = 'malformed message: unreadable ready entry or no stored message', payload = member }))
+  if not nl or not tried then
+    dead_letter(p, cjson.encode({ reason = 'malformed message: unreadable ready entry', payload = member }))
   else
-    local attempt = (tried or 0) + 1
-    if fused then redis.call('HSET', job, 'c', attempt .. ':' .. now) end
+    local id = string.sub(member, colon + 1, nl - 1)
+    local attempt = tried + 1
     leased[#leased + 1] = now + lease
     leased[#leased + 1] = attempt .. ':' .. id
     out[#out + 1] = id
     out[#out + 1] = attempt
-    out[#out + 1] = m
+    out[#out + 1] = string.sub(member, nl + 1)
   end
 end
 if #leased > 0 then redis.call('ZADD', leases, unpack(leased)) end
@@ -225,24 +237,43 @@ end
 return 1
 `;
 
-/** KEYS: record. ARGV: job key. The record and the job's c, m, a, read together. */
-export const GET = `
-local v = redis.call('HMGET', ARGV[1], 'c', 'm', 'a')
-return { redis.call('GET', KEYS[1]), v[1], v[2], v[3] }
+/*
+ * Reads a task: its record, and while it is queued or running its message and runAt, and the
+ * lease of a running delivery ('<attempt>:<lease expiry>'), looked up from the record's attempts
+ * on (a crashed delivery leaves no record, so a few attempts are tried).
+ */
+const READ = `
+local p, id = ARGV[1], ARGV[2]
+local r = redis.call('GET', KEYS[1])
+local j = redis.call('GET', p .. 'j:' .. id)
+local lease = false
+if j then
+  local n = r and tonumber(string.match(r, '^(%d+)|')) or 0
+  for att = n + 1, n + 8 do
+    local score = redis.call('ZSCORE', p .. 'leases', att .. ':' .. id)
+    if score then
+      lease = att .. ':' .. score
+      break
+    end
+  end
+end
+`;
+
+/** KEYS: record. ARGV: base, id. Returns { record, lease, job ('<runAt>|<message>') }. */
+export const GET = `${READ}
+return { r, lease, j }
 `;
 
 /**
- * KEYS: record. ARGV: job key, waiter key, ttlMs. Marks that someone waits for the final record
- * (unless the task is unknown) and returns what GET returns.
+ * KEYS: record. ARGV: base, id, ttlMs. Like GET, and marks that someone waits for the final
+ * record (unless the task is unknown).
  */
-export const WATCH = `
-local r = redis.call('GET', KEYS[1])
-local v = redis.call('HMGET', ARGV[1], 'c', 'm', 'a')
-if r or v[2] then
-  local ttl = tonumber(ARGV[3])
-  if redis.call('PTTL', ARGV[2]) < ttl then redis.call('SET', ARGV[2], 1, 'PX', ttl) end
+export const WATCH = `${READ}
+if r or j then
+  local wt, ttl = p .. 'wt:' .. id, tonumber(ARGV[3])
+  if redis.call('PTTL', wt) < ttl then redis.call('SET', wt, 1, 'PX', ttl) end
 end
-return { r, v[1], v[2], v[3] }
+return { r, lease, j }
 `;
 
 /** KEYS: workers. ARGV: worker id, ttlMs. */

@@ -17,12 +17,14 @@ export class RedisStorage implements Storage {
   #sub: RedisClient | undefined;
   #subscribing: Promise<RedisClient> | undefined;
   #started = false;
+  #leaseMs = 30_000;
 
   constructor(conn: RedisConnection) {
     this.#conn = conn;
   }
 
   async start(ctx: ComponentContext): Promise<void> {
+    this.#leaseMs = ctx.config.leaseMs;
     await this.#conn.acquire(ctx);
     this.#started = true;
   }
@@ -37,8 +39,8 @@ export class RedisStorage implements Storage {
 
   async get(id: string): Promise<TaskRecord | undefined> {
     const conn = this.#ready();
-    const reply = await conn.run('qtasksGet', conn.keys.record(id), conn.keys.job(id));
-    return decodeRecord(id, reply as Array<string | null>);
+    const reply = await conn.run('qtasksGet', conn.keys.record(id), conn.keys.base, id);
+    return decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
   }
 
   async waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
@@ -58,9 +60,9 @@ export class RedisStorage implements Storage {
       const timer = setTimeout(() => done(undefined), timeoutMs);
       waiters.add(wake);
       // Subscribed first, then flag the task and look: a record finished in between is seen here.
-      conn.run('qtasksWatch', conn.keys.record(id), conn.keys.job(id), conn.keys.waiter(id), Math.round(timeoutMs) + 1_000).then(
+      conn.run('qtasksWatch', conn.keys.record(id), conn.keys.base, id, Math.round(timeoutMs) + 1_000).then(
         (reply) => {
-          const record = decodeRecord(id, reply as Array<string | null>);
+          const record = decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
           if (record !== undefined && isFinal(record.status)) done(record);
         },
         (err: unknown) => {
@@ -132,24 +134,26 @@ export class RedisStorage implements Storage {
 }
 
 /**
- * The stored record from [r, c, m, a]: r ('<attempts>|<JSON>'), or while the task is still `new`
- * the record derived from its message m (and runAt a), as the kernel derives it; with the claim
- * overlay c ('<attempt>:<claim time>') while a delivery runs.
+ * The stored record from [r, lease, j]: r ('<attempts>|<JSON>'), or while the task is still `new`
+ * the record derived from the job j ('<runAt>|<message JSON>') as the kernel derives it. A running
+ * delivery (lease '<attempt>:<expiry>') shows as `process`; its start time is the last lease
+ * renewal (expiry minus this app's leaseMs).
  */
-export function decodeRecord(id: string, reply: ReadonlyArray<string | null>): TaskRecord | undefined {
-  const [r, c, m, a] = reply;
+export function decodeRecord(id: string, reply: ReadonlyArray<string | null>, leaseMs: number): TaskRecord | undefined {
+  const [r, lease, j] = reply;
   let record: TaskRecord;
   try {
     if (typeof r === 'string') record = JSON.parse(r.slice(r.indexOf('|') + 1)) as TaskRecord;
-    else if (typeof m === 'string') {
-      const message = JSON.parse(m) as TaskMessage;
-      record = messageToRecord(message, message.createdAt, typeof a === 'string' ? Number(a) : undefined);
+    else if (typeof j === 'string') {
+      const bar = j.indexOf('|');
+      const message = JSON.parse(j.slice(bar + 1)) as TaskMessage;
+      record = messageToRecord(message, message.createdAt, bar > 0 ? Number(j.slice(0, bar)) : undefined);
     } else return undefined;
   } catch (err) {
     throw new QTasksError(ErrorCodes.MALFORMED_MESSAGE, `redis storage: the record of task ${id} is not JSON`, { cause: err });
   }
-  if (typeof c !== 'string') return record;
-  const colon = c.indexOf(':');
-  const at = Number(c.slice(colon + 1));
-  return { ...record, status: TaskStatus.PROCESS, attempts: Number(c.slice(0, colon)), updatedAt: at, startedAt: at };
+  if (typeof lease !== 'string') return record;
+  const colon = lease.indexOf(':');
+  const at = Math.round(Number(lease.slice(colon + 1)) - leaseMs);
+  return { ...record, status: TaskStatus.PROCESS, attempts: Number(lease.slice(0, colon)), updatedAt: at, startedAt: at };
 }
