@@ -248,6 +248,30 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     expect(staleSettled).toBe(0);
   });
 
+  it('stores the new record as given when it is not the one the message derives to', async () => {
+    const name = uniqueName('derive');
+    const a = app(name);
+    a.task('t', () => 1);
+    // A tap that rewrites createdAt: the kernel's `new` record then differs from the derivation.
+    a.hooks.broker.beforePublish.tap('test', (m) => ({ ...m, createdAt: 1_000 }));
+    await a.start({ worker: false });
+    const plain = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    apps.push(plain);
+    await plain.start({ worker: false });
+    const rec = await a.addTask('t', [1], { delay: 60_000 });
+    const stored = await plain.get(rec.id);
+    expect(stored).toEqual(rec);
+    expect(stored?.createdAt).toBe(1_000);
+    expect(stored?.updatedAt).not.toBe(1_000);
+    expect(stored?.runAt).toBe(rec.runAt);
+    const { Keys } = await import('../../plugins/redis/keys.js');
+    expect(await admin.get(new Keys(PREFIX, name).record(rec.id))).toMatch(/^0\|/);
+    // And the usual case: nothing but the job is stored, the record is derived on read.
+    const usual = await plain.addTask('t', [2]);
+    expect(await admin.exists(new Keys(PREFIX, name).record(usual.id))).toBe(0);
+    expect(await plain.get(usual.id)).toEqual(usual);
+  });
+
   it('rejects a message whose id does not match its entry', async () => {
     const name = uniqueName('mismatch');
     const a = app(name);
