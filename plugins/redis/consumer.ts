@@ -15,7 +15,8 @@ export type OpKind = 'a' | 'r' | 'd' | 'x';
 
 interface Lease {
   readonly id: string;
-  readonly attempt: number;
+  /** '<deliveries before this one>:<id>': the member of the leases ZSET, the fencing token. */
+  readonly member: string;
 }
 
 interface Op {
@@ -96,6 +97,7 @@ export class Consumer {
     this.#stopped = true;
     if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     this.#conn.client.off('ready', this.#onReady);
     // Settlements already handed to us still go out; unsettled deliveries return at lease expiry.
     if (this.#ops.length > 0) this.#kick();
@@ -189,30 +191,40 @@ export class Consumer {
       this.#leases.delete(op.key);
       op.resolve(flags[k] === '1');
     }
-    const claimed = (reply.length - 3) / 3;
+    const claimed = reply.length - 3;
     // A short claim means the queues are drained; with no slots we learned nothing.
     if (claim > 0) this.#mayHaveWork = claimed === claim;
-    for (let j = 3; j < reply.length; j += 3) this.#deliver(String(reply[j]), Number(reply[j + 1]), String(reply[j + 2]));
+    for (let j = 3; j < reply.length; j++) this.#deliver(String(reply[j]));
   }
 
-  #deliver(id: string, attempt: number, raw: string): void {
-    const lease: Lease = { id, attempt };
+  /** `entry` is a ready member: '<16 hex digits><deliveries so far>:<id>\n<message JSON>'. */
+  #deliver(entry: string): void {
+    const colon = entry.indexOf(':', 16);
+    const nl = entry.indexOf('\n', colon + 1);
+    const id = entry.slice(colon + 1, nl);
+    const tried = Number(entry.slice(16, colon));
+    const raw = entry.slice(nl + 1);
+    const lease: Lease = { id, member: entry.slice(16, nl) };
+    const attempt = tried + 1;
     let message: unknown;
     let problem: string | undefined;
-    try {
-      message = JSON.parse(raw);
-      problem = validateMessage(message);
-      if (problem === undefined && (message as TaskMessage).id !== id) problem = 'message id does not match its entry';
-    } catch (err) {
-      problem = `not JSON (${messageOf(err)})`;
+    if (!Number.isInteger(tried) || tried < 0) problem = 'unreadable delivery count in its ready entry';
+    else {
+      try {
+        message = JSON.parse(raw);
+        problem = validateMessage(message);
+        if (problem === undefined && (message as TaskMessage).id !== id) problem = 'message id does not match its entry';
+      } catch (err) {
+        problem = `not JSON (${messageOf(err)})`;
+      }
     }
     if (problem !== undefined) {
       // Garbage where a task should be: dead-letter it through the same fenced step, keep going.
-      const key = `malformed:${id}:${attempt}`;
+      const key = `malformed:${lease.member}`;
       this.#leases.set(key, lease);
       this.#log.error({ taskId: id, reason: problem }, 'malformed message dead-lettered');
-      const entry = JSON.stringify({ id, reason: `malformed message: ${problem}`, payload: raw });
-      void this.#queue('x', key, lease, '', 0, entry).catch(() => undefined);
+      const entryJson = JSON.stringify({ id, reason: `malformed message: ${problem}`, payload: raw });
+      void this.#queue('x', key, lease, '', 0, entryJson).catch(() => undefined);
       return;
     }
     const delivery: Delivery = { message: message as TaskMessage, attempt };
@@ -285,7 +297,7 @@ export class Consumer {
   async #renew(): Promise<void> {
     if (this.#leases.size === 0 || this.#stopped) return;
     const members: string[] = [];
-    for (const lease of this.#leases.values()) members.push(`${lease.attempt}:${lease.id}`);
+    for (const lease of this.#leases.values()) members.push(lease.member);
     try {
       await this.#conn.run('qtasksRenew', this.#conn.keys.leases, this.#settings.leaseMs, ...members);
     } catch (err) {
@@ -296,6 +308,6 @@ export class Consumer {
 
 function encodeOps(ops: readonly Op[]): Array<string | number> {
   const out: Array<string | number> = [ops.length];
-  for (const op of ops) out.push(op.kind, op.lease.id, op.lease.attempt, op.record, op.num, op.extra);
+  for (const op of ops) out.push(op.kind, op.lease.id, op.lease.member, op.record, op.num, op.extra);
   return out;
 }

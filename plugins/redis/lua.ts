@@ -10,8 +10,8 @@
  *
  * Members: ready queues '<16 hex digits: ms and counter><deliveries so far>:<id>\n<message>'
  * scored by priority (ties sort by member, so FIFO within a priority; a claim needs nothing but
- * the member); leases (a running delivery) and delayed
- * '<deliveries>:<id>' scored by expiry / due time.
+ * the member); leases '<deliveries before this one>:<id>' (the middle of the ready member; unique
+ * per delivery, so it is the fencing token) scored by expiry; delayed '<deliveries>:<id>' by due time.
  */
 
 const COMMON = `
@@ -35,14 +35,16 @@ local function make_ready(p, now, tried, id, queue, prio, m)
   redis.call('ZADD', p .. 'q:' .. queue, prio, string.format('%012x%04x', now, seq) .. tried .. ':' .. id .. '\\n' .. m)
   redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
 end
--- a lease or delayed member '<deliveries>:<id>' goes back to its ready queue (rare path: decode)
-local function requeue(p, now, member)
+-- a delayed member '<deliveries>:<id>' (bump 0) or a lease '<deliveries before it>:<id>'
+-- (bump 1: the lost delivery counts) goes back to its ready queue (rare path: decodes)
+local function requeue(p, now, member, bump)
   local colon = string.find(member, ':', 1, true)
   local id = colon and string.sub(member, colon + 1) or member
   local m = message_of(p, id)
   local ok, msg = pcall(cjson.decode, m or '')
   if ok and type(msg) == 'table' and type(msg.queue) == 'string' and tonumber(msg.priority) then
-    make_ready(p, now, colon and string.sub(member, 1, colon - 1) or '0', id, msg.queue, msg.priority, m)
+    local tried = (colon and tonumber(string.sub(member, 1, colon - 1)) or 0) + bump
+    make_ready(p, now, tried, id, msg.queue, msg.priority, m)
   else
     dead_letter(p, cjson.encode({ id = id, reason = 'malformed message: cannot deliver it again', payload = m or member }))
     redis.call('DEL', p .. 'j:' .. id)
@@ -57,29 +59,41 @@ end
  * (16 hex digits from the producer: ms and a counter).
  */
 export const ENQUEUE = `${COMMON}
+-- one command per kind of write for the whole batch: each redis.call has a fixed cost
 local p, n = ARGV[1], tonumber(ARGV[2])
+local sets, ready, delayed, wake = {}, {}, {}, {}
 local now
-local marked = {}
 local i = 3
 for k = 1, n do
   local id, queue, prio, msg, rec, delay = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
-  local job = p .. 'j:' .. id
+  sets[#sets + 1] = p .. 'j:' .. id
   if delay > 0 then
-    redis.call('SET', job, ARGV[i + 6] .. '|' .. msg)
+    sets[#sets + 1] = ARGV[i + 6] .. '|' .. msg
     now = now or now_ms()
-    redis.call('ZADD', p .. 'delayed', now + delay, '0:' .. id)
+    delayed[#delayed + 1] = now + delay
+    delayed[#delayed + 1] = '0:' .. id
   else
-    redis.call('SET', job, '|' .. msg)
-    redis.call('ZADD', p .. 'q:' .. queue, prio, ARGV[i + 7] .. '0:' .. id .. '\\n' .. msg)
+    sets[#sets + 1] = '|' .. msg
+    local q = ready[queue]
+    if not q then
+      q = {}
+      ready[queue] = q
+    end
+    q[#q + 1] = prio
+    q[#q + 1] = ARGV[i + 7] .. '0:' .. id .. '\\n' .. msg
   end
-  if rec ~= '' then redis.call('SET', p .. 'r:' .. id, rec) end
-  -- wake an idle worker of the queue (for a delayed task: so it shortens its blocking timeout)
-  if not marked[queue] then
-    marked[queue] = true
-    redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
+  if rec ~= '' then
+    sets[#sets + 1] = p .. 'r:' .. id
+    sets[#sets + 1] = rec
   end
+  wake[queue] = true
   i = i + 8
 end
+redis.call('MSET', unpack(sets))
+for queue, args in pairs(ready) do redis.call('ZADD', p .. 'q:' .. queue, unpack(args)) end
+if #delayed > 0 then redis.call('ZADD', p .. 'delayed', unpack(delayed)) end
+-- wake an idle worker of each queue (for a delayed task: so it shortens its blocking timeout)
+for queue in pairs(wake) do redis.call('ZADD', p .. 'w:' .. queue, 0, 'w') end
 return n
 `;
 
@@ -88,9 +102,10 @@ return n
  * up to `count` tasks, all in one call. Removing the lease member '<attempt>:<id>' is the fence:
  * a delivery whose lease expired (and was taken over) can settle nothing.
  * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then per op
- * kind (a ack, r retry, d dead, x malformed), id, attempt, record ('<attempt>|<JSON>'),
+ * kind (a ack, r retry, d dead, x malformed), id, lease member, record ('<attempt>|<JSON>'),
  * number (ttl or delay), extra.
- * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, id, attempt, message, ... }.
+ * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, ready member, ... }:
+ * the client parses the members (the script only cuts out the lease, which keeps it cheap).
  */
 export const STEP = `${COMMON}
 local p, leases = ARGV[1], KEYS[1]
@@ -101,55 +116,80 @@ local i = 6 + nq
 local nops = tonumber(ARGV[i])
 i = i + 1
 local flags = {}
-for k = 1, nops do
-  local kind, id, attempt, rec, num, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5]
-  i = i + 6
-  local job = p .. 'j:' .. id
-  local st = 0
-  if redis.call('ZREM', leases, attempt .. ':' .. id) == 1 then
-    st = 1
-  elseif fused then
-    -- no lease: fine only if this very delivery settled already (a command resent after a reconnect)
-    local r = redis.call('GET', p .. 'r:' .. id)
-    if r and string.match(r, '^(%d+)|') == attempt then st = 2 end
+if nops > 0 then
+  -- the fence, for the whole batch: an op counts only if its lease '<attempt>:<id>' is still there
+  local ops, members = {}, {}
+  for k = 1, nops do
+    local op = { ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5] }
+    ops[k] = op
+    members[k] = op[3]
+    i = i + 6
   end
-  if st == 1 then
-    if kind == 'r' then
-      if fused then redis.call('SET', p .. 'r:' .. id, rec) end
-      if num > 0 then
-        redis.call('ZADD', p .. 'delayed', now + num, attempt .. ':' .. id)
-        -- an idle worker of the task's queue recomputes its blocking timeout
-        local ok, msg = pcall(cjson.decode, message_of(p, id) or '')
-        if ok and type(msg) == 'table' and type(msg.queue) == 'string' then redis.call('ZADD', p .. 'w:' .. msg.queue, 0, 'w') end
+  local scores = redis.call('ZMSCORE', leases, unpack(members))
+  local owned = {}
+  for k = 1, nops do
+    if scores[k] then owned[#owned + 1] = members[k] end
+  end
+  if #owned > 0 then redis.call('ZREM', leases, unpack(owned)) end
+  local gone, waiters, finals = {}, {}, {}
+  for k = 1, nops do
+    local kind, id, lease_member, rec, num, extra = ops[k][1], ops[k][2], ops[k][3], ops[k][4], ops[k][5], ops[k][6]
+    local job = p .. 'j:' .. id
+    local st = 0
+    if scores[k] then
+      st = 1
+    elseif fused then
+      -- no lease: fine only if this very delivery settled already (a command resent after a reconnect)
+      local r = redis.call('GET', p .. 'r:' .. id)
+      if r and string.match(r, '^(%d+)|') == string.match(rec, '^(%d+)|') then st = 2 end
+    end
+    if st == 1 then
+      if kind == 'r' then
+        if fused then redis.call('SET', p .. 'r:' .. id, rec) end
+        local attempt = tonumber(string.match(lease_member, '^(%d+):')) + 1
+        if num > 0 then
+          redis.call('ZADD', p .. 'delayed', now + num, attempt .. ':' .. id)
+          -- an idle worker of the task's queue recomputes its blocking timeout
+          local ok, msg = pcall(cjson.decode, message_of(p, id) or '')
+          if ok and type(msg) == 'table' and type(msg.queue) == 'string' then redis.call('ZADD', p .. 'w:' .. msg.queue, 0, 'w') end
+        else
+          requeue(p, now, attempt .. ':' .. id, 0)
+        end
       else
-        requeue(p, now, attempt .. ':' .. id)
-      end
-    else
-      if kind == 'x' then
-        dead_letter(p, extra)
-      elseif kind == 'd' then
-        dead_letter(p, cjson.encode({ id = id, reason = extra, payload = message_of(p, id) or '' }))
-      end
-      if fused and kind ~= 'x' then
-        redis.call('SET', p .. 'r:' .. id, rec, 'PX', num)
-        -- the job hash always exists here, so 2 keys gone means someone waits
-        if redis.call('DEL', job, p .. 'wt:' .. id) == 2 then redis.call('PUBLISH', p .. 'done', rec) end
-      else
-        redis.call('DEL', job)
+        if kind == 'x' then
+          dead_letter(p, extra)
+        elseif kind == 'd' then
+          dead_letter(p, cjson.encode({ id = id, reason = extra, payload = message_of(p, id) or '' }))
+        end
+        gone[#gone + 1] = job
+        if fused and kind ~= 'x' then
+          redis.call('SET', p .. 'r:' .. id, rec, 'PX', num)
+          waiters[#waiters + 1] = p .. 'wt:' .. id
+          finals[#finals + 1] = rec
+        end
       end
     end
+    flags[k] = st > 0 and '1' or '0'
   end
-  flags[k] = st > 0 and '1' or '0'
+  if #waiters > 0 then
+    -- publish the records someone waits for; their flags go with the job strings
+    local w = redis.call('MGET', unpack(waiters))
+    for k = 1, #waiters do
+      if w[k] then redis.call('PUBLISH', p .. 'done', finals[k]) end
+      gone[#gone + 1] = waiters[k]
+    end
+  end
+  if #gone > 0 then redis.call('DEL', unpack(gone)) end
 end
 
 local out = { table.concat(flags), now, -1 }
 if count <= 0 then return out end
 
 -- due delayed tasks and expired leases go (back) to their ready queues
-for _, key in ipairs({ p .. 'delayed', leases }) do
+for bump, key in ipairs({ p .. 'delayed', leases }) do
   local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 200)
   if #due > 0 then
-    for _, member in ipairs(due) do requeue(p, now, member) end
+    for _, member in ipairs(due) do requeue(p, now, member, bump - 1) end
     redis.call('ZREM', key, unpack(due))
   end
 end
@@ -179,17 +219,12 @@ local leased = {}
 for _, member in ipairs(members) do
   local colon = string.find(member, ':', 17, true)
   local nl = colon and string.find(member, '\\n', colon + 1, true)
-  local tried = colon and tonumber(string.sub(member, 17, colon - 1))
-  if not nl or not tried then
+  if not nl then
     dead_letter(p, cjson.encode({ reason = 'malformed message: unreadable ready entry', payload = member }))
   else
-    local id = string.sub(member, colon + 1, nl - 1)
-    local attempt = tried + 1
     leased[#leased + 1] = now + lease
-    leased[#leased + 1] = attempt .. ':' .. id
-    out[#out + 1] = id
-    out[#out + 1] = attempt
-    out[#out + 1] = string.sub(member, nl + 1)
+    leased[#leased + 1] = string.sub(member, 17, nl - 1)
+    out[#out + 1] = member
   end
 end
 if #leased > 0 then redis.call('ZADD', leases, unpack(leased)) end
@@ -213,9 +248,12 @@ return out
 /** KEYS: leases. ARGV: leaseMs, then lease members ('<attempt>:<id>'). Extends the leases this worker still holds. */
 export const RENEW = `${COMMON}
 local until_ms = now_ms() + tonumber(ARGV[1])
-local n = 0
-for i = 2, #ARGV do n = n + redis.call('ZADD', KEYS[1], 'XX', 'CH', until_ms, ARGV[i]) end
-return n
+local args = {}
+for i = 2, #ARGV do
+  args[#args + 1] = until_ms
+  args[#args + 1] = ARGV[i]
+end
+return redis.call('ZADD', KEYS[1], 'XX', 'CH', unpack(args))
 `;
 
 /**
@@ -249,10 +287,10 @@ local j = redis.call('GET', p .. 'j:' .. id)
 local lease = false
 if j then
   local n = r and tonumber(string.match(r, '^(%d+)|')) or 0
-  for att = n + 1, n + 8 do
-    local score = redis.call('ZSCORE', p .. 'leases', att .. ':' .. id)
+  for tried = n, n + 7 do
+    local score = redis.call('ZSCORE', p .. 'leases', tried .. ':' .. id)
     if score then
-      lease = att .. ':' .. score
+      lease = (tried + 1) .. ':' .. score
       break
     end
   end

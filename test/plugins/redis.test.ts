@@ -232,7 +232,7 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     await waitUntil(async () => (await stale.get(rec.id))?.status === 'process', 'first delivery running');
     // Expire its lease as if the worker had stalled; the next claim anywhere takes the task over.
     const { Keys } = await import('../../plugins/redis/keys.js');
-    await admin.zadd(new Keys(PREFIX, name).leases, 'XX', 0, `1:${rec.id}`);
+    await admin.zadd(new Keys(PREFIX, name).leases, 'XX', 0, `0:${rec.id}`);
     const fresh = app(name);
     fresh.task('t', () => 'fresh');
     await fresh.start();
