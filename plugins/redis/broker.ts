@@ -142,22 +142,30 @@ export class RedisBroker implements Broker {
   }
 }
 
+/** Fields a `new` record may carry beyond those the derivation copies from the message. */
+const UNSET_IN_NEW = ['startedAt', 'finishedAt', 'returning', 'error', 'reason'] as const;
+const RECORD_KEYS = new Set(['id', 'name', 'queue', 'args', 'priority', 'status', 'attempts', 'createdAt', 'updatedAt', 'runAt', 'meta', ...UNSET_IN_NEW]);
+
 /** Whether `record` is exactly messageToRecord(message, message.createdAt, runAt): decodeRecord rebuilds it then. */
 function derivable(message: TaskMessage, record: TaskRecord): boolean {
-  const expected = 9 + (record.runAt !== undefined ? 1 : 0) + (message.meta !== undefined ? 1 : 0);
-  return (
-    record.status === TaskStatus.NEW &&
-    record.attempts === 0 &&
-    record.id === message.id &&
-    record.name === message.name &&
-    record.queue === message.queue &&
-    record.args === message.args &&
-    record.priority === message.priority &&
-    record.createdAt === message.createdAt &&
-    record.updatedAt === message.createdAt &&
-    record.meta === message.meta &&
-    Object.keys(record).length === expected
-  );
+  if (
+    record.status !== TaskStatus.NEW ||
+    record.attempts !== 0 ||
+    record.id !== message.id ||
+    record.name !== message.name ||
+    record.queue !== message.queue ||
+    record.args !== message.args ||
+    record.priority !== message.priority ||
+    record.createdAt !== message.createdAt ||
+    record.updatedAt !== message.createdAt ||
+    record.meta !== message.meta ||
+    (record.runAt !== undefined && !(typeof record.runAt === 'number' && record.runAt > record.updatedAt))
+  ) {
+    return false;
+  }
+  for (const key of UNSET_IN_NEW) if (record[key] !== undefined) return false;
+  for (const key in record) if (!RECORD_KEYS.has(key)) return false;
+  return true;
 }
 
 function parseDeadLetter(row: string): DeadLetter {
