@@ -98,6 +98,8 @@ export class RedisConnection {
     let c: RedisClient;
     if (client !== undefined) {
       c = client;
+      // Scripts build most keys from the app's base, which ioredis would not prefix: refuse rather than split an app's keys.
+      if (hasKeyPrefix(c)) throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis plugin: the client has a keyPrefix; use the plugin option `prefix` instead');
       if (c.status === 'wait') await c.connect();
     } else {
       const opts: RedisOptions = {
@@ -172,6 +174,11 @@ export class RedisConnection {
       reported = false;
     });
   }
+}
+
+function hasKeyPrefix(c: RedisClient): boolean {
+  const opts = c.options as { keyPrefix?: string; redisOptions?: { keyPrefix?: string } };
+  return Boolean(opts.keyPrefix) || Boolean(opts.redisOptions?.keyPrefix);
 }
 
 async function closeClient(c: RedisClient): Promise<void> {

@@ -77,6 +77,18 @@ describe('redis plugin: options and connection ownership', () => {
     }
   });
 
+  it('refuses a client with an ioredis keyPrefix (scripts build keys the prefix would miss)', async () => {
+    const { Redis: RedisClass } = await import('ioredis');
+    const client = new RedisClass(REDIS_URL, { keyPrefix: 'x:', lazyConnect: true });
+    try {
+      const a = app(uniqueName('kp'), redis({ client }));
+      await expect(a.start()).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION });
+      expect(() => redis({ url: REDIS_URL, redisOptions: { keyPrefix: 'x:' } })).toThrow(QTasksError);
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('uses a client passed in and never closes it; closes only the connections it created', async () => {
     const { Redis: RedisClass } = await import('ioredis');
     const client = new RedisClass(REDIS_URL);
