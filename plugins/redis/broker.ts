@@ -1,6 +1,6 @@
 /**
- * The Redis broker. Publishing is one script call (record `new` + ready or delayed entry + wake-up
- * marker); consuming is the Consumer loop. With `records` (the plugin is also the storage), every
+ * The Redis broker. The publishes of one event-loop tick are one script call (messages, ready or
+ * delayed entries, wake-up markers); consuming is the Consumer loop. With `records` (the plugin is also the storage), every
  * record write happens inside the same scripts, fenced by the delivery's lease.
  */
 import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
@@ -66,8 +66,14 @@ export class RedisBroker implements Broker {
       const batch = this.#outbox.splice(0, MAX_PUBLISH_BATCH);
       const args: Array<string | number> = [];
       for (const p of batch) args.push(...p.args);
-      const keys = this.#conn.keys;
-      this.#conn.run('qtasksEnqueue', keys.seq, keys.base, batch.length, ...args).then(
+      let sent: Promise<unknown>;
+      try {
+        const keys = this.#conn.keys;
+        sent = this.#conn.run('qtasksEnqueue', keys.seq, keys.base, batch.length, ...args);
+      } catch (err) {
+        sent = Promise.reject(err); // stopped in the meantime
+      }
+      sent.then(
         () => {
           for (const p of batch) p.resolve();
         },
@@ -127,6 +133,7 @@ export class RedisBroker implements Broker {
   }
 
   async stop(): Promise<void> {
+    this.#flush(); // publishes still waiting for the end of the tick go out before the connection closes
     const consumer = this.#consumer;
     this.#consumer = undefined;
     try {
