@@ -17,8 +17,8 @@ export interface BenchTarget {
 }
 
 /** Commands the plugin's scripts call; their own commandstats lines repeat time already in EVALSHA. */
-const LUA_INNER = new Set(['hset', 'hget', 'hmget', 'hincrby', 'hdel', 'hexists', 'del', 'pexpire', 'persist', 'pttl', 'incr', 'time', 'publish',
-  'zadd', 'zrem', 'zpopmin', 'zrange', 'zrangebyscore', 'zcard', 'zcount', 'zremrangebyscore', 'lpush', 'ltrim']);
+const LUA_INNER = new Set(['get', 'set', 'mget', 'mset', 'del', 'pexpire', 'pttl', 'incr', 'time', 'publish', 'lpush', 'ltrim',
+  'zadd', 'zrem', 'zpopmin', 'zrange', 'zrangebyscore', 'zcard', 'zcount', 'zscore', 'zmscore', 'zremrangebyscore']);
 
 export const benchTargets: Record<string, () => Promise<BenchTarget>> = {
   memory: async () => {
