@@ -104,6 +104,9 @@ export class RedisConnection {
     } else {
       const opts: RedisOptions = {
         enableAutoPipelining: true,
+        // A reply that never comes (half-open socket) must fail the call so the worker retries;
+        // nothing on this connection blocks on purpose.
+        commandTimeout: 15_000,
         connectionName: this.connectionName('cmd'),
         ...redisOptions,
         lazyConnect: true,
