@@ -140,11 +140,12 @@ export class RedisConnection {
     const base = this.client;
     let dup: RedisClient;
     if (base instanceof Cluster) {
-      const redisOptions: RedisOptions = { ...base.options.redisOptions, maxRetriesPerRequest: null, connectionName: this.connectionName(role) };
+      const redisOptions: RedisOptions = { ...base.options.redisOptions, maxRetriesPerRequest: null, commandTimeout: undefined, connectionName: this.connectionName(role) };
       const override: ClusterOptions = { enableAutoPipelining: false, lazyConnect: true, redisOptions };
       dup = base.duplicate([], override);
     } else {
-      dup = base.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: this.connectionName(role), lazyConnect: true });
+      // No commandTimeout: a blocking read legitimately waits longer than any command should.
+      dup = base.duplicate({ maxRetriesPerRequest: null, commandTimeout: undefined, enableAutoPipelining: false, connectionName: this.connectionName(role), lazyConnect: true });
     }
     this.#watchErrors(dup, role);
     this.#owned.add(dup);
