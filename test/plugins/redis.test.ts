@@ -211,6 +211,20 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     expect((await t.addTask([3], { timeout: 10_000 })).returning).toBe(3);
   });
 
+  it('wakes an idle worker for a delayed task at its due time, not at the blocking cap', async () => {
+    const name = uniqueName('due');
+    names.push(name);
+    const a = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL, blockTimeoutMs: 60_000 })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    apps.push(a);
+    const t = a.task('t', () => 'late');
+    await a.start();
+    await sleep(200); // the worker is now blocked on its wake-up marker
+    const rec = await t.addTask([], { delay: 300 });
+    const done = await a.wait(rec.id, 5_000); // far below the 60 s cap
+    expect(done.returning).toBe('late');
+    expect(done.startedAt! - rec.createdAt).toBeGreaterThanOrEqual(300);
+  });
+
   it('renews the lease of a long task: it runs once although it outlives several lease periods', async () => {
     const a = app(uniqueName('renew'), { leaseMs: 300 });
     const b = app(a.name, { leaseMs: 300 });
