@@ -1,0 +1,315 @@
+/**
+ * One worker's consumer loop. Everything goes through one script (STEP): a call settles the batch
+ * of deliveries finished since the last call and claims up to the free slots, so a busy worker
+ * costs about one round trip per batch. When a claim comes back short, the worker blocks on its
+ * queues' wake-up markers (BZPOPMIN on its own connection) until a producer marks new work, a
+ * delayed task or an expired lease falls due, or the cap passes.
+ */
+import type { ConsumeOptions, Delivery } from '../../core/contracts.js';
+import { ConnectionClosedError, messageOf } from '../../core/errors.js';
+import type { LoggerLike } from '../../core/logger.js';
+import { validateMessage, type TaskMessage } from '../../core/record.js';
+import type { RedisClient, RedisConnection } from './connection.js';
+
+export type OpKind = 'a' | 'r' | 'd' | 'x';
+
+interface Lease {
+  readonly id: string;
+  /** '<deliveries before this one>:<id>': the member of the leases ZSET, the fencing token. */
+  readonly member: string;
+}
+
+interface Op {
+  readonly kind: OpKind;
+  readonly lease: Lease;
+  readonly key: Delivery | string;
+  readonly record: string;
+  readonly num: number;
+  readonly extra: string;
+  resolve(owned: boolean): void;
+  reject(err: Error): void;
+}
+
+export interface ConsumerSettings {
+  readonly leaseMs: number;
+  /** Longest single block, ms: bounds how late an idle worker notices a missed wake-up. */
+  readonly blockMs: number;
+}
+
+const MAX_OPS_PER_STEP = 500;
+/**
+ * Step calls in flight at once, each claiming up to concurrency / LANES. Two lanes overlap Redis
+ * and Node work in theory; measured here (2 cores shared with Redis) one lane was as fast and
+ * cheaper, so the code keeps the knob at 1.
+ */
+const LANES = 1;
+
+export class Consumer {
+  readonly #conn: RedisConnection;
+  readonly #opts: ConsumeOptions;
+  readonly #settings: ConsumerSettings;
+  readonly #log: LoggerLike;
+  readonly #queueArgs: string[];
+  readonly #fused: string;
+  readonly #wakeKeys: string[];
+  /** Unsettled deliveries (malformed ones by a string key), with the lease each holds. */
+  readonly #leases = new Map<Delivery | string, Lease>();
+  #ops: Op[] = [];
+  readonly #inflight = new Set<Promise<void>>();
+  /** Slots promised to claims still in flight. */
+  #reserved = 0;
+  #kickScheduled = false;
+  #mayHaveWork = true;
+  #blocking = false;
+  #blocker: RedisClient | undefined;
+  #paused = false;
+  #stopped = false;
+  #failures = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  /** Server time of the next delayed task or lease expiry, and the server/local clock offset. */
+  #nextAt = -1;
+  #skew = 0;
+  readonly #onReady = (): void => this.#wake('reconnected');
+
+  constructor(conn: RedisConnection, opts: ConsumeOptions, settings: ConsumerSettings, log: LoggerLike, fused: boolean) {
+    this.#conn = conn;
+    this.#opts = opts;
+    this.#settings = settings;
+    this.#log = log;
+    this.#queueArgs = [String(opts.queues.length), ...opts.queues];
+    this.#fused = fused ? '1' : '';
+    this.#wakeKeys = opts.queues.map((q) => conn.keys.wake(q));
+  }
+
+  async start(): Promise<void> {
+    this.#blocker = await this.#conn.duplicate('block');
+    // After a reconnect, look for work at once rather than trusting a blocked call to come back.
+    this.#blocker.on('ready', this.#onReady);
+    this.#conn.client.on('ready', this.#onReady);
+    const every = Math.max(50, Math.floor(this.#settings.leaseMs / 3));
+    this.#renewTimer = setInterval(() => void this.#renew(), every);
+    this.#renewTimer.unref();
+    this.#kick();
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  async stop(): Promise<void> {
+    this.#paused = true;
+    this.#stopped = true;
+    if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#conn.client.off('ready', this.#onReady);
+    // Settlements already handed to us still go out; unsettled deliveries return at lease expiry.
+    if (this.#ops.length > 0) this.#kick();
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    for (const op of this.#ops.splice(0)) op.reject(new ConnectionClosedError('redis broker stopped'));
+    const blocker = this.#blocker;
+    this.#blocker = undefined;
+    if (blocker !== undefined) {
+      blocker.off('ready', this.#onReady);
+      await this.#conn.close(blocker);
+    }
+  }
+
+  /** Queues a settlement for the next step; resolves with whether this delivery still owned the task. */
+  settle(kind: OpKind, delivery: Delivery, record: string, num: number, extra = ''): Promise<boolean> {
+    const lease = this.#leases.get(delivery);
+    if (lease === undefined) return Promise.resolve(false);
+    return this.#queue(kind, delivery, lease, record, num, extra);
+  }
+
+  #queue(kind: OpKind, key: Delivery | string, lease: Lease, record: string, num: number, extra: string): Promise<boolean> {
+    if (this.#stopped && this.#inflight.size === 0) return Promise.reject(new ConnectionClosedError('redis broker stopped'));
+    return new Promise<boolean>((resolve, reject) => {
+      this.#ops.push({ kind, key, lease, record, num, extra, resolve, reject });
+      this.#kickSoon();
+    });
+  }
+
+  #wake(why: string): void {
+    if (why === 'reconnected') this.#log.debug({}, 'redis consumer: reconnected, looking for work');
+    this.#mayHaveWork = true;
+    this.#kick();
+  }
+
+  /** Deferred to the end of this turn of the event loop, so settlements of one tick go out together. */
+  #kickSoon(): void {
+    if (this.#kickScheduled) return;
+    this.#kickScheduled = true;
+    setImmediate(() => {
+      this.#kickScheduled = false;
+      this.#kick();
+    });
+  }
+
+  /** Starts steps while a lane is free and there is something to send or claim. */
+  #kick(): void {
+    if (this.#retryTimer !== undefined) return;
+    const perLane = Math.max(1, Math.ceil(this.#opts.concurrency / LANES));
+    while (this.#inflight.size < LANES) {
+      const ops = this.#ops.splice(0, MAX_OPS_PER_STEP);
+      const claim = this.#mayHaveWork ? Math.min(this.#free(ops), perLane) : 0;
+      if (ops.length === 0 && claim === 0) break;
+      const step: Promise<void> = this.#step(ops, claim).finally(() => {
+        this.#inflight.delete(step);
+        this.#kick();
+        if (this.#inflight.size === 0) this.#idle();
+      });
+      this.#inflight.add(step);
+    }
+  }
+
+  #free(ops: readonly Op[]): number {
+    if (this.#paused) return 0;
+    let settling = 0;
+    for (const op of ops) if (this.#leases.has(op.key)) settling++;
+    return Math.max(0, this.#opts.concurrency - this.#leases.size + settling - this.#reserved);
+  }
+
+  async #step(ops: Op[], claim: number): Promise<void> {
+    this.#reserved += claim;
+    let reply: unknown[];
+    try {
+      const keys = this.#conn.keys;
+      reply = (await this.#conn.run('qtasksStep', keys.leases, keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#fused, ...encodeOps(ops))) as unknown[];
+    } catch (err) {
+      this.#ops.unshift(...ops);
+      this.#failed(err);
+      return;
+    } finally {
+      this.#reserved -= claim;
+    }
+    this.#failures = 0;
+    const flags = String(reply[0]);
+    this.#skew = Number(reply[1]) - Date.now();
+    this.#nextAt = Number(reply[2]);
+    for (let k = 0; k < ops.length; k++) {
+      const op = ops[k]!;
+      this.#leases.delete(op.key);
+      op.resolve(flags[k] === '1');
+    }
+    const claimed = reply.length - 3;
+    // A short claim means the queues are drained; with no slots we learned nothing.
+    if (claim > 0) this.#mayHaveWork = claimed === claim;
+    for (let j = 3; j < reply.length; j++) this.#deliver(String(reply[j]));
+  }
+
+  /** `entry` is a ready member: '<16 hex digits><deliveries so far>:<id>\n<message JSON>'. */
+  #deliver(entry: string): void {
+    const colon = entry.indexOf(':', 16);
+    const nl = entry.indexOf('\n', colon + 1);
+    const id = entry.slice(colon + 1, nl);
+    const tried = Number(entry.slice(16, colon));
+    const raw = entry.slice(nl + 1);
+    const lease: Lease = { id, member: entry.slice(16, nl) };
+    const attempt = tried + 1;
+    let message: unknown;
+    let problem: string | undefined;
+    if (!Number.isInteger(tried) || tried < 0) problem = 'unreadable delivery count in its ready entry';
+    else {
+      try {
+        message = JSON.parse(raw);
+        problem = validateMessage(message);
+        if (problem === undefined && (message as TaskMessage).id !== id) problem = 'message id does not match its entry';
+      } catch (err) {
+        problem = `not JSON (${messageOf(err)})`;
+      }
+    }
+    if (problem !== undefined) {
+      // Garbage where a task should be: dead-letter it through the same fenced step, keep going.
+      const key = `malformed:${lease.member}`;
+      this.#leases.set(key, lease);
+      this.#log.error({ taskId: id, reason: problem }, 'malformed message dead-lettered');
+      const entryJson = JSON.stringify({ id, reason: `malformed message: ${problem}`, payload: raw });
+      void this.#queue('x', key, lease, '', 0, entryJson).catch(() => undefined);
+      return;
+    }
+    const delivery: Delivery = { message: message as TaskMessage, attempt };
+    this.#leases.set(delivery, lease);
+    try {
+      this.#opts.onDelivery(delivery);
+    } catch (err) {
+      this.#log.error({ err, taskId: id }, 'onDelivery threw; the task returns after its lease');
+    }
+  }
+
+  #failed(err: unknown): void {
+    if (this.#stopped) {
+      for (const op of this.#ops.splice(0)) op.reject(new ConnectionClosedError('redis broker', { cause: err }));
+      return;
+    }
+    this.#failures++;
+    const delay = Math.min(2_000, 50 * 2 ** Math.min(this.#failures, 6));
+    this.#log.warn({ err: messageOf(err), retryInMs: delay }, 'redis consumer step failed; retrying');
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#mayHaveWork = true;
+      this.#kick();
+    }, delay);
+  }
+
+  /** Nothing to send and nothing claimable: block until a marker, a due time, or the cap. */
+  #idle(): void {
+    if (this.#blocking || this.#paused || this.#retryTimer !== undefined || this.#mayHaveWork || this.#inflight.size > 0) return;
+    if (this.#free([]) === 0) return;
+    const blocker = this.#blocker;
+    if (blocker === undefined) return;
+    let waitMs = this.#settings.blockMs;
+    if (this.#nextAt >= 0) waitMs = Math.min(waitMs, this.#nextAt - (Date.now() + this.#skew) + 1);
+    if (waitMs <= 0) {
+      this.#wake('due');
+      return;
+    }
+    this.#blocking = true;
+    // If the blocked call does not come back (a half-open socket), recycle the connection.
+    const watchdog = setTimeout(() => {
+      this.#log.warn({ waitMs }, 'blocked read overdue; reconnecting its connection');
+      blocker.disconnect(true);
+      this.#wake('watchdog');
+    }, waitMs + 5_000);
+    watchdog.unref();
+    blocker
+      .bzpopmin(...this.#wakeKeys, Math.max(0.01, waitMs / 1000).toFixed(3))
+      .then(
+        () => {
+          this.#failures = 0;
+          return 0;
+        },
+        (err: unknown) => {
+          if (this.#stopped) return 0;
+          this.#failures++;
+          const delay = Math.min(2_000, 50 * 2 ** Math.min(this.#failures, 6));
+          this.#log.warn({ err: messageOf(err), retryInMs: delay }, 'blocking read failed; retrying');
+          return delay;
+        },
+      )
+      .then(async (delay) => {
+        clearTimeout(watchdog);
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        this.#blocking = false;
+        if (!this.#stopped) this.#wake('marker');
+      });
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#leases.size === 0 || this.#stopped) return;
+    const members: string[] = [];
+    for (const lease of this.#leases.values()) members.push(lease.member);
+    try {
+      await this.#conn.run('qtasksRenew', this.#conn.keys.leases, this.#settings.leaseMs, ...members);
+    } catch (err) {
+      this.#log.warn({ err: messageOf(err) }, 'lease renewal failed');
+    }
+  }
+}
+
+function encodeOps(ops: readonly Op[]): Array<string | number> {
+  const out: Array<string | number> = [ops.length];
+  for (const op of ops) out.push(op.kind, op.lease.id, op.lease.member, op.record, op.num, op.extra);
+  return out;
+}

@@ -1,0 +1,159 @@
+/**
+ * Redis storage: one hash per task (`r` the record JSON, `n` its attempts), written by a script
+ * fenced on attempts. Final records expire after their TTL and are published on the app's `done`
+ * channel when someone waits (`w`); waiters subscribe before they look, so none is missed.
+ */
+import type { ComponentContext, SaveOptions, Storage } from '../../core/contracts.js';
+import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
+import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import type { RedisClient, RedisConnection } from './connection.js';
+
+type Wake = (record: TaskRecord | undefined) => void;
+
+export class RedisStorage implements Storage {
+  readonly name = 'redis';
+  readonly #conn: RedisConnection;
+  readonly #waiters = new Map<string, Set<Wake>>();
+  #sub: RedisClient | undefined;
+  #subscribing: Promise<RedisClient> | undefined;
+  #started = false;
+  #leaseMs = 30_000;
+
+  constructor(conn: RedisConnection) {
+    this.#conn = conn;
+  }
+
+  async start(ctx: ComponentContext): Promise<void> {
+    this.#leaseMs = ctx.config.leaseMs;
+    await this.#conn.acquire(ctx);
+    this.#started = true;
+  }
+
+  async save(record: TaskRecord, options: SaveOptions): Promise<boolean> {
+    const keys = this.#ready().keys;
+    const value = `${record.attempts}|${JSON.stringify(record)}`;
+    const ttl = Math.max(1, Math.round(options.ttlMs));
+    const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, isFinal(record.status) ? '1' : '', ttl, keys.waiter(record.id));
+    return ok === 1;
+  }
+
+  async get(id: string): Promise<TaskRecord | undefined> {
+    const conn = this.#ready();
+    const reply = await conn.run('qtasksGet', conn.keys.record(id), conn.keys.base, id);
+    return decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
+  }
+
+  async waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
+    const conn = this.#ready();
+    await this.#subscribe();
+    return new Promise<TaskRecord | undefined>((resolve, reject) => {
+      let set = this.#waiters.get(id);
+      if (set === undefined) this.#waiters.set(id, (set = new Set()));
+      const waiters = set;
+      const done = (record: TaskRecord | undefined): void => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+        if (waiters.size === 0 && this.#waiters.get(id) === waiters) this.#waiters.delete(id);
+        resolve(record);
+      };
+      const wake: Wake = (record) => done(record);
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      waiters.add(wake);
+      // Subscribed first, then flag the task and look: a record finished in between is seen here.
+      conn.run('qtasksWatch', conn.keys.record(id), conn.keys.base, id, Math.round(timeoutMs) + 1_000).then(
+        (reply) => {
+          const record = decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
+          if (record !== undefined && isFinal(record.status)) done(record);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          waiters.delete(wake);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    for (const set of this.#waiters.values()) for (const wake of set) wake(undefined);
+    this.#waiters.clear();
+    const sub = this.#sub;
+    this.#sub = undefined;
+    this.#subscribing = undefined;
+    if (sub !== undefined) await this.#conn.close(sub);
+    await this.#conn.release();
+  }
+
+  #ready(): RedisConnection {
+    if (!this.#started) throw new ConnectionClosedError('redis storage');
+    return this.#conn;
+  }
+
+  #subscribe(): Promise<RedisClient> {
+    this.#subscribing ??= (async () => {
+      const sub = await this.#conn.duplicate('sub');
+      const channel = this.#conn.keys.done;
+      sub.on('message', (ch: string, text: string) => {
+        if (ch === channel && this.#waiters.size > 0) this.#onFinal(text);
+      });
+      // Publications sent while the connection was down are lost: look up every waiter again.
+      sub.on('ready', () => void this.#recheck());
+      await sub.subscribe(channel);
+      this.#sub = sub;
+      return sub;
+    })().catch((err: unknown) => {
+      this.#subscribing = undefined;
+      throw err;
+    });
+    return this.#subscribing;
+  }
+
+  #onFinal(text: string): void {
+    let record: TaskRecord;
+    try {
+      record = JSON.parse(text.slice(text.indexOf('|') + 1)) as TaskRecord;
+    } catch {
+      return;
+    }
+    const set = this.#waiters.get(record.id);
+    if (set !== undefined) for (const wake of [...set]) wake(record);
+  }
+
+  async #recheck(): Promise<void> {
+    for (const id of [...this.#waiters.keys()]) {
+      try {
+        const record = await this.get(id);
+        if (record !== undefined && isFinal(record.status)) for (const wake of [...(this.#waiters.get(id) ?? [])]) wake(record);
+      } catch {
+        return; // still down; the next 'ready' tries again
+      }
+    }
+  }
+}
+
+/**
+ * The stored record from [r, lease, j]: r ('<attempts>|<JSON>'), or while the task is still `new`
+ * the record derived from the job j ('<runAt>|<message JSON>') as the kernel derives it. A running
+ * delivery (lease '<attempt>:<expiry>') shows as `process`; its start time is the last lease
+ * renewal (expiry minus this app's leaseMs).
+ */
+export function decodeRecord(id: string, reply: ReadonlyArray<string | null>, leaseMs: number): TaskRecord | undefined {
+  const [r, lease, j] = reply;
+  let record: TaskRecord;
+  try {
+    if (typeof r === 'string') record = JSON.parse(r.slice(r.indexOf('|') + 1)) as TaskRecord;
+    else if (typeof j === 'string') {
+      const bar = j.indexOf('|');
+      const message = JSON.parse(j.slice(bar + 1)) as TaskMessage;
+      record = messageToRecord(message, message.createdAt, bar > 0 ? Number(j.slice(0, bar)) : undefined);
+    } else return undefined;
+  } catch (err) {
+    throw new QTasksError(ErrorCodes.MALFORMED_MESSAGE, `redis storage: the record of task ${id} is not JSON`, { cause: err });
+  }
+  if (typeof lease !== 'string') return record;
+  const colon = lease.indexOf(':');
+  const at = Math.round(Number(lease.slice(colon + 1)) - leaseMs);
+  return { ...record, status: TaskStatus.PROCESS, attempts: Number(lease.slice(0, colon)), updatedAt: at, startedAt: at };
+}
