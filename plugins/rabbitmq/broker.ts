@@ -1,0 +1,383 @@
+/**
+ * The RabbitMQ broker: confirmed persistent publishes, consumption with prefetch and manual acks
+ * sent only when the kernel settles (after it stored the outcome), retries and delays through TTL
+ * queues, dead letters through the app's DLX, and attempt counting across crashes.
+ *
+ * Attempts: a message carries `x-qtasks-deliveries`, the deliveries it had before this copy was
+ * published (absent = 0). Classic queues only say "redelivered" (a consumer had it and did not
+ * ack), not how often, so a redelivered message is republished with the count + 1 and the
+ * original acked; the copy then arrives as attempt count + 1. Quorum queues count for us
+ * (`x-delivery-count`), so their attempt is count + x-delivery-count + 1 without republishing.
+ */
+import type { Channel, ConsumeMessage, Options } from 'amqplib';
+import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions } from '../../core/contracts.js';
+import type { LoggerLike } from '../../core/logger.js';
+import { validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { messageOf, type AmqpSession, type Link } from './connection.js';
+import { REPLY_TO, type ReplyRoutes } from './reply-storage.js';
+import { Declarer, MAX_DELAY_MS, Topology } from './topology.js';
+import { ErrorCodes, QTasksError } from '../../core/errors.js';
+
+export const DELIVERIES_HEADER = 'x-qtasks-deliveries';
+export const REASON_HEADER = 'x-qtasks-reason';
+export const ID_HEADER = 'x-qtasks-id';
+
+export interface BrokerSettings {
+  /** Server-side prefetch; default the worker's concurrency. Extra messages wait here, unacked. */
+  readonly prefetch?: number;
+  /** How many dead letters `deadLetters` reads at most to find the newest. */
+  readonly deadLetterScanLimit: number;
+}
+
+interface Consumer {
+  readonly ch: Channel;
+  readonly gen: number;
+  readonly tags: Map<string, string>;
+}
+
+class RabbitDelivery implements Delivery {
+  settled = false;
+  constructor(
+    readonly message: TaskMessage,
+    readonly attempt: number,
+    readonly raw: ConsumeMessage,
+    readonly consumer: Consumer,
+  ) {}
+}
+
+type Target = (d: Declarer) => Promise<[exchange: string, routingKey: string]>;
+
+export class RabbitBroker implements Broker {
+  readonly name = 'rabbitmq';
+  readonly #session: AmqpSession;
+  readonly #topo: Topology;
+  readonly #routes: ReplyRoutes;
+  readonly #settings: BrokerSettings;
+  #log: LoggerLike | undefined;
+  #declarer: { gen: number; d: Declarer } | undefined;
+  #options: ConsumeOptions | undefined;
+  #consumer: Consumer | undefined;
+  #unsettled = 0;
+  #backlog: Array<[ConsumeMessage, Consumer]> = [];
+  #paused = false;
+  #started = false;
+  #stopped = false;
+
+  constructor(session: AmqpSession, topo: Topology, routes: ReplyRoutes, settings: BrokerSettings) {
+    this.#session = session;
+    this.#topo = topo;
+    this.#routes = routes;
+    this.#settings = settings;
+  }
+
+  async start(ctx: ComponentContext): Promise<void> {
+    this.#log = ctx.logger;
+    await this.#session.acquire(ctx.logger);
+    this.#started = true;
+    await this.#session.addSetup(this.#onLink);
+  }
+
+  /** Every new link: fresh declarations (the server may have restarted) and, if consuming, consumers. */
+  readonly #onLink = async (link: Link): Promise<void> => {
+    const d = this.#declarerOf(link);
+    await d.base();
+    if (this.#options !== undefined && !this.#paused && !this.#stopped) await this.#startConsumer(link);
+  };
+
+  #declarerOf(link: Link): Declarer {
+    if (this.#declarer?.gen !== link.gen) {
+      this.#declarer?.d.close();
+      this.#declarer = { gen: link.gen, d: new Declarer(this.#topo, link.model) };
+    }
+    return this.#declarer.d;
+  }
+
+  async publish(message: TaskMessage, options: PublishOptions): Promise<void> {
+    if (options.delayMs > MAX_DELAY_MS) {
+      throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: delay ${options.delayMs} ms is longer than ${MAX_DELAY_MS} ms`);
+    }
+    const props: Options.Publish = { persistent: true, contentType: 'application/json' };
+    const priority = this.#topo.amqpPriority(message.priority);
+    if (priority !== undefined) props.priority = priority;
+    if (options.awaitsResult && this.#routes.enabled) {
+      props.replyTo = REPLY_TO;
+      props.correlationId = message.id;
+    }
+    await this.#send(this.#queueTarget(message.queue, options.delayMs), Buffer.from(JSON.stringify(message)), props);
+  }
+
+  #queueTarget(queue: string, delayMs: number): Target {
+    if (delayMs > 0) return async (d) => ['', await d.delay(queue, Topology.delayBucket(delayMs))];
+    return async (d) => {
+      await d.work(queue);
+      return ['', this.#topo.workQueue(queue)];
+    };
+  }
+
+  /**
+   * Publishes with a confirm on the current link. When the link drops before the confirm, the
+   * message is sent again on the next link (the broker may then hold two copies: at-least-once),
+   * all within publishTimeoutMs; after that, ConnectionClosedError.
+   */
+  async #send(target: Target, body: Buffer, props: Options.Publish): Promise<void> {
+    const deadline = Date.now() + this.#session.publishTimeoutMs;
+    for (;;) {
+      const link = await this.#session.ready(deadline);
+      try {
+        const [exchange, key] = await target(this.#declarerOf(link));
+        await this.#session.confirm(link, exchange, key, body, props, deadline);
+        return;
+      } catch (err) {
+        // Give the close events a turn to arrive, then tell "link lost" from "refused".
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.#session.link === link || Date.now() >= deadline || this.#stopped) throw err;
+        this.#log?.warn({ err: messageOf(err) }, 'rabbitmq link lost during publish: sending again after recovery');
+      }
+    }
+  }
+
+  async consume(options: ConsumeOptions): Promise<void> {
+    this.#options = options;
+    this.#paused = false;
+    const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
+    if (this.#consumer?.gen !== link.gen) await this.#startConsumer(link);
+  }
+
+  async #startConsumer(link: Link): Promise<void> {
+    const options = this.#options!;
+    const d = this.#declarerOf(link);
+    for (const q of options.queues) await d.work(q);
+    // A channel of an older link may still be open (only the publish channel failed, on a
+    // connection we do not own): close it so its unacked messages return to the queue.
+    const old = this.#consumer;
+    if (old !== undefined && old.gen !== link.gen) void old.ch.close().catch(() => undefined);
+    const ch = await link.model.createChannel();
+    this.#session.watch(ch, link.gen, 'consume');
+    const quorum = this.#topo.opts.queueType === 'quorum';
+    // Classic: one channel-wide limit over all queues (global QoS). Quorum queues refuse global
+    // QoS, so each consumer gets the limit and the local gate below keeps the kernel's bound.
+    const prefetch = Math.min(65_535, this.#settings.prefetch ?? options.concurrency);
+    await ch.prefetch(prefetch, !quorum && options.queues.length > 1);
+    const consumer: Consumer = { ch, gen: link.gen, tags: new Map() };
+    this.#consumer = consumer;
+    this.#backlog = [];
+    for (const q of options.queues) {
+      const queue = this.#topo.workQueue(q);
+      const { consumerTag } = await ch.consume(queue, (m) => this.#onMessage(m, consumer), { noAck: false });
+      consumer.tags.set(consumerTag, q);
+    }
+  }
+
+  #onMessage(m: ConsumeMessage | null, consumer: Consumer): void {
+    if (m === null) {
+      // The server cancelled us (queue deleted): rebuild the link, which redeclares and resubscribes.
+      if (!this.#stopped && !this.#paused && consumer === this.#consumer) this.#session.fail(new Error('consumer cancelled by the server'));
+      return;
+    }
+    if (this.#unsettled >= this.#options!.concurrency) {
+      this.#backlog.push([m, consumer]);
+      return;
+    }
+    this.#dispatch(m, consumer);
+  }
+
+  #dispatch(m: ConsumeMessage, consumer: Consumer): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(m.content.toString('utf8'));
+    } catch {
+      return void this.#malformed(m, consumer, 'payload is not JSON');
+    }
+    const bad = validateMessage(value);
+    if (bad !== undefined) return void this.#malformed(m, consumer, bad);
+    const message = value as TaskMessage;
+    const headers = m.properties.headers ?? {};
+    const prior = count(headers[DELIVERIES_HEADER]);
+    let attempt: number;
+    if (this.#topo.opts.queueType === 'quorum') attempt = prior + count(headers['x-delivery-count']) + 1;
+    else if (m.fields.redelivered) return void this.#recount(m, consumer, prior);
+    else attempt = prior + 1;
+    if (this.#routes.enabled) this.#routes.remember(message.id, m.properties.replyTo, m.properties.correlationId);
+    this.#unsettled++;
+    this.#options!.onDelivery(new RabbitDelivery(message, attempt, m, consumer));
+  }
+
+  /** A classic redelivery: count the lost delivery by republishing with the count + 1, then ack. */
+  async #recount(m: ConsumeMessage, consumer: Consumer, prior: number): Promise<void> {
+    const queue = consumer.tags.get(m.fields.consumerTag) ?? '';
+    try {
+      await this.#send(async (d) => (await d.work(queue), ['', this.#topo.workQueue(queue)]), m.content, this.#copyProps(m, prior + 1));
+      if (this.#alive(consumer)) consumer.ch.ack(m);
+    } catch (err) {
+      this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not recount a redelivered message; it stays in the queue');
+      if (this.#alive(consumer)) consumer.ch.nack(m, false, true);
+    }
+  }
+
+  async #malformed(m: ConsumeMessage, consumer: Consumer, reason: string): Promise<void> {
+    const why = `malformed message: ${reason}`;
+    this.#log?.error({ reason: why }, 'rabbitmq malformed message dead-lettered');
+    try {
+      await this.#send(async (d) => (await d.base(), [this.#topo.dlx, '']), m.content, {
+        ...this.#copyProps(m, count(m.properties.headers?.[DELIVERIES_HEADER])),
+        headers: { ...m.properties.headers, [REASON_HEADER]: why },
+      });
+      if (this.#alive(consumer)) consumer.ch.ack(m);
+    } catch (err) {
+      // Fall back on the queue's own dead-lettering (x-death says "rejected").
+      this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not publish a dead letter; rejecting to the DLX');
+      if (this.#alive(consumer)) consumer.ch.nack(m, false, false);
+    }
+  }
+
+  #copyProps(m: ConsumeMessage, deliveries: number): Options.Publish {
+    const p = m.properties;
+    const props: Options.Publish = { persistent: true, contentType: p.contentType ?? 'application/json', headers: { ...p.headers, [DELIVERIES_HEADER]: deliveries } };
+    if (typeof p.priority === 'number') props.priority = p.priority;
+    if (typeof p.replyTo === 'string') props.replyTo = p.replyTo;
+    if (typeof p.correlationId === 'string') props.correlationId = p.correlationId;
+    return props;
+  }
+
+  #alive(consumer: Consumer): boolean {
+    return consumer === this.#consumer && this.#session.link?.gen === consumer.gen;
+  }
+
+  /** True if this delivery may still be settled on its channel; releases its slot either way. */
+  #take(delivery: Delivery): RabbitDelivery | undefined {
+    if (!(delivery instanceof RabbitDelivery) || delivery.settled) return undefined;
+    delivery.settled = true;
+    this.#unsettled--;
+    queueMicrotask(() => this.#drain());
+    return this.#alive(delivery.consumer) ? delivery : undefined;
+  }
+
+  #drain(): void {
+    const limit = this.#options?.concurrency ?? 0;
+    while (this.#unsettled < limit && this.#backlog.length > 0) {
+      const [m, consumer] = this.#backlog.shift()!;
+      if (this.#alive(consumer)) this.#dispatch(m, consumer);
+    }
+  }
+
+  async pause(): Promise<void> {
+    this.#paused = true;
+    const consumer = this.#consumer;
+    if (consumer === undefined || !this.#alive(consumer)) return;
+    for (const tag of consumer.tags.keys()) await consumer.ch.cancel(tag).catch(() => undefined);
+  }
+
+  async ack(delivery: Delivery, _record: TaskRecord, _options: SaveOptions): Promise<boolean> {
+    const d = this.#take(delivery);
+    if (d === undefined) return false;
+    d.consumer.ch.ack(d.raw);
+    return true;
+  }
+
+  async retry(delivery: Delivery, _record: TaskRecord, delayMs: number): Promise<boolean> {
+    if (!this.#owns(delivery)) return this.#take(delivery) !== undefined;
+    const d = delivery as RabbitDelivery;
+    const target = this.#queueTarget(d.message.queue, Math.min(delayMs, MAX_DELAY_MS));
+    try {
+      await this.#send(target, d.raw.content, this.#copyProps(d.raw, d.attempt));
+    } catch (err) {
+      this.#take(delivery);
+      throw err;
+    }
+    const owned = this.#take(delivery);
+    owned?.consumer.ch.ack(owned.raw);
+    // If the channel died meanwhile the original comes back too: a duplicate, counted the same.
+    return owned !== undefined;
+  }
+
+  async deadLetter(delivery: Delivery, record: TaskRecord, _options: SaveOptions): Promise<boolean> {
+    if (!this.#owns(delivery)) return this.#take(delivery) !== undefined;
+    const d = delivery as RabbitDelivery;
+    const headers = { ...d.raw.properties.headers, [DELIVERIES_HEADER]: d.attempt, [REASON_HEADER]: record.reason ?? 'dead-lettered', [ID_HEADER]: record.id };
+    try {
+      await this.#send(async (decl) => (await decl.base(), [this.#topo.dlx, '']), d.raw.content, { ...this.#copyProps(d.raw, d.attempt), headers });
+    } catch (err) {
+      this.#take(delivery);
+      throw err;
+    }
+    const owned = this.#take(delivery);
+    owned?.consumer.ch.ack(owned.raw);
+    return owned !== undefined;
+  }
+
+  #owns(delivery: Delivery): boolean {
+    return delivery instanceof RabbitDelivery && !delivery.settled && this.#alive(delivery.consumer);
+  }
+
+  /**
+   * Reads the dead-letter queue without removing anything: consume up to the scan limit unacked,
+   * then close the channel, which puts every message back in place. Newest (last) first.
+   */
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
+    await this.#declarerOf(link).base();
+    const ch = await link.model.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      const { messageCount } = await ch.checkQueue(this.#topo.dlq);
+      const want = Math.min(messageCount, this.#settings.deadLetterScanLimit, 65_535);
+      if (want === 0 || limit <= 0) return [];
+      await ch.prefetch(want);
+      const got: ConsumeMessage[] = [];
+      await new Promise<void>((resolve) => {
+        // Another reader may hold some of them: give up waiting after a short while.
+        const timer = setTimeout(resolve, 2_000);
+        void ch.consume(this.#topo.dlq, (m) => {
+          if (m === null) return;
+          got.push(m);
+          if (got.length >= want) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      return got.reverse().slice(0, limit).map(toDeadLetter);
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#backlog = [];
+    if (!this.#started) return;
+    this.#session.removeSetup(this.#onLink);
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    // Closing the channel returns its unacked messages to the queue (redelivered = attempt + 1).
+    if (consumer !== undefined) await consumer.ch.close().catch(() => undefined);
+    this.#declarer?.d.close();
+    await this.#session.release();
+  }
+}
+
+function count(value: unknown): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : 0;
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+}
+
+function toDeadLetter(m: ConsumeMessage): DeadLetter {
+  const headers = m.properties.headers ?? {};
+  const payload = m.content.toString('utf8');
+  let id = typeof headers[ID_HEADER] === 'string' ? (headers[ID_HEADER] as string) : undefined;
+  if (id === undefined) {
+    try {
+      const parsed = JSON.parse(payload) as { id?: unknown };
+      if (typeof parsed?.id === 'string') id = parsed.id;
+    } catch {
+      // not JSON: no id
+    }
+  }
+  let reason = typeof headers[REASON_HEADER] === 'string' ? (headers[REASON_HEADER] as string) : undefined;
+  if (reason === undefined) {
+    const death = (headers['x-death'] as Array<{ reason?: unknown; queue?: unknown }> | undefined)?.[0];
+    reason = death !== undefined ? `${String(death.reason)} by RabbitMQ from ${String(death.queue)}` : 'dead-lettered';
+  }
+  return { ...(id !== undefined ? { id } : {}), reason, payload };
+}
