@@ -32,7 +32,7 @@ export interface BrokerSettings {
 interface Consumer {
   readonly ch: Channel;
   readonly gen: number;
-  readonly tags: Map<string, string>;
+  readonly tags: Set<string>;
 }
 
 class RabbitDelivery implements Delivery {
@@ -58,7 +58,7 @@ export class RabbitBroker implements Broker {
   #options: ConsumeOptions | undefined;
   #consumer: Consumer | undefined;
   #unsettled = 0;
-  #backlog: Array<[ConsumeMessage, Consumer]> = [];
+  #backlog: Array<[ConsumeMessage, Consumer, string]> = [];
   #paused = false;
   #started = false;
   #stopped = false;
@@ -152,36 +152,37 @@ export class RabbitBroker implements Broker {
     const old = this.#consumer;
     if (old !== undefined && old.gen !== link.gen) void old.ch.close().catch(() => undefined);
     const ch = await link.model.createChannel();
-    this.#session.watch(ch, link.gen, 'consume');
     const quorum = this.#topo.opts.queueType === 'quorum';
     // Classic: one channel-wide limit over all queues (global QoS). Quorum queues refuse global
     // QoS, so each consumer gets the limit and the local gate below keeps the kernel's bound.
     const prefetch = Math.min(65_535, this.#settings.prefetch ?? options.concurrency);
     await ch.prefetch(prefetch, !quorum && options.queues.length > 1);
-    const consumer: Consumer = { ch, gen: link.gen, tags: new Map() };
+    const consumer: Consumer = { ch, gen: link.gen, tags: new Set() };
+    this.#session.watch(ch, link.gen, 'consume', () => this.#stopped || consumer !== this.#consumer);
     this.#consumer = consumer;
     this.#backlog = [];
     for (const q of options.queues) {
       const queue = this.#topo.workQueue(q);
-      const { consumerTag } = await ch.consume(queue, (m) => this.#onMessage(m, consumer), { noAck: false });
-      consumer.tags.set(consumerTag, q);
+      // The queue travels with each message: deliveries can arrive before consume() resolves.
+      const { consumerTag } = await ch.consume(queue, (m) => this.#onMessage(m, consumer, q), { noAck: false });
+      consumer.tags.add(consumerTag);
     }
   }
 
-  #onMessage(m: ConsumeMessage | null, consumer: Consumer): void {
+  #onMessage(m: ConsumeMessage | null, consumer: Consumer, queue: string): void {
     if (m === null) {
       // The server cancelled us (queue deleted): rebuild the link, which redeclares and resubscribes.
       if (!this.#stopped && !this.#paused && consumer === this.#consumer) this.#session.fail(new Error('consumer cancelled by the server'));
       return;
     }
     if (this.#unsettled >= this.#options!.concurrency) {
-      this.#backlog.push([m, consumer]);
+      this.#backlog.push([m, consumer, queue]);
       return;
     }
-    this.#dispatch(m, consumer);
+    this.#dispatch(m, consumer, queue);
   }
 
-  #dispatch(m: ConsumeMessage, consumer: Consumer): void {
+  #dispatch(m: ConsumeMessage, consumer: Consumer, queue: string): void {
     let value: unknown;
     try {
       value = JSON.parse(m.content.toString('utf8'));
@@ -195,7 +196,7 @@ export class RabbitBroker implements Broker {
     const prior = count(headers[DELIVERIES_HEADER]);
     let attempt: number;
     if (this.#topo.opts.queueType === 'quorum') attempt = prior + count(headers['x-delivery-count']) + 1;
-    else if (m.fields.redelivered) return void this.#recount(m, consumer, prior);
+    else if (m.fields.redelivered) return void this.#recount(m, consumer, queue, prior);
     else attempt = prior + 1;
     if (this.#routes.enabled) this.#routes.remember(message.id, m.properties.replyTo, m.properties.correlationId);
     this.#unsettled++;
@@ -203,8 +204,7 @@ export class RabbitBroker implements Broker {
   }
 
   /** A classic redelivery: count the lost delivery by republishing with the count + 1, then ack. */
-  async #recount(m: ConsumeMessage, consumer: Consumer, prior: number): Promise<void> {
-    const queue = consumer.tags.get(m.fields.consumerTag) ?? '';
+  async #recount(m: ConsumeMessage, consumer: Consumer, queue: string, prior: number): Promise<void> {
     try {
       await this.#send(async (d) => (await d.work(queue), ['', this.#topo.workQueue(queue)]), m.content, this.#copyProps(m, prior + 1));
       if (this.#alive(consumer)) consumer.ch.ack(m);
@@ -255,8 +255,8 @@ export class RabbitBroker implements Broker {
   #drain(): void {
     const limit = this.#options?.concurrency ?? 0;
     while (this.#unsettled < limit && this.#backlog.length > 0) {
-      const [m, consumer] = this.#backlog.shift()!;
-      if (this.#alive(consumer)) this.#dispatch(m, consumer);
+      const [m, consumer, queue] = this.#backlog.shift()!;
+      if (this.#alive(consumer)) this.#dispatch(m, consumer, queue);
     }
   }
 
@@ -264,7 +264,7 @@ export class RabbitBroker implements Broker {
     this.#paused = true;
     const consumer = this.#consumer;
     if (consumer === undefined || !this.#alive(consumer)) return;
-    for (const tag of consumer.tags.keys()) await consumer.ch.cancel(tag).catch(() => undefined);
+    for (const tag of consumer.tags) await consumer.ch.cancel(tag).catch(() => undefined);
   }
 
   async ack(delivery: Delivery, _record: TaskRecord, _options: SaveOptions): Promise<boolean> {

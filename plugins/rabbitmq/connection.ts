@@ -201,17 +201,17 @@ export class AmqpSession {
   }
 
   /** Any of our channels closing unexpectedly invalidates the link: rebuild all of it. */
-  #watchChannel(ch: Channel, gen: number, what: string): void {
+  #watchChannel(ch: Channel, gen: number, what: string, expected?: () => boolean): void {
     ch.on('error', (err: Error) => this.#log?.warn({ err: err.message, channel: what }, 'rabbitmq channel error'));
     ch.on('close', () => {
-      if (this.#closed || this.#gen !== gen) return;
+      if (this.#closed || this.#gen !== gen || expected?.() === true) return;
       this.fail(new Error(`${what} channel closed`));
     });
   }
 
-  /** Registers a channel of the current link so its loss triggers recovery. */
-  watch(ch: Channel, gen: number, what: string): void {
-    this.#watchChannel(ch, gen, what);
+  /** Registers a channel of the current link so its loss triggers recovery (unless `expected()` says we closed it). */
+  watch(ch: Channel, gen: number, what: string, expected?: () => boolean): void {
+    this.#watchChannel(ch, gen, what, expected);
   }
 
   /** Drops the link and recovers: owned connections are closed and reopened; others get new channels. */
