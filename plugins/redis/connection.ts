@@ -1,0 +1,184 @@
+/**
+ * Who owns which Redis connection. One RedisConnection per plugin instance (per app): the command
+ * client (given by the user, or created from options and then owned), plus owned duplicates for
+ * blocking reads and pub/sub. Broker, storage and global config share it; the last one to stop
+ * closes what was created here, never a client the user passed in.
+ */
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { ComponentContext } from '../../core/contracts.js';
+import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
+import type { LoggerLike } from '../../core/logger.js';
+import { Keys } from './keys.js';
+import { ALIVE, ENQUEUE, HEARTBEAT, RENEW, SAVE, STEP, WATCH } from './lua.js';
+
+export type RedisClient = Redis | Cluster;
+
+export interface ConnectionOptions {
+  url?: string;
+  client?: RedisClient;
+  redisOptions?: RedisOptions;
+  prefix: string;
+}
+
+const SCRIPTS = {
+  qtasksEnqueue: ENQUEUE,
+  qtasksStep: STEP,
+  qtasksRenew: RENEW,
+  qtasksSave: SAVE,
+  qtasksWatch: WATCH,
+  qtasksHeartbeat: HEARTBEAT,
+  qtasksAlive: ALIVE,
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
+
+export class RedisConnection {
+  readonly #options: ConnectionOptions;
+  readonly #owned = new Set<RedisClient>();
+  #client: RedisClient | undefined;
+  #keys: Keys | undefined;
+  #opening: Promise<void> | undefined;
+  #refs = 0;
+  #log: LoggerLike | undefined;
+  #appName = '';
+
+  constructor(options: ConnectionOptions) {
+    this.#options = options;
+  }
+
+  get client(): RedisClient {
+    if (this.#client === undefined) throw new ConnectionClosedError('redis plugin');
+    return this.#client;
+  }
+
+  get keys(): Keys {
+    if (this.#keys === undefined) throw new ConnectionClosedError('redis plugin');
+    return this.#keys;
+  }
+
+  get logger(): LoggerLike | undefined {
+    return this.#log;
+  }
+
+  /** Runs a script by name (EVALSHA, falling back to EVAL once per socket; auto-pipelined when enabled). */
+  run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
+    return (this.client as unknown as Record<ScriptName, ScriptFn>)[name](...args);
+  }
+
+  /** Each component calls this from its start(); the first call connects. */
+  async acquire(ctx: ComponentContext): Promise<void> {
+    this.#refs++;
+    this.#log ??= ctx.logger;
+    this.#appName = ctx.appName;
+    this.#keys ??= new Keys(this.#options.prefix, ctx.appName);
+    this.#opening ??= this.#open();
+    try {
+      await this.#opening;
+    } catch (err) {
+      this.#refs--;
+      throw err;
+    }
+  }
+
+  /** Each component calls this from its stop(); the last call closes owned clients. */
+  async release(): Promise<void> {
+    if (this.#refs === 0) return;
+    if (--this.#refs > 0) return;
+    const owned = [...this.#owned];
+    this.#owned.clear();
+    this.#client = undefined;
+    this.#opening = undefined;
+    await Promise.all(owned.map((c) => closeClient(c)));
+  }
+
+  async #open(): Promise<void> {
+    const { client, url, redisOptions } = this.#options;
+    let c: RedisClient;
+    if (client !== undefined) {
+      c = client;
+      if (c.status === 'wait') await c.connect();
+    } else {
+      const opts: RedisOptions = {
+        enableAutoPipelining: true,
+        connectionName: this.connectionName('cmd'),
+        ...redisOptions,
+        lazyConnect: true,
+      };
+      c = url !== undefined ? new Redis(url, opts) : new Redis(opts);
+      this.#watchErrors(c, 'cmd');
+      try {
+        await c.connect();
+      } catch (err) {
+        c.disconnect();
+        throw new QTasksError(ErrorCodes.CONNECTION_CLOSED, `redis plugin: cannot connect to ${url ?? 'Redis'}: ${(err as Error).message}`, { cause: err });
+      }
+      this.#owned.add(c);
+    }
+    for (const [name, lua] of Object.entries(SCRIPTS)) {
+      if (typeof (c as unknown as Record<string, unknown>)[name] !== 'function') c.defineCommand(name, { numberOfKeys: 1, lua });
+    }
+    this.#client = c;
+  }
+
+  /** `qtasks:<app>:<role>`: lets operators (and tests) tell this app's connections apart. */
+  connectionName(role: string): string {
+    return `qtasks:${this.#appName}:${role}`.replace(/\s/g, '_');
+  }
+
+  /**
+   * An owned connection for blocking reads or pub/sub: requests wait through reconnects instead
+   * of failing after a retry count, and nothing is auto-pipelined behind a blocking call.
+   */
+  async duplicate(role: string): Promise<RedisClient> {
+    const base = this.client;
+    let dup: RedisClient;
+    if (base instanceof Cluster) {
+      const redisOptions: RedisOptions = { ...base.options.redisOptions, maxRetriesPerRequest: null, connectionName: this.connectionName(role) };
+      const override: ClusterOptions = { enableAutoPipelining: false, lazyConnect: true, redisOptions };
+      dup = base.duplicate([], override);
+    } else {
+      dup = base.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: this.connectionName(role), lazyConnect: true });
+    }
+    this.#watchErrors(dup, role);
+    this.#owned.add(dup);
+    try {
+      await dup.connect();
+    } catch (err) {
+      this.#owned.delete(dup);
+      dup.disconnect();
+      throw new QTasksError(ErrorCodes.CONNECTION_CLOSED, `redis plugin: cannot open the ${role} connection: ${(err as Error).message}`, { cause: err });
+    }
+    return dup;
+  }
+
+  /** Closes one owned duplicate now (a blocked call on it rejects). */
+  async close(client: RedisClient): Promise<void> {
+    if (!this.#owned.delete(client)) return;
+    client.disconnect();
+  }
+
+  // ioredis emits 'error' on every failed reconnect attempt; log once per outage, not per attempt.
+  #watchErrors(c: RedisClient, role: string): void {
+    let reported = false;
+    c.on('error', (err: Error) => {
+      if (reported) return;
+      reported = true;
+      this.#log?.warn({ err: err.message, connection: role }, 'redis connection error; reconnecting');
+    });
+    c.on('ready', () => {
+      if (reported) this.#log?.info({ connection: role }, 'redis connection restored');
+      reported = false;
+    });
+  }
+}
+
+async function closeClient(c: RedisClient): Promise<void> {
+  if (c.status === 'end') return;
+  // QUIT lets queued replies arrive; a dead server must not make stop() hang, so cap the wait.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
+  await Promise.race([c.quit().then(() => undefined, () => undefined), late]);
+  if (timer !== undefined) clearTimeout(timer);
+  c.disconnect();
+}

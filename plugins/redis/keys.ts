@@ -1,0 +1,47 @@
+/**
+ * The key layout of one app. Every key starts with `<prefix>:{<appName>}:`: the braces are a
+ * Redis Cluster hash tag, so all keys of an app live in one slot and scripts may touch them all.
+ * docs/redis.md describes each key.
+ */
+export class Keys {
+  /** `<prefix>:{<app>}:`; the scripts build per-task and per-queue keys from it. */
+  readonly base: string;
+  readonly leases: string;
+  readonly delayed: string;
+  readonly dead: string;
+  readonly done: string;
+  readonly workers: string;
+  readonly kv: string;
+  readonly seq: string;
+
+  constructor(prefix: string, appName: string) {
+    this.base = `${prefix}:{${appName}}:`;
+    this.leases = `${this.base}leases`;
+    this.delayed = `${this.base}delayed`;
+    this.dead = `${this.base}dead`;
+    this.done = `${this.base}done`;
+    this.workers = `${this.base}workers`;
+    this.kv = `${this.base}kv`;
+    this.seq = `${this.base}seq`;
+  }
+
+  /** The task's hash: message, record, delivery counter, claim marker. */
+  job(id: string): string {
+    return `${this.base}j:${id}`;
+  }
+
+  /** Ready tasks of a queue (ZSET, score = priority, member = 16 hex digits of sequence + id). */
+  ready(queue: string): string {
+    return `${this.base}q:${queue}`;
+  }
+
+  /** Wake-up marker of a queue (ZSET with one member) that idle workers block on. */
+  wake(queue: string): string {
+    return `${this.base}w:${queue}`;
+  }
+
+  /** A pattern matching every key of the app (for cleanup tools and tests). */
+  get pattern(): string {
+    return `${this.base.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  }
+}

@@ -1,0 +1,53 @@
+/** Shared by the Redis suites: the server address, key cleanup, and corrupt-entry injection. */
+import { Redis } from 'ioredis';
+import { Keys } from '../../plugins/redis/keys.js';
+
+export const REDIS_URL = process.env.QTASKS_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const PREFIX = 'qtasks';
+
+/** A plain client for test-side inspection; fails loudly when no server answers. */
+export async function adminClient(url = REDIS_URL): Promise<Redis> {
+  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  try {
+    await c.connect();
+    await c.ping();
+  } catch (err) {
+    c.disconnect();
+    throw new Error(`the Redis suites need a server at ${url}: ${(err as Error).message}`);
+  }
+  return c;
+}
+
+/** Deletes every key of the given apps (never FLUSHDB: the server is shared). */
+export async function deleteAppKeys(admin: Redis, appNames: readonly string[]): Promise<void> {
+  for (const name of appNames) {
+    const pattern = new Keys(PREFIX, name).pattern;
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await admin.del(...keys);
+    } while (cursor !== '0');
+  }
+}
+
+/** Puts garbage where a task should be: a ready entry whose stored message is `payload`. */
+export async function injectMalformed(admin: Redis, appName: string, queue: string, payload: string): Promise<void> {
+  const keys = new Keys(PREFIX, appName);
+  const id = `bad-${Math.random().toString(36).slice(2, 10)}`;
+  await admin.hset(keys.job(id), 'm', payload, 'q', queue, 'p', '0');
+  await admin.zadd(keys.ready(queue), 0, `${'0'.repeat(16)}${id}`);
+  await admin.zadd(keys.wake(queue), 0, 'w');
+}
+
+/** Ids of this app's connections, by the `qtasks:<app>:<role>` names the plugin gives them. */
+export async function appConnections(admin: Redis, appName: string): Promise<Array<{ id: string; name: string }>> {
+  const list = await admin.client('LIST');
+  const out: Array<{ id: string; name: string }> = [];
+  for (const line of String(list).split('\n')) {
+    const id = /(?:^| )id=(\d+)/.exec(line)?.[1];
+    const name = /(?:^| )name=(\S*)/.exec(line)?.[1];
+    if (id !== undefined && name !== undefined && name.startsWith(`qtasks:${appName}:`)) out.push({ id, name });
+  }
+  return out;
+}

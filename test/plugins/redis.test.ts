@@ -1,0 +1,216 @@
+/**
+ * The Redis plugin against the real server on 127.0.0.1:6379: both conformance suites (fused,
+ * split broker/storage, storage alone), ownership of connections, and app isolation.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QueueTasks } from '../../core/app.js';
+import { ErrorCodes, QTasksError } from '../../core/errors.js';
+import { RedisConnection } from '../../plugins/redis/connection.js';
+import { redis } from '../../plugins/redis/index.js';
+import { RedisStorage } from '../../plugins/redis/storage.js';
+import { brokerConformance, storageConformance } from '../contracts/index.js';
+import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { PREFIX, REDIS_URL, adminClient, appConnections, deleteAppKeys, injectMalformed } from './redis-helpers.js';
+
+let admin: Redis;
+beforeAll(async () => {
+  admin = await adminClient();
+});
+afterAll(async () => {
+  await admin?.quit();
+});
+
+const cleanup = async (names: readonly string[]): Promise<void> => deleteAppKeys(admin, names);
+
+brokerConformance({
+  name: 'redis (broker and storage in one)',
+  plugins: () => [redis({ url: REDIS_URL, blockTimeoutMs: 1_000 })],
+  injectMalformed: (app, queue, payload) => injectMalformed(admin, app, queue, payload),
+  cleanup,
+});
+
+// The kernel writes records itself: the broker keeps only messages and the storage is fenced.
+brokerConformance({
+  name: 'redis broker with a separate redis storage',
+  plugins: () => [
+    redis({ name: 'redis-broker', url: REDIS_URL, storage: false, globalConfig: false, blockTimeoutMs: 1_000 }),
+    redis({ name: 'redis-storage', url: REDIS_URL, broker: false, prefix: `${PREFIX}-records` }),
+  ],
+  injectMalformed: (app, queue, payload) => injectMalformed(admin, app, queue, payload),
+  cleanup: async (names) => {
+    await cleanup(names);
+    for (const n of names) {
+      const keys = await admin.keys(`${PREFIX}-records:{${n}}:*`);
+      if (keys.length > 0) await admin.del(...keys);
+    }
+  },
+});
+
+storageConformance({
+  name: 'redis',
+  create: (name) => new RedisStorage(new RedisConnection({ url: REDIS_URL, prefix: PREFIX })),
+  cleanup,
+});
+
+describe('redis plugin: options and connection ownership', () => {
+  const names: string[] = [];
+  afterAll(async () => cleanup(names));
+
+  function app(name: string, plugin: ReturnType<typeof redis>): QueueTasks {
+    names.push(name);
+    return new QueueTasks({ name, plugins: [plugin], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+  }
+
+  it('rejects url and client together with INVALID_OPTION', async () => {
+    const { Redis: RedisClass } = await import('ioredis');
+    const client = new RedisClass(REDIS_URL, { lazyConnect: true });
+    try {
+      expect(() => redis({ url: REDIS_URL, client })).toThrow(QTasksError);
+      try {
+        redis({ url: REDIS_URL, client });
+      } catch (err) {
+        expect((err as QTasksError).code).toBe(ErrorCodes.INVALID_OPTION);
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('uses a client passed in and never closes it; closes only the connections it created', async () => {
+    const { Redis: RedisClass } = await import('ioredis');
+    const client = new RedisClass(REDIS_URL);
+    try {
+      const name = uniqueName('own-in');
+      const a = app(name, redis({ client }));
+      const t = a.task('t', (n: number) => n + 1);
+      await a.start();
+      expect((await t.addTask([1], { timeout: 10_000 })).returning).toBe(2);
+      const during = await appConnections(admin, name);
+      expect(during.map((c) => c.name).sort()).toEqual([`qtasks:${name}:block`, `qtasks:${name}:sub`]);
+      await a.stop();
+      expect(client.status).toBe('ready');
+      expect(await client.ping()).toBe('PONG');
+      expect(await appConnections(admin, name)).toEqual([]);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('closes the connections it created from a url on stop', async () => {
+    const name = uniqueName('own-url');
+    const a = app(name, redis({ url: REDIS_URL }));
+    const t = a.task('t', () => 'ok');
+    await a.start();
+    expect((await t.addTask([], { timeout: 10_000 })).returning).toBe('ok');
+    expect((await appConnections(admin, name)).map((c) => c.name).sort()).toEqual([`qtasks:${name}:block`, `qtasks:${name}:cmd`, `qtasks:${name}:sub`]);
+    await a.stop();
+    await waitUntil(async () => (await appConnections(admin, name)).length === 0, 'owned connections closed');
+  });
+
+  it('fails start loudly when no server answers', async () => {
+    const a = app(uniqueName('down'), redis({ url: 'redis://127.0.0.1:1', redisOptions: { retryStrategy: () => null } }));
+    await expect(a.start()).rejects.toMatchObject({ code: ErrorCodes.CONNECTION_CLOSED });
+  });
+
+  it('supplies only the parts asked for', async () => {
+    const name = uniqueName('parts');
+    const a = app(name, redis({ url: REDIS_URL, broker: false }));
+    a.task('t', () => 1);
+    await a.start({ worker: false });
+    expect(a.broker.name).toBe('memory');
+    expect(a.storage.name).toBe('redis');
+    expect(a.globalConfig.name).toBe('redis');
+    await a.stop();
+  });
+});
+
+describe('redis plugin: isolation, global config, malformed entries', () => {
+  const names: string[] = [];
+  const apps: QueueTasks[] = [];
+  afterAll(async () => {
+    await Promise.allSettled(apps.map((a) => a.stop()));
+    await cleanup(names);
+  });
+
+  function app(name: string, config: Record<string, unknown> = {}): QueueTasks {
+    names.push(name);
+    const a = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL, blockTimeoutMs: 1_000 })], config: { logLevel: 'silent', ...config }, globals: false, sharedTasks: false });
+    apps.push(a);
+    return a;
+  }
+
+  it('two apps on one Redis never see each other’s tasks or records', async () => {
+    const nameA = uniqueName('iso-a');
+    const nameB = uniqueName('iso-b');
+    const a = app(nameA);
+    const b = app(nameB);
+    const seen: Record<string, string[]> = { a: [], b: [] };
+    const ta = a.task('t', (v: string) => void seen.a!.push(v));
+    b.task('t', (v: string) => void seen.b!.push(v));
+    await a.start();
+    await b.start();
+    const recs = await Promise.all(['1', '2', '3', '4'].map((v) => ta.addTask([v], { timeout: 10_000 })));
+    expect(recs.every((r) => r.status === 'success')).toBe(true);
+    await sleep(300);
+    expect(seen.a!.sort()).toEqual(['1', '2', '3', '4']);
+    expect(seen.b).toEqual([]);
+    expect(await b.get(recs[0]!.id)).toBeUndefined();
+    // Every key of app A carries A's hash tag, so the app stays on one cluster slot.
+    const keys = await admin.keys(`${PREFIX}:{${nameA}}:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    // Redis Cluster hashes only the part between the first '{' and the next '}'.
+    const tags = new Set(keys.map((k) => k.slice(k.indexOf('{') + 1, k.indexOf('}', k.indexOf('{') + 1))));
+    expect([...tags]).toEqual([nameA]);
+  });
+
+  it('answers ping() from heartbeats and keeps a shared key-value store', async () => {
+    const name = uniqueName('gc');
+    const producer = app(name);
+    await producer.start({ worker: false });
+    expect(await producer.ping()).toBe(false);
+    const worker = app(name, { heartbeatMs: 200 });
+    worker.task('t', () => 1);
+    await worker.start();
+    expect(await producer.ping()).toBe(true);
+    await producer.globalConfig.set('mode', 'blue');
+    expect(await worker.globalConfig.get('mode')).toBe('blue');
+    expect(await worker.globalConfig.get('missing')).toBeUndefined();
+    await worker.stop();
+    await waitUntil(async () => (await producer.ping()) === false, 'heartbeat expiry', 5_000, 50);
+  });
+
+  it('dead-letters a ready entry that has no stored message, and garbage in the ready set', async () => {
+    const name = uniqueName('orphan');
+    const a = app(name);
+    const t = a.task('t', (n: number) => n);
+    await a.start();
+    const { Keys } = await import('../../plugins/redis/keys.js');
+    const keys = new Keys(PREFIX, name);
+    await admin.zadd(keys.ready('default'), 0, `${'0'.repeat(16)}no-such-task`);
+    await admin.zadd(keys.ready('default'), 0, 'garbage');
+    await admin.zadd(keys.wake('default'), 0, 'w');
+    const letters = await waitUntil(async () => {
+      const all = await a.broker.deadLetters(10);
+      return all.length >= 2 ? all : undefined;
+    }, 'two dead letters');
+    expect(letters.map((l) => l.payload).sort()).toEqual([`${'0'.repeat(16)}no-such-task`, 'garbage']);
+    expect(letters.every((l) => l.reason.includes('malformed'))).toBe(true);
+    expect((await t.addTask([3], { timeout: 10_000 })).returning).toBe(3);
+  });
+
+  it('rejects a message whose id does not match its entry', async () => {
+    const name = uniqueName('mismatch');
+    const a = app(name);
+    const t = a.task('t', (n: number) => n);
+    await a.start();
+    const msg = { id: 'other', name: 't', queue: 'default', args: [1], priority: 0, createdAt: Date.now(), maxDeliveries: 3 };
+    await injectMalformed(admin, name, 'default', JSON.stringify(msg));
+    const letters = await waitUntil(async () => {
+      const all = await a.broker.deadLetters(10);
+      return all.length >= 1 ? all : undefined;
+    }, 'a dead letter');
+    expect(letters[0]!.reason).toMatch(/id does not match/);
+    expect((await t.addTask([4], { timeout: 10_000 })).returning).toBe(4);
+  });
+});
