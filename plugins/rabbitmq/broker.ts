@@ -10,9 +10,9 @@
  * (`x-delivery-count`), so their attempt is count + x-delivery-count + 1 without republishing.
  */
 import type { Channel, ConsumeMessage, Options } from 'amqplib';
-import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions } from '../../core/contracts.js';
+import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
 import type { LoggerLike } from '../../core/logger.js';
-import { validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { isFinal, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { messageOf, type AmqpSession, type Link } from './connection.js';
 import { REPLY_TO, type ReplyRoutes } from './reply-storage.js';
 import { Declarer, MAX_DELAY_MS, Topology } from './topology.js';
@@ -54,6 +54,8 @@ export class RabbitBroker implements Broker {
   readonly #routes: ReplyRoutes;
   readonly #settings: BrokerSettings;
   #log: LoggerLike | undefined;
+  /** The app's storage, read only to recognise redeliveries of tasks that already have an outcome. */
+  readonly #storage: () => Storage | undefined;
   #declarer: { gen: number; d: Declarer } | undefined;
   #options: ConsumeOptions | undefined;
   #consumer: Consumer | undefined;
@@ -63,7 +65,8 @@ export class RabbitBroker implements Broker {
   #started = false;
   #stopped = false;
 
-  constructor(session: AmqpSession, topo: Topology, routes: ReplyRoutes, settings: BrokerSettings) {
+  constructor(session: AmqpSession, topo: Topology, routes: ReplyRoutes, settings: BrokerSettings, storage: () => Storage | undefined) {
+    this.#storage = storage;
     this.#session = session;
     this.#topo = topo;
     this.#routes = routes;
@@ -192,15 +195,47 @@ export class RabbitBroker implements Broker {
     const bad = validateMessage(value);
     if (bad !== undefined) return void this.#malformed(m, consumer, bad);
     const message = value as TaskMessage;
-    const headers = m.properties.headers ?? {};
-    const prior = count(headers[DELIVERIES_HEADER]);
-    let attempt: number;
-    if (this.#topo.opts.queueType === 'quorum') attempt = prior + count(headers['x-delivery-count']) + 1;
-    else if (m.fields.redelivered) return void this.#recount(m, consumer, queue, prior);
-    else attempt = prior + 1;
-    if (this.#routes.enabled) this.#routes.remember(message.id, m.properties.replyTo, m.properties.correlationId);
+    // The slot is taken now; a redelivery being checked holds it too, so the bound stays exact.
     this.#unsettled++;
+    if (m.fields.redelivered) return void this.#redelivered(m, consumer, queue, message);
+    this.#deliver(m, consumer, message);
+  }
+
+  #deliver(m: ConsumeMessage, consumer: Consumer, message: TaskMessage): void {
+    const headers = m.properties.headers ?? {};
+    let attempt = count(headers[DELIVERIES_HEADER]) + 1;
+    if (this.#topo.opts.queueType === 'quorum') attempt += count(headers['x-delivery-count']);
+    if (this.#routes.enabled) this.#routes.remember(message.id, m.properties.replyTo, m.properties.correlationId);
     this.#options!.onDelivery(new RabbitDelivery(message, attempt, m, consumer));
+  }
+
+  /**
+   * A message some consumer had and did not ack. If storage already holds the task's outcome, the
+   * worker died (or lost its channel) between storing it and acking: drop the copy instead of
+   * running the task again. Otherwise count the lost delivery (quorum: the server did; classic:
+   * republish with the count + 1).
+   */
+  async #redelivered(m: ConsumeMessage, consumer: Consumer, queue: string, message: TaskMessage): Promise<void> {
+    let done = false;
+    try {
+      const stored = await this.#storage()?.get(message.id);
+      done = stored !== undefined && isFinal(stored.status);
+    } catch (err) {
+      this.#log?.warn({ err: messageOf(err), taskId: message.id }, 'rabbitmq could not read storage for a redelivered task; running it');
+    }
+    if (done) {
+      this.#log?.info({ taskId: message.id }, 'rabbitmq redelivered task already has its outcome stored: dropped');
+      if (this.#alive(consumer)) consumer.ch.ack(m);
+      return this.#release();
+    }
+    if (this.#topo.opts.queueType === 'quorum') return this.#deliver(m, consumer, message);
+    await this.#recount(m, consumer, queue, count(m.properties.headers?.[DELIVERIES_HEADER]));
+    this.#release();
+  }
+
+  #release(): void {
+    this.#unsettled--;
+    queueMicrotask(() => this.#drain());
   }
 
   /** A classic redelivery: count the lost delivery by republishing with the count + 1, then ack. */
@@ -247,8 +282,7 @@ export class RabbitBroker implements Broker {
   #take(delivery: Delivery): RabbitDelivery | undefined {
     if (!(delivery instanceof RabbitDelivery) || delivery.settled) return undefined;
     delivery.settled = true;
-    this.#unsettled--;
-    queueMicrotask(() => this.#drain());
+    this.#release();
     return this.#alive(delivery.consumer) ? delivery : undefined;
   }
 

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ChannelModel, RecoveringChannelModel } from 'amqplib';
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
+import type { Storage } from '../../core/contracts.js';
 import type { Plugin } from '../../core/plugin.js';
 import { STAGE_FIRST, STAGE_LAST } from '../../core/stages.js';
 import { RabbitBroker } from './broker.js';
@@ -119,7 +120,8 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
       const topology = new Topology({ prefix, appName: app.name, queueType, maxPriority });
       topologies.push(topology);
       const routes = new ReplyRoutes(maxLocalRecords);
-      const broker = new RabbitBroker(session, topology, routes, { ...(prefetch !== undefined ? { prefetch } : {}), deadLetterScanLimit });
+      const storageOf = (): Storage | undefined => (app.state === 'started' || app.state === 'stopping' ? app.storage : undefined);
+      const broker = new RabbitBroker(session, topology, routes, { ...(prefetch !== undefined ? { prefetch } : {}), deadLetterScanLimit }, storageOf);
       app.hooks.broker.provide.tap(name, () => broker);
       if (results !== 'off') {
         const storage = new ReplyStorage(session, routes, maxLocalRecords);
