@@ -27,7 +27,10 @@ export interface RabbitMQOptions {
   prefix?: string;
   /** Work queue type (default `classic`, with priorities). `quorum`: replicated, no priorities on 3.10. */
   queueType?: QueueType;
-  /** Classic queues: `x-max-priority` (1..255, default 20); qtasks priority 0 is its middle. */
+  /**
+   * Classic queues: `x-max-priority` (0..255, default 5: six bands, see docs/rabbitmq.md).
+   * 0: a plain classic queue without priorities (FIFO), the fastest on a deep backlog.
+   */
   maxPriority?: number;
   /** Messages the server sends ahead (default: the worker's concurrency). Extra ones wait unacked. */
   prefetch?: number;
@@ -87,7 +90,7 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
   if (typeof prefix !== 'string' || prefix === '' || prefix.startsWith('amq.')) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: prefix must be a non-empty string not starting with "amq.", got ${JSON.stringify(prefix)}`);
   }
-  const maxPriority = positive('maxPriority', options.maxPriority, 20, 255);
+  const maxPriority = options.maxPriority === 0 ? 0 : positive('maxPriority', options.maxPriority, 5, 255);
   const prefetch = options.prefetch === undefined ? undefined : positive('prefetch', options.prefetch, 1, 65_535);
   const publishTimeoutMs = positive('publishTimeoutMs', options.publishTimeoutMs, 10_000);
   const initialDelayMs = positive('reconnect.initialDelayMs', options.reconnect?.initialDelayMs, 100);

@@ -17,7 +17,7 @@ export interface TopologyOptions {
   readonly prefix: string;
   readonly appName: string;
   readonly queueType: QueueType;
-  /** Classic queues only: AMQP priorities 0..maxPriority. */
+  /** Classic queues only: AMQP priorities 0..maxPriority; 0 declares no priorities at all. */
   readonly maxPriority: number;
 }
 
@@ -33,14 +33,12 @@ export class Topology {
   readonly base: string;
   readonly dlx: string;
   readonly dlq: string;
-  readonly #center: number;
 
   constructor(opts: TopologyOptions) {
     this.opts = opts;
     this.base = `${opts.prefix}.${opts.appName}`;
     this.dlx = `${this.base}.dlx`;
     this.dlq = `${this.base}.dead`;
-    this.#center = Math.ceil(opts.maxPriority / 2);
   }
 
   workQueue(queue: string): string {
@@ -52,14 +50,20 @@ export class Topology {
   }
 
   /**
-   * qtasks: lower number first, any finite number. AMQP: 0..max, higher first. qtasks 0 maps to
-   * the middle (max/2 rounded up), each unit one AMQP level: with max 20, qtasks -10..10 map to
-   * 20..0 one to one; values outside clamp to the ends (and are FIFO among themselves);
-   * fractions round. Quorum queues on RabbitMQ 3.10 have no priorities: undefined.
+   * qtasks: lower number first, any finite number, 0 the default. AMQP: 0..max, higher first,
+   * and every level costs RabbitMQ a sub-queue (few levels are much faster on a deep backlog).
+   * So priorities go in bands: every negative number is the top level (max), 0 is max-1, and
+   * positive numbers get doubling bands below it: 1, 2-3, 4-7, 8-15... (the last level takes the
+   * rest). With the default max 5: <0 → 5, 0 → 4, 1 → 3, 2-3 → 2, 4-7 → 1, ≥8 → 0. Within a band,
+   * FIFO. Quorum queues on RabbitMQ 3.10, and maxPriority 0, have no priorities: undefined.
    */
   amqpPriority(priority: number): number | undefined {
-    if (this.opts.queueType === 'quorum') return undefined;
-    return Math.min(this.opts.maxPriority, Math.max(0, Math.round(this.#center - priority)));
+    const max = this.opts.maxPriority;
+    if (this.opts.queueType === 'quorum' || max === 0) return undefined;
+    if (priority < 0) return max;
+    if (priority === 0) return max - 1;
+    const band = 1 + Math.floor(Math.log2(Math.ceil(priority)));
+    return Math.max(0, max - 1 - band);
   }
 
   /**
@@ -78,7 +82,7 @@ export class Topology {
   workArgs(): Record<string, unknown> {
     const args: Record<string, unknown> = { 'x-dead-letter-exchange': this.dlx };
     if (this.opts.queueType === 'quorum') args['x-queue-type'] = 'quorum';
-    else args['x-max-priority'] = this.opts.maxPriority;
+    else if (this.opts.maxPriority > 0) args['x-max-priority'] = this.opts.maxPriority;
     return args;
   }
 

@@ -230,15 +230,49 @@ describe('rabbitmq plugin: options, ownership, isolation, recovery', () => {
   });
 
   it('maps priorities into the AMQP range and rounds delays up into shared buckets', () => {
-    const topo = new Topology({ prefix: 'p', appName: 'a', queueType: 'classic', maxPriority: 20 });
-    expect([-50, -10, -2, 0, 1, 9, 10, 50].map((p) => topo.amqpPriority(p))).toEqual([20, 20, 12, 10, 9, 1, 0, 0]);
-    expect(new Topology({ prefix: 'p', appName: 'a', queueType: 'quorum', maxPriority: 20 }).amqpPriority(3)).toBeUndefined();
+    const topo = new Topology({ prefix: 'p', appName: 'a', queueType: 'classic', maxPriority: 5 });
+    expect([-50, -0.5, 0, 0.5, 1, 2, 3, 4, 7, 8, 1e6].map((p) => topo.amqpPriority(p))).toEqual([5, 5, 4, 3, 3, 2, 2, 1, 1, 0, 0]);
+    const wide = new Topology({ prefix: 'p', appName: 'a', queueType: 'classic', maxPriority: 10 });
+    expect([-1, 0, 1, 3, 7, 15, 255, 256].map((p) => wide.amqpPriority(p))).toEqual([10, 9, 8, 7, 6, 5, 1, 0]);
+    expect(new Topology({ prefix: 'p', appName: 'a', queueType: 'quorum', maxPriority: 5 }).amqpPriority(3)).toBeUndefined();
+    expect(new Topology({ prefix: 'p', appName: 'a', queueType: 'classic', maxPriority: 0 }).amqpPriority(3)).toBeUndefined();
     for (const ms of [1, 20, 31, 32, 33, 400, 1_000, 61_234, 3_600_000]) {
       const b = Topology.delayBucket(ms);
       expect(b).toBeGreaterThanOrEqual(ms);
       expect(b).toBeLessThanOrEqual(ms * (1 + 1 / 16));
     }
     expect(Topology.delayBucket(1_000)).toBe(Topology.delayBucket(1_010));
+  });
+
+  it('quorum queues: results, retries, and lost deliveries counted through x-delivery-count', async () => {
+    const name = uniqueName('quorum');
+    const backend = new MemoryBackend();
+    const plugins = (): Plugin[] => [fx.plugin(name, { queueType: 'quorum' }), memory({ backend, broker: false })];
+    const first = make(name, plugins(), { stopTimeoutMs: 50 });
+    const started = gate();
+    let calls = 0;
+    first.task({ name: 'flaky', retry: 1 }, () => {
+      if (++calls < 2) throw new Error('once');
+      return 'ok';
+    });
+    first.task('hang', async () => {
+      started.open();
+      await new Promise(() => undefined);
+    });
+    await first.start();
+    const flaky = await first.addTask('flaky', [], { timeout: 10_000 });
+    expect(flaky.status).toBe('success');
+    expect(flaky.attempts).toBe(2);
+    const rec = await first.addTask('hang', [], { priority: 3 });
+    await started.promise;
+    await first.stop();
+    const second = make(name, plugins());
+    const attempts: number[] = [];
+    second.task({ name: 'hang', echo: true }, (ctx) => void attempts.push(ctx.attempt));
+    await second.start();
+    const done = await second.wait(rec.id, 15_000);
+    expect(done.status).toBe('success');
+    expect(attempts).toEqual([2]);
   });
 
   it('resumes after the server closes its connection mid-processing; nothing is lost', async () => {
