@@ -32,10 +32,12 @@ export const benchTargets: Record<string, () => Promise<BenchTarget>> = {
     const { rabbitmq } = await import('../plugins/rabbitmq/index.js');
     const { default: amqp } = await import('amqplib');
     const url = process.env.QTASKS_BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+    // QTASKS_BENCH_RMQ_MAX_PRIORITY=0 measures a plain classic queue (no x-max-priority).
+    const maxPriority = process.env.QTASKS_BENCH_RMQ_MAX_PRIORITY === undefined ? undefined : Number(process.env.QTASKS_BENCH_RMQ_MAX_PRIORITY);
     const made = new Map<string, Array<ReturnType<typeof rabbitmq>>>();
     return {
       plugins: (name) => {
-        const plugin = rabbitmq({ url, prefix: 'qtasks-bench' });
+        const plugin = rabbitmq({ url, prefix: 'qtasks-bench', ...(maxPriority !== undefined ? { maxPriority } : {}) });
         made.set(name, [...(made.get(name) ?? []), plugin]);
         return [plugin];
       },

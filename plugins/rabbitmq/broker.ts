@@ -13,6 +13,7 @@ import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { isFinal, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { decodeMessage, encodeMessage } from './codec.js';
 import { messageOf, type AmqpSession, type Link } from './connection.js';
 import { REPLY_TO, type ReplyRoutes } from './reply-storage.js';
 import { Declarer, MAX_DELAY_MS, Topology } from './topology.js';
@@ -99,14 +100,15 @@ export class RabbitBroker implements Broker {
     if (options.delayMs > MAX_DELAY_MS) {
       throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: delay ${options.delayMs} ms is longer than ${MAX_DELAY_MS} ms`);
     }
-    const props: Options.Publish = { persistent: true, contentType: 'application/json' };
+    const props: Options.Publish = { persistent: true, messageId: message.id };
     const priority = this.#topo.amqpPriority(message.priority);
     if (priority !== undefined) props.priority = priority;
     if (options.awaitsResult && this.#routes.enabled) {
       props.replyTo = REPLY_TO;
       props.correlationId = message.id;
     }
-    await this.#send(this.#queueTarget(message.queue, options.delayMs), Buffer.from(JSON.stringify(message)), props);
+    const direct: [string, string] | undefined = options.delayMs > 0 ? undefined : ['', this.#topo.workQueue(message.queue)];
+    await this.#send(this.#queueTarget(message.queue, options.delayMs), encodeMessage(message), props, direct);
   }
 
   #queueTarget(queue: string, delayMs: number): Target {
@@ -122,8 +124,18 @@ export class RabbitBroker implements Broker {
    * message is sent again on the next link (the broker may then hold two copies: at-least-once),
    * all within publishTimeoutMs; after that, ConnectionClosedError.
    */
-  async #send(target: Target, body: Buffer, props: Options.Publish): Promise<void> {
+  async #send(target: Target, body: Buffer, props: Options.Publish, ready?: [exchange: string, routingKey: string]): Promise<void> {
     const deadline = Date.now() + this.#session.publishTimeoutMs;
+    // Hot path: connected, not blocked, queue already declared on this link — no extra awaits.
+    const now = this.#session.link;
+    if (ready !== undefined && now !== undefined && this.#session.blocked === undefined && this.#declarer?.gen === now.gen && this.#declarer.d.declared(ready[1])) {
+      try {
+        return await this.#session.confirm(now, ready[0], ready[1], body, props, deadline);
+      } catch (err) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.#session.link === now || Date.now() >= deadline || this.#stopped) throw err;
+      }
+    }
     for (;;) {
       const link = await this.#session.ready(deadline);
       try {
@@ -188,7 +200,7 @@ export class RabbitBroker implements Broker {
   #dispatch(m: ConsumeMessage, consumer: Consumer, queue: string): void {
     let value: unknown;
     try {
-      value = JSON.parse(m.content.toString('utf8'));
+      value = decodeMessage(m.content, m.properties.messageId);
     } catch {
       return void this.#malformed(m, consumer, 'payload is not JSON');
     }
@@ -267,7 +279,9 @@ export class RabbitBroker implements Broker {
 
   #copyProps(m: ConsumeMessage, deliveries: number): Options.Publish {
     const p = m.properties;
-    const props: Options.Publish = { persistent: true, contentType: p.contentType ?? 'application/json', headers: { ...p.headers, [DELIVERIES_HEADER]: deliveries } };
+    const props: Options.Publish = { persistent: true, headers: { ...p.headers, [DELIVERIES_HEADER]: deliveries } };
+    if (typeof p.contentType === 'string') props.contentType = p.contentType;
+    if (typeof p.messageId === 'string') props.messageId = p.messageId;
     if (typeof p.priority === 'number') props.priority = p.priority;
     if (typeof p.replyTo === 'string') props.replyTo = p.replyTo;
     if (typeof p.correlationId === 'string') props.correlationId = p.correlationId;
@@ -402,7 +416,7 @@ function toDeadLetter(m: ConsumeMessage): DeadLetter {
   let id = typeof headers[ID_HEADER] === 'string' ? (headers[ID_HEADER] as string) : undefined;
   if (id === undefined) {
     try {
-      const parsed = JSON.parse(payload) as { id?: unknown };
+      const parsed = decodeMessage(m.content, m.properties.messageId) as { id?: unknown } | null;
       if (typeof parsed?.id === 'string') id = parsed.id;
     } catch {
       // not JSON: no id

@@ -32,6 +32,11 @@ export interface RabbitMQOptions {
    * 0: a plain classic queue without priorities (FIFO), the fastest on a deep backlog.
    */
   maxPriority?: number;
+  /**
+   * `x-queue-version` of the classic queues (default 2: RabbitMQ's newer classic queue index and
+   * store, opt-in since 3.10, the default from 3.13; 1 for servers or policies that need v1).
+   */
+  classicQueueVersion?: 1 | 2;
   /** Messages the server sends ahead (default: the worker's concurrency). Extra ones wait unacked. */
   prefetch?: number;
   /**
@@ -90,6 +95,10 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
   if (typeof prefix !== 'string' || prefix === '' || prefix.startsWith('amq.')) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: prefix must be a non-empty string not starting with "amq.", got ${JSON.stringify(prefix)}`);
   }
+  const classicVersion = options.classicQueueVersion ?? 2;
+  if (classicVersion !== 1 && classicVersion !== 2) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: classicQueueVersion must be 1 or 2, got ${String(classicVersion)}`);
+  }
   const maxPriority = options.maxPriority === 0 ? 0 : positive('maxPriority', options.maxPriority, 5, 255);
   const prefetch = options.prefetch === undefined ? undefined : positive('prefetch', options.prefetch, 1, 65_535);
   const publishTimeoutMs = positive('publishTimeoutMs', options.publishTimeoutMs, 10_000);
@@ -120,7 +129,7 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
         publishTimeoutMs,
         ...(options.socketOptions !== undefined ? { socketOptions: options.socketOptions } : {}),
       });
-      const topology = new Topology({ prefix, appName: app.name, queueType, maxPriority });
+      const topology = new Topology({ prefix, appName: app.name, queueType, maxPriority, classicVersion });
       topologies.push(topology);
       const routes = new ReplyRoutes(maxLocalRecords);
       const storageOf = (): Storage | undefined => (app.state === 'started' || app.state === 'stopping' ? app.storage : undefined);

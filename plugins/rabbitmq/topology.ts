@@ -19,6 +19,8 @@ export interface TopologyOptions {
   readonly queueType: QueueType;
   /** Classic queues only: AMQP priorities 0..maxPriority; 0 declares no priorities at all. */
   readonly maxPriority: number;
+  /** `x-queue-version` of every classic queue (2: the newer index and store, opt-in since 3.10). */
+  readonly classicVersion: 1 | 2;
 }
 
 /** A delay queue lives this long after its last declaration plus its TTL, then RabbitMQ deletes it. */
@@ -81,9 +83,13 @@ export class Topology {
 
   workArgs(): Record<string, unknown> {
     const args: Record<string, unknown> = { 'x-dead-letter-exchange': this.dlx };
-    if (this.opts.queueType === 'quorum') args['x-queue-type'] = 'quorum';
-    else if (this.opts.maxPriority > 0) args['x-max-priority'] = this.opts.maxPriority;
-    return args;
+    if (this.opts.queueType === 'quorum') return { ...args, 'x-queue-type': 'quorum' };
+    if (this.opts.maxPriority > 0) args['x-max-priority'] = this.opts.maxPriority;
+    return { ...args, ...this.classicArgs() };
+  }
+
+  classicArgs(): Record<string, unknown> {
+    return this.opts.classicVersion === 2 ? { 'x-queue-version': 2 } : {};
   }
 
   delayArgs(queue: string, bucketMs: number): Record<string, unknown> {
@@ -92,6 +98,7 @@ export class Topology {
       'x-dead-letter-exchange': '',
       'x-dead-letter-routing-key': this.workQueue(queue),
       'x-expires': bucketMs + DELAY_QUEUE_IDLE_MS,
+      ...this.classicArgs(),
     };
   }
 
@@ -110,11 +117,17 @@ export class Declarer {
   readonly #model: ChannelModel | RecoveringChannelModel;
   readonly #done = new Map<string, Promise<void>>();
   readonly #declaredAt = new Map<string, number>();
+  readonly #ok = new Set<string>();
   #channel: Promise<Channel> | undefined;
 
   constructor(topo: Topology, model: ChannelModel | RecoveringChannelModel) {
     this.#topo = topo;
     this.#model = model;
+  }
+
+  /** Whether `name` is declared on this link (a synchronous check for the publish hot path). */
+  declared(name: string): boolean {
+    return this.#ok.has(name);
   }
 
   #ch(): Promise<Channel> {
@@ -140,7 +153,7 @@ export class Declarer {
       p = this.#ch()
         .then(fn)
         .then(
-          () => undefined,
+          () => void this.#ok.add(key),
           (err: unknown) => {
             this.#done.delete(key);
             throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: declaring ${key} failed: ${messageOf(err)}`, { cause: err });
@@ -156,7 +169,7 @@ export class Declarer {
     const t = this.#topo;
     return this.#once(t.dlx, async (ch) => {
       await ch.assertExchange(t.dlx, 'fanout', { durable: true });
-      await ch.assertQueue(t.dlq, { durable: true });
+      await ch.assertQueue(t.dlq, { durable: true, arguments: t.classicArgs() });
       t.declaredQueues.add(t.dlq);
       await ch.bindQueue(t.dlq, t.dlx, '');
     });
@@ -177,7 +190,10 @@ export class Declarer {
     const name = this.#topo.delayQueue(queue, bucketMs);
     const at = this.#declaredAt.get(name);
     const now = Date.now();
-    if (at !== undefined && now - at > DELAY_REDECLARE_MS) this.#done.delete(name);
+    if (at !== undefined && now - at > DELAY_REDECLARE_MS) {
+      this.#done.delete(name);
+      this.#ok.delete(name);
+    }
     await this.work(queue);
     this.#topo.declaredQueues.add(name);
     await this.#once(name, (ch) => ch.assertQueue(name, { durable: true, arguments: this.#topo.delayArgs(queue, bucketMs) }));

@@ -43,7 +43,7 @@ export class RabbitFixture {
   async inject(appName: string, queue: string, payload: string): Promise<void> {
     const conn = await this.admin();
     const ch = await conn.createConfirmChannel();
-    const topo = new Topology({ prefix: TEST_PREFIX, appName, queueType: 'classic', maxPriority: 5 });
+    const topo = new Topology({ prefix: TEST_PREFIX, appName, queueType: 'classic', maxPriority: 5, classicVersion: 2 });
     await new Promise<void>((resolve, reject) => ch.sendToQueue(topo.workQueue(queue), Buffer.from(payload), { persistent: true }, (err) => (err ? reject(err) : resolve())));
     await ch.close();
   }

@@ -170,6 +170,7 @@ describe('rabbitmq plugin: options, ownership, isolation, recovery', () => {
     expect(() => rabbitmq({ url: AMQP_URL, connection: {} as never })).toThrow(/exactly one/);
     expect(() => rabbitmq({ url: 'http://x' })).toThrow(/amqp/);
     expect(() => rabbitmq({ url: AMQP_URL, maxPriority: 300 })).toThrow(/maxPriority/);
+    expect(() => rabbitmq({ url: AMQP_URL, classicQueueVersion: 3 as never })).toThrow(/classicQueueVersion/);
     expect(() => rabbitmq({ url: AMQP_URL, queueType: 'stream' as never })).toThrow(/queueType/);
     try {
       rabbitmq({ url: AMQP_URL, prefetch: 0 });
@@ -230,12 +231,12 @@ describe('rabbitmq plugin: options, ownership, isolation, recovery', () => {
   });
 
   it('maps priorities into the AMQP range and rounds delays up into shared buckets', () => {
-    const topo = new Topology({ prefix: 'p', appName: 'a', queueType: 'classic', maxPriority: 5 });
+    const topo = new Topology({ prefix: 'p', appName: 'a', queueType: 'classic', maxPriority: 5, classicVersion: 2 });
     expect([-50, -0.5, 0, 0.5, 1, 2, 3, 4, 7, 8, 1e6].map((p) => topo.amqpPriority(p))).toEqual([5, 5, 4, 3, 3, 2, 2, 1, 1, 0, 0]);
-    const wide = new Topology({ prefix: 'p', appName: 'a', queueType: 'classic', maxPriority: 10 });
+    const wide = new Topology({ prefix: 'p', appName: 'a', queueType: 'classic', maxPriority: 10, classicVersion: 2 });
     expect([-1, 0, 1, 3, 7, 15, 255, 256].map((p) => wide.amqpPriority(p))).toEqual([10, 9, 8, 7, 6, 5, 1, 0]);
-    expect(new Topology({ prefix: 'p', appName: 'a', queueType: 'quorum', maxPriority: 5 }).amqpPriority(3)).toBeUndefined();
-    expect(new Topology({ prefix: 'p', appName: 'a', queueType: 'classic', maxPriority: 0 }).amqpPriority(3)).toBeUndefined();
+    expect(new Topology({ prefix: 'p', appName: 'a', queueType: 'quorum', maxPriority: 5, classicVersion: 2 }).amqpPriority(3)).toBeUndefined();
+    expect(new Topology({ prefix: 'p', appName: 'a', queueType: 'classic', maxPriority: 0, classicVersion: 2 }).amqpPriority(3)).toBeUndefined();
     for (const ms of [1, 20, 31, 32, 33, 400, 1_000, 61_234, 3_600_000]) {
       const b = Topology.delayBucket(ms);
       expect(b).toBeGreaterThanOrEqual(ms);
