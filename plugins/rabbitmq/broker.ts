@@ -237,7 +237,7 @@ export class RabbitBroker implements Broker {
     }
     if (done) {
       this.#log?.info({ taskId: message.id }, 'rabbitmq redelivered task already has its outcome stored: dropped');
-      if (this.#alive(consumer)) consumer.ch.ack(m);
+      this.#settleRaw(consumer, m, 'ack');
       return this.#release();
     }
     if (this.#topo.opts.queueType === 'quorum') return this.#deliver(m, consumer, message);
@@ -254,10 +254,10 @@ export class RabbitBroker implements Broker {
   async #recount(m: ConsumeMessage, consumer: Consumer, queue: string, prior: number): Promise<void> {
     try {
       await this.#send(async (d) => (await d.work(queue), ['', this.#topo.workQueue(queue)]), m.content, this.#copyProps(m, prior + 1));
-      if (this.#alive(consumer)) consumer.ch.ack(m);
+      this.#settleRaw(consumer, m, 'ack');
     } catch (err) {
       this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not recount a redelivered message; it stays in the queue');
-      if (this.#alive(consumer)) consumer.ch.nack(m, false, true);
+      this.#settleRaw(consumer, m, 'requeue');
     }
   }
 
@@ -269,11 +269,11 @@ export class RabbitBroker implements Broker {
         ...this.#copyProps(m, count(m.properties.headers?.[DELIVERIES_HEADER])),
         headers: { ...m.properties.headers, [REASON_HEADER]: why },
       });
-      if (this.#alive(consumer)) consumer.ch.ack(m);
+      this.#settleRaw(consumer, m, 'ack');
     } catch (err) {
       // Fall back on the queue's own dead-lettering (x-death says "rejected").
       this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not publish a dead letter; rejecting to the DLX');
-      if (this.#alive(consumer)) consumer.ch.nack(m, false, false);
+      this.#settleRaw(consumer, m, 'reject');
     }
   }
 
@@ -286,6 +286,22 @@ export class RabbitBroker implements Broker {
     if (typeof p.replyTo === 'string') props.replyTo = p.replyTo;
     if (typeof p.correlationId === 'string') props.correlationId = p.correlationId;
     return props;
+  }
+
+  /**
+   * Acks or nacks on the delivery's channel if it is still the live one. amqplib throws on a
+   * closed channel, and the close event can trail the close itself: never let that escape.
+   */
+  #settleRaw(consumer: Consumer, m: ConsumeMessage, how: 'ack' | 'requeue' | 'reject'): boolean {
+    if (!this.#alive(consumer)) return false;
+    try {
+      if (how === 'ack') consumer.ch.ack(m);
+      else consumer.ch.nack(m, false, how === 'requeue');
+      return true;
+    } catch (err) {
+      this.#log?.warn({ err: messageOf(err) }, 'rabbitmq channel closed before the ack; the message returns to the queue');
+      return false;
+    }
   }
 
   #alive(consumer: Consumer): boolean {
@@ -318,8 +334,7 @@ export class RabbitBroker implements Broker {
   async ack(delivery: Delivery, _record: TaskRecord, _options: SaveOptions): Promise<boolean> {
     const d = this.#take(delivery);
     if (d === undefined) return false;
-    d.consumer.ch.ack(d.raw);
-    return true;
+    return this.#settleRaw(d.consumer, d.raw, 'ack');
   }
 
   async retry(delivery: Delivery, _record: TaskRecord, delayMs: number): Promise<boolean> {
@@ -333,9 +348,8 @@ export class RabbitBroker implements Broker {
       throw err;
     }
     const owned = this.#take(delivery);
-    owned?.consumer.ch.ack(owned.raw);
     // If the channel died meanwhile the original comes back too: a duplicate, counted the same.
-    return owned !== undefined;
+    return owned !== undefined && this.#settleRaw(owned.consumer, owned.raw, 'ack');
   }
 
   async deadLetter(delivery: Delivery, record: TaskRecord, _options: SaveOptions): Promise<boolean> {
@@ -349,8 +363,7 @@ export class RabbitBroker implements Broker {
       throw err;
     }
     const owned = this.#take(delivery);
-    owned?.consumer.ch.ack(owned.raw);
-    return owned !== undefined;
+    return owned !== undefined && this.#settleRaw(owned.consumer, owned.raw, 'ack');
   }
 
   #owns(delivery: Delivery): boolean {
