@@ -14,14 +14,13 @@ import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, Pu
 import type { LoggerLike } from '../../core/logger.js';
 import { isFinal, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { decodeMessage, encodeMessage } from './codec.js';
+import { ID_HEADER, REASON_HEADER, readDeadLetters } from './dead-letters.js';
 import { messageOf, type AmqpSession, type Link } from './connection.js';
 import { REPLY_TO, type ReplyRoutes } from './reply-storage.js';
 import { Declarer, MAX_DELAY_MS, Topology } from './topology.js';
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
 
 export const DELIVERIES_HEADER = 'x-qtasks-deliveries';
-export const REASON_HEADER = 'x-qtasks-reason';
-export const ID_HEADER = 'x-qtasks-id';
 
 export interface BrokerSettings {
   /** Server-side prefetch; default the worker's concurrency. Extra messages wait here, unacked. */
@@ -370,37 +369,11 @@ export class RabbitBroker implements Broker {
     return delivery instanceof RabbitDelivery && !delivery.settled && this.#alive(delivery.consumer);
   }
 
-  /**
-   * Reads the dead-letter queue without removing anything: consume up to the scan limit unacked,
-   * then close the channel, which puts every message back in place. Newest (last) first.
-   */
+  /** Dead letters, newest first, read without removing them (dead-letters.ts). */
   async deadLetters(limit: number): Promise<DeadLetter[]> {
     const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
     await this.#declarerOf(link).base();
-    const ch = await link.model.createChannel();
-    ch.on('error', () => undefined);
-    try {
-      const { messageCount } = await ch.checkQueue(this.#topo.dlq);
-      const want = Math.min(messageCount, this.#settings.deadLetterScanLimit, 65_535);
-      if (want === 0 || limit <= 0) return [];
-      await ch.prefetch(want);
-      const got: ConsumeMessage[] = [];
-      await new Promise<void>((resolve) => {
-        // Another reader may hold some of them: give up waiting after a short while.
-        const timer = setTimeout(resolve, 2_000);
-        void ch.consume(this.#topo.dlq, (m) => {
-          if (m === null) return;
-          got.push(m);
-          if (got.length >= want) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
-      return got.reverse().slice(0, limit).map(toDeadLetter);
-    } finally {
-      await ch.close().catch(() => undefined);
-    }
+    return readDeadLetters(link.model, this.#topo.dlq, limit, this.#settings.deadLetterScanLimit);
   }
 
   async stop(): Promise<void> {
@@ -421,24 +394,4 @@ export class RabbitBroker implements Broker {
 function count(value: unknown): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : 0;
   return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
-}
-
-function toDeadLetter(m: ConsumeMessage): DeadLetter {
-  const headers = m.properties.headers ?? {};
-  const payload = m.content.toString('utf8');
-  let id = typeof headers[ID_HEADER] === 'string' ? (headers[ID_HEADER] as string) : undefined;
-  if (id === undefined) {
-    try {
-      const parsed = decodeMessage(m.content, m.properties.messageId) as { id?: unknown } | null;
-      if (typeof parsed?.id === 'string') id = parsed.id;
-    } catch {
-      // not JSON: no id
-    }
-  }
-  let reason = typeof headers[REASON_HEADER] === 'string' ? (headers[REASON_HEADER] as string) : undefined;
-  if (reason === undefined) {
-    const death = (headers['x-death'] as Array<{ reason?: unknown; queue?: unknown }> | undefined)?.[0];
-    reason = death !== undefined ? `${String(death.reason)} by RabbitMQ from ${String(death.queue)}` : 'dead-lettered';
-  }
-  return { ...(id !== undefined ? { id } : {}), reason, payload };
 }
