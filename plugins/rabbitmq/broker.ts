@@ -13,6 +13,7 @@ import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { isFinal, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { AckBatcher } from './acks.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import { ID_HEADER, REASON_HEADER, readDeadLetters } from './dead-letters.js';
 import { messageOf, type AmqpSession, type Link } from './connection.js';
@@ -33,6 +34,7 @@ interface Consumer {
   readonly ch: Channel;
   readonly gen: number;
   readonly tags: Set<string>;
+  readonly acks: AckBatcher;
 }
 
 class RabbitDelivery implements Delivery {
@@ -171,7 +173,8 @@ export class RabbitBroker implements Broker {
     // QoS, so each consumer gets the limit and the local gate below keeps the kernel's bound.
     const prefetch = Math.min(65_535, this.#settings.prefetch ?? options.concurrency);
     await ch.prefetch(prefetch, !quorum && options.queues.length > 1);
-    const consumer: Consumer = { ch, gen: link.gen, tags: new Set() };
+    const acks = new AckBatcher(ch, (err) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq channel closed before its acks went out; the messages return to the queue'));
+    const consumer: Consumer = { ch, gen: link.gen, tags: new Set(), acks };
     this.#session.watch(ch, link.gen, 'consume', () => this.#stopped || consumer !== this.#consumer);
     this.#consumer = consumer;
     this.#backlog = [];
@@ -189,6 +192,7 @@ export class RabbitBroker implements Broker {
       if (!this.#stopped && !this.#paused && consumer === this.#consumer) this.#session.fail(new Error('consumer cancelled by the server'));
       return;
     }
+    consumer.acks.received(m);
     if (this.#unsettled >= this.#options!.concurrency) {
       this.#backlog.push([m, consumer, queue]);
       return;
@@ -294,8 +298,8 @@ export class RabbitBroker implements Broker {
   #settleRaw(consumer: Consumer, m: ConsumeMessage, how: 'ack' | 'requeue' | 'reject'): boolean {
     if (!this.#alive(consumer)) return false;
     try {
-      if (how === 'ack') consumer.ch.ack(m);
-      else consumer.ch.nack(m, false, how === 'requeue');
+      if (how === 'ack') consumer.acks.ack(m);
+      else consumer.acks.nack(m, how === 'requeue');
       return true;
     } catch (err) {
       this.#log?.warn({ err: messageOf(err) }, 'rabbitmq channel closed before the ack; the message returns to the queue');
