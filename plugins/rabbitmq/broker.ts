@@ -8,6 +8,8 @@
  * ack), not how often, so a redelivered message is republished with the count + 1 and the
  * original acked; the copy then arrives as attempt count + 1. Quorum queues count for us
  * (`x-delivery-count`), so their attempt is count + x-delivery-count + 1 without republishing.
+ * A redelivered message whose task already has a final record in storage is acked and dropped:
+ * its worker died after storing the outcome, before the ack reached RabbitMQ.
  */
 import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';

@@ -99,7 +99,10 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
   if (classicVersion !== 1 && classicVersion !== 2) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: classicQueueVersion must be 1 or 2, got ${String(classicVersion)}`);
   }
-  const maxPriority = options.maxPriority === 0 ? 0 : positive('maxPriority', options.maxPriority, 5, 255);
+  const maxPriority = options.maxPriority ?? 5;
+  if (typeof maxPriority !== 'number' || !Number.isInteger(maxPriority) || maxPriority < 0 || maxPriority > 255) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: maxPriority must be an integer in 0..255, got ${String(maxPriority)}`);
+  }
   const prefetch = options.prefetch === undefined ? undefined : positive('prefetch', options.prefetch, 1, 65_535);
   const publishTimeoutMs = positive('publishTimeoutMs', options.publishTimeoutMs, 10_000);
   const initialDelayMs = positive('reconnect.initialDelayMs', options.reconnect?.initialDelayMs, 100);
