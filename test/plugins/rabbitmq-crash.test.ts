@@ -81,7 +81,8 @@ it('a worker killed with SIGKILL mid-task loses nothing: every task completes ex
     // Kill it while it has tasks running (started, not done) and some already finished.
     await waitUntil(() => first.done.length >= 6 && first.started.size > first.done.length, 'first worker mid-task', 30_000, 5);
     first.proc.kill('SIGKILL');
-    await new Promise((resolve) => first.proc.once('exit', resolve));
+    // 'close', not 'exit': every line the process wrote before dying has been read by then.
+    await new Promise((resolve) => first.proc.once('close', resolve));
     const doneInFirst = new Set(first.done.map((d) => d.id));
     const interrupted = [...first.started.keys()].filter((id) => !doneInFirst.has(id));
     expect(interrupted.length).toBeGreaterThan(0);
@@ -95,7 +96,7 @@ it('a worker killed with SIGKILL mid-task loses nothing: every task completes ex
     expect(finals.map((r) => r.returning)).toEqual(ids.map((_, i) => i * 10));
     // Stop the second worker so every line it wrote has arrived.
     second.proc.kill('SIGTERM');
-    await new Promise((resolve) => second.proc.once('exit', resolve));
+    await new Promise((resolve) => second.proc.once('close', resolve));
 
     // Exactly once: no task was settled (stored + acked) twice across the two processes.
     const settled = new Map<string, number>();
