@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import amqp, { type ChannelModel } from 'amqplib';
+import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
 import { rabbitmq, type RabbitMQOptions, type RabbitMQPlugin } from '../../plugins/rabbitmq/index.js';
 import { Topology } from '../../plugins/rabbitmq/topology.js';
 
@@ -18,7 +18,7 @@ export class RabbitFixture {
   readonly #plugins = new Map<string, RabbitMQPlugin[]>();
   #admin: Promise<ChannelModel> | undefined;
 
-  plugin(appName: string, options: Omit<RabbitMQOptions, 'url' | 'connection'> & { connection?: ChannelModel } = {}): RabbitMQPlugin {
+  plugin(appName: string, options: Omit<RabbitMQOptions, 'url' | 'connection'> & { connection?: ChannelModel | RecoveringChannelModel } = {}): RabbitMQPlugin {
     const p = rabbitmq({ ...(options.connection === undefined ? { url: AMQP_URL } : {}), prefix: TEST_PREFIX, reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, ...options });
     const list = this.#plugins.get(appName) ?? [];
     list.push(p);

@@ -302,6 +302,36 @@ describe('rabbitmq plugin: options, ownership, isolation, recovery', () => {
     await waitUntil(async () => (await listedConnections()).includes(cname!), 'reconnected');
   });
 
+  it('follows a passed-in amqplib recovering connection: new channels and consumers after it reconnects', async () => {
+    const name = uniqueName('recov');
+    const cname = `${name}-user-connection`;
+    const conn = await amqp.connect(AMQP_URL, { clientProperties: { connection_name: cname }, recovery: { initialDelay: 50, maxDelay: 500 } });
+    conn.on('error', () => undefined);
+    try {
+      const app = make(name, [fx.plugin(name, { connection: conn }), memory({ broker: false })]);
+      const seen = new Set<number>();
+      const t = app.task('t', async (i: number) => {
+        seen.add(i);
+        await sleep(5);
+        return i;
+      });
+      await app.start();
+      const recs = await Promise.all(Array.from({ length: 60 }, (_, i) => t.addTask([i])));
+      await waitUntil(() => seen.size >= 10, 'processing under way');
+      expect(await closeConnectionByName(cname)).toBe(1);
+      recs.push(await t.addTask([60]));
+      const finals = await Promise.all(recs.map((r) => app.wait(r.id, 20_000)));
+      expect(finals.every((r) => r.status === 'success')).toBe(true);
+      expect(seen.size).toBe(61);
+      await app.stop();
+      // Still the user's: the plugin did not close it.
+      const ch = await conn.createChannel();
+      await ch.close();
+    } finally {
+      await conn.close().catch(() => undefined);
+    }
+  });
+
   it('a publish that cannot reach a server within publishTimeoutMs fails with ConnectionClosedError', async () => {
     const conn = await amqp.connect(AMQP_URL);
     const name = uniqueName('gone');
