@@ -8,9 +8,9 @@ import type { Broker, ComponentContext, GlobalConfig, Storage } from './contract
 import { ErrorCodes, QTasksError, WaitTimeoutError } from './errors.js';
 import { createHooks, type KernelHooks, type LifecycleContext } from './hooks.js';
 import { guardHooks, runStopTaps, withTimeout } from './lifecycle.js';
-import { Logger, type LoggerLike } from './logger.js';
+import { Logger, levelValue, type LoggerLike } from './logger.js';
 import type { Plugin } from './plugin.js';
-import { messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
+import { jsonProblem, messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
 import type { Router } from './router.js';
 import { appMain, loggerMain, setAppMain, setLoggerMain, sharedTaskDefinitions } from './state.js';
 import {
@@ -32,7 +32,7 @@ export interface QueueTasksOptions {
   name?: string;
   plugins?: readonly Plugin[];
   config?: Partial<Config>;
-  /** Set appMain and loggerMain on construction (default true). Off for hosts that want no globals. */
+  /** Set appMain (and loggerMain, if none is set) on construction (default true). Off for hosts that want no globals. */
   globals?: boolean;
   /** Adopt tasks declared with sharedTask when starting (default true). */
   sharedTasks?: boolean;
@@ -68,6 +68,10 @@ export class QueueTasks {
   #parts: Parts | undefined;
   #worker: Worker | undefined;
   #log: LoggerLike | undefined;
+  /** Component loggers handed out so far, so that `logLevel` reaches them. Per app: never shared. */
+  readonly #loggers = new Map<string, LoggerLike>();
+  /** Set by `logLevel = ...`; applies to every logger this app hands out from then on. */
+  #levelOverride: string | undefined;
 
   constructor(options: QueueTasksOptions = {}) {
     this.#options = options;
@@ -77,8 +81,12 @@ export class QueueTasks {
     this.hooks = createHooks();
     guardHooks(this.hooks, () => this.#state !== 'created');
     if (options.globals !== false) {
+      // appMain: last constructed wins (as in QTasks). loggerMain: only if nobody set one, so a
+      // host's own logger, or the first app's, is not replaced by every app that follows.
       setAppMain(this);
-      setLoggerMain(new Logger({ name: this.name, subname: 'QueueTasks', level: this.config.logLevel, format: this.config.logFormat }));
+      if (loggerMain() === undefined) {
+        setLoggerMain(new Logger({ name: this.name, subname: 'QueueTasks', level: this.config.logLevel, format: this.config.logFormat }));
+      }
     }
     for (const plugin of options.plugins ?? []) this.use(plugin);
     this.hooks.lifecycle.init.call(this);
@@ -144,13 +152,55 @@ export class QueueTasks {
     this.hooks.task.registered.call(def);
   }
 
-  /** A logger for `component`: from the logging plugin, else loggerMain, else a local Logger. */
+  /**
+   * A logger for `component` (plus `bindings`, e.g. a task's): from the logging plugin, else
+   * derived from loggerMain, else a local Logger. Component loggers are made once per app.
+   */
   logger(component: string, bindings?: Record<string, unknown>): LoggerLike {
+    if (bindings === undefined) {
+      let made = this.#loggers.get(component);
+      if (made === undefined) this.#loggers.set(component, (made = this.#makeLogger(component, undefined)));
+      return made;
+    }
+    return this.#makeLogger(component, bindings);
+  }
+
+  #makeLogger(component: string, bindings: Record<string, unknown> | undefined): LoggerLike {
     const provided = this.hooks.logging.provide.call({ app: this, component, ...(bindings !== undefined ? { bindings } : {}) });
-    if (provided !== undefined) return provided;
-    const main = loggerMain();
-    if (main !== undefined) return main.child({ app: this.name, component, ...bindings });
-    return new Logger({ name: this.name, subname: component, level: this.config.logLevel, format: this.config.logFormat, ...(bindings !== undefined ? { bindings } : {}) });
+    let made: LoggerLike;
+    if (provided !== undefined) {
+      made = provided;
+    } else {
+      const main = loggerMain();
+      const level = this.#levelOverride ?? this.config.logLevel;
+      if (main instanceof Logger) {
+        // Same sink and format as the main logger, but this app's name and level: no app's
+        // config decides another's level (QTasks' shared stdlib loggers are last-writer-wins).
+        made = main.derive({ name: this.name, subname: component, level, ...(bindings !== undefined ? { bindings } : {}) });
+      } else if (main !== undefined) {
+        // A foreign main logger (a host's pino...) keeps its own level unless logLevel is set.
+        made = main.child({ app: this.name, component, ...bindings });
+      } else {
+        return new Logger({ name: this.name, subname: component, level, format: this.config.logFormat, ...(bindings !== undefined ? { bindings } : {}) });
+      }
+    }
+    if (this.#levelOverride !== undefined) made.level = this.#levelOverride;
+    return made;
+  }
+
+  /**
+   * This app's log level: `config.logLevel` for loggers the kernel makes, the provider's level for
+   * loggers a plugin or a foreign loggerMain supplies. Setting it changes every logger this app
+   * has handed out (and will hand out), and no other app's.
+   */
+  get logLevel(): string {
+    return this.#levelOverride ?? this.logger('QueueTasks').level;
+  }
+
+  set logLevel(level: string) {
+    levelValue(level);
+    this.#levelOverride = level;
+    for (const logger of this.#loggers.values()) logger.level = level;
   }
 
   get #logger(): LoggerLike {
@@ -247,7 +297,11 @@ export class QueueTasks {
     const log = this.#logger;
     try {
       if (this.#options.sharedTasks !== false) {
-        for (const def of sharedTaskDefinitions.values()) if (!this.#tasks.has(def.name)) this.#tasks.set(def.name, def);
+        for (const def of sharedTaskDefinitions.values()) {
+          if (this.#tasks.has(def.name)) continue;
+          this.#tasks.set(def.name, def);
+          this.hooks.task.registered.call(def);
+        }
       }
       this.#parts = this.#resolveParts();
       const ctx: ComponentContext = { appName: this.name, config: this.config, logger: this.logger('Broker') };
@@ -256,7 +310,7 @@ export class QueueTasks {
       await withTimeout(storage.start({ ...ctx, logger: this.logger('Storage') }), limit, `storage ${storage.name} start`);
       await withTimeout(globalConfig.start({ ...ctx, logger: this.logger('GlobalConfig') }), limit, `global config ${globalConfig.name} start`);
       await withTimeout(broker.start(ctx), limit, `broker ${broker.name} start`);
-      await this.hooks.lifecycle.start.promise(this.#lifecycleContext(runWorker));
+      await withTimeout(this.hooks.lifecycle.start.promise(this.#lifecycleContext(runWorker)), limit, 'lifecycle.start taps');
       this.#state = 'started';
       if (runWorker) {
         this.#worker = new Worker(this, this.#parts);
@@ -266,8 +320,9 @@ export class QueueTasks {
       log.info({ broker: broker.name, storage: storage.name, worker: runWorker, tasks: this.#tasks.size }, 'app started');
     } catch (err) {
       this.#state = 'stopping';
-      await this.#shutdown().catch(() => undefined);
-      this.#state = 'stopped';
+      // Release what did start; its own failures are secondary to the one that stopped start.
+      await this.#shutdown().catch((stopErr: unknown) => this.#logger.warn({ err: stopErr }, 'cleanup after a failed start had errors'));
+      this.#finish();
       throw err;
     }
   }
@@ -296,7 +351,8 @@ export class QueueTasks {
   /** Drains the worker (up to config.stopTimeoutMs), runs every stop step, and disconnects. Idempotent. */
   stop(): Promise<void> {
     if (this.#state === 'created') {
-      this.#state = 'stopped';
+      // A stopped app must not stay the fallback of sharedTask, started or not.
+      this.#finish();
       return Promise.resolve();
     }
     this.#stopping ??= (async () => {
@@ -306,31 +362,48 @@ export class QueueTasks {
       try {
         await this.#shutdown();
       } finally {
-        this.#state = 'stopped';
-        if (appMain() === this) setAppMain(undefined);
-        this.hooks.lifecycle.stopped.call(this);
+        this.#finish();
       }
     })();
     return this.#stopping;
   }
 
+  /** Every way to `stopped` ends here: state, appMain, and the `lifecycle.stopped` notification. */
+  #finish(): void {
+    this.#state = 'stopped';
+    if (appMain() === this) setAppMain(undefined);
+    try {
+      this.hooks.lifecycle.stopped.call(this);
+    } catch (err) {
+      this.#logger.error({ err }, 'a lifecycle.stopped tap failed');
+    }
+  }
+
   async #shutdown(): Promise<void> {
     const errors: unknown[] = [];
+    const limit = this.config.stepTimeoutMs;
     const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
       try {
-        await fn();
+        await withTimeout(fn(), limit, what);
       } catch (err) {
         errors.push(err instanceof Error ? err : new QTasksError(ErrorCodes.STOP_FAILED, `${what}: ${String(err)}`));
       }
     };
     const worker = this.#worker;
-    if (worker !== undefined) await step('worker', () => worker.stop(this.config.stopTimeoutMs));
-    errors.push(...(await runStopTaps(this.hooks.lifecycle.stop, this.#lifecycleContext(worker !== undefined))));
+    // The worker's own drain is bounded by stopTimeoutMs; the step limit comes on top of it.
+    if (worker !== undefined) {
+      try {
+        await worker.stop(this.config.stopTimeoutMs);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    errors.push(...(await runStopTaps(this.hooks.lifecycle.stop, this.#lifecycleContext(worker !== undefined), limit)));
     const parts = this.#parts;
     if (parts !== undefined) {
       await step('broker stop', () => parts.broker.stop());
       await step('global config stop', () => parts.globalConfig.stop());
-      if (parts.storage !== parts.broker.records || !parts.fused) await step('storage stop', () => parts.storage.stop());
+      await step('storage stop', () => parts.storage.stop());
     }
     if (errors.length > 0) {
       this.#logger.error({ errors: errors.length }, 'stop finished with errors');
@@ -346,11 +419,14 @@ export class QueueTasks {
       onSignal = resolve;
       for (const s of signals) process.once(s, resolve);
     });
+    // A worker on the memory broker holds no socket; this keeps the process up until a signal.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     try {
       await this.start({ worker: true });
       const signal = await received;
       this.#logger.info({ signal }, 'signal received: stopping');
     } finally {
+      clearInterval(keepAlive);
       for (const s of signals) process.removeListener(s, onSignal!);
       await this.stop();
     }
@@ -376,36 +452,6 @@ export class QueueTasks {
 }
 
 function assertJson(name: string, args: readonly unknown[]): void {
-  const problem = jsonProblem(args, 'args', new Set());
-  if (problem !== undefined) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": ${problem}; args must be JSON-serializable`);
-}
-
-/** Where `value` stops being plain JSON (what JSON.stringify would drop, alter or throw on). */
-function jsonProblem(value: unknown, path: string, seen: Set<object>): string | undefined {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return undefined;
-    case 'number':
-      return Number.isFinite(value) ? undefined : `${path} is ${value}`;
-    case 'object': {
-      if (value === null) return undefined;
-      if (seen.has(value)) return `${path} is a circular reference`;
-      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
-      const proto = Object.getPrototypeOf(value) as unknown;
-      if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) {
-        return `${path} is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
-      }
-      seen.add(value);
-      const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value).map(([k, v]) => [`.${k}`, v]);
-      for (const [key, v] of entries) {
-        const p = jsonProblem(v, path + key, seen);
-        if (p !== undefined) return p;
-      }
-      seen.delete(value);
-      return undefined;
-    }
-    default:
-      return `${path} is ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
-  }
+  const problem = jsonProblem(args);
+  if (problem !== undefined) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args${problem}; args must be JSON-serializable`);
 }

@@ -24,8 +24,10 @@ export interface Config {
   retryMaxDelayMs: number;
   /** How long stop() waits for running tasks before abandoning them to redelivery. */
   stopTimeoutMs: number;
-  /** How long each start step may take. */
+  /** How long each start step (storage, global config, broker, the lifecycle.start taps) may take. */
   startTimeoutMs: number;
+  /** How long each stop step (a lifecycle.stop tap, broker, global config, storage) may take. */
+  stepTimeoutMs: number;
   /** Heartbeat period of a running worker; ping() sees it for three periods. */
   heartbeatMs: number;
   /** Level of loggers the app creates itself. */
@@ -48,6 +50,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   retryMaxDelayMs: 60_000,
   stopTimeoutMs: 10_000,
   startTimeoutMs: 10_000,
+  stepTimeoutMs: 10_000,
   heartbeatMs: 5_000,
   logLevel: 'info',
   logFormat: 'text',
@@ -82,24 +85,26 @@ function parseValue(variable: string, raw: string, example: unknown): unknown {
   return raw;
 }
 
-function check(config: Config): Config {
-  const positive: (keyof Config)[] = ['concurrency', 'leaseMs', 'resultTtlMs', 'heartbeatMs'];
-  for (const key of positive) {
-    const v = config[key];
-    if (typeof v !== 'number' || !(v > 0)) {
-      throw new QTasksError(ErrorCodes.INVALID_CONFIG, `config.${key} must be a positive number, got ${String(v)}`);
-    }
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** Checks values; `where(key)` names the variable a bad value came from, or `config.key`. */
+function check(config: Config, where: (key: keyof Config) => string): Config {
+  const fail = (key: keyof Config, rule: string): never => {
+    throw new QTasksError(ErrorCodes.INVALID_CONFIG, `${where(key)} must be ${rule}, got ${JSON.stringify(config[key]) ?? String(config[key])}`);
+  };
+  for (const key of ['concurrency', 'leaseMs', 'resultTtlMs', 'heartbeatMs'] as const) {
+    if (typeof config[key] !== 'number' || !(config[key] > 0)) fail(key, 'a positive number');
   }
-  const nonNegative: (keyof Config)[] = ['extraDeliveries', 'retryDelayMs', 'retryMaxDelayMs', 'stopTimeoutMs', 'startTimeoutMs'];
-  for (const key of nonNegative) {
-    const v = config[key];
-    if (typeof v !== 'number' || !(v >= 0)) {
-      throw new QTasksError(ErrorCodes.INVALID_CONFIG, `config.${key} must be a number >= 0, got ${String(v)}`);
-    }
+  for (const key of ['retryDelayMs', 'retryMaxDelayMs', 'stopTimeoutMs', 'startTimeoutMs', 'stepTimeoutMs'] as const) {
+    if (typeof config[key] !== 'number' || !(config[key] >= 0)) fail(key, 'a number >= 0');
   }
-  if (!Number.isInteger(config.concurrency)) {
-    throw new QTasksError(ErrorCodes.INVALID_CONFIG, `config.concurrency must be an integer, got ${config.concurrency}`);
-  }
+  if (!Number.isInteger(config.concurrency)) fail('concurrency', 'a whole number');
+  if (!Number.isInteger(config.extraDeliveries) || config.extraDeliveries < 0) fail('extraDeliveries', 'a whole number >= 0');
+  if (typeof config.defaultPriority !== 'number' || !Number.isFinite(config.defaultPriority)) fail('defaultPriority', 'a finite number');
+  if (!LEVELS.includes(config.logLevel)) fail('logLevel', `one of ${LEVELS.join(', ')}`);
+  if (config.logFormat !== 'text' && config.logFormat !== 'json') fail('logFormat', 'text or json');
+  if (typeof config.defaultQueue !== 'string' || config.defaultQueue === '') fail('defaultQueue', 'a non-empty string');
+  if (!Array.isArray(config.queues) || config.queues.some((q) => typeof q !== 'string' || q === '')) fail('queues', 'a list of non-empty names');
   return config;
 }
 
@@ -116,13 +121,20 @@ export function resolveConfig(overrides: Partial<Config> = {}, env: NodeJS.Proce
   }
   const prefix = overrides.envPrefix ?? DEFAULT_CONFIG.envPrefix;
   const target = config as unknown as Record<string, unknown>;
+  const fromEnv = new Map<string, string>();
   for (const key of Object.keys(DEFAULT_CONFIG) as (keyof Config)[]) {
+    // The prefix itself is chosen in code: a variable cannot move where variables are read.
+    if (key === 'envPrefix') continue;
     const variable = prefix + envName(key);
     const raw = env[variable];
-    if (raw !== undefined) target[key] = parseValue(variable, raw, DEFAULT_CONFIG[key]);
+    if (raw === undefined) continue;
+    target[key] = parseValue(variable, raw, DEFAULT_CONFIG[key]);
+    fromEnv.set(key, variable);
   }
   for (const [key, value] of Object.entries(overrides)) {
-    if (value !== undefined) target[key] = value;
+    if (value === undefined) continue;
+    target[key] = value;
+    fromEnv.delete(key);
   }
-  return check(config);
+  return check(config, (key) => fromEnv.get(key) ?? `config.${key}`);
 }

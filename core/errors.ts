@@ -7,6 +7,8 @@ export const ErrorCodes = Object.freeze({
   INVALID_OPTION: 'QTASKS_ERR_INVALID_OPTION',
   /** Arguments given to addTask are invalid (not JSON-serializable, not an array...). */
   INVALID_ARGS: 'QTASKS_ERR_INVALID_ARGS',
+  /** A task's result is not plain JSON (a function, Map, class instance, NaN...); the task ends in error. */
+  INVALID_RESULT: 'QTASKS_ERR_INVALID_RESULT',
   /** A configuration value (often from a QTASKS_* variable) cannot be parsed. */
   INVALID_CONFIG: 'QTASKS_ERR_INVALID_CONFIG',
   /** Two plugins with the same name were given to one app. */
@@ -31,11 +33,13 @@ export const ErrorCodes = Object.freeze({
   WAIT_TIMEOUT: 'QTASKS_ERR_WAIT_TIMEOUT',
   /** A task ran longer than its maxTime. */
   TASK_TIMEOUT: 'QTASKS_ERR_TASK_TIMEOUT',
+  /** A task awaited with `handle.run` ended in error, cancel or dead; the error carries the record. */
+  TASK_FAILED: 'QTASKS_ERR_TASK_FAILED',
   /** A task was cancelled (by its handler through ctx.cancel, or by TaskCancelError). */
   TASK_CANCELLED: 'QTASKS_ERR_TASK_CANCELLED',
   /** A handler threw something that is not an Error; it was wrapped. */
   NON_ERROR_THROWN: 'QTASKS_ERR_NON_ERROR_THROWN',
-  /** A message could not be decoded as a task. */
+  /** A message could not be decoded as a task, or a `broker.receive` tap rejected it. */
   MALFORMED_MESSAGE: 'QTASKS_ERR_MALFORMED_MESSAGE',
   /** A task was delivered more often than its delivery limit without an outcome. */
   DELIVERY_LIMIT: 'QTASKS_ERR_DELIVERY_LIMIT',

@@ -1,6 +1,6 @@
 /**
  * Runs one attempt of a task: hooks, middlewares, maxTime, echo, generators, and the retry
- * decision. It never throws: every way an attempt can end is an Outcome.
+ * decision. It never rejects: every way an attempt can end is an Outcome.
  */
 import type { QueueTasks } from './app.js';
 import type { Delivery } from './contracts.js';
@@ -167,13 +167,24 @@ async function collect(it: AsyncIterator<unknown> | Iterator<unknown>, def: Task
     }
     const step = await it.next();
     if (step.done === true) return out;
-    const value = map !== undefined ? await map(step.value, ctx) : step.value;
+    const value = map !== undefined ? await map(step.value as never, ctx) : step.value;
     out.push(value);
     ctx.progress(value);
   }
 }
 
 function decide(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx: Context, error: Error): Outcome {
+  try {
+    return decideRetry(app, def, delivery, ctx, error);
+  } catch (hookError) {
+    // A shouldRetry or retryDelay tap failed: no retry (a buggy policy must not loop a task). The
+    // task keeps its own error; the plugin's goes to the log.
+    ctx.logger.error({ err: hookError }, 'retry policy failed; not retrying');
+    return { kind: 'error', error };
+  }
+}
+
+function decideRetry(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx: Context, error: Error): Outcome {
   if (error instanceof ShutdownAbort) return { kind: 'error', error };
   if (error instanceof TaskCancelError) return { kind: 'cancel', reason: error.message };
   if (error instanceof NoRetryError) return { kind: 'error', error };

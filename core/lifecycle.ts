@@ -57,15 +57,15 @@ export function guardHooks(hooks: KernelHooks, started: () => boolean): void {
  * Runs the taps of `lifecycle.stop` in reverse order (the reverse of start's stage order), each
  * one even when an earlier one failed. Returns the failures.
  */
-export async function runStopTaps<C>(hook: { taps: unknown[] }, ctx: C): Promise<unknown[]> {
+export async function runStopTaps<C>(hook: { taps: unknown[] }, ctx: C, limitMs: number): Promise<unknown[]> {
   const errors: unknown[] = [];
   for (const tap of [...(hook.taps as TapLike[])].reverse()) {
     try {
-      if (tap.type === 'async') {
-        await new Promise<void>((resolve, reject) => tap.fn(ctx, (err: unknown) => (err ? reject(err) : resolve())));
-      } else {
-        await tap.fn(ctx);
-      }
+      const run =
+        tap.type === 'async'
+          ? new Promise<void>((resolve, reject) => tap.fn(ctx, (err: unknown) => (err ? reject(err) : resolve())))
+          : Promise.resolve().then(() => tap.fn(ctx));
+      await withTimeout(run, limitMs, `lifecycle.stop tap "${tap.name}"`);
     } catch (err) {
       errors.push(err);
     }

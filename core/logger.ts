@@ -3,6 +3,8 @@
  * they get a child of `loggerMain`, and with no `loggerMain` a local `Logger` of this class.
  */
 
+import { ErrorCodes, QTasksError } from './errors.js';
+
 /** What every component logs through. A pino logger satisfies it, and so does `Logger`. */
 export interface LoggerLike {
   level: string;
@@ -42,9 +44,10 @@ export interface LoggerOptions {
   destination?: LogDestination;
 }
 
-function levelValue(level: string): number {
+/** The numeric value of a level name; throws INVALID_OPTION for an unknown name. */
+export function levelValue(level: string): number {
   const v = LOG_LEVELS[level];
-  if (v === undefined) throw new TypeError(`unknown log level "${level}" (use ${Object.keys(LOG_LEVELS).join(', ')})`);
+  if (v === undefined) throw new QTasksError(ErrorCodes.INVALID_OPTION, `unknown log level "${level}" (use ${Object.keys(LOG_LEVELS).join(', ')})`);
   return v;
 }
 
@@ -61,7 +64,7 @@ export class Logger implements LoggerLike {
     this.name = options.name;
     this.subname = options.subname;
     this.format = options.format ?? 'text';
-    if (this.format !== 'text' && this.format !== 'json') throw new TypeError(`unknown log format "${this.format}" (use text or json)`);
+    if (this.format !== 'text' && this.format !== 'json') throw new QTasksError(ErrorCodes.INVALID_OPTION, `unknown log format "${this.format}" (use text or json)`);
     this.bindings = Object.freeze({ ...options.bindings });
     this.#level = options.level ?? 'info';
     this.#levelValue = levelValue(this.#level);
@@ -83,11 +86,28 @@ export class Logger implements LoggerLike {
 
   /** The same logger for another component. */
   withSubname(subname: string): Logger {
-    return this.#derive(subname, this.bindings);
+    return this.derive({ subname });
   }
 
   child(bindings: Record<string, unknown>): Logger {
-    return this.#derive(this.subname, { ...this.bindings, ...bindings });
+    return this.derive({ bindings });
+  }
+
+  /**
+   * A new Logger on the same destination and format, with some fields replaced (`bindings` are
+   * added to this logger's). An app derives from loggerMain this way, so its lines carry its own
+   * name and level while sharing the main logger's sink.
+   */
+  derive(overrides: { name?: string; subname?: string; level?: string; bindings?: Record<string, unknown> }): Logger {
+    const subname = overrides.subname ?? this.subname;
+    return new Logger({
+      name: overrides.name ?? this.name,
+      ...(subname !== undefined ? { subname } : {}),
+      level: overrides.level ?? this.#level,
+      format: this.format,
+      bindings: { ...this.bindings, ...overrides.bindings },
+      destination: this.#destination,
+    });
   }
 
   trace(obj: object | string, msg?: string): void {
@@ -107,17 +127,6 @@ export class Logger implements LoggerLike {
   }
   fatal(obj: object | string, msg?: string): void {
     this.#write('fatal', obj, msg);
-  }
-
-  #derive(subname: string | undefined, bindings: Record<string, unknown>): Logger {
-    return new Logger({
-      name: this.name,
-      ...(subname !== undefined ? { subname } : {}),
-      level: this.#level,
-      format: this.format,
-      bindings,
-      destination: this.#destination,
-    });
   }
 
   #write(level: string, obj: object | string, msg?: string): void {

@@ -73,20 +73,45 @@ export interface TaskRecord<A extends readonly unknown[] = readonly unknown[], R
   readonly meta?: Readonly<Record<string, unknown>>;
 }
 
-export function messageToRecord(message: TaskMessage, now: number, runAt?: number): TaskRecord {
+/** The parts of a record that change as a task runs. */
+export interface RecordFields {
+  readonly startedAt?: number;
+  readonly finishedAt?: number;
+  readonly runAt?: number;
+  readonly returning?: unknown;
+  readonly error?: TaskErrorInfo;
+  readonly reason?: string;
+}
+
+const NO_FIELDS: RecordFields = Object.freeze({});
+
+/**
+ * A record for `message` in `status`. Every record has the same shape (absent fields are
+ * undefined), which keeps the hot path monomorphic; JSON drops the undefined ones.
+ */
+export function recordOf(message: TaskMessage, status: TaskStatusName, attempts: number, now: number, fields: RecordFields = NO_FIELDS): TaskRecord {
   return {
     id: message.id,
     name: message.name,
     queue: message.queue,
     args: message.args,
     priority: message.priority,
-    status: TaskStatus.NEW,
-    attempts: 0,
+    status,
+    attempts,
     createdAt: message.createdAt,
     updatedAt: now,
-    ...(runAt !== undefined && runAt > now ? { runAt } : {}),
-    ...(message.meta !== undefined ? { meta: message.meta } : {}),
+    startedAt: fields.startedAt,
+    finishedAt: fields.finishedAt,
+    runAt: fields.runAt,
+    returning: fields.returning,
+    error: fields.error,
+    reason: fields.reason,
+    meta: message.meta,
   };
+}
+
+export function messageToRecord(message: TaskMessage, now: number, runAt?: number): TaskRecord {
+  return recordOf(message, TaskStatus.NEW, 0, now, runAt !== undefined && runAt > now ? { runAt } : NO_FIELDS);
 }
 
 export function errorInfo(err: Error): TaskErrorInfo {
@@ -114,4 +139,43 @@ export function validateMessage(value: unknown): string | undefined {
   if (typeof m.createdAt !== 'number') return 'message has no createdAt';
   if (typeof m.maxDeliveries !== 'number' || m.maxDeliveries < 1) return 'message has no maxDeliveries';
   return undefined;
+}
+
+/**
+ * Where `value` stops being plain JSON (what JSON.stringify would drop, alter or throw on), as a
+ * path suffix and a reason: `[0].when is a function`; undefined when it is plain JSON. Checks
+ * arguments at addTask and results before they are stored. Allocates nothing on the success path.
+ */
+export function jsonProblem(value: unknown, seen: Set<object> = new Set()): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : ` is ${value}`;
+    case 'object': {
+      if (value === null) return undefined;
+      if (seen.has(value)) return ' is a circular reference';
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+      const isArray = Array.isArray(value);
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (!isArray && proto !== Object.prototype && proto !== null) return ` is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
+      seen.add(value);
+      if (isArray) {
+        for (let i = 0; i < value.length; i++) {
+          const p = jsonProblem(value[i], seen);
+          if (p !== undefined) return `[${i}]${p}`;
+        }
+      } else {
+        for (const key in value) {
+          const p = jsonProblem((value as Record<string, unknown>)[key], seen);
+          if (p !== undefined) return `.${key}${p}`;
+        }
+      }
+      seen.delete(value);
+      return undefined;
+    }
+    default:
+      return ` is ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
+  }
 }

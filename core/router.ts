@@ -5,7 +5,7 @@
  */
 import type { QueueTasks } from './app.js';
 import { ErrorCodes, QTasksError } from './errors.js';
-import { appMain } from './state.js';
+import { requireAppMain } from './state.js';
 import { TaskHandle, checkTaskName, checkTaskOptions, type TaskContext, type TaskDefinition, type TaskOptions } from './task.js';
 
 export interface RouterOptions {
@@ -45,10 +45,6 @@ export class Router {
   }
 
   #resolveApp(name: string): QueueTasks {
-    const app = this.#app ?? appMain();
-    if (app === undefined) {
-      throw new QTasksError(ErrorCodes.NO_APP, `task "${name}" belongs to a router that no app has included, and there is no appMain`);
-    }
-    return app;
+    return this.#app ?? requireAppMain(`task "${name}" (in a router no app has included yet)`);
   }
 }

@@ -1,9 +1,10 @@
 /**
  * The only globals qtasks has. Nothing in the kernel needs them: every component gets its app
- * explicitly. They exist for app-less entry points (`sharedTask`, the CLI) and for a host that
- * wants one logger for everything.
+ * explicitly. They exist for app-less entry points (`sharedTask`, a router no app included yet)
+ * and for a host that wants one logging sink for everything. See docs/integrations.md.
  */
 import type { QueueTasks } from './app.js';
+import { ErrorCodes, QTasksError } from './errors.js';
 import type { LoggerLike } from './logger.js';
 import type { SharedTaskDefinition } from './task.js';
 
@@ -15,7 +16,18 @@ export function appMain(): QueueTasks | undefined {
   return appMainRef;
 }
 
-/** The logger components derive from when no logging plugin answers. */
+/** appMain for an app-less entry point, or a NO_APP error that says what needed it. */
+export function requireAppMain(what: string): QueueTasks {
+  if (appMainRef === undefined) {
+    throw new QTasksError(ErrorCodes.NO_APP, `${what} needs an app: none was given and there is no appMain (construct a QueueTasks with globals on, or call setAppMain(app))`);
+  }
+  return appMainRef;
+}
+
+/**
+ * The logger apps derive from when no logging plugin answers. The first app constructed with
+ * globals on sets it if nobody has; a host may set its own (any LoggerLike) before or after.
+ */
 export function loggerMain(): LoggerLike | undefined {
   return loggerMainRef;
 }

@@ -5,7 +5,7 @@ import type { QueueTasks } from './app.js';
 import { ErrorCodes, QTasksError } from './errors.js';
 import type { LoggerLike } from './logger.js';
 import type { TaskRecord } from './record.js';
-import { appMain, sharedTaskDefinitions } from './state.js';
+import { requireAppMain, sharedTaskDefinitions } from './state.js';
 
 /** A class of errors; `retryOn` matches subclasses too. */
 export type ErrorClass = abstract new (...args: never[]) => Error;
@@ -34,7 +34,7 @@ export interface TaskContext {
   progress(value: unknown): void;
 }
 
-export interface TaskOptions<Y = unknown> {
+export interface TaskOptions<Y = never> {
   name?: string;
   /** Queue the task is published to; the worker consumes the queues of its tasks. */
   queue?: string;
@@ -53,7 +53,10 @@ export interface TaskOptions<Y = unknown> {
   delay?: number;
   /** The handler receives its TaskContext as first argument. */
   echo?: boolean;
-  /** For generator handlers: maps each yielded value; the mapped values form the result. */
+  /**
+   * For generator handlers: maps each yielded value; the mapped values form the result. (Typed
+   * loosely so any value type is accepted; the handle's result type stays the yielded type.)
+   */
   generateHandler?: (value: Y, ctx: TaskContext) => unknown;
   middlewaresBefore?: readonly MiddlewareBefore[];
   middlewaresAfter?: readonly MiddlewareAfter[];
@@ -110,7 +113,8 @@ export class TaskHandle<A extends unknown[], R> {
    * Enqueues a call. Without `options.timeout` resolves to the record in status `new` once the
    * broker has it; with it, to the final record.
    */
-  addTask(args: A, options?: AddTaskOptions): Promise<TaskRecord<A, TaskResult<R>>> {
+  async addTask(args: A, options?: AddTaskOptions): Promise<TaskRecord<A, TaskResult<R>>> {
+    // async, so a missing app (NO_APP) rejects like every other failure instead of throwing.
     const app = this.#resolveApp();
     return app.addTask(this.name, args, {
       ...options,
@@ -124,7 +128,7 @@ export class TaskHandle<A extends unknown[], R> {
   async run(args: A, options: AddTaskOptions & { timeout: number }): Promise<TaskResult<R>> {
     const record = await this.addTask(args, options);
     if (record.status === 'success') return record.returning as TaskResult<R>;
-    const err = new QTasksError(ErrorCodes.UNSUPPORTED, `task ${record.id} ended in ${record.status}: ${record.error?.message ?? record.reason ?? ''}`);
+    const err = new QTasksError(ErrorCodes.TASK_FAILED, `task ${record.id} ended in ${record.status}: ${record.error?.message ?? record.reason ?? ''}`);
     throw Object.assign(err, { record });
   }
 }
@@ -175,11 +179,5 @@ export function sharedTask<A extends unknown[], R>(options: string | (TaskOption
   checkTaskOptions(name, opts);
   const definition: SharedTaskDefinition = { name, options: Object.freeze(opts), handler: handler as unknown as TaskDefinition['handler'], shared: true };
   sharedTaskDefinitions.set(name, definition);
-  return new TaskHandle<A, R>(name, definition.options, () => {
-    const app = appMain();
-    if (app === undefined) {
-      throw new QTasksError(ErrorCodes.NO_APP, `sharedTask "${name}" needs an app: construct a QueueTasks (with globals on) or call setAppMain(app) first`);
-    }
-    return app;
-  });
+  return new TaskHandle<A, R>(name, definition.options, () => requireAppMain(`sharedTask "${name}"`));
 }

@@ -6,10 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import type { QueueTasks } from './app.js';
 import type { Broker, Delivery, GlobalConfig, Storage } from './contracts.js';
-import { ErrorCodes, QTasksError } from './errors.js';
+import { ErrorCodes, QTasksError, toError } from './errors.js';
 import { ShutdownAbort, execute, type Execution, type Outcome } from './executor.js';
 import type { LoggerLike } from './logger.js';
-import { TaskStatus, errorInfo, type TaskRecord } from './record.js';
+import { TaskStatus, errorInfo, jsonProblem, recordOf, type TaskRecord } from './record.js';
 
 export interface WorkerParts {
   readonly broker: Broker;
@@ -80,48 +80,63 @@ export class Worker {
 
   #onDelivery(delivery: Delivery): void {
     this.#running.set(delivery, undefined);
-    this.#handle(delivery)
-      .catch((err: unknown) => this.#log.error({ err, taskId: delivery.message.id }, 'settling a task failed; it returns after its lease'))
+    const progress: Progress = { settled: false };
+    this.#handle(delivery, progress)
+      .catch((err: unknown) => this.#giveBack(delivery, progress, err))
       .finally(() => {
         this.#running.delete(delivery);
         if (this.#running.size === 0 && this.#idle !== undefined) this.#idle();
       });
   }
 
-  async #handle(delivery: Delivery): Promise<void> {
+  /**
+   * A storage or broker call failed before the delivery was settled: hand the task back to the
+   * broker for a later attempt rather than holding its slot (or, failing that, leave it to the
+   * lease). A bad task or a failing plugin never stops the worker.
+   */
+  async #giveBack(delivery: Delivery, progress: Progress, err: unknown): Promise<void> {
+    const m = delivery.message;
+    this.#log.error({ err, taskId: m.id, task: m.name }, 'could not settle the task; returning it to the queue');
+    if (progress.settled) return;
+    progress.settled = true;
+    const now = Date.now();
+    const delayMs = this.#app.config.retryDelayMs;
+    const record = recordOf(m, TaskStatus.RETRY, delivery.attempt, now, { runAt: now + delayMs, error: errorInfo(toError(err)) });
+    try {
+      await this.#parts.broker.retry(delivery, record, delayMs);
+    } catch (again) {
+      this.#log.error({ err: again, taskId: m.id }, 'the broker refused the task back too; it returns when its lease expires');
+    }
+  }
+
+  async #handle(delivery: Delivery, progress: Progress): Promise<void> {
     const app = this.#app;
     const m = delivery.message;
-    const now = Date.now();
-    const base: TaskRecord = {
-      id: m.id,
-      name: m.name,
-      queue: m.queue,
-      args: m.args,
-      priority: m.priority,
-      status: TaskStatus.PROCESS,
-      attempts: delivery.attempt,
-      createdAt: m.createdAt,
-      updatedAt: now,
-      startedAt: now,
-      ...(m.meta !== undefined ? { meta: m.meta } : {}),
-    };
-    const rejected = app.hooks.broker.receive.isUsed() ? app.hooks.broker.receive.call(delivery) : undefined;
-    if (rejected !== undefined) return this.#deadLetter(delivery, base, rejected);
+    const startedAt = Date.now();
+    const base = recordOf(m, TaskStatus.PROCESS, delivery.attempt, startedAt, { startedAt });
+    const rejected = this.#receive(delivery);
+    if (rejected !== undefined) return this.#deadLetter(delivery, progress, base, rejected, ErrorCodes.MALFORMED_MESSAGE);
     const def = app.tasks.get(m.name);
+    const ttlMs = def?.options.resultTtlMs ?? app.config.resultTtlMs;
     // The producer may not know the task's retry count; the worker's definition can raise the limit.
     const limit = Math.max(m.maxDeliveries, def === undefined ? 0 : (def.options.retry ?? 0) + 1 + app.config.extraDeliveries);
     if (delivery.attempt > limit) {
-      return this.#deadLetter(delivery, base, `delivered ${delivery.attempt} times without an outcome (limit ${limit})`);
+      const reason = `delivered ${delivery.attempt} times without an outcome (limit ${limit})`;
+      return this.#deadLetter(delivery, progress, base, reason, ErrorCodes.DELIVERY_LIMIT, ttlMs);
     }
     if (def === undefined) {
       const err = new QTasksError(ErrorCodes.UNKNOWN_TASK, `no task named ${JSON.stringify(m.name)} is registered on app "${app.name}"`);
-      return this.#settle(delivery, { ...base, status: TaskStatus.ERROR, finishedAt: now, error: errorInfo(err) }, app.config.resultTtlMs);
+      const record = recordOf(m, TaskStatus.ERROR, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, error: errorInfo(err) });
+      return this.#settle(delivery, progress, record, ttlMs);
     }
     if (!this.#parts.fused) {
-      const current = await this.#parts.storage.save(this.#beforeSave(base), { ttlMs: app.config.resultTtlMs });
+      const processing = this.#beforeSave(base);
+      if (processing.status !== TaskStatus.PROCESS) return this.#settle(delivery, progress, processing, ttlMs);
+      const current = await this.#parts.storage.save(processing, { ttlMs });
       if (!current) {
         // A newer delivery of this task exists: this one is stale. Let the broker drop it.
-        await this.#parts.broker.ack(delivery, base, { ttlMs: app.config.resultTtlMs });
+        progress.settled = true;
+        await this.#parts.broker.ack(delivery, base, { ttlMs });
         return;
       }
     }
@@ -129,49 +144,69 @@ export class Worker {
     this.#running.set(delivery, execution);
     const outcome = await execution.done;
     if (!this.#running.has(delivery)) return; // abandoned at stop: leave it unsettled
-    const ttl = def.options.resultTtlMs ?? app.config.resultTtlMs;
-    await this.#settle(delivery, this.#record(base, outcome), ttl, outcome);
+    await this.#settle(delivery, progress, this.#record(delivery, startedAt, outcome), ttlMs, outcome);
   }
 
-  #record(base: TaskRecord, outcome: Outcome): TaskRecord {
-    const now = Date.now();
-    switch (outcome.kind) {
-      case 'success':
-        return { ...base, status: TaskStatus.SUCCESS, updatedAt: now, finishedAt: now, returning: outcome.returning };
-      case 'cancel':
-        return { ...base, status: TaskStatus.CANCEL, updatedAt: now, finishedAt: now, reason: outcome.reason };
-      case 'retry':
-        return { ...base, status: TaskStatus.RETRY, updatedAt: now, runAt: now + outcome.delayMs, error: errorInfo(outcome.error) };
-      case 'error':
-        return { ...base, status: TaskStatus.ERROR, updatedAt: now, finishedAt: now, error: errorInfo(outcome.error) };
+  #receive(delivery: Delivery): string | undefined {
+    const hook = this.#app.hooks.broker.receive;
+    if (!hook.isUsed()) return undefined;
+    try {
+      return hook.call(delivery);
+    } catch (err) {
+      return `rejected on receipt: ${toError(err).message}`;
     }
   }
 
+  #record(delivery: Delivery, startedAt: number, outcome: Outcome): TaskRecord {
+    const now = Date.now();
+    const m = delivery.message;
+    const attempt = delivery.attempt;
+    switch (outcome.kind) {
+      case 'success': {
+        // No result (undefined) is fine; anything else must survive JSON as it is.
+        const problem = outcome.returning === undefined ? undefined : jsonProblem(outcome.returning);
+        if (problem !== undefined) {
+          const error = { name: 'QTasksError', code: ErrorCodes.INVALID_RESULT, message: `task "${m.name}" returned a value that is not plain JSON: result${problem}` };
+          return recordOf(m, TaskStatus.ERROR, attempt, now, { startedAt, finishedAt: now, error });
+        }
+        return recordOf(m, TaskStatus.SUCCESS, attempt, now, { startedAt, finishedAt: now, returning: outcome.returning });
+      }
+      case 'cancel':
+        return recordOf(m, TaskStatus.CANCEL, attempt, now, { startedAt, finishedAt: now, reason: outcome.reason });
+      case 'retry':
+        return recordOf(m, TaskStatus.RETRY, attempt, now, { startedAt, runAt: now + outcome.delayMs, error: errorInfo(outcome.error) });
+      case 'error':
+        return recordOf(m, TaskStatus.ERROR, attempt, now, { startedAt, finishedAt: now, error: errorInfo(outcome.error) });
+    }
+  }
+
+  /**
+   * Applies `storage.beforeSave`. A tap that throws must not lose the task or loop it: the task
+   * ends in error carrying the hook's error (the plugin's bug shows on the task, not in a void).
+   */
   #beforeSave(record: TaskRecord): TaskRecord {
     const hook = this.#app.hooks.storage.beforeSave;
-    return hook.isUsed() ? hook.call(record) : record;
+    if (!hook.isUsed()) return record;
+    try {
+      return hook.call(record);
+    } catch (err) {
+      const now = Date.now();
+      return { ...record, status: TaskStatus.ERROR, updatedAt: now, finishedAt: now, runAt: undefined, returning: undefined, error: errorInfo(toError(err)) };
+    }
   }
 
-  async #settle(delivery: Delivery, raw: TaskRecord, ttlMs: number, outcome?: Outcome): Promise<void> {
-    let record = this.#beforeSave(raw);
-    if (record.status === TaskStatus.SUCCESS && !isJson(record.returning)) {
-      const now = Date.now();
-      record = {
-        ...record,
-        status: TaskStatus.ERROR,
-        returning: undefined,
-        error: { name: 'QTasksError', code: ErrorCodes.INVALID_ARGS, message: `task "${record.name}" returned a value that is not JSON-serializable` },
-        finishedAt: now,
-      };
-    }
+  async #settle(delivery: Delivery, progress: Progress, raw: TaskRecord, ttlMs: number, outcome?: Outcome): Promise<void> {
+    const record = this.#beforeSave(raw);
     const { broker, storage, fused } = this.#parts;
     if (!fused) {
       const current = await storage.save(record, { ttlMs });
       if (!current) {
+        progress.settled = true;
         await broker.ack(delivery, record, { ttlMs });
         return;
       }
     }
+    progress.settled = true;
     const owned =
       record.status === TaskStatus.RETRY && outcome?.kind === 'retry'
         ? await broker.retry(delivery, record, outcome.delayMs)
@@ -181,25 +216,32 @@ export class Worker {
       return;
     }
     if (record.status === TaskStatus.ERROR) this.#log.warn({ taskId: record.id, task: record.name, err: record.error?.message }, 'task failed');
-    if (this.#app.hooks.task.settled.isUsed()) this.#app.hooks.task.settled.call(record);
+    this.#notify(record);
   }
 
-  async #deadLetter(delivery: Delivery, base: TaskRecord, reason: string): Promise<void> {
+  async #deadLetter(delivery: Delivery, progress: Progress, base: TaskRecord, reason: string, code: string, ttlMs = this.#app.config.resultTtlMs): Promise<void> {
     const now = Date.now();
-    const record = this.#beforeSave({ ...base, status: TaskStatus.DEAD, updatedAt: now, finishedAt: now, reason });
+    const record = this.#beforeSave({ ...base, status: TaskStatus.DEAD, updatedAt: now, finishedAt: now, reason, error: { name: 'QTasksError', code, message: reason } });
     this.#log.error({ taskId: record.id, task: record.name, reason }, 'task dead-lettered');
-    if (!this.#parts.fused) await this.#parts.storage.save(record, { ttlMs: this.#app.config.resultTtlMs });
-    await this.#parts.broker.deadLetter(delivery, record, { ttlMs: this.#app.config.resultTtlMs });
-    if (this.#app.hooks.task.settled.isUsed()) this.#app.hooks.task.settled.call(record);
+    if (!this.#parts.fused) await this.#parts.storage.save(record, { ttlMs });
+    progress.settled = true;
+    await this.#parts.broker.deadLetter(delivery, record, { ttlMs });
+    this.#notify(record);
+  }
+
+  /** `task.settled` is a notification: a failing tap is logged, the task is already settled. */
+  #notify(record: TaskRecord): void {
+    const hook = this.#app.hooks.task.settled;
+    if (!hook.isUsed()) return;
+    try {
+      hook.call(record);
+    } catch (err) {
+      this.#log.error({ err, taskId: record.id }, 'a task.settled tap failed');
+    }
   }
 }
 
-function isJson(value: unknown): boolean {
-  if (value === undefined) return true;
-  try {
-    JSON.stringify(value);
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether the broker has been told the delivery's fate (after that, never tell it again). */
+interface Progress {
+  settled: boolean;
 }

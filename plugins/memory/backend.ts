@@ -10,12 +10,12 @@ import { Heap } from './heap.js';
 interface Ready {
   readonly message: TaskMessage;
   readonly seq: number;
+  /** Deliveries so far; travels with the entry so no per-task map is needed. */
+  readonly deliveries: number;
 }
 
-interface Delayed {
-  readonly message: TaskMessage;
+interface Delayed extends Ready {
   readonly at: number;
-  readonly seq: number;
 }
 
 interface Stored {
@@ -37,9 +37,9 @@ const byPriority = (a: Ready, b: Ready): boolean => a.message.priority < b.messa
 export class MemoryBackend {
   readonly #queues = new Map<string, Heap<Ready>>();
   readonly #delayed = new Heap<Delayed>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq));
-  readonly #deliveries = new Map<string, number>();
   readonly #records = new Map<string, Stored>();
-  readonly #expiries = new Heap<{ id: string; at: number }>((a, b) => a.at < b.at);
+  // Per TTL, records expire in the order they were written: a FIFO per TTL value is enough.
+  readonly #expiries = new Map<number, { ids: string[]; head: number }>();
   readonly #waiters = new Map<string, Set<(r: TaskRecord) => void>>();
   readonly #consumers = new Set<MemoryConsumer>();
   readonly #dead: DeadLetter[] = [];
@@ -50,12 +50,12 @@ export class MemoryBackend {
   #delayTimer: NodeJS.Timeout | undefined;
   #delayAt = Infinity;
 
-  /** Queues a message now or after `delayMs`. */
-  enqueue(message: TaskMessage, delayMs: number): void {
+  /** Queues a message now or after `delayMs`; `deliveries` is how often it was delivered before. */
+  enqueue(message: TaskMessage, delayMs: number, deliveries = 0): void {
     const seq = this.#seq++;
     if (delayMs > 0) {
       const at = Date.now() + delayMs;
-      this.#delayed.push({ message, at, seq });
+      this.#delayed.push({ message, at, seq, deliveries });
       this.#armDelay();
       return;
     }
@@ -64,7 +64,7 @@ export class MemoryBackend {
       heap = new Heap(byPriority);
       this.#queues.set(message.queue, heap);
     }
-    heap.push({ message, seq });
+    heap.push({ message, seq, deliveries });
     this.#schedulePump();
   }
 
@@ -81,10 +81,6 @@ export class MemoryBackend {
   released(consumer: MemoryConsumer): void {
     consumer.unsettled--;
     this.#schedulePump();
-  }
-
-  forget(id: string): void {
-    this.#deliveries.delete(id);
   }
 
   addDeadLetter(letter: DeadLetter): void {
@@ -114,10 +110,19 @@ export class MemoryBackend {
     if (current !== undefined && current.record.attempts > record.attempts) return false;
     const final = isFinal(record.status);
     const expiresAt = final ? Date.now() + ttlMs : Infinity;
-    this.#records.set(record.id, { record, expiresAt });
+    if (current !== undefined) {
+      current.record = record;
+      current.expiresAt = expiresAt;
+    } else {
+      this.#records.set(record.id, { record, expiresAt });
+    }
     if (final) {
-      this.#expiries.push({ id: record.id, at: expiresAt });
-      this.#sweep();
+      if (Number.isFinite(ttlMs)) {
+        let fifo = this.#expiries.get(ttlMs);
+        if (fifo === undefined) this.#expiries.set(ttlMs, (fifo = { ids: [], head: 0 }));
+        fifo.ids.push(record.id);
+        this.#sweep(fifo);
+      }
       const waiters = this.#waiters.get(record.id);
       if (waiters !== undefined) {
         this.#waiters.delete(record.id);
@@ -149,13 +154,20 @@ export class MemoryBackend {
     });
   }
 
-  // Expired records leave in expiry order; run on each final write, so no timer is needed.
-  #sweep(): void {
+  // Runs on each final write (no timer): drops the expired heads of this TTL's FIFO. Reads
+  // check expiry themselves, so a record is never served late, only freed late.
+  #sweep(fifo: { ids: string[]; head: number }): void {
     const now = Date.now();
-    for (let top = this.#expiries.peek(); top !== undefined && top.at <= now; top = this.#expiries.peek()) {
-      this.#expiries.pop();
-      const stored = this.#records.get(top.id);
-      if (stored !== undefined && stored.expiresAt <= now) this.#records.delete(top.id);
+    while (fifo.head < fifo.ids.length) {
+      const id = fifo.ids[fifo.head] as string;
+      const stored = this.#records.get(id);
+      if (stored !== undefined && stored.expiresAt > now) break;
+      if (stored !== undefined) this.#records.delete(id);
+      fifo.head++;
+    }
+    if (fifo.head > 1024 && fifo.head * 2 > fifo.ids.length) {
+      fifo.ids = fifo.ids.slice(fifo.head);
+      fifo.head = 0;
     }
   }
 
@@ -175,15 +187,13 @@ export class MemoryBackend {
       while (!consumer.paused && consumer.unsettled < consumer.concurrency) {
         const next = this.#take(consumer.queues);
         if (next === undefined) break;
-        const attempt = (this.#deliveries.get(next.id) ?? 0) + 1;
-        this.#deliveries.set(next.id, attempt);
         consumer.unsettled++;
-        consumer.deliver(next, attempt);
+        consumer.deliver(next.message, next.deliveries + 1);
       }
     }
   }
 
-  #take(queues: readonly string[]): TaskMessage | undefined {
+  #take(queues: readonly string[]): Ready | undefined {
     let best: Heap<Ready> | undefined;
     for (const q of queues) {
       const heap = this.#queues.get(q);
@@ -192,7 +202,7 @@ export class MemoryBackend {
       const bestHead = best?.peek();
       if (bestHead === undefined || byPriority(head, bestHead)) best = heap;
     }
-    return best?.pop()?.message;
+    return best?.pop();
   }
 
   #armDelay(): void {
@@ -210,7 +220,7 @@ export class MemoryBackend {
     const now = Date.now();
     for (let top = this.#delayed.peek(); top !== undefined && top.at <= now; top = this.#delayed.peek()) {
       this.#delayed.pop();
-      this.enqueue(top.message, 0);
+      this.enqueue(top.message, 0, top.deliveries);
     }
     this.#armDelay();
   }

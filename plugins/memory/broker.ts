@@ -5,7 +5,7 @@
  */
 import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError } from '../../core/errors.js';
-import { TaskStatus, messageToRecord, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { TaskStatus, recordOf, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import type { MemoryBackend, MemoryConsumer } from './backend.js';
 
 export class MemoryBroker implements Broker {
@@ -28,8 +28,9 @@ export class MemoryBroker implements Broker {
 
   async publish(message: TaskMessage, options: PublishOptions): Promise<void> {
     if (this.#stopped) throw new ConnectionClosedError('memory broker');
-    // A copy, as a networked broker would hand the worker: later changes by the caller do not leak in.
-    const copy = JSON.parse(JSON.stringify(message)) as TaskMessage;
+    // A copy, as a networked broker would hand the worker: later changes by the caller do not
+    // leak in. Primitive arguments (the common case) only need a new array.
+    const copy: TaskMessage = { ...message, args: copyArgs(message.args), ...(message.meta !== undefined ? { meta: structuredClone(message.meta) } : {}) };
     if (this.records !== undefined) this.#backend.saveRecord(options.record, Infinity);
     this.#backend.enqueue(copy, options.delayMs);
   }
@@ -54,11 +55,7 @@ export class MemoryBroker implements Broker {
         this.#owned.add(delivery);
         if (this.records !== undefined) {
           const now = Date.now();
-          const current = backend.getRecord(message.id);
-          backend.saveRecord(
-            { ...(current ?? messageToRecord(message, now)), status: TaskStatus.PROCESS, attempts: attempt, updatedAt: now, startedAt: now },
-            Infinity,
-          );
+          backend.saveRecord(recordOf(message, TaskStatus.PROCESS, attempt, now, { startedAt: now }), Infinity);
         }
         options.onDelivery(delivery);
       },
@@ -73,7 +70,6 @@ export class MemoryBroker implements Broker {
 
   async ack(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
     if (!this.#settle(delivery)) return false;
-    this.#backend.forget(delivery.message.id);
     if (this.records !== undefined) this.#backend.saveRecord(record, options.ttlMs);
     return true;
   }
@@ -81,13 +77,12 @@ export class MemoryBroker implements Broker {
   async retry(delivery: Delivery, record: TaskRecord, delayMs: number): Promise<boolean> {
     if (!this.#settle(delivery)) return false;
     if (this.records !== undefined) this.#backend.saveRecord(record, Infinity);
-    this.#backend.enqueue(delivery.message, delayMs);
+    this.#backend.enqueue(delivery.message, delayMs, delivery.attempt);
     return true;
   }
 
   async deadLetter(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
     if (!this.#settle(delivery)) return false;
-    this.#backend.forget(delivery.message.id);
     this.#backend.addDeadLetter({ id: record.id, reason: record.reason ?? 'dead-lettered', payload: JSON.stringify(delivery.message) });
     if (this.records !== undefined) this.#backend.saveRecord(record, options.ttlMs);
     return true;
@@ -107,7 +102,7 @@ export class MemoryBroker implements Broker {
     if (abandoned.length === 0) return;
     // What this broker still held was never settled: like an expired lease, it goes back to the queue.
     const timer = setTimeout(() => {
-      for (const d of abandoned) this.#backend.enqueue(d.message, 0);
+      for (const d of abandoned) this.#backend.enqueue(d.message, 0, d.attempt);
     }, this.#ctx?.config.leaseMs ?? 0);
     timer.unref();
   }
@@ -125,4 +120,9 @@ function safeText(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+function copyArgs(args: readonly unknown[]): unknown[] {
+  for (const a of args) if (a !== null && typeof a === 'object') return JSON.parse(JSON.stringify(args)) as unknown[];
+  return args.slice();
 }

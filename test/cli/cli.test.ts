@@ -1,0 +1,64 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const bin = resolve(root, 'dist', 'bin', 'qtasks.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI; `onLine` may act on stdout lines (to send a signal). */
+function run(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void): Promise<Run> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (line !== '') onLine?.(line, child);
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+describe('qtasks run (built CLI)', () => {
+  it('runs a TypeScript app until SIGTERM, drains the running task and exits 0', async () => {
+    const result = await run(['run', '-A', 'test/fixtures/cli-app.ts:app'], (line, child) => {
+      if (line === 'task running') child.kill('SIGTERM');
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    // The signal arrived while the task ran; stop waited for it.
+    expect(result.stdout).toContain('task finished');
+  });
+
+  it('exits 2 with one line for a missing file', async () => {
+    const result = await run(['run', '-A', 'test/fixtures/nope.ts:app']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual(['qtasks: no such file: test/fixtures/nope.ts']);
+  });
+
+  it('exits 2 with one line for a missing export', async () => {
+    const result = await run(['run', '-A', 'test/fixtures/cli-app.ts:worker']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain('has no export "worker"');
+  });
+
+  it('exits 2 with one line for an export that is not an app', async () => {
+    const result = await run(['run', '-A', 'test/fixtures/cli-app.ts:notAnApp']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual(['qtasks: export "notAnApp" of test/fixtures/cli-app.ts is not a QueueTasks app']);
+  });
+
+  it('exits 2 for an unknown command', async () => {
+    const result = await run(['serve']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown command "serve"');
+  });
+});
