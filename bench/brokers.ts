@@ -4,6 +4,7 @@
  */
 import type { Plugin } from '../core/plugin.js';
 import { MemoryBackend, memory } from '../plugins/memory/index.js';
+import { Keys, redis } from '../plugins/redis/index.js';
 
 export interface BenchTarget {
   /** Plugins for an app; apps of one run share `appName`. */
@@ -14,6 +15,10 @@ export interface BenchTarget {
   cleanup?(appName: string): Promise<void>;
   close?(): Promise<void>;
 }
+
+/** Commands the plugin's scripts call; their own commandstats lines repeat time already in EVALSHA. */
+const LUA_INNER = new Set(['get', 'set', 'mget', 'mset', 'del', 'pexpire', 'pttl', 'incr', 'time', 'publish', 'lpush', 'ltrim',
+  'zadd', 'zrem', 'zpopmin', 'zrange', 'zrangebyscore', 'zcard', 'zcount', 'zscore', 'zmscore', 'zremrangebyscore']);
 
 export const benchTargets: Record<string, () => Promise<BenchTarget>> = {
   memory: async () => {
@@ -55,6 +60,41 @@ export const benchTargets: Record<string, () => Promise<BenchTarget>> = {
         }
         made.delete(name);
       },
+    };
+  },
+  redis: async () => {
+    const { Redis } = await import('ioredis');
+    const url = process.env.QTASKS_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+    const admin = new Redis(url, { lazyConnect: true });
+    await admin.connect();
+    return {
+      plugins: () => [redis({ url })],
+      // The server is shared, so other clients' commands during the run count too.
+      counters: async () => {
+        const stats = await admin.info('commandstats');
+        const cpu = await admin.info('cpu');
+        let usec = 0;
+        let lua = 0;
+        for (const m of stats.matchAll(/cmdstat_([a-z|]+):calls=\d+,usec=(\d+)/g)) {
+          const [, cmd, us] = m;
+          // Commands run inside scripts are counted twice (in the script and on their own line).
+          if (cmd === 'evalsha' || cmd === 'eval') lua += Number(us);
+          else if (!LUA_INNER.has(cmd!)) usec += Number(us);
+        }
+        const user = Number(/used_cpu_user:([\d.]+)/.exec(cpu)?.[1] ?? 0);
+        const sys = Number(/used_cpu_sys:([\d.]+)/.exec(cpu)?.[1] ?? 0);
+        return { redis_usec: usec + lua, redis_lua_usec: lua, redis_cpu_usec: Math.round((user + sys) * 1e6) };
+      },
+      cleanup: async (appName) => {
+        const pattern = new Keys('qtasks', appName).pattern;
+        let cursor = '0';
+        do {
+          const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length > 0) await admin.del(...keys);
+        } while (cursor !== '0');
+      },
+      close: async () => void (await admin.quit()),
     };
   },
 };

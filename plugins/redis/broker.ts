@@ -1,13 +1,16 @@
 /**
- * The Redis broker. Publishing is one script call (record `new` + ready or delayed entry + wake-up
- * marker); consuming is the Consumer loop. With `records` (the plugin is also the storage), every
+ * The Redis broker. The publishes of one event-loop tick are one script call (messages, ready or
+ * delayed entries, wake-up markers); consuming is the Consumer loop. With `records` (the plugin is also the storage), every
  * record write happens inside the same scripts, fenced by the delivery's lease.
  */
 import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
-import type { TaskMessage, TaskRecord } from '../../core/record.js';
+import { TaskStatus, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import type { RedisConnection } from './connection.js';
 import { Consumer } from './consumer.js';
+
+/** Publishes per script call; bounds how long one call holds the server. */
+const MAX_PUBLISH_BATCH = 500;
 
 export interface RedisBrokerSettings {
   /** Longest single blocking wait of an idle worker, ms. */
@@ -22,6 +25,9 @@ export class RedisBroker implements Broker {
   #ctx: ComponentContext | undefined;
   #consumer: Consumer | undefined;
   #started = false;
+  #seq = 0;
+  readonly #outbox: Array<{ args: Array<string | number>; resolve: () => void; reject: (err: Error) => void }> = [];
+  #flushScheduled = false;
 
   constructor(conn: RedisConnection, settings: RedisBrokerSettings, records?: Storage) {
     this.#conn = conn;
@@ -35,27 +41,65 @@ export class RedisBroker implements Broker {
     this.#started = true;
   }
 
-  async publish(message: TaskMessage, options: PublishOptions): Promise<void> {
-    if (!this.#started) throw new ConnectionClosedError('redis broker');
-    const keys = this.#conn.keys;
-    await this.#conn.run(
-      'qtasksEnqueue',
-      keys.job(message.id),
-      keys.base,
-      message.id,
-      message.queue,
-      message.priority,
-      JSON.stringify(message),
-      this.records !== undefined ? JSON.stringify(options.record) : '',
-      Math.max(0, Math.round(options.delayMs)),
-    );
+  /** Resolves once the batch holding this message ran on the server (publishes of one tick go together). */
+  publish(message: TaskMessage, options: PublishOptions): Promise<void> {
+    if (!this.#started) return Promise.reject(new ConnectionClosedError('redis broker'));
+    // The `new` record is stored only when it is not the one the message derives to (the usual
+    // case): half the bytes and a cheaper write per task.
+    const record = this.records !== undefined && !derivable(message, options.record) ? `0|${JSON.stringify(options.record)}` : '';
+    return new Promise<void>((resolve, reject) => {
+      this.#outbox.push({
+        args: [message.id, message.queue, message.priority, JSON.stringify(message), record, Math.max(0, Math.round(options.delayMs)), options.record.runAt ?? '', this.#nextSeq()],
+        resolve,
+        reject,
+      });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    while (this.#outbox.length > 0) {
+      const batch = this.#outbox.splice(0, MAX_PUBLISH_BATCH);
+      const args: Array<string | number> = [];
+      for (const p of batch) args.push(...p.args);
+      let sent: Promise<unknown>;
+      try {
+        const keys = this.#conn.keys;
+        sent = this.#conn.run('qtasksEnqueue', keys.seq, keys.base, batch.length, ...args);
+      } catch (err) {
+        sent = Promise.reject(err); // stopped in the meantime
+      }
+      sent.then(
+        () => {
+          for (const p of batch) p.resolve();
+        },
+        (err: unknown) => {
+          const error = err instanceof Error ? err : new Error(String(err));
+          for (const p of batch) p.reject(error);
+        },
+      );
+    }
+  }
+
+  /**
+   * FIFO key within a priority: 12 hex digits of ms and a 4-digit counter. Taken on the producer
+   * to save a server round of INCR per task; producers on different hosts order by their clocks.
+   */
+  #nextSeq(): string {
+    this.#seq = (this.#seq + 1) & 0xffff;
+    return Date.now().toString(16).padStart(12, '0') + this.#seq.toString(16).padStart(4, '0');
   }
 
   async consume(options: ConsumeOptions): Promise<void> {
     if (!this.#started || this.#ctx === undefined) throw new ConnectionClosedError('redis broker');
     if (this.#consumer !== undefined) throw new QTasksError(ErrorCodes.UNSUPPORTED, 'redis broker: consume() was already called');
     if (options.queues.length === 0) throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis broker: consume() needs at least one queue');
-    const consumer = new Consumer(this.#conn, options, { leaseMs: this.#ctx.config.leaseMs, blockMs: this.#settings.blockMs }, this.#ctx.logger);
+    const settings = { leaseMs: this.#ctx.config.leaseMs, blockMs: this.#settings.blockMs };
+    const consumer = new Consumer(this.#conn, options, settings, this.#ctx.logger, this.records !== undefined);
     this.#consumer = consumer;
     await consumer.start();
   }
@@ -78,7 +122,8 @@ export class RedisBroker implements Broker {
 
   #settle(kind: 'a' | 'r' | 'd', delivery: Delivery, record: TaskRecord, num: number, extra?: string): Promise<boolean> {
     if (this.#consumer === undefined) return Promise.resolve(false);
-    const json = this.records !== undefined ? JSON.stringify(record) : '';
+    // Stored as '<attempts>|<JSON>': the storage fence reads the number without decoding JSON.
+    const json = this.records !== undefined ? `${record.attempts}|${JSON.stringify(record)}` : '';
     return this.#consumer.settle(kind, delivery, json, num, extra);
   }
 
@@ -88,6 +133,7 @@ export class RedisBroker implements Broker {
   }
 
   async stop(): Promise<void> {
+    this.#flush(); // publishes still waiting for the end of the tick go out before the connection closes
     const consumer = this.#consumer;
     this.#consumer = undefined;
     try {
@@ -101,6 +147,32 @@ export class RedisBroker implements Broker {
       await this.records?.stop();
     }
   }
+}
+
+/** Fields a `new` record may carry beyond those the derivation copies from the message. */
+const UNSET_IN_NEW = ['startedAt', 'finishedAt', 'returning', 'error', 'reason'] as const;
+const RECORD_KEYS = new Set(['id', 'name', 'queue', 'args', 'priority', 'status', 'attempts', 'createdAt', 'updatedAt', 'runAt', 'meta', ...UNSET_IN_NEW]);
+
+/** Whether `record` is exactly messageToRecord(message, message.createdAt, runAt): decodeRecord rebuilds it then. */
+function derivable(message: TaskMessage, record: TaskRecord): boolean {
+  if (
+    record.status !== TaskStatus.NEW ||
+    record.attempts !== 0 ||
+    record.id !== message.id ||
+    record.name !== message.name ||
+    record.queue !== message.queue ||
+    record.args !== message.args ||
+    record.priority !== message.priority ||
+    record.createdAt !== message.createdAt ||
+    record.updatedAt !== message.createdAt ||
+    record.meta !== message.meta ||
+    (record.runAt !== undefined && !(typeof record.runAt === 'number' && record.runAt > record.updatedAt))
+  ) {
+    return false;
+  }
+  for (const key of UNSET_IN_NEW) if (record[key] !== undefined) return false;
+  for (const key in record) if (!RECORD_KEYS.has(key)) return false;
+  return true;
 }
 
 function parseDeadLetter(row: string): DeadLetter {

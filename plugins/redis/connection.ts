@@ -9,7 +9,7 @@ import type { ComponentContext } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { Keys } from './keys.js';
-import { ALIVE, ENQUEUE, HEARTBEAT, RENEW, SAVE, STEP, WATCH } from './lua.js';
+import { ALIVE, ENQUEUE, GET, HEARTBEAT, RENEW, SAVE, STEP, WATCH } from './lua.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -25,6 +25,7 @@ const SCRIPTS = {
   qtasksStep: STEP,
   qtasksRenew: RENEW,
   qtasksSave: SAVE,
+  qtasksGet: GET,
   qtasksWatch: WATCH,
   qtasksHeartbeat: HEARTBEAT,
   qtasksAlive: ALIVE,
@@ -97,10 +98,15 @@ export class RedisConnection {
     let c: RedisClient;
     if (client !== undefined) {
       c = client;
+      // Scripts build most keys from the app's base, which ioredis would not prefix: refuse rather than split an app's keys.
+      if (hasKeyPrefix(c)) throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis plugin: the client has a keyPrefix; use the plugin option `prefix` instead');
       if (c.status === 'wait') await c.connect();
     } else {
       const opts: RedisOptions = {
         enableAutoPipelining: true,
+        // A reply that never comes (half-open socket) must fail the call so the worker retries;
+        // nothing on this connection blocks on purpose.
+        commandTimeout: 15_000,
         connectionName: this.connectionName('cmd'),
         ...redisOptions,
         lazyConnect: true,
@@ -134,11 +140,12 @@ export class RedisConnection {
     const base = this.client;
     let dup: RedisClient;
     if (base instanceof Cluster) {
-      const redisOptions: RedisOptions = { ...base.options.redisOptions, maxRetriesPerRequest: null, connectionName: this.connectionName(role) };
+      const redisOptions: RedisOptions = { ...base.options.redisOptions, maxRetriesPerRequest: null, commandTimeout: undefined, connectionName: this.connectionName(role) };
       const override: ClusterOptions = { enableAutoPipelining: false, lazyConnect: true, redisOptions };
       dup = base.duplicate([], override);
     } else {
-      dup = base.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: this.connectionName(role), lazyConnect: true });
+      // No commandTimeout: a blocking read legitimately waits longer than any command should.
+      dup = base.duplicate({ maxRetriesPerRequest: null, commandTimeout: undefined, enableAutoPipelining: false, connectionName: this.connectionName(role), lazyConnect: true });
     }
     this.#watchErrors(dup, role);
     this.#owned.add(dup);
@@ -171,6 +178,11 @@ export class RedisConnection {
       reported = false;
     });
   }
+}
+
+function hasKeyPrefix(c: RedisClient): boolean {
+  const opts = c.options as { keyPrefix?: string; redisOptions?: { keyPrefix?: string } };
+  return Boolean(opts.keyPrefix) || Boolean(opts.redisOptions?.keyPrefix);
 }
 
 async function closeClient(c: RedisClient): Promise<void> {

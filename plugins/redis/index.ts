@@ -42,6 +42,9 @@ export function redis(options: RedisPluginOptions = {}): Plugin {
   if (options.client !== undefined && options.redisOptions !== undefined) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis plugin: `redisOptions` apply to connections created from `url`; configure the client you pass instead');
   }
+  if (options.redisOptions?.keyPrefix !== undefined) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis plugin: use the option `prefix`, not ioredis `keyPrefix`');
+  }
   const prefix = options.prefix ?? 'qtasks';
   if (prefix === '' || /[{}\s]/.test(prefix)) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, `redis plugin: prefix must be non-empty without braces or spaces, got ${JSON.stringify(prefix)}`);

@@ -25,9 +25,19 @@ export class Keys {
     this.seq = `${this.base}seq`;
   }
 
-  /** The task's hash: message, record, delivery counter, claim marker. */
+  /** The task's hash while it is queued or running: message, runAt, claim marker. */
   job(id: string): string {
     return `${this.base}j:${id}`;
+  }
+
+  /** The task's record once it is past `new`: '<attempts>|<record JSON>', with a TTL when final. */
+  record(id: string): string {
+    return `${this.base}r:${id}`;
+  }
+
+  /** Present (with a TTL) while some caller waits for the task's final record. */
+  waiter(id: string): string {
+    return `${this.base}wt:${id}`;
   }
 
   /** Ready tasks of a queue (ZSET, score = priority, member = 16 hex digits of sequence + id). */

@@ -3,9 +3,15 @@
  * slot) and the app's key base in ARGV[1]; other keys are built from the base and share its hash
  * tag. Times come from the server (`TIME`), so clients with skewed clocks agree on leases and delays.
  *
- * Task hash fields (`<base>j:<id>`): m message JSON, q queue, p priority, r record JSON,
- * n record attempts (the storage fence), d deliveries so far (the lease token), c claim time
- * (present while a delivery runs), w a waiter exists (publish the final record).
+ * Per task: the string `<base>j:<id>` '<runAt>|<message JSON>' while it is queued or running
+ * (runAt only for a delayed task); the string `<base>r:<id>`
+ * '<attempts>|<record JSON>' once the record is past `new` (a `new` record is derived from m),
+ * with a TTL when final; `<base>wt:<id>` while someone waits for the final record.
+ *
+ * Members: ready queues '<16 hex digits: ms and counter><deliveries so far>:<id>\n<message>'
+ * scored by priority (ties sort by member, so FIFO within a priority; a claim needs nothing but
+ * the member); leases '<deliveries before this one>:<id>' (the middle of the ready member; unique
+ * per delivery, so it is the fencing token) scored by expiry; delayed '<deliveries>:<id>' by due time.
  */
 
 const COMMON = `
@@ -13,109 +19,180 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function make_ready(p, id, queue, prio)
-  local seq = redis.call('INCR', p .. 'seq')
-  redis.call('ZADD', p .. 'q:' .. queue, prio, string.format('%016x', seq) .. id)
-  redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
+-- the job string is '<runAt>|<message JSON>' (runAt empty unless the task was delayed)
+local function message_of(p, id)
+  local j = redis.call('GET', p .. 'j:' .. id)
+  if not j then return false end
+  local bar = string.find(j, '|', 1, true)
+  return bar and string.sub(j, bar + 1) or j
 end
 local function dead_letter(p, entry)
   redis.call('LPUSH', p .. 'dead', entry)
   redis.call('LTRIM', p .. 'dead', 0, 9999)
 end
+local function make_ready(p, now, tried, id, queue, prio, m)
+  local seq = redis.call('INCR', p .. 'seq') % 65536
+  redis.call('ZADD', p .. 'q:' .. queue, prio, string.format('%012x%04x', now, seq) .. tried .. ':' .. id .. '\\n' .. m)
+  redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
+end
+-- a delayed member '<deliveries>:<id>' (bump 0) or a lease '<deliveries before it>:<id>'
+-- (bump 1: the lost delivery counts) goes back to its ready queue (rare path: decodes)
+local function requeue(p, now, member, bump)
+  local colon = string.find(member, ':', 1, true)
+  local id = colon and string.sub(member, colon + 1) or member
+  local m = message_of(p, id)
+  local ok, msg = pcall(cjson.decode, m or '')
+  if ok and type(msg) == 'table' and type(msg.queue) == 'string' and tonumber(msg.priority) then
+    local tried = (colon and tonumber(string.sub(member, 1, colon - 1)) or 0) + bump
+    make_ready(p, now, tried, id, msg.queue, msg.priority, m)
+  else
+    dead_letter(p, cjson.encode({ id = id, reason = 'malformed message: cannot deliver it again', payload = m or member }))
+    redis.call('DEL', p .. 'j:' .. id)
+  end
+end
 `;
 
-/** KEYS: job. ARGV: base, id, queue, priority, message, record ('' when the broker keeps no records), delayMs. */
+/**
+ * Enqueues a batch (the publishes of one tick). KEYS: any key of the app (routing). ARGV: base,
+ * count, then per task: id, queue, priority, message, record ('0|<JSON>', or '' when the broker
+ * keeps no records or the record is the one derived from the message), delayMs, runAt, seq
+ * (16 hex digits from the producer: ms and a counter).
+ */
 export const ENQUEUE = `${COMMON}
-local p, job = ARGV[1], KEYS[1]
-if ARGV[6] ~= '' then
-  redis.call('HSET', job, 'm', ARGV[5], 'q', ARGV[3], 'p', ARGV[4], 'r', ARGV[6], 'n', 0)
-else
-  redis.call('HSET', job, 'm', ARGV[5], 'q', ARGV[3], 'p', ARGV[4])
+-- one command per kind of write for the whole batch: each redis.call has a fixed cost
+local p, n = ARGV[1], tonumber(ARGV[2])
+local sets, ready, delayed, wake = {}, {}, {}, {}
+local now
+local i = 3
+for k = 1, n do
+  local id, queue, prio, msg, rec, delay = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
+  sets[#sets + 1] = p .. 'j:' .. id
+  if delay > 0 then
+    sets[#sets + 1] = ARGV[i + 6] .. '|' .. msg
+    now = now or now_ms()
+    delayed[#delayed + 1] = now + delay
+    delayed[#delayed + 1] = '0:' .. id
+  else
+    sets[#sets + 1] = '|' .. msg
+    local q = ready[queue]
+    if not q then
+      q = {}
+      ready[queue] = q
+    end
+    q[#q + 1] = prio
+    q[#q + 1] = ARGV[i + 7] .. '0:' .. id .. '\\n' .. msg
+  end
+  if rec ~= '' then
+    sets[#sets + 1] = p .. 'r:' .. id
+    sets[#sets + 1] = rec
+  end
+  wake[queue] = true
+  i = i + 8
 end
-local delay = tonumber(ARGV[7])
-if delay > 0 then
-  redis.call('ZADD', p .. 'delayed', now_ms() + delay, ARGV[2])
-  -- wake an idle worker so it shortens its blocking timeout to this task's time
-  redis.call('ZADD', p .. 'w:' .. ARGV[3], 0, 'w')
-else
-  make_ready(p, ARGV[2], ARGV[3], ARGV[4])
-end
-return 1
+redis.call('MSET', unpack(sets))
+for queue, args in pairs(ready) do redis.call('ZADD', p .. 'q:' .. queue, unpack(args)) end
+if #delayed > 0 then redis.call('ZADD', p .. 'delayed', unpack(delayed)) end
+-- wake an idle worker of each queue (for a delayed task: so it shortens its blocking timeout)
+for queue in pairs(wake) do redis.call('ZADD', p .. 'w:' .. queue, 0, 'w') end
+return n
 `;
 
 /**
  * Settle a batch of deliveries, then promote due delayed tasks, recover expired leases and claim
- * up to `count` tasks, all in one call.
- * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, nops, then per op
- * kind (a ack, r retry, d dead, x malformed), id, attempt, record, number (ttl or delay), extra.
- * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, id, attempt, message, ... }.
+ * up to `count` tasks, all in one call. Removing the lease member '<attempt>:<id>' is the fence:
+ * a delivery whose lease expired (and was taken over) can settle nothing.
+ * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then per op
+ * kind (a ack, r retry, d dead, x malformed), id, lease member, record ('<attempt>|<JSON>'),
+ * number (ttl or delay), extra.
+ * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, ready member, ... }:
+ * the client parses the members (the script only cuts out the lease, which keeps it cheap).
  */
 export const STEP = `${COMMON}
 local p, leases = ARGV[1], KEYS[1]
 local lease, count, nq = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local fused = ARGV[5 + nq] == '1'
 local now = now_ms()
-local i = 5 + nq
+local i = 6 + nq
 local nops = tonumber(ARGV[i])
 i = i + 1
 local flags = {}
-for k = 1, nops do
-  local kind, id, attempt, rec, num, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5]
-  i = i + 6
-  local job = p .. 'j:' .. id
-  local v = redis.call('HMGET', job, 'd', 'c', 'w', 'q', 'p')
-  local st = 0
-  if v[1] == attempt then
-    if redis.call('ZREM', leases, id) == 1 then
+if nops > 0 then
+  -- the fence, for the whole batch: an op counts only if its lease '<attempt>:<id>' is still there
+  local ops, members = {}, {}
+  for k = 1, nops do
+    local op = { ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5] }
+    ops[k] = op
+    members[k] = op[3]
+    i = i + 6
+  end
+  local scores = redis.call('ZMSCORE', leases, unpack(members))
+  local owned = {}
+  for k = 1, nops do
+    if scores[k] then owned[#owned + 1] = members[k] end
+  end
+  if #owned > 0 then redis.call('ZREM', leases, unpack(owned)) end
+  local gone, waiters, finals = {}, {}, {}
+  for k = 1, nops do
+    local kind, id, lease_member, rec, num, extra = ops[k][1], ops[k][2], ops[k][3], ops[k][4], ops[k][5], ops[k][6]
+    local job = p .. 'j:' .. id
+    local st = 0
+    if scores[k] then
       st = 1
-    elseif not v[2] then
-      st = 2 -- this delivery settled already: a command resent after a reconnect
+    elseif fused then
+      -- no lease: fine only if this very delivery settled already (a command resent after a reconnect)
+      local r = redis.call('GET', p .. 'r:' .. id)
+      if r and string.match(r, '^(%d+)|') == string.match(rec, '^(%d+)|') then st = 2 end
+    end
+    if st == 1 then
+      if kind == 'r' then
+        if fused then redis.call('SET', p .. 'r:' .. id, rec) end
+        local attempt = tonumber(string.match(lease_member, '^(%d+):')) + 1
+        if num > 0 then
+          redis.call('ZADD', p .. 'delayed', now + num, attempt .. ':' .. id)
+          -- an idle worker of the task's queue recomputes its blocking timeout
+          local ok, msg = pcall(cjson.decode, message_of(p, id) or '')
+          if ok and type(msg) == 'table' and type(msg.queue) == 'string' then redis.call('ZADD', p .. 'w:' .. msg.queue, 0, 'w') end
+        else
+          requeue(p, now, attempt .. ':' .. id, 0)
+        end
+      else
+        if kind == 'x' then
+          dead_letter(p, extra)
+        elseif kind == 'd' then
+          dead_letter(p, cjson.encode({ id = id, reason = extra, payload = message_of(p, id) or '' }))
+        end
+        gone[#gone + 1] = job
+        if fused and kind ~= 'x' then
+          redis.call('SET', p .. 'r:' .. id, rec, 'PX', num)
+          waiters[#waiters + 1] = p .. 'wt:' .. id
+          finals[#finals + 1] = rec
+        end
+      end
+    end
+    flags[k] = st > 0 and '1' or '0'
+  end
+  if #waiters > 0 then
+    -- publish the records someone waits for; their flags go with the job strings
+    local w = redis.call('MGET', unpack(waiters))
+    for k = 1, #waiters do
+      if w[k] then redis.call('PUBLISH', p .. 'done', finals[k]) end
+      gone[#gone + 1] = waiters[k]
     end
   end
-  if st == 1 then
-    if kind == 'r' then
-      if rec ~= '' then redis.call('HSET', job, 'r', rec, 'n', attempt) end
-      redis.call('HDEL', job, 'c')
-      if num > 0 then
-        redis.call('ZADD', p .. 'delayed', now + num, id)
-        redis.call('ZADD', p .. 'w:' .. v[4], 0, 'w')
-      else
-        make_ready(p, id, v[4], v[5])
-      end
-    elseif kind == 'x' then
-      dead_letter(p, extra)
-      redis.call('DEL', job)
-    else
-      if kind == 'd' then
-        dead_letter(p, cjson.encode({ id = id, reason = extra, payload = redis.call('HGET', job, 'm') or '' }))
-      end
-      if rec == '' then
-        redis.call('DEL', job)
-      else
-        redis.call('HSET', job, 'r', rec, 'n', attempt)
-        redis.call('HDEL', job, 'c', 'm')
-        redis.call('PEXPIRE', job, num)
-        if v[3] then redis.call('PUBLISH', p .. 'done', rec) end
-      end
-    end
-  end
-  flags[k] = st > 0 and '1' or '0'
+  if #gone > 0 then redis.call('DEL', unpack(gone)) end
 end
 
 local out = { table.concat(flags), now, -1 }
 if count <= 0 then return out end
 
 -- due delayed tasks and expired leases go (back) to their ready queues
-local function requeue(key)
-  local ids = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 500)
-  if #ids == 0 then return end
-  for _, id in ipairs(ids) do
-    local qp = redis.call('HMGET', p .. 'j:' .. id, 'q', 'p')
-    if qp[1] then make_ready(p, id, qp[1], qp[2]) end
+for bump, key in ipairs({ p .. 'delayed', leases }) do
+  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 200)
+  if #due > 0 then
+    for _, member in ipairs(due) do requeue(p, now, member, bump - 1) end
+    redis.call('ZREM', key, unpack(due))
   end
-  redis.call('ZREM', key, unpack(ids))
 end
-requeue(p .. 'delayed')
-requeue(leases)
 
 local members = {}
 if nq == 1 then
@@ -140,19 +217,14 @@ end
 
 local leased = {}
 for _, member in ipairs(members) do
-  local id = string.sub(member, 17)
-  local job = p .. 'j:' .. id
-  local m = redis.call('HGET', job, 'm')
-  if not m then
-    dead_letter(p, cjson.encode({ id = id, reason = 'malformed message: ready entry without a stored message', payload = member }))
+  local colon = string.find(member, ':', 17, true)
+  local nl = colon and string.find(member, '\\n', colon + 1, true)
+  if not nl then
+    dead_letter(p, cjson.encode({ reason = 'malformed message: unreadable ready entry', payload = member }))
   else
-    local d = redis.call('HINCRBY', job, 'd', 1)
-    redis.call('HSET', job, 'c', now, 'n', d)
     leased[#leased + 1] = now + lease
-    leased[#leased + 1] = id
-    out[#out + 1] = id
-    out[#out + 1] = d
-    out[#out + 1] = m
+    leased[#leased + 1] = string.sub(member, 17, nl - 1)
+    out[#out + 1] = member
   end
 end
 if #leased > 0 then redis.call('ZADD', leases, unpack(leased)) end
@@ -173,38 +245,73 @@ end
 return out
 `;
 
-/** KEYS: leases. ARGV: base, leaseMs, then id, attempt pairs. Extends the leases this worker still owns. */
+/** KEYS: leases. ARGV: leaseMs, then lease members ('<attempt>:<id>'). Extends the leases this worker still holds. */
 export const RENEW = `${COMMON}
-local until_ms = now_ms() + tonumber(ARGV[2])
-local n = 0
-for i = 3, #ARGV, 2 do
-  if redis.call('HGET', ARGV[1] .. 'j:' .. ARGV[i], 'd') == ARGV[i + 1] then
-    n = n + redis.call('ZADD', KEYS[1], 'XX', 'CH', until_ms, ARGV[i])
-  end
+local until_ms = now_ms() + tonumber(ARGV[1])
+local args = {}
+for i = 2, #ARGV do
+  args[#args + 1] = until_ms
+  args[#args + 1] = ARGV[i]
 end
-return n
+return redis.call('ZADD', KEYS[1], 'XX', 'CH', unpack(args))
 `;
 
-/** KEYS: job. ARGV: done channel, record, attempts, final ('1' or ''), ttlMs. Fenced on attempts. */
+/**
+ * KEYS: record. ARGV: done channel, value ('<attempts>|<JSON>'), attempts, final ('1' or ''),
+ * ttlMs, waiter key. Fenced: a stored record with more attempts wins.
+ */
 export const SAVE = `
-local n = redis.call('HGET', KEYS[1], 'n')
-if n and tonumber(n) > tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[1], 'r', ARGV[2], 'n', ARGV[3])
-redis.call('HDEL', KEYS[1], 'c')
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local n = tonumber(string.match(cur, '^(%d+)|'))
+  if n and n > tonumber(ARGV[3]) then return 0 end
+end
 if ARGV[4] == '1' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  if redis.call('HEXISTS', KEYS[1], 'w') == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
+  if redis.call('DEL', ARGV[6]) == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 else
-  redis.call('PERSIST', KEYS[1])
+  redis.call('SET', KEYS[1], ARGV[2])
 end
 return 1
 `;
 
-/** KEYS: job. Marks that someone waits for the final record and returns the current one (r, c, n). */
-export const WATCH = `
-local v = redis.call('HMGET', KEYS[1], 'r', 'c', 'n')
-if v[1] then redis.call('HSET', KEYS[1], 'w', 1) end
-return v
+/*
+ * Reads a task: its record, and while it is queued or running its message and runAt, and the
+ * lease of a running delivery ('<attempt>:<lease expiry>'), looked up from the record's attempts
+ * on (a crashed delivery leaves no record, so a few attempts are tried).
+ */
+const READ = `
+local p, id = ARGV[1], ARGV[2]
+local r = redis.call('GET', KEYS[1])
+local j = redis.call('GET', p .. 'j:' .. id)
+local lease = false
+if j then
+  local n = r and tonumber(string.match(r, '^(%d+)|')) or 0
+  for tried = n, n + 7 do
+    local score = redis.call('ZSCORE', p .. 'leases', tried .. ':' .. id)
+    if score then
+      lease = (tried + 1) .. ':' .. score
+      break
+    end
+  end
+end
+`;
+
+/** KEYS: record. ARGV: base, id. Returns { record, lease, job ('<runAt>|<message>') }. */
+export const GET = `${READ}
+return { r, lease, j }
+`;
+
+/**
+ * KEYS: record. ARGV: base, id, ttlMs. Like GET, and marks that someone waits for the final
+ * record (unless the task is unknown).
+ */
+export const WATCH = `${READ}
+if r or j then
+  local wt, ttl = p .. 'wt:' .. id, tonumber(ARGV[3])
+  if redis.call('PTTL', wt) < ttl then redis.call('SET', wt, 1, 'PX', ttl) end
+end
+return { r, lease, j }
 `;
 
 /** KEYS: workers. ARGV: worker id, ttlMs. */

@@ -5,7 +5,7 @@
  */
 import type { ComponentContext, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
-import { TaskStatus, isFinal, type TaskRecord } from '../../core/record.js';
+import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 
 type Wake = (record: TaskRecord | undefined) => void;
@@ -17,27 +17,30 @@ export class RedisStorage implements Storage {
   #sub: RedisClient | undefined;
   #subscribing: Promise<RedisClient> | undefined;
   #started = false;
+  #leaseMs = 30_000;
 
   constructor(conn: RedisConnection) {
     this.#conn = conn;
   }
 
   async start(ctx: ComponentContext): Promise<void> {
+    this.#leaseMs = ctx.config.leaseMs;
     await this.#conn.acquire(ctx);
     this.#started = true;
   }
 
   async save(record: TaskRecord, options: SaveOptions): Promise<boolean> {
     const keys = this.#ready().keys;
-    const json = JSON.stringify(record);
-    const ok = await this.#conn.run('qtasksSave', keys.job(record.id), keys.done, json, record.attempts, isFinal(record.status) ? '1' : '', Math.max(1, Math.round(options.ttlMs)));
+    const value = `${record.attempts}|${JSON.stringify(record)}`;
+    const ttl = Math.max(1, Math.round(options.ttlMs));
+    const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, isFinal(record.status) ? '1' : '', ttl, keys.waiter(record.id));
     return ok === 1;
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
     const conn = this.#ready();
-    const [r, c, n] = await conn.client.hmget(conn.keys.job(id), 'r', 'c', 'n');
-    return decodeRecord(id, r ?? null, c ?? null, n ?? null);
+    const reply = await conn.run('qtasksGet', conn.keys.record(id), conn.keys.base, id);
+    return decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
   }
 
   async waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
@@ -57,10 +60,9 @@ export class RedisStorage implements Storage {
       const timer = setTimeout(() => done(undefined), timeoutMs);
       waiters.add(wake);
       // Subscribed first, then flag the task and look: a record finished in between is seen here.
-      conn.run('qtasksWatch', conn.keys.job(id)).then(
+      conn.run('qtasksWatch', conn.keys.record(id), conn.keys.base, id, Math.round(timeoutMs) + 1_000).then(
         (reply) => {
-          const [r, c, n] = reply as Array<string | null>;
-          const record = decodeRecord(id, r ?? null, c ?? null, n ?? null);
+          const record = decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
           if (record !== undefined && isFinal(record.status)) done(record);
         },
         (err: unknown) => {
@@ -111,7 +113,7 @@ export class RedisStorage implements Storage {
   #onFinal(text: string): void {
     let record: TaskRecord;
     try {
-      record = JSON.parse(text) as TaskRecord;
+      record = JSON.parse(text.slice(text.indexOf('|') + 1)) as TaskRecord;
     } catch {
       return;
     }
@@ -131,16 +133,27 @@ export class RedisStorage implements Storage {
   }
 }
 
-/** The stored record, with the claim overlay (`c`: a delivery is running since then, attempt `n`). */
-export function decodeRecord(id: string, r: string | null, c: string | null, n: string | null): TaskRecord | undefined {
-  if (r === null) return undefined;
+/**
+ * The stored record from [r, lease, j]: r ('<attempts>|<JSON>'), or while the task is still `new`
+ * the record derived from the job j ('<runAt>|<message JSON>') as the kernel derives it. A running
+ * delivery (lease '<attempt>:<expiry>') shows as `process`; its start time is the last lease
+ * renewal (expiry minus this app's leaseMs).
+ */
+export function decodeRecord(id: string, reply: ReadonlyArray<string | null>, leaseMs: number): TaskRecord | undefined {
+  const [r, lease, j] = reply;
   let record: TaskRecord;
   try {
-    record = JSON.parse(r) as TaskRecord;
+    if (typeof r === 'string') record = JSON.parse(r.slice(r.indexOf('|') + 1)) as TaskRecord;
+    else if (typeof j === 'string') {
+      const bar = j.indexOf('|');
+      const message = JSON.parse(j.slice(bar + 1)) as TaskMessage;
+      record = messageToRecord(message, message.createdAt, bar > 0 ? Number(j.slice(0, bar)) : undefined);
+    } else return undefined;
   } catch (err) {
     throw new QTasksError(ErrorCodes.MALFORMED_MESSAGE, `redis storage: the record of task ${id} is not JSON`, { cause: err });
   }
-  if (c === null) return record;
-  const at = Number(c);
-  return { ...record, status: TaskStatus.PROCESS, attempts: Number(n), updatedAt: at, startedAt: at };
+  if (typeof lease !== 'string') return record;
+  const colon = lease.indexOf(':');
+  const at = Math.round(Number(lease.slice(colon + 1)) - leaseMs);
+  return { ...record, status: TaskStatus.PROCESS, attempts: Number(lease.slice(0, colon)), updatedAt: at, startedAt: at };
 }

@@ -35,8 +35,8 @@ export async function deleteAppKeys(admin: Redis, appNames: readonly string[]): 
 export async function injectMalformed(admin: Redis, appName: string, queue: string, payload: string): Promise<void> {
   const keys = new Keys(PREFIX, appName);
   const id = `bad-${Math.random().toString(36).slice(2, 10)}`;
-  await admin.hset(keys.job(id), 'm', payload, 'q', queue, 'p', '0');
-  await admin.zadd(keys.ready(queue), 0, `${'0'.repeat(16)}${id}`);
+  await admin.set(keys.job(id), `|${payload}`);
+  await admin.zadd(keys.ready(queue), 0, `${'0'.repeat(16)}0:${id}\n${payload}`);
   await admin.zadd(keys.wake(queue), 0, 'w');
 }
 

@@ -10,7 +10,7 @@ import { RedisConnection } from '../../plugins/redis/connection.js';
 import { redis } from '../../plugins/redis/index.js';
 import { RedisStorage } from '../../plugins/redis/storage.js';
 import { brokerConformance, storageConformance } from '../contracts/index.js';
-import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { gate, sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 import { PREFIX, REDIS_URL, adminClient, appConnections, deleteAppKeys, injectMalformed } from './redis-helpers.js';
 
 let admin: Redis;
@@ -72,6 +72,18 @@ describe('redis plugin: options and connection ownership', () => {
       } catch (err) {
         expect((err as QTasksError).code).toBe(ErrorCodes.INVALID_OPTION);
       }
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('refuses a client with an ioredis keyPrefix (scripts build keys the prefix would miss)', async () => {
+    const { Redis: RedisClass } = await import('ioredis');
+    const client = new RedisClass(REDIS_URL, { keyPrefix: 'x:', lazyConnect: true });
+    try {
+      const a = app(uniqueName('kp'), redis({ client }));
+      await expect(a.start()).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION });
+      expect(() => redis({ url: REDIS_URL, redisOptions: { keyPrefix: 'x:' } })).toThrow(QTasksError);
     } finally {
       client.disconnect();
     }
@@ -180,23 +192,110 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     await waitUntil(async () => (await producer.ping()) === false, 'heartbeat expiry', 5_000, 50);
   });
 
-  it('dead-letters a ready entry that has no stored message, and garbage in the ready set', async () => {
+  it('dead-letters unreadable entries in the ready set and keeps running', async () => {
     const name = uniqueName('orphan');
     const a = app(name);
     const t = a.task('t', (n: number) => n);
     await a.start();
     const { Keys } = await import('../../plugins/redis/keys.js');
     const keys = new Keys(PREFIX, name);
-    await admin.zadd(keys.ready('default'), 0, `${'0'.repeat(16)}no-such-task`);
+    await admin.zadd(keys.ready('default'), 0, `${'0'.repeat(16)}no-colon-no-id`);
     await admin.zadd(keys.ready('default'), 0, 'garbage');
     await admin.zadd(keys.wake('default'), 0, 'w');
     const letters = await waitUntil(async () => {
       const all = await a.broker.deadLetters(10);
       return all.length >= 2 ? all : undefined;
     }, 'two dead letters');
-    expect(letters.map((l) => l.payload).sort()).toEqual([`${'0'.repeat(16)}no-such-task`, 'garbage']);
+    expect(letters.map((l) => l.payload).sort()).toEqual([`${'0'.repeat(16)}no-colon-no-id`, 'garbage']);
     expect(letters.every((l) => l.reason.includes('malformed'))).toBe(true);
     expect((await t.addTask([3], { timeout: 10_000 })).returning).toBe(3);
+  });
+
+  it('wakes an idle worker for a delayed task at its due time, not at the blocking cap', async () => {
+    const name = uniqueName('due');
+    names.push(name);
+    const a = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL, blockTimeoutMs: 60_000 })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    apps.push(a);
+    const t = a.task('t', () => 'late');
+    await a.start();
+    await sleep(200); // the worker is now blocked on its wake-up marker
+    const rec = await t.addTask([], { delay: 300 });
+    const done = await a.wait(rec.id, 5_000); // far below the 60 s cap
+    expect(done.returning).toBe('late');
+    expect(done.startedAt! - rec.createdAt).toBeGreaterThanOrEqual(300);
+  });
+
+  it('renews the lease of a long task: it runs once although it outlives several lease periods', async () => {
+    const a = app(uniqueName('renew'), { leaseMs: 300 });
+    const b = app(a.name, { leaseMs: 300 });
+    let runs = 0;
+    const t = a.task('slow', async () => {
+      runs++;
+      await sleep(1_200);
+      return 'done';
+    });
+    b.task('slow', () => void runs++);
+    await a.start();
+    await b.start();
+    const rec = await t.addTask([], { timeout: 10_000 });
+    expect(rec.status).toBe('success');
+    expect(rec.attempts).toBe(1);
+    expect(runs).toBe(1);
+  });
+
+  it('fences a completion whose lease was taken over: it returns false and the newer outcome stays', async () => {
+    const name = uniqueName('fence');
+    const stale = app(name, { concurrency: 1 });
+    const g = gate();
+    let staleSettled = 0;
+    stale.task('t', async () => {
+      await g.promise;
+      return 'stale';
+    });
+    stale.hooks.task.settled.tap('test', () => void staleSettled++);
+    await stale.start();
+    const rec = await stale.addTask('t', []);
+    await waitUntil(async () => (await stale.get(rec.id))?.status === 'process', 'first delivery running');
+    // Expire its lease as if the worker had stalled; the next claim anywhere takes the task over.
+    const { Keys } = await import('../../plugins/redis/keys.js');
+    await admin.zadd(new Keys(PREFIX, name).leases, 'XX', 0, `0:${rec.id}`);
+    const fresh = app(name);
+    fresh.task('t', () => 'fresh');
+    await fresh.start();
+    const done = await fresh.wait(rec.id, 10_000);
+    expect(done.returning).toBe('fresh');
+    expect(done.attempts).toBe(2);
+    // The stalled worker finishes now; stop() waits for its settlement, which must be refused.
+    g.open();
+    await stale.stop();
+    const after = await fresh.get(rec.id);
+    expect(after?.returning).toBe('fresh');
+    expect(after?.attempts).toBe(2);
+    expect(staleSettled).toBe(0);
+  });
+
+  it('stores the new record as given when it is not the one the message derives to', async () => {
+    const name = uniqueName('derive');
+    const a = app(name);
+    a.task('t', () => 1);
+    // A tap that rewrites createdAt: the kernel's `new` record then differs from the derivation.
+    a.hooks.broker.beforePublish.tap('test', (m) => ({ ...m, createdAt: 1_000 }));
+    await a.start({ worker: false });
+    const plain = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    apps.push(plain);
+    await plain.start({ worker: false });
+    const rec = await a.addTask('t', [1], { delay: 60_000 });
+    const stored = await plain.get(rec.id);
+    expect(stored).toEqual(rec);
+    expect(stored?.createdAt).toBe(1_000);
+    expect(stored?.updatedAt).not.toBe(1_000);
+    expect(stored?.runAt).toBe(rec.runAt);
+    const { Keys } = await import('../../plugins/redis/keys.js');
+    expect(await admin.get(new Keys(PREFIX, name).record(rec.id))).toMatch(/^0\|/);
+    // And the usual case: nothing but the job is stored, the record is derived on read.
+    const usual = await plain.addTask('t', [2]);
+    expect(await admin.exists(new Keys(PREFIX, name).record(usual.id))).toBe(0);
+    expect(await plain.get(usual.id)).toEqual(usual);
   });
 
   it('rejects a message whose id does not match its entry', async () => {

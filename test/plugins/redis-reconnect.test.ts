@@ -1,0 +1,188 @@
+/**
+ * Connections that drop under the plugin: its own connections killed with CLIENT KILL on the
+ * shared server (only those, found by name), and a private redis-server restarted mid-run.
+ * Processing resumes by itself and nothing the server still holds is lost. Also: an idle worker
+ * sends only a handful of commands (counted with MONITOR on the private server).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QueueTasks } from '../../core/app.js';
+import type { TaskRecord } from '../../core/record.js';
+import { redis } from '../../plugins/redis/index.js';
+import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { REDIS_URL, adminClient, appConnections, deleteAppKeys } from './redis-helpers.js';
+
+function makeApp(name: string, url: string, config: Record<string, unknown> = {}, apps: QueueTasks[]): QueueTasks {
+  // A long blocking timeout: recovery must come from reconnect handling, not from the timeout.
+  const a = new QueueTasks({
+    name,
+    plugins: [redis({ url, blockTimeoutMs: 60_000 })],
+    config: { logLevel: 'silent', leaseMs: 2_000, ...config },
+    globals: false,
+    sharedTasks: false,
+  });
+  apps.push(a);
+  return a;
+}
+
+describe('redis plugin: CLIENT KILL of its own connections', () => {
+  let admin: Redis;
+  const apps: QueueTasks[] = [];
+  const names: string[] = [];
+  beforeAll(async () => {
+    admin = await adminClient();
+  });
+  afterAll(async () => {
+    await Promise.allSettled(apps.map((a) => a.stop()));
+    await deleteAppKeys(admin, names);
+    await admin?.quit();
+  });
+
+  async function killAll(name: string): Promise<number> {
+    const conns = await appConnections(admin, name);
+    for (const c of conns) await admin.client('KILL', 'ID', c.id);
+    return conns.length;
+  }
+
+  it('resumes processing after its connections are killed mid-run and while idle; nothing is lost', async () => {
+    const name = uniqueName('kill');
+    names.push(name);
+    const worker = makeApp(name, REDIS_URL, { concurrency: 5 }, apps);
+    let runs = 0;
+    worker.task('t', async (n: number) => {
+      runs++;
+      await sleep(20);
+      return n;
+    });
+    await worker.start();
+    const producer = makeApp(name, REDIS_URL, {}, apps);
+    await producer.start({ worker: false });
+
+    const first = await Promise.all(Array.from({ length: 60 }, (_, i) => producer.addTask('t', [i])));
+    await waitUntil(() => runs >= 10, 'some tasks processed');
+    expect(await killAll(name)).toBeGreaterThanOrEqual(3); // cmd and block of the worker, cmd of the producer
+    await waitUntil(() => runs >= 30, 'processing after the first kill');
+    await killAll(name);
+    const done: TaskRecord[] = await Promise.all(first.map((r) => producer.wait(r.id, 20_000)));
+    expect(done.every((r, i) => r.status === 'success' && r.returning === i)).toBe(true);
+
+    // Killed while idle (blocked on its wake-up marker): new work still gets picked up.
+    await killAll(name);
+    await waitUntil(async () => (await appConnections(admin, name)).some((c) => c.name.endsWith(':block')), 'block connection back');
+    const later = await Promise.all(Array.from({ length: 10 }, (_, i) => producer.addTask('t', [100 + i], { timeout: 15_000 })));
+    expect(later.every((r, i) => r.status === 'success' && r.returning === 100 + i)).toBe(true);
+    expect(await admin.zcard(`qtasks:{${name}}:leases`)).toBe(0);
+    expect(await admin.zcard(`qtasks:{${name}}:q:default`)).toBe(0);
+  });
+});
+
+async function sparePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+describe('redis plugin: a private redis-server restarted mid-run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qtasks-restart-'));
+  let port = 0;
+  let server: ChildProcess | undefined;
+  const apps: QueueTasks[] = [];
+
+  async function startServer(): Promise<void> {
+    // AOF with fsync on every write: what was acknowledged survives the restart.
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+    await waitUntil(async () => {
+      const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      c.on('error', () => undefined);
+      try {
+        await c.connect();
+        return (await c.ping()) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        c.disconnect();
+      }
+    }, 'private redis-server up', 10_000, 50);
+  }
+
+  async function stopServer(): Promise<void> {
+    const s = server;
+    if (s === undefined || s.exitCode !== null) return;
+    const exited = new Promise((r) => s.once('exit', r));
+    s.kill('SIGTERM'); // redis-server shuts down cleanly on SIGTERM (AOF flushed)
+    await exited;
+  }
+
+  beforeAll(async () => {
+    port = await sparePort();
+    await startServer();
+  });
+  afterAll(async () => {
+    await Promise.allSettled(apps.map((a) => a.stop()));
+    server?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps going after the server restarts: every task ends in success', async () => {
+    const url = `redis://127.0.0.1:${port}`;
+    const name = uniqueName('restart');
+    const worker = makeApp(name, url, { concurrency: 4 }, apps);
+    let runs = 0;
+    worker.task('t', async (n: number) => {
+      runs++;
+      await sleep(30);
+      return n;
+    });
+    await worker.start();
+    const producer = makeApp(name, url, {}, apps);
+    await producer.start({ worker: false });
+    const recs = await Promise.all(Array.from({ length: 40 }, (_, i) => producer.addTask('t', [i])));
+    await waitUntil(() => runs >= 8, 'some tasks processed');
+    await stopServer();
+    await sleep(300);
+    await startServer();
+    const done = await Promise.all(recs.map((r) => producer.wait(r.id, 30_000)));
+    expect(done.every((r, i) => r.status === 'success' && r.returning === i)).toBe(true);
+    const after = await producer.addTask('t', [99], { timeout: 15_000 });
+    expect(after.returning).toBe(99);
+  });
+
+  it('an idle worker sends only a handful of commands per second', async () => {
+    const url = `redis://127.0.0.1:${port}`;
+    const name = uniqueName('idle');
+    const worker = makeApp(name, url, { heartbeatMs: 1_000 }, apps);
+    worker.task('t', () => 1);
+    await worker.start();
+    await sleep(500);
+    const admin = new Redis(url);
+    const list = String(await admin.client('LIST'));
+    const addrs = new Set(
+      list
+        .split('\n')
+        .filter((l) => / name=qtasks:/.test(l) && l.includes(`name=qtasks:${name}:`))
+        .map((l) => /addr=(\S+)/.exec(l)?.[1]),
+    );
+    expect(addrs.size).toBeGreaterThanOrEqual(2);
+    const monitor = await admin.monitor();
+    let commands = 0;
+    monitor.on('monitor', (_time: string, _args: string[], source: string) => {
+      if (addrs.has(source)) commands++;
+    });
+    await sleep(3_000);
+    monitor.disconnect();
+    admin.disconnect();
+    // 3 s idle: heartbeats (1/s) and maybe one blocking read; certainly not a polling loop.
+    expect(commands).toBeGreaterThan(0);
+    expect(commands).toBeLessThanOrEqual(12);
+  });
+});
