@@ -31,6 +31,37 @@ export const benchTargets: Record<string, () => Promise<BenchTarget>> = {
       },
     };
   },
+  // RabbitMQ alone: the reply-to storage is the app's storage (no waiter: a local map write per
+  // save; the latency phase awaits results over direct reply-to). Drivers load only when chosen.
+  rabbitmq: async () => {
+    const { rabbitmq } = await import('../plugins/rabbitmq/index.js');
+    const { default: amqp } = await import('amqplib');
+    const url = process.env.QTASKS_BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+    // QTASKS_BENCH_RMQ_MAX_PRIORITY=0 measures a plain classic queue (no x-max-priority).
+    const maxPriority = process.env.QTASKS_BENCH_RMQ_MAX_PRIORITY === undefined ? undefined : Number(process.env.QTASKS_BENCH_RMQ_MAX_PRIORITY);
+    const made = new Map<string, Array<ReturnType<typeof rabbitmq>>>();
+    return {
+      plugins: (name) => {
+        const plugin = rabbitmq({ url, prefix: 'qtasks-bench', ...(maxPriority !== undefined ? { maxPriority } : {}) });
+        made.set(name, [...(made.get(name) ?? []), plugin]);
+        return [plugin];
+      },
+      cleanup: async (name) => {
+        const conn = await amqp.connect(url);
+        try {
+          const ch = await conn.createChannel();
+          for (const p of made.get(name) ?? []) {
+            for (const q of p.declaredQueues()) await ch.deleteQueue(q);
+            for (const x of p.declaredExchanges()) await ch.deleteExchange(x);
+          }
+          await ch.close();
+        } finally {
+          await conn.close();
+        }
+        made.delete(name);
+      },
+    };
+  },
   redis: async () => {
     const { Redis } = await import('ioredis');
     const url = process.env.QTASKS_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';

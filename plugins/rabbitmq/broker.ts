@@ -1,0 +1,403 @@
+/**
+ * The RabbitMQ broker: confirmed persistent publishes, consumption with prefetch and manual acks
+ * sent only when the kernel settles (after it stored the outcome), retries and delays through TTL
+ * queues, dead letters through the app's DLX, and attempt counting across crashes.
+ *
+ * Attempts: a message carries `x-qtasks-deliveries`, the deliveries it had before this copy was
+ * published (absent = 0). Classic queues only say "redelivered" (a consumer had it and did not
+ * ack), not how often, so a redelivered message is republished with the count + 1 and the
+ * original acked; the copy then arrives as attempt count + 1. Quorum queues count for us
+ * (`x-delivery-count`), so their attempt is count + x-delivery-count + 1 without republishing.
+ * A redelivered message whose task already has a final record in storage is acked and dropped:
+ * its worker died after storing the outcome, before the ack reached RabbitMQ.
+ */
+import type { Channel, ConsumeMessage, Options } from 'amqplib';
+import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
+import type { LoggerLike } from '../../core/logger.js';
+import { isFinal, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { AckBatcher } from './acks.js';
+import { decodeMessage, encodeMessage } from './codec.js';
+import { ID_HEADER, REASON_HEADER, readDeadLetters } from './dead-letters.js';
+import { messageOf, type AmqpSession, type Link } from './connection.js';
+import { REPLY_TO, type ReplyRoutes } from './reply-storage.js';
+import { Declarer, MAX_DELAY_MS, Topology } from './topology.js';
+import { ErrorCodes, QTasksError } from '../../core/errors.js';
+
+export const DELIVERIES_HEADER = 'x-qtasks-deliveries';
+
+export interface BrokerSettings {
+  /** Server-side prefetch; default the worker's concurrency. Extra messages wait here, unacked. */
+  readonly prefetch?: number;
+  /** How many dead letters `deadLetters` reads at most to find the newest. */
+  readonly deadLetterScanLimit: number;
+}
+
+interface Consumer {
+  readonly ch: Channel;
+  readonly gen: number;
+  readonly tags: Set<string>;
+  readonly acks: AckBatcher;
+}
+
+class RabbitDelivery implements Delivery {
+  settled = false;
+  constructor(
+    readonly message: TaskMessage,
+    readonly attempt: number,
+    readonly raw: ConsumeMessage,
+    readonly consumer: Consumer,
+  ) {}
+}
+
+type Target = (d: Declarer) => Promise<[exchange: string, routingKey: string]>;
+
+export class RabbitBroker implements Broker {
+  readonly name = 'rabbitmq';
+  readonly #session: AmqpSession;
+  readonly #topo: Topology;
+  readonly #routes: ReplyRoutes;
+  readonly #settings: BrokerSettings;
+  #log: LoggerLike | undefined;
+  /** The app's storage, read only to recognise redeliveries of tasks that already have an outcome. */
+  readonly #storage: () => Storage | undefined;
+  #declarer: { gen: number; d: Declarer } | undefined;
+  #options: ConsumeOptions | undefined;
+  #consumer: Consumer | undefined;
+  #unsettled = 0;
+  #backlog: Array<[ConsumeMessage, Consumer, string]> = [];
+  #paused = false;
+  #started = false;
+  #stopped = false;
+
+  constructor(session: AmqpSession, topo: Topology, routes: ReplyRoutes, settings: BrokerSettings, storage: () => Storage | undefined) {
+    this.#storage = storage;
+    this.#session = session;
+    this.#topo = topo;
+    this.#routes = routes;
+    this.#settings = settings;
+  }
+
+  async start(ctx: ComponentContext): Promise<void> {
+    this.#log = ctx.logger;
+    await this.#session.acquire(ctx.logger);
+    this.#started = true;
+    await this.#session.addSetup(this.#onLink);
+  }
+
+  /** Every new link: fresh declarations (the server may have restarted) and, if consuming, consumers. */
+  readonly #onLink = async (link: Link): Promise<void> => {
+    const d = this.#declarerOf(link);
+    await d.base();
+    if (this.#options !== undefined && !this.#paused && !this.#stopped) await this.#startConsumer(link);
+  };
+
+  #declarerOf(link: Link): Declarer {
+    if (this.#declarer?.gen !== link.gen) {
+      this.#declarer?.d.close();
+      this.#declarer = { gen: link.gen, d: new Declarer(this.#topo, link.model) };
+    }
+    return this.#declarer.d;
+  }
+
+  async publish(message: TaskMessage, options: PublishOptions): Promise<void> {
+    if (options.delayMs > MAX_DELAY_MS) {
+      throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: delay ${options.delayMs} ms is longer than ${MAX_DELAY_MS} ms`);
+    }
+    const props: Options.Publish = { persistent: true, messageId: message.id };
+    const priority = this.#topo.amqpPriority(message.priority);
+    if (priority !== undefined) props.priority = priority;
+    if (options.awaitsResult && this.#routes.enabled) {
+      props.replyTo = REPLY_TO;
+      props.correlationId = message.id;
+    }
+    const direct: [string, string] | undefined = options.delayMs > 0 ? undefined : ['', this.#topo.workQueue(message.queue)];
+    await this.#send(this.#queueTarget(message.queue, options.delayMs), encodeMessage(message), props, direct);
+  }
+
+  #queueTarget(queue: string, delayMs: number): Target {
+    if (delayMs > 0) return async (d) => ['', await d.delay(queue, Topology.delayBucket(delayMs))];
+    return async (d) => {
+      await d.work(queue);
+      return ['', this.#topo.workQueue(queue)];
+    };
+  }
+
+  /**
+   * Publishes with a confirm on the current link. When the link drops before the confirm, the
+   * message is sent again on the next link (the broker may then hold two copies: at-least-once),
+   * all within publishTimeoutMs; after that, ConnectionClosedError.
+   */
+  async #send(target: Target, body: Buffer, props: Options.Publish, ready?: [exchange: string, routingKey: string]): Promise<void> {
+    const deadline = Date.now() + this.#session.publishTimeoutMs;
+    // Hot path: connected, not blocked, queue already declared on this link — no extra awaits.
+    const now = this.#session.link;
+    if (ready !== undefined && now !== undefined && this.#session.blocked === undefined && this.#declarer?.gen === now.gen && this.#declarer.d.declared(ready[1])) {
+      try {
+        return await this.#session.confirm(now, ready[0], ready[1], body, props, deadline);
+      } catch (err) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.#session.link === now || Date.now() >= deadline || this.#stopped) throw err;
+      }
+    }
+    for (;;) {
+      const link = await this.#session.ready(deadline);
+      try {
+        const [exchange, key] = await target(this.#declarerOf(link));
+        await this.#session.confirm(link, exchange, key, body, props, deadline);
+        return;
+      } catch (err) {
+        // Give the close events a turn to arrive, then tell "link lost" from "refused".
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.#session.link === link || Date.now() >= deadline || this.#stopped) throw err;
+        this.#log?.warn({ err: messageOf(err) }, 'rabbitmq link lost during publish: sending again after recovery');
+      }
+    }
+  }
+
+  async consume(options: ConsumeOptions): Promise<void> {
+    this.#options = options;
+    this.#paused = false;
+    const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
+    if (this.#consumer?.gen !== link.gen) await this.#startConsumer(link);
+  }
+
+  async #startConsumer(link: Link): Promise<void> {
+    const options = this.#options!;
+    const d = this.#declarerOf(link);
+    for (const q of options.queues) await d.work(q);
+    // A channel of an older link may still be open (only the publish channel failed, on a
+    // connection we do not own): close it so its unacked messages return to the queue.
+    const old = this.#consumer;
+    if (old !== undefined && old.gen !== link.gen) void old.ch.close().catch(() => undefined);
+    const ch = await link.model.createChannel();
+    const quorum = this.#topo.opts.queueType === 'quorum';
+    // Classic: one channel-wide limit over all queues (global QoS). Quorum queues refuse global
+    // QoS, so each consumer gets the limit and the local gate below keeps the kernel's bound.
+    const prefetch = Math.min(65_535, this.#settings.prefetch ?? options.concurrency);
+    await ch.prefetch(prefetch, !quorum && options.queues.length > 1);
+    const acks = new AckBatcher(ch, (err) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq channel closed before its acks went out; the messages return to the queue'));
+    const consumer: Consumer = { ch, gen: link.gen, tags: new Set(), acks };
+    this.#session.watch(ch, link.gen, 'consume', () => this.#stopped || consumer !== this.#consumer);
+    this.#consumer = consumer;
+    this.#backlog = [];
+    for (const q of options.queues) {
+      const queue = this.#topo.workQueue(q);
+      // The queue travels with each message: deliveries can arrive before consume() resolves.
+      const { consumerTag } = await ch.consume(queue, (m) => this.#onMessage(m, consumer, q), { noAck: false });
+      consumer.tags.add(consumerTag);
+    }
+  }
+
+  #onMessage(m: ConsumeMessage | null, consumer: Consumer, queue: string): void {
+    if (m === null) {
+      // The server cancelled us (queue deleted): rebuild the link, which redeclares and resubscribes.
+      if (!this.#stopped && !this.#paused && consumer === this.#consumer) this.#session.fail(new Error('consumer cancelled by the server'));
+      return;
+    }
+    consumer.acks.received(m);
+    if (this.#unsettled >= this.#options!.concurrency) {
+      this.#backlog.push([m, consumer, queue]);
+      return;
+    }
+    this.#dispatch(m, consumer, queue);
+  }
+
+  #dispatch(m: ConsumeMessage, consumer: Consumer, queue: string): void {
+    let value: unknown;
+    try {
+      value = decodeMessage(m.content, m.properties.messageId);
+    } catch {
+      return void this.#malformed(m, consumer, 'payload is not JSON');
+    }
+    const bad = validateMessage(value);
+    if (bad !== undefined) return void this.#malformed(m, consumer, bad);
+    const message = value as TaskMessage;
+    // The slot is taken now; a redelivery being checked holds it too, so the bound stays exact.
+    this.#unsettled++;
+    if (m.fields.redelivered) return void this.#redelivered(m, consumer, queue, message);
+    this.#deliver(m, consumer, message);
+  }
+
+  #deliver(m: ConsumeMessage, consumer: Consumer, message: TaskMessage): void {
+    const headers = m.properties.headers ?? {};
+    let attempt = count(headers[DELIVERIES_HEADER]) + 1;
+    if (this.#topo.opts.queueType === 'quorum') attempt += count(headers['x-delivery-count']);
+    if (this.#routes.enabled) this.#routes.remember(message.id, m.properties.replyTo, m.properties.correlationId);
+    this.#options!.onDelivery(new RabbitDelivery(message, attempt, m, consumer));
+  }
+
+  /**
+   * A message some consumer had and did not ack. If storage already holds the task's outcome, the
+   * worker died (or lost its channel) between storing it and acking: drop the copy instead of
+   * running the task again. Otherwise count the lost delivery (quorum: the server did; classic:
+   * republish with the count + 1).
+   */
+  async #redelivered(m: ConsumeMessage, consumer: Consumer, queue: string, message: TaskMessage): Promise<void> {
+    let done = false;
+    try {
+      const stored = await this.#storage()?.get(message.id);
+      done = stored !== undefined && isFinal(stored.status);
+    } catch (err) {
+      this.#log?.warn({ err: messageOf(err), taskId: message.id }, 'rabbitmq could not read storage for a redelivered task; running it');
+    }
+    if (done) {
+      this.#log?.info({ taskId: message.id }, 'rabbitmq redelivered task already has its outcome stored: dropped');
+      this.#settleRaw(consumer, m, 'ack');
+      return this.#release();
+    }
+    if (this.#topo.opts.queueType === 'quorum') return this.#deliver(m, consumer, message);
+    await this.#recount(m, consumer, queue, count(m.properties.headers?.[DELIVERIES_HEADER]));
+    this.#release();
+  }
+
+  #release(): void {
+    this.#unsettled--;
+    queueMicrotask(() => this.#drain());
+  }
+
+  /** A classic redelivery: count the lost delivery by republishing with the count + 1, then ack. */
+  async #recount(m: ConsumeMessage, consumer: Consumer, queue: string, prior: number): Promise<void> {
+    try {
+      await this.#send(async (d) => (await d.work(queue), ['', this.#topo.workQueue(queue)]), m.content, this.#copyProps(m, prior + 1));
+      this.#settleRaw(consumer, m, 'ack');
+    } catch (err) {
+      this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not recount a redelivered message; it stays in the queue');
+      this.#settleRaw(consumer, m, 'requeue');
+    }
+  }
+
+  async #malformed(m: ConsumeMessage, consumer: Consumer, reason: string): Promise<void> {
+    const why = `malformed message: ${reason}`;
+    this.#log?.error({ reason: why }, 'rabbitmq malformed message dead-lettered');
+    try {
+      await this.#send(async (d) => (await d.base(), [this.#topo.dlx, '']), m.content, {
+        ...this.#copyProps(m, count(m.properties.headers?.[DELIVERIES_HEADER])),
+        headers: { ...m.properties.headers, [REASON_HEADER]: why },
+      });
+      this.#settleRaw(consumer, m, 'ack');
+    } catch (err) {
+      // Fall back on the queue's own dead-lettering (x-death says "rejected").
+      this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not publish a dead letter; rejecting to the DLX');
+      this.#settleRaw(consumer, m, 'reject');
+    }
+  }
+
+  #copyProps(m: ConsumeMessage, deliveries: number): Options.Publish {
+    const p = m.properties;
+    const props: Options.Publish = { persistent: true, headers: { ...p.headers, [DELIVERIES_HEADER]: deliveries } };
+    if (typeof p.contentType === 'string') props.contentType = p.contentType;
+    if (typeof p.messageId === 'string') props.messageId = p.messageId;
+    if (typeof p.priority === 'number') props.priority = p.priority;
+    if (typeof p.replyTo === 'string') props.replyTo = p.replyTo;
+    if (typeof p.correlationId === 'string') props.correlationId = p.correlationId;
+    return props;
+  }
+
+  /**
+   * Acks or nacks on the delivery's channel if it is still the live one. amqplib throws on a
+   * closed channel, and the close event can trail the close itself: never let that escape.
+   */
+  #settleRaw(consumer: Consumer, m: ConsumeMessage, how: 'ack' | 'requeue' | 'reject'): boolean {
+    if (!this.#alive(consumer)) return false;
+    try {
+      if (how === 'ack') consumer.acks.ack(m);
+      else consumer.acks.nack(m, how === 'requeue');
+      return true;
+    } catch (err) {
+      this.#log?.warn({ err: messageOf(err) }, 'rabbitmq channel closed before the ack; the message returns to the queue');
+      return false;
+    }
+  }
+
+  #alive(consumer: Consumer): boolean {
+    return consumer === this.#consumer && this.#session.link?.gen === consumer.gen;
+  }
+
+  /** True if this delivery may still be settled on its channel; releases its slot either way. */
+  #take(delivery: Delivery): RabbitDelivery | undefined {
+    if (!(delivery instanceof RabbitDelivery) || delivery.settled) return undefined;
+    delivery.settled = true;
+    this.#release();
+    return this.#alive(delivery.consumer) ? delivery : undefined;
+  }
+
+  #drain(): void {
+    const limit = this.#options?.concurrency ?? 0;
+    while (this.#unsettled < limit && this.#backlog.length > 0) {
+      const [m, consumer, queue] = this.#backlog.shift()!;
+      if (this.#alive(consumer)) this.#dispatch(m, consumer, queue);
+    }
+  }
+
+  async pause(): Promise<void> {
+    this.#paused = true;
+    const consumer = this.#consumer;
+    if (consumer === undefined || !this.#alive(consumer)) return;
+    for (const tag of consumer.tags) await consumer.ch.cancel(tag).catch(() => undefined);
+  }
+
+  async ack(delivery: Delivery, _record: TaskRecord, _options: SaveOptions): Promise<boolean> {
+    const d = this.#take(delivery);
+    if (d === undefined) return false;
+    return this.#settleRaw(d.consumer, d.raw, 'ack');
+  }
+
+  async retry(delivery: Delivery, _record: TaskRecord, delayMs: number): Promise<boolean> {
+    if (!this.#owns(delivery)) return this.#take(delivery) !== undefined;
+    const d = delivery as RabbitDelivery;
+    const target = this.#queueTarget(d.message.queue, Math.min(delayMs, MAX_DELAY_MS));
+    try {
+      await this.#send(target, d.raw.content, this.#copyProps(d.raw, d.attempt));
+    } catch (err) {
+      this.#take(delivery);
+      throw err;
+    }
+    const owned = this.#take(delivery);
+    // If the channel died meanwhile the original comes back too: a duplicate, counted the same.
+    return owned !== undefined && this.#settleRaw(owned.consumer, owned.raw, 'ack');
+  }
+
+  async deadLetter(delivery: Delivery, record: TaskRecord, _options: SaveOptions): Promise<boolean> {
+    if (!this.#owns(delivery)) return this.#take(delivery) !== undefined;
+    const d = delivery as RabbitDelivery;
+    const headers = { ...d.raw.properties.headers, [DELIVERIES_HEADER]: d.attempt, [REASON_HEADER]: record.reason ?? 'dead-lettered', [ID_HEADER]: record.id };
+    try {
+      await this.#send(async (decl) => (await decl.base(), [this.#topo.dlx, '']), d.raw.content, { ...this.#copyProps(d.raw, d.attempt), headers });
+    } catch (err) {
+      this.#take(delivery);
+      throw err;
+    }
+    const owned = this.#take(delivery);
+    return owned !== undefined && this.#settleRaw(owned.consumer, owned.raw, 'ack');
+  }
+
+  #owns(delivery: Delivery): boolean {
+    return delivery instanceof RabbitDelivery && !delivery.settled && this.#alive(delivery.consumer);
+  }
+
+  /** Dead letters, newest first, read without removing them (dead-letters.ts). */
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
+    await this.#declarerOf(link).base();
+    return readDeadLetters(link.model, this.#topo.dlq, limit, this.#settings.deadLetterScanLimit);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#backlog = [];
+    if (!this.#started) return;
+    this.#session.removeSetup(this.#onLink);
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    // Closing the channel returns its unacked messages to the queue (redelivered = attempt + 1).
+    if (consumer !== undefined) await consumer.ch.close().catch(() => undefined);
+    this.#declarer?.d.close();
+    await this.#session.release();
+  }
+}
+
+function count(value: unknown): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : 0;
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+}
