@@ -4,6 +4,7 @@
  * consumers, reply consumer) on each new link, `blocked`/`unblocked`, and a bound on how long a
  * publish may wait for all of that. Nothing here is module-level: each app gets its own session.
  */
+import { Socket } from 'node:net';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options, type RecoveringChannelModel } from 'amqplib';
 import { ConnectionClosedError } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
@@ -147,6 +148,7 @@ export class AmqpSession {
 
   async #attach(model: ChannelModel): Promise<void> {
     this.#model = model;
+    coalesceWrites(model);
     this.#listen(model);
     model.on('close', (err?: Error) => {
       if (this.#model !== model) return;
@@ -366,4 +368,28 @@ function isRecovering(model: ChannelModel | RecoveringChannelModel): model is Re
 
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * amqplib writes each frame to the socket on its own (one syscall per ack, publish or confirm
+ * frame). On a connection we own, frames written in the same tick are corked and leave in one
+ * write when the tick ends: the same bytes, far fewer syscalls.
+ */
+function coalesceWrites(model: ChannelModel): void {
+  const socket = (model as unknown as { connection?: { stream?: unknown } }).connection?.stream;
+  if (!(socket instanceof Socket)) return;
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    return write(...args);
+  }) as typeof socket.write;
 }
