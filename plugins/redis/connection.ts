@@ -4,6 +4,7 @@
  * blocking reads and pub/sub. Broker, storage and global config share it; the last one to stop
  * closes what was created here, never a client the user passed in.
  */
+import { createHash } from 'node:crypto';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ComponentContext } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
@@ -20,7 +21,7 @@ export interface ConnectionOptions {
   prefix: string;
 }
 
-const SCRIPTS = {
+const SOURCES = {
   qtasksEnqueue: ENQUEUE,
   qtasksStep: STEP,
   qtasksRenew: RENEW,
@@ -31,8 +32,23 @@ const SCRIPTS = {
   qtasksAlive: ALIVE,
 } as const;
 
-export type ScriptName = keyof typeof SCRIPTS;
-type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
+export type ScriptName = keyof typeof SOURCES;
+
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+// Scripts run through EVALSHA by digest rather than ioredis' defineCommand: that would add
+// commands to a client the user passed in (not ours to change), and ioredis copies every
+// defined command onto each auto-pipeline it builds, a per-flush cost on the hot path.
+const SCRIPTS = Object.fromEntries(
+  Object.entries(SOURCES).map(([name, lua]) => [name, { lua, sha: createHash('sha1').update(lua).digest('hex') }]),
+) as Record<ScriptName, Script>;
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
+}
 
 export class RedisConnection {
   readonly #options: ConnectionOptions;
@@ -64,7 +80,14 @@ export class RedisConnection {
 
   /** Runs a script by name (EVALSHA, falling back to EVAL once per socket; auto-pipelined when enabled). */
   run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
-    return (this.client as unknown as Record<ScriptName, ScriptFn>)[name](...args);
+    const client = this.client;
+    const script = SCRIPTS[name];
+    // Every script takes one key (the app's hash-tagged base, or a key in its slot).
+    return client.evalsha(script.sha, 1, ...args).catch((err: unknown) => {
+      if (!isNoScript(err)) throw err;
+      // Not cached on this server yet (first use, restart, failover): EVAL loads it.
+      return client.eval(script.lua, 1, ...args);
+    });
   }
 
   /** Each component calls this from its start(); the first call connects. */
@@ -120,9 +143,6 @@ export class RedisConnection {
         throw new QTasksError(ErrorCodes.CONNECTION_CLOSED, `redis plugin: cannot connect to ${url ?? 'Redis'}: ${(err as Error).message}`, { cause: err });
       }
       this.#owned.add(c);
-    }
-    for (const [name, lua] of Object.entries(SCRIPTS)) {
-      if (typeof (c as unknown as Record<string, unknown>)[name] !== 'function') c.defineCommand(name, { numberOfKeys: 1, lua });
     }
     this.#client = c;
   }

@@ -103,6 +103,8 @@ describe('redis plugin: options and connection ownership', () => {
       await a.stop();
       expect(client.status).toBe('ready');
       expect(await client.ping()).toBe('PONG');
+      // Nothing was added to the caller's client (no defineCommand on it).
+      expect(Object.keys(client.scriptsSet)).toEqual([]);
       expect(await appConnections(admin, name)).toEqual([]);
     } finally {
       client.disconnect();
