@@ -4,7 +4,7 @@
  */
 import type { Plugin } from '../core/plugin.js';
 import { MemoryBackend, memory } from '../plugins/memory/index.js';
-import { Keys, redis } from '../plugins/redis/index.js';
+import { deleteAppKeys, redis } from '../plugins/redis/index.js';
 
 export interface BenchTarget {
   /** Plugins for an app; apps of one run share `appName`. */
@@ -85,15 +85,7 @@ export const benchTargets: Record<string, () => Promise<BenchTarget>> = {
         const sys = Number(/used_cpu_sys:([\d.]+)/.exec(cpu)?.[1] ?? 0);
         return { redis_usec: usec + lua, redis_lua_usec: lua, redis_cpu_usec: Math.round((user + sys) * 1e6) };
       },
-      cleanup: async (appName) => {
-        const pattern = new Keys('qtasks', appName).pattern;
-        let cursor = '0';
-        do {
-          const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-          cursor = next;
-          if (keys.length > 0) await admin.del(...keys);
-        } while (cursor !== '0');
-      },
+      cleanup: async (appName) => void (await deleteAppKeys(admin, appName)),
       close: async () => void (await admin.quit()),
     };
   },

@@ -78,4 +78,5 @@ export function redis(options: RedisPluginOptions = {}): Plugin {
 }
 
 export { Keys } from './keys.js';
+export { deleteAppKeys } from './admin.js';
 export { RedisBroker, RedisGlobalConfig, RedisStorage };

@@ -1,5 +1,6 @@
 /** Shared by the Redis suites: the server address, key cleanup, and corrupt-entry injection. */
 import { Redis } from 'ioredis';
+import { deleteAppKeys as deleteKeysOf } from '../../plugins/redis/admin.js';
 import { Keys } from '../../plugins/redis/keys.js';
 
 export const REDIS_URL = process.env.QTASKS_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -20,15 +21,7 @@ export async function adminClient(url = REDIS_URL): Promise<Redis> {
 
 /** Deletes every key of the given apps (never FLUSHDB: the server is shared). */
 export async function deleteAppKeys(admin: Redis, appNames: readonly string[]): Promise<void> {
-  for (const name of appNames) {
-    const pattern = new Keys(PREFIX, name).pattern;
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await admin.del(...keys);
-    } while (cursor !== '0');
-  }
+  for (const name of appNames) await deleteKeysOf(admin, name, PREFIX);
 }
 
 /** Puts garbage where a task should be: a ready entry whose stored message is `payload`. */

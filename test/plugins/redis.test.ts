@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
 import { RedisConnection } from '../../plugins/redis/connection.js';
-import { redis } from '../../plugins/redis/index.js';
+import { deleteAppKeys as deleteAppKeysOf, redis } from '../../plugins/redis/index.js';
 import { RedisStorage } from '../../plugins/redis/storage.js';
 import { brokerConformance, storageConformance } from '../contracts/index.js';
 import { gate, sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
@@ -109,6 +109,24 @@ describe('redis plugin: options and connection ownership', () => {
     } finally {
       client.disconnect();
     }
+  });
+
+  it('deleteAppKeys removes every key of one app and nothing of another', async () => {
+    const gone = uniqueName('flush');
+    const kept = uniqueName('flush');
+    for (const name of [gone, kept]) {
+      const a = app(name, redis({ url: REDIS_URL }));
+      const t = a.task('t', () => 'ok');
+      await a.start();
+      await t.addTask([], { timeout: 10_000 });
+      await a.stop();
+    }
+    const count = async (name: string): Promise<number> => (await admin.keys(`${PREFIX}:{${name}}:*`)).length;
+    expect(await count(gone)).toBeGreaterThan(0);
+    const before = await count(kept);
+    expect(await deleteAppKeysOf(admin, gone)).toBeGreaterThan(0);
+    expect(await count(gone)).toBe(0);
+    expect(await count(kept)).toBe(before);
   });
 
   it('closes the connections it created from a url on stop', async () => {
