@@ -2,15 +2,15 @@
  * The app: owns its hooks, config, task registry and lifecycle. Everything that talks to the
  * outside world comes from plugins through hooks; with none, the in-memory plugin answers.
  */
-import { randomUUID } from 'node:crypto';
 import { resolveConfig, type Config } from './config.js';
 import type { Broker, ComponentContext, GlobalConfig, Storage } from './contracts.js';
 import { ErrorCodes, QTasksError, WaitTimeoutError } from './errors.js';
 import { createHooks, type KernelHooks, type LifecycleContext } from './hooks.js';
 import { guardHooks, runStopTaps, withTimeout } from './lifecycle.js';
-import { Logger, levelValue, type LoggerLike } from './logger.js';
+import { AppLoggers } from './app-loggers.js';
+import { Logger, type LoggerLike } from './logger.js';
 import type { Plugin } from './plugin.js';
-import { jsonProblem, messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
+import type { TaskRecord } from './record.js';
 import type { Router } from './router.js';
 import { appMain, loggerMain, setAppMain, setLoggerMain, sharedTaskDefinitions } from './state.js';
 import {
@@ -22,6 +22,7 @@ import {
   type TaskDefinition,
   type TaskOptions,
 } from './task.js';
+import { enqueue } from './enqueue.js';
 import { Worker } from './worker.js';
 import { createMemoryParts } from '../plugins/memory/index.js';
 
@@ -68,10 +69,8 @@ export class QueueTasks {
   #parts: Parts | undefined;
   #worker: Worker | undefined;
   #log: LoggerLike | undefined;
-  /** Component loggers handed out so far, so that `logLevel` reaches them. Per app: never shared. */
-  readonly #loggers = new Map<string, LoggerLike>();
-  /** Set by `logLevel = ...`; applies to every logger this app hands out from then on. */
-  #levelOverride: string | undefined;
+  /** The loggers this app hands out (per app: never shared). */
+  readonly #loggers: AppLoggers;
 
   constructor(options: QueueTasksOptions = {}) {
     this.#options = options;
@@ -79,6 +78,7 @@ export class QueueTasks {
     checkTaskName(this.name);
     this.config = Object.freeze(resolveConfig(options.config, options.env));
     this.hooks = createHooks();
+    this.#loggers = new AppLoggers(this);
     guardHooks(this.hooks, () => this.#state !== 'created');
     if (options.globals !== false) {
       // appMain: last constructed wins (as in QTasks). loggerMain: only if nobody set one, so a
@@ -157,50 +157,19 @@ export class QueueTasks {
    * derived from loggerMain, else a local Logger. Component loggers are made once per app.
    */
   logger(component: string, bindings?: Record<string, unknown>): LoggerLike {
-    if (bindings === undefined) {
-      let made = this.#loggers.get(component);
-      if (made === undefined) this.#loggers.set(component, (made = this.#makeLogger(component, undefined)));
-      return made;
-    }
-    return this.#makeLogger(component, bindings);
-  }
-
-  #makeLogger(component: string, bindings: Record<string, unknown> | undefined): LoggerLike {
-    const provided = this.hooks.logging.provide.call({ app: this, component, ...(bindings !== undefined ? { bindings } : {}) });
-    let made: LoggerLike;
-    if (provided !== undefined) {
-      made = provided;
-    } else {
-      const main = loggerMain();
-      const level = this.#levelOverride ?? this.config.logLevel;
-      if (main instanceof Logger) {
-        // Same sink and format as the main logger, but this app's name and level: no app's
-        // config decides another's level (QTasks' shared stdlib loggers are last-writer-wins).
-        made = main.derive({ name: this.name, subname: component, level, ...(bindings !== undefined ? { bindings } : {}) });
-      } else if (main !== undefined) {
-        // A foreign main logger (a host's pino...) keeps its own level unless logLevel is set.
-        made = main.child({ app: this.name, component, ...bindings });
-      } else {
-        return new Logger({ name: this.name, subname: component, level, format: this.config.logFormat, ...(bindings !== undefined ? { bindings } : {}) });
-      }
-    }
-    if (this.#levelOverride !== undefined) made.level = this.#levelOverride;
-    return made;
+    return this.#loggers.get(component, bindings);
   }
 
   /**
-   * This app's log level: `config.logLevel` for loggers the kernel makes, the provider's level for
-   * loggers a plugin or a foreign loggerMain supplies. Setting it changes every logger this app
-   * has handed out (and will hand out), and no other app's.
+   * This app's log level. Setting it changes every logger this app has handed out (and will hand
+   * out), and no other app's.
    */
   get logLevel(): string {
-    return this.#levelOverride ?? this.logger('QueueTasks').level;
+    return this.#loggers.level;
   }
 
   set logLevel(level: string) {
-    levelValue(level);
-    this.#levelOverride = level;
-    for (const logger of this.#loggers.values()) logger.level = level;
+    this.#loggers.level = level;
   }
 
   get #logger(): LoggerLike {
@@ -212,34 +181,9 @@ export class QueueTasks {
   async addTask(name: string, args: readonly unknown[] = [], options: AddTaskOptions = {}): Promise<TaskRecord> {
     checkTaskName(name);
     const parts = await this.#ready('addTask');
-    if (!Array.isArray(args)) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args must be an array, got ${typeof args}`);
-    for (const key of ['priority', 'delay', 'timeout'] as const) {
-      const v = options[key];
-      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || (key !== 'priority' && v < 0))) {
-        throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": ${key} must be a finite number${key === 'priority' ? '' : ' >= 0'}, got ${String(v)}`);
-      }
-    }
-    assertJson(name, args);
-    const def = this.#tasks.get(name);
-    const now = Date.now();
-    let message: TaskMessage = {
-      id: randomUUID(),
-      name,
-      queue: options.queue ?? def?.options.queue ?? this.config.defaultQueue,
-      args,
-      priority: options.priority ?? def?.options.priority ?? this.config.defaultPriority,
-      createdAt: now,
-      maxDeliveries: (def?.options.retry ?? 0) + 1 + this.config.extraDeliveries,
-      ...(options.meta !== undefined ? { meta: options.meta } : {}),
-    };
-    const delayMs = options.delay ?? def?.options.delay ?? 0;
-    if (this.hooks.broker.beforePublish.isUsed()) message = await this.hooks.broker.beforePublish.promise(message, { app: this, delayMs });
-    const record = messageToRecord(message, now, now + delayMs);
-    if (!parts.fused) await parts.storage.save(record, { ttlMs: this.config.resultTtlMs });
-    await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
-    if (this.hooks.broker.afterPublish.isUsed()) this.hooks.broker.afterPublish.call(message);
+    const record = await enqueue(this, parts, name, args, options);
     if (options.timeout === undefined) return record;
-    return this.wait(message.id, options.timeout);
+    return this.wait(record.id, options.timeout);
   }
 
   /** Waits up to `timeoutMs` for task `id` to be final; rejects with WaitTimeoutError (carrying the id) otherwise. */
@@ -449,9 +393,4 @@ export class QueueTasks {
       throw new QTasksError(ErrorCodes.ALREADY_STARTED, `cannot ${what}: app "${this.name}" is ${this.#state}`);
     }
   }
-}
-
-function assertJson(name: string, args: readonly unknown[]): void {
-  const problem = jsonProblem(args);
-  if (problem !== undefined) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args${problem}; args must be JSON-serializable`);
 }
