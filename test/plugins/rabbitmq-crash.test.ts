@@ -16,7 +16,7 @@ import { RabbitFixture, TEST_PREFIX } from './rabbitmq-helpers.js';
 import { REDIS_URL, adminClient } from './redis-helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const WORKER = join(here, 'fixtures', 'rabbitmq-crash-worker.ts');
+const WORKER = join(here, '..', 'fixtures', 'rabbitmq-crash-worker.ts');
 const RESULTS_PREFIX = 'qtasks-crash-results';
 
 const fx = new RabbitFixture();
