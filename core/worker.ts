@@ -113,16 +113,15 @@ export class Worker {
     const app = this.#app;
     const m = delivery.message;
     const startedAt = Date.now();
-    const base = recordOf(m, TaskStatus.PROCESS, delivery.attempt, startedAt, { startedAt });
     const rejected = this.#receive(delivery);
-    if (rejected !== undefined) return this.#deadLetter(delivery, progress, base, rejected, ErrorCodes.MALFORMED_MESSAGE);
+    if (rejected !== undefined) return this.#deadLetter(delivery, progress, startedAt, rejected, ErrorCodes.MALFORMED_MESSAGE);
     const def = app.tasks.get(m.name);
     const ttlMs = def?.options.resultTtlMs ?? app.config.resultTtlMs;
     // The producer may not know the task's retry count; the worker's definition can raise the limit.
     const limit = Math.max(m.maxDeliveries, def === undefined ? 0 : (def.options.retry ?? 0) + 1 + app.config.extraDeliveries);
     if (delivery.attempt > limit) {
       const reason = `delivered ${delivery.attempt} times without an outcome (limit ${limit})`;
-      return this.#deadLetter(delivery, progress, base, reason, ErrorCodes.DELIVERY_LIMIT, ttlMs);
+      return this.#deadLetter(delivery, progress, startedAt, reason, ErrorCodes.DELIVERY_LIMIT, ttlMs);
     }
     if (def === undefined) {
       const err = new QTasksError(ErrorCodes.UNKNOWN_TASK, `no task named ${JSON.stringify(m.name)} is registered on app "${app.name}"`);
@@ -130,6 +129,8 @@ export class Worker {
       return this.#settle(delivery, progress, record, ttlMs);
     }
     if (!this.#parts.fused) {
+      // A broker that keeps records wrote `process` at delivery; otherwise the kernel does, fenced.
+      const base = recordOf(m, TaskStatus.PROCESS, delivery.attempt, startedAt, { startedAt });
       const processing = this.#beforeSave(base);
       if (processing.status !== TaskStatus.PROCESS) return this.#settle(delivery, progress, processing, ttlMs);
       const current = await this.#parts.storage.save(processing, { ttlMs });
@@ -219,9 +220,10 @@ export class Worker {
     this.#notify(record);
   }
 
-  async #deadLetter(delivery: Delivery, progress: Progress, base: TaskRecord, reason: string, code: string, ttlMs = this.#app.config.resultTtlMs): Promise<void> {
+  async #deadLetter(delivery: Delivery, progress: Progress, startedAt: number, reason: string, code: string, ttlMs = this.#app.config.resultTtlMs): Promise<void> {
     const now = Date.now();
-    const record = this.#beforeSave({ ...base, status: TaskStatus.DEAD, updatedAt: now, finishedAt: now, reason, error: { name: 'QTasksError', code, message: reason } });
+    const error = { name: 'QTasksError', code, message: reason };
+    const record = this.#beforeSave(recordOf(delivery.message, TaskStatus.DEAD, delivery.attempt, now, { startedAt, finishedAt: now, reason, error }));
     this.#log.error({ taskId: record.id, task: record.name, reason }, 'task dead-lettered');
     if (!this.#parts.fused) await this.#parts.storage.save(record, { ttlMs });
     progress.settled = true;
