@@ -1,33 +1,18 @@
 import { pino as createPino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   ErrorCodes,
   Logger,
-  QueueTasks,
   Router,
   appMain,
   loggerMain,
-  setAppMain,
   setLoggerMain,
   sharedTask,
 } from '../../core/index.js';
+import { appsWithCleanGlobals } from '../support/apps.js';
 import { LogSink } from '../support/log-sink.js';
 
-const apps: QueueTasks[] = [];
-function make(options: ConstructorParameters<typeof QueueTasks>[0]): QueueTasks {
-  const app = new QueueTasks(options);
-  apps.push(app);
-  return app;
-}
-
-beforeEach(() => {
-  setAppMain(undefined);
-  setLoggerMain(undefined);
-});
-afterEach(async () => {
-  vi.restoreAllMocks();
-  await Promise.all(apps.splice(0).map((a) => a.stop()));
-});
+const make = appsWithCleanGlobals();
 
 describe('appMain', () => {
   it('is the last app constructed with globals on, and is cleared when that app stops', async () => {

@@ -3,27 +3,14 @@
  * and no app needs appMain.
  */
 import { pino as createPino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ErrorCodes, Logger, QueueTasks, appMain, loggerMain, setAppMain, setLoggerMain } from '../../core/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { ErrorCodes, Logger, appMain, loggerMain } from '../../core/index.js';
 import { MemoryBackend, memory } from '../../plugins/memory/index.js';
 import { pino } from '../../plugins/pino/index.js';
+import { appsWithCleanGlobals } from '../support/apps.js';
 import { LogSink } from '../support/log-sink.js';
 
-const apps: QueueTasks[] = [];
-function make(options: ConstructorParameters<typeof QueueTasks>[0]): QueueTasks {
-  const app = new QueueTasks(options);
-  apps.push(app);
-  return app;
-}
-
-beforeEach(() => {
-  setAppMain(undefined);
-  setLoggerMain(undefined);
-});
-afterEach(async () => {
-  vi.restoreAllMocks();
-  await Promise.all(apps.splice(0).map((a) => a.stop()));
-});
+const make = appsWithCleanGlobals();
 
 describe('two apps with globals: false', () => {
   it('run end to end side by side with no appMain and no loggerMain', async () => {

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { redis } from '../../plugins/redis/index.js';
 import { uniqueName, waitUntil } from '../contracts/helpers.js';
+import { waitForRedis } from './redis-helpers.js';
 
 const run = promisify(execFile);
 
@@ -56,18 +57,7 @@ describe('redis plugin on a 3-master Redis Cluster', () => {
       servers.push(proc);
     }
     for (const port of ports) {
-      await waitUntil(async () => {
-        const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-        c.on('error', () => undefined); // refused until the server is up
-        try {
-          await c.connect();
-          return (await c.ping()) === 'PONG';
-        } catch {
-          return false;
-        } finally {
-          c.disconnect();
-        }
-      }, `redis-server on ${port}`, 10_000, 100);
+      await waitForRedis(port);
     }
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
     for (const port of ports) {

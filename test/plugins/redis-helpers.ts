@@ -1,5 +1,6 @@
 /** Shared by the Redis suites: the server address, key cleanup, and corrupt-entry injection. */
 import { Redis } from 'ioredis';
+import { waitUntil } from '../contracts/helpers.js';
 import { deleteAppKeys as deleteKeysOf } from '../../plugins/redis/admin.js';
 import { Keys } from '../../plugins/redis/keys.js';
 
@@ -43,4 +44,20 @@ export async function appConnections(admin: Redis, appName: string): Promise<Arr
     if (id !== undefined && name !== undefined && name.startsWith(`qtasks:${appName}:`)) out.push({ id, name });
   }
   return out;
+}
+
+/** Waits until a redis-server the test started answers PING on 127.0.0.1:`port`. */
+export async function waitForRedis(port: number, timeoutMs = 10_000): Promise<void> {
+  await waitUntil(async () => {
+    const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    c.on('error', () => undefined); // refused until the server is up
+    try {
+      await c.connect();
+      return (await c.ping()) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      c.disconnect();
+    }
+  }, `redis-server on ${port}`, timeoutMs, 50);
 }

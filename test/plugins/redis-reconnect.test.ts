@@ -15,7 +15,7 @@ import { QueueTasks } from '../../core/app.js';
 import type { TaskRecord } from '../../core/record.js';
 import { redis } from '../../plugins/redis/index.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
-import { REDIS_URL, adminClient, appConnections, deleteAppKeys } from './redis-helpers.js';
+import { REDIS_URL, adminClient, appConnections, deleteAppKeys, waitForRedis } from './redis-helpers.js';
 
 function makeApp(name: string, url: string, config: Record<string, unknown> = {}, apps: QueueTasks[]): QueueTasks {
   // A long blocking timeout: recovery must come from reconnect handling, not from the timeout.
@@ -101,18 +101,7 @@ describe('redis plugin: a private redis-server restarted mid-run', () => {
   async function startServer(): Promise<void> {
     // AOF with fsync on every write: what was acknowledged survives the restart.
     server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
-    await waitUntil(async () => {
-      const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      c.on('error', () => undefined);
-      try {
-        await c.connect();
-        return (await c.ping()) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        c.disconnect();
-      }
-    }, 'private redis-server up', 10_000, 50);
+    await waitForRedis(port);
   }
 
   async function stopServer(): Promise<void> {
