@@ -11,6 +11,16 @@ import { Consumer } from './consumer.js';
 
 /** Publishes per script call; bounds how long one call holds the server. */
 const MAX_PUBLISH_BATCH = 500;
+/** Longer delays are clamped (about 142,000 years): keeps the number in plain digits. */
+const MAX_DELAY_MS = 2 ** 52;
+
+interface Outgoing {
+  readonly head: string;
+  readonly body: string;
+  readonly record: string | undefined;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
 
 export interface RedisBrokerSettings {
   /** Longest single blocking wait of an idle worker, ms. */
@@ -25,8 +35,7 @@ export class RedisBroker implements Broker {
   #ctx: ComponentContext | undefined;
   #consumer: Consumer | undefined;
   #started = false;
-  #seq = 0;
-  readonly #outbox: Array<{ args: Array<string | number>; resolve: () => void; reject: (err: Error) => void }> = [];
+  readonly #outbox: Outgoing[] = [];
   #flushScheduled = false;
 
   constructor(conn: RedisConnection, settings: RedisBrokerSettings, records?: Storage) {
@@ -47,12 +56,13 @@ export class RedisBroker implements Broker {
     // The `new` record is stored only when it is not the one the message derives to (the usual
     // case): half the bytes and a cheaper write per task.
     const record = this.records !== undefined && !derivable(message, options.record) ? `0|${JSON.stringify(options.record)}` : '';
+    // The header packs the small fields (see ENQUEUE in lua.ts); the id is length-prefixed, so
+    // ids and queue names may hold any character.
+    const delay = Math.min(Math.max(0, Math.round(options.delayMs)), MAX_DELAY_MS);
+    const head = `${message.priority}|${delay}|${options.record.runAt ?? ''}|${record === '' ? 0 : 1}|${Buffer.byteLength(message.id)}|${message.id}${message.queue}`;
+    const body = JSON.stringify(message);
     return new Promise<void>((resolve, reject) => {
-      this.#outbox.push({
-        args: [message.id, message.queue, message.priority, JSON.stringify(message), record, Math.max(0, Math.round(options.delayMs)), options.record.runAt ?? '', this.#nextSeq()],
-        resolve,
-        reject,
-      });
+      this.#outbox.push({ head, body, record: record === '' ? undefined : record, resolve, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => this.#flush());
@@ -64,12 +74,15 @@ export class RedisBroker implements Broker {
     this.#flushScheduled = false;
     while (this.#outbox.length > 0) {
       const batch = this.#outbox.splice(0, MAX_PUBLISH_BATCH);
-      const args: Array<string | number> = [];
-      for (const p of batch) args.push(...p.args);
       let sent: Promise<unknown>;
       try {
         const keys = this.#conn.keys;
-        sent = this.#conn.run('qtasksEnqueue', keys.seq, keys.base, batch.length, ...args);
+        const args: Array<string | number> = [keys.seq, keys.base, batch.length];
+        for (const p of batch) {
+          args.push(p.head, p.body);
+          if (p.record !== undefined) args.push(p.record);
+        }
+        sent = this.#conn.runArgs('qtasksEnqueue', args);
       } catch (err) {
         sent = Promise.reject(err); // stopped in the meantime
       }
@@ -83,15 +96,6 @@ export class RedisBroker implements Broker {
         },
       );
     }
-  }
-
-  /**
-   * FIFO key within a priority: 12 hex digits of ms and a 4-digit counter. Taken on the producer
-   * to save a server round of INCR per task; producers on different hosts order by their clocks.
-   */
-  #nextSeq(): string {
-    this.#seq = (this.#seq + 1) & 0xffff;
-    return Date.now().toString(16).padStart(12, '0') + this.#seq.toString(16).padStart(4, '0');
   }
 
   async consume(options: ConsumeOptions): Promise<void> {

@@ -80,6 +80,11 @@ export class RedisConnection {
 
   /** Runs a script by name (EVALSHA by digest, EVAL when the server does not have it cached). */
   run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
+    return this.runArgs(name, args);
+  }
+
+  /** run() with the arguments in an array (large batches: no spreading through two calls). */
+  runArgs(name: ScriptName, args: Array<string | number>): Promise<unknown> {
     const client = this.client;
     const script = SCRIPTS[name];
     // Every script takes one key (the app's hash-tagged base, or a key in its slot).

@@ -40,7 +40,7 @@ export class Keys {
     return `${this.base}wt:${id}`;
   }
 
-  /** Ready tasks of a queue (ZSET, score = priority, member = 16 hex digits of sequence + id). */
+  /** Ready tasks of a queue (ZSET, score = priority, member = 16 hex digits of the app's counter + id). */
   ready(queue: string): string {
     return `${this.base}q:${queue}`;
   }

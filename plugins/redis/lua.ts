@@ -8,7 +8,7 @@
  * '<attempts>|<record JSON>' once the record is past `new` (a `new` record is derived from m),
  * with a TTL when final; `<base>wt:<id>` while someone waits for the final record.
  *
- * Members: ready queues '<16 hex digits: ms and counter><deliveries so far>:<id>\n<message>'
+ * Members: ready queues '<16 hex digits: the app's counter><deliveries so far>:<id>\n<message>'
  * scored by priority (ties sort by member, so FIFO within a priority; a claim needs nothing but
  * the member); leases '<deliveries before this one>:<id>' (the middle of the ready member; unique
  * per delivery, so it is the fencing token) scored by expiry; delayed '<deliveries>:<id>' by due time.
@@ -31,8 +31,8 @@ local function dead_letter(p, entry)
   redis.call('LTRIM', p .. 'dead', 0, 9999)
 end
 local function make_ready(p, now, tried, id, queue, prio, m)
-  local seq = redis.call('INCR', p .. 'seq') % 65536
-  redis.call('ZADD', p .. 'q:' .. queue, prio, string.format('%012x%04x', now, seq) .. tried .. ':' .. id .. '\\n' .. m)
+  local seq = redis.call('INCR', p .. 'seq')
+  redis.call('ZADD', p .. 'q:' .. queue, prio, string.format('%016x', seq) .. tried .. ':' .. id .. '\\n' .. m)
   redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
 end
 -- a delayed member '<deliveries>:<id>' (bump 0) or a lease '<deliveries before it>:<id>'
@@ -54,21 +54,29 @@ end
 
 /**
  * Enqueues a batch (the publishes of one tick). KEYS: any key of the app (routing). ARGV: base,
- * count, then per task: id, queue, priority, message, record ('0|<JSON>', or '' when the broker
- * keeps no records or the record is the one derived from the message), delayMs, runAt, seq
- * (16 hex digits from the producer: ms and a counter).
+ * count, then per task a header '<priority>|<delayMs>|<runAt>|<r>|<id length>|<id><queue>', the
+ * message, and when <r> is 1 the record ('0|<JSON>': only when the broker keeps records and the
+ * record is not the one derived from the message). Packing the small fields into one string keeps
+ * the argument count, which costs on both sides of the socket, at two per task.
+ * FIFO within a priority comes from the app's counter on the server: one INCRBY per batch.
  */
 export const ENQUEUE = `${COMMON}
 -- one command per kind of write for the whole batch: each redis.call has a fixed cost
 local p, n = ARGV[1], tonumber(ARGV[2])
 local sets, ready, delayed, wake = {}, {}, {}, {}
 local now
+local seq = redis.call('INCRBY', p .. 'seq', n) - n
 local i = 3
 for k = 1, n do
-  local id, queue, prio, msg, rec, delay = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
+  local head, msg = ARGV[i], ARGV[i + 1]
+  local prio, delay, run_at, r, idlen, rest = string.match(head, '^([^|]*)|(%d+)|([^|]*)|([01])|(%d+)|()')
+  idlen = tonumber(idlen)
+  local id = string.sub(head, rest, rest + idlen - 1)
+  local queue = string.sub(head, rest + idlen)
+  delay = tonumber(delay)
   sets[#sets + 1] = p .. 'j:' .. id
   if delay > 0 then
-    sets[#sets + 1] = ARGV[i + 6] .. '|' .. msg
+    sets[#sets + 1] = run_at .. '|' .. msg
     now = now or now_ms()
     delayed[#delayed + 1] = now + delay
     delayed[#delayed + 1] = '0:' .. id
@@ -80,14 +88,16 @@ for k = 1, n do
       ready[queue] = q
     end
     q[#q + 1] = prio
-    q[#q + 1] = ARGV[i + 7] .. '0:' .. id .. '\\n' .. msg
+    seq = seq + 1
+    q[#q + 1] = string.format('%016x', seq) .. '0:' .. id .. '\\n' .. msg
   end
-  if rec ~= '' then
+  i = i + 2
+  if r == '1' then
     sets[#sets + 1] = p .. 'r:' .. id
-    sets[#sets + 1] = rec
+    sets[#sets + 1] = ARGV[i]
+    i = i + 1
   end
   wake[queue] = true
-  i = i + 8
 end
 redis.call('MSET', unpack(sets))
 for queue, args in pairs(ready) do redis.call('ZADD', p .. 'q:' .. queue, unpack(args)) end

@@ -194,6 +194,21 @@ export function brokerConformance(target: BrokerTarget): void {
       expect((await t.addTask([], { timeout: 10_000 })).returning).toBe('fine');
     });
 
+
+    it('carries names, queues and ids with separators and non-ASCII characters unchanged', async () => {
+      const app = makeApp(uniqueName('chars'));
+      const queue = 'q|ü:1 ✓';
+      const t = app.task({ name: 'tâche|ü:名前 ✓', queue }, (s: string) => `${s}|ok`);
+      let n = 0;
+      // A hook may choose ids: one with the characters a broker might use as separators.
+      app.hooks.broker.beforePublish.tap('test', (m) => ({ ...m, id: `id|${++n}:ü✓` }));
+      await app.start();
+      const [a, b] = await Promise.all([t.addTask(['a|ü'], { timeout: 10_000 }), t.addTask(['b'], { timeout: 10_000, delay: 50 })]);
+      expect([a.id, b.id].sort()).toEqual(['id|1:ü✓', 'id|2:ü✓']);
+      expect([a.returning, b.returning]).toEqual(['a|ü|ok', 'b|ok']);
+      expect(a.queue).toBe(queue);
+      expect((await app.get('id|2:ü✓'))?.status).toBe('success');
+    });
     it('expires results after their TTL', async () => {
       const app = makeApp(uniqueName('ttl'));
       const t = app.task({ name: 't', resultTtlMs: 300 }, () => 1);
