@@ -12,6 +12,7 @@ import type { ConsumeMessage } from 'amqplib';
 import type { ComponentContext, SaveOptions, Storage } from '../../core/contracts.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { isFinal, type TaskRecord } from '../../core/record.js';
+import { BoundedMap } from './bounded-map.js';
 import type { AmqpSession, Link } from './connection.js';
 
 export const REPLY_TO = 'amq.rabbitmq.reply-to';
@@ -32,19 +33,16 @@ interface Route {
 export class ReplyRoutes {
   /** True once this app's storage is the reply storage: publishes that await a result carry the address. */
   enabled = false;
-  readonly #routes = new Map<string, Route>();
-  readonly #max: number;
+  // Bounded: deliveries that never reach a final save here (lost lease) must not pile up.
+  readonly #routes: BoundedMap<string, Route>;
 
   constructor(max: number) {
-    this.#max = max;
+    this.#routes = new BoundedMap(max);
   }
 
   remember(taskId: string, replyTo: unknown, correlationId: unknown): void {
     if (typeof replyTo !== 'string' || !REPLY_ADDRESS.test(replyTo)) return;
-    this.#routes.delete(taskId);
     this.#routes.set(taskId, { replyTo, correlationId: typeof correlationId === 'string' ? correlationId : taskId });
-    // Deliveries that never reach a final save here (lost lease) must not pile up.
-    if (this.#routes.size > this.#max) this.#routes.delete(this.#routes.keys().next().value as string);
   }
 
   take(taskId: string): Route | undefined {
@@ -63,8 +61,8 @@ export class ReplyStorage implements Storage {
   readonly name = 'rabbitmq-reply';
   readonly #session: AmqpSession;
   readonly #routes: ReplyRoutes;
-  readonly #max: number;
-  readonly #records = new Map<string, Kept>();
+  /** Oldest write out first: every write re-inserts. */
+  readonly #records: BoundedMap<string, Kept>;
   readonly #waiters = new Map<string, Set<(r: TaskRecord) => void>>();
   #log: LoggerLike | undefined;
   #started = false;
@@ -72,7 +70,7 @@ export class ReplyStorage implements Storage {
   constructor(session: AmqpSession, routes: ReplyRoutes, maxRecords: number) {
     this.#session = session;
     this.#routes = routes;
-    this.#max = maxRecords;
+    this.#records = new BoundedMap(maxRecords);
   }
 
   async start(ctx: ComponentContext): Promise<void> {
@@ -104,10 +102,7 @@ export class ReplyStorage implements Storage {
 
   #keep(record: TaskRecord, ttlMs: number): void {
     const final = isFinal(record.status);
-    this.#records.delete(record.id);
     this.#records.set(record.id, { record, expiresAt: final ? Date.now() + ttlMs : Infinity });
-    // Oldest first out: the map is insertion-ordered and every write re-inserts.
-    if (this.#records.size > this.#max) this.#records.delete(this.#records.keys().next().value as string);
     if (!final) return;
     const waiters = this.#waiters.get(record.id);
     if (waiters === undefined) return;
