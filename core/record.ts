@@ -144,9 +144,19 @@ export function validateMessage(value: unknown): string | undefined {
 /**
  * Where `value` stops being plain JSON (what JSON.stringify would drop, alter or throw on), as a
  * path suffix and a reason: `[0].when is a function`; undefined when it is plain JSON. Checks
- * arguments at addTask and results before they are stored. Allocates nothing on the success path.
+ * arguments at addTask and results before they are stored. Allocates nothing on the success path:
+ * cycles are tracked only once the walk gets suspiciously deep, then the walk restarts with a set.
  */
-export function jsonProblem(value: unknown, seen: Set<object> = new Set()): string | undefined {
+export function jsonProblem(value: unknown): string | undefined {
+  const quick = walkJson(value, undefined, 0);
+  return quick === TOO_DEEP ? walkJson(value, new Set(), 0) : quick;
+}
+
+/** Returned by the untracked walk past this depth: it may be a cycle. */
+const TOO_DEEP = ' nests too deeply';
+const UNTRACKED_DEPTH = 64;
+
+function walkJson(value: unknown, seen: Set<object> | undefined, depth: number): string | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -155,24 +165,26 @@ export function jsonProblem(value: unknown, seen: Set<object> = new Set()): stri
       return Number.isFinite(value) ? undefined : ` is ${value}`;
     case 'object': {
       if (value === null) return undefined;
-      if (seen.has(value)) return ' is a circular reference';
+      if (seen === undefined ? depth > UNTRACKED_DEPTH : seen.has(value)) return seen === undefined ? TOO_DEEP : ' is a circular reference';
       if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
       const isArray = Array.isArray(value);
       const proto = Object.getPrototypeOf(value) as unknown;
       if (!isArray && proto !== Object.prototype && proto !== null) return ` is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
-      seen.add(value);
+      seen?.add(value);
       if (isArray) {
         for (let i = 0; i < value.length; i++) {
-          const p = jsonProblem(value[i], seen);
+          const p = walkJson(value[i], seen, depth + 1);
+          if (p === TOO_DEEP) return p;
           if (p !== undefined) return `[${i}]${p}`;
         }
       } else {
         for (const key in value) {
-          const p = jsonProblem((value as Record<string, unknown>)[key], seen);
+          const p = walkJson((value as Record<string, unknown>)[key], seen, depth + 1);
+          if (p === TOO_DEEP) return p;
           if (p !== undefined) return `.${key}${p}`;
         }
       }
-      seen.delete(value);
+      seen?.delete(value);
       return undefined;
     }
     default:

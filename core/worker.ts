@@ -80,13 +80,20 @@ export class Worker {
 
   #onDelivery(delivery: Delivery): void {
     this.#running.set(delivery, undefined);
+    void this.#run(delivery);
+  }
+
+  // One async frame instead of .catch().finally(): two promises fewer per task.
+  async #run(delivery: Delivery): Promise<void> {
     const progress: Progress = { settled: false };
-    this.#handle(delivery, progress)
-      .catch((err: unknown) => this.#giveBack(delivery, progress, err))
-      .finally(() => {
-        this.#running.delete(delivery);
-        if (this.#running.size === 0 && this.#idle !== undefined) this.#idle();
-      });
+    try {
+      await this.#handle(delivery, progress);
+    } catch (err) {
+      await this.#giveBack(delivery, progress, err);
+    } finally {
+      this.#running.delete(delivery);
+      if (this.#running.size === 0 && this.#idle !== undefined) this.#idle();
+    }
   }
 
   /**

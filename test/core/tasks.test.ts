@@ -196,6 +196,17 @@ describe('bad input', () => {
     }
     expect((await t.addTask([{ when: new Date(0), list: [1, 'a', null] }], { timeout: 5_000 })).status).toBe('success');
     expect((await rejection(app.addTask('j', 'nope' as unknown as unknown[]))).code).toBe(ErrorCodes.INVALID_ARGS);
+    // A cycle deep inside, and deep nesting without one: the first is named, the second is fine.
+    let deep: unknown = 'leaf';
+    for (let i = 0; i < 200; i++) deep = [deep];
+    expect((await t.addTask([deep], { timeout: 5_000 })).status).toBe('success');
+    const ring: unknown[] = [];
+    let inner: unknown[] = ring;
+    for (let i = 0; i < 100; i++) inner = [inner];
+    ring.push({ loop: inner });
+    const err = await rejection(t.addTask([ring]));
+    expect(err.code).toBe(ErrorCodes.INVALID_ARGS);
+    expect(err.message).toMatch(/args\[0\]\[0\]\.loop(\[0\])+ is a circular reference/);
   });
 
   it('rejects negative and NaN timeouts and delays, and a non-finite priority', async () => {
