@@ -181,15 +181,29 @@ export class QueueTasks {
   async addTask(name: string, args: readonly unknown[] = [], options: AddTaskOptions = {}): Promise<TaskRecord> {
     checkTaskName(name);
     const parts = await this.#ready('addTask');
-    const record = await enqueue(this, parts, name, args, options);
-    if (options.timeout === undefined) return record;
-    return this.wait(record.id, options.timeout);
+    const timeout = options.timeout;
+    if (timeout === undefined) return enqueue(this, parts, name, args, options);
+    // The wait begins before the publish: a task that finishes, and whose record expires (a short
+    // result TTL), before a later wait could look would otherwise be missed.
+    let waiting: Promise<TaskRecord | undefined> | undefined;
+    if (parts.storage.prepareWait !== undefined) await parts.storage.prepareWait();
+    try {
+      const record = await enqueue(this, parts, name, args, options, (id) => (waiting = parts.storage.waitFinal(id, timeout)));
+      return await this.#finalOf(record.id, timeout, waiting!);
+    } catch (err) {
+      waiting?.catch(() => undefined); // the publish failed: nobody reads this wait
+      throw err;
+    }
   }
 
   /** Waits up to `timeoutMs` for task `id` to be final; rejects with WaitTimeoutError (carrying the id) otherwise. */
   async wait(id: string, timeoutMs: number): Promise<TaskRecord> {
     const parts = await this.#ready('wait');
-    const record = await parts.storage.waitFinal(id, timeoutMs);
+    return this.#finalOf(id, timeoutMs, parts.storage.waitFinal(id, timeoutMs));
+  }
+
+  async #finalOf(id: string, timeoutMs: number, waiting: Promise<TaskRecord | undefined>): Promise<TaskRecord> {
+    const record = await waiting;
     if (record === undefined) throw new WaitTimeoutError(id, timeoutMs);
     return this.hooks.storage.afterGet.isUsed() ? this.hooks.storage.afterGet.call(record) : record;
   }

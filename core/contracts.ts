@@ -104,6 +104,12 @@ export interface Storage {
    * (a notification or a blocking read), never a polling loop.
    */
   waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined>;
+  /**
+   * Optional: resolves once a `waitFinal` begun from now on sees its record become final however
+   * soon that happens (Redis: its subscription is live). `addTask(..., { timeout })` awaits it,
+   * then starts waiting, then publishes; a storage whose waitFinal registers synchronously needs none.
+   */
+  prepareWait?(): Promise<void>;
   stop(): Promise<void>;
 }
 

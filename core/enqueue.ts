@@ -29,8 +29,18 @@ function checkCall(name: string, args: readonly unknown[], options: AddTaskOptio
   if (problem !== undefined) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args${problem}; args must be JSON-serializable`);
 }
 
-/** Publishes one call of task `name`; resolves with its record in status `new` once the broker has it. */
-export async function enqueue(app: QueueTasks, parts: EnqueueParts, name: string, args: readonly unknown[], options: AddTaskOptions): Promise<TaskRecord> {
+/**
+ * Publishes one call of task `name`; resolves with its record in status `new` once the broker has
+ * it. `beforePublish` gets the final id just before the task can run anywhere.
+ */
+export async function enqueue(
+  app: QueueTasks,
+  parts: EnqueueParts,
+  name: string,
+  args: readonly unknown[],
+  options: AddTaskOptions,
+  beforePublish?: (id: string) => void,
+): Promise<TaskRecord> {
   checkCall(name, args, options);
   const def = app.tasks.get(name);
   const config = app.config;
@@ -49,6 +59,7 @@ export async function enqueue(app: QueueTasks, parts: EnqueueParts, name: string
   const hooks = app.hooks.broker;
   if (hooks.beforePublish.isUsed()) message = await hooks.beforePublish.promise(message, { app, delayMs });
   const record = messageToRecord(message, now, now + delayMs);
+  beforePublish?.(message.id);
   if (!parts.fused) await parts.storage.save(record, { ttlMs: config.resultTtlMs });
   await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
   if (hooks.afterPublish.isUsed()) hooks.afterPublish.call(message);

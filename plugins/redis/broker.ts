@@ -113,7 +113,7 @@ export class RedisBroker implements Broker {
   }
 
   ack(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
-    return this.#settle('a', delivery, record, options.ttlMs);
+    return this.#settle('a', delivery, record, ttlOf(options));
   }
 
   retry(delivery: Delivery, record: TaskRecord, delayMs: number): Promise<boolean> {
@@ -121,7 +121,7 @@ export class RedisBroker implements Broker {
   }
 
   deadLetter(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
-    return this.#settle('d', delivery, record, options.ttlMs, record.reason ?? 'dead-lettered');
+    return this.#settle('d', delivery, record, ttlOf(options), record.reason ?? 'dead-lettered');
   }
 
   #settle(kind: 'a' | 'r' | 'd', delivery: Delivery, record: TaskRecord, num: number, extra?: string): Promise<boolean> {
@@ -151,6 +151,11 @@ export class RedisBroker implements Broker {
       await this.records?.stop();
     }
   }
+}
+
+/** PX takes whole milliseconds of at least 1 (a TTL of 0 keeps the record for a moment, not forever). */
+function ttlOf(options: SaveOptions): number {
+  return Math.min(Math.max(1, Math.round(options.ttlMs)), MAX_DELAY_MS);
 }
 
 /** Fields a `new` record may carry beyond those the derivation copies from the message. */

@@ -176,7 +176,9 @@ export class Consumer {
     let reply: unknown[];
     try {
       const keys = this.#conn.keys;
-      reply = (await this.#conn.run('qtasksStep', keys.leases, keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#fused, ...encodeOps(ops))) as unknown[];
+      const args: Array<string | number> = [keys.leases, keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#fused];
+      encodeOps(args, ops);
+      reply = (await this.#conn.runArgs('qtasksStep', args)) as unknown[];
     } catch (err) {
       this.#ops.unshift(...ops);
       this.#failed(err);
@@ -308,8 +310,11 @@ export class Consumer {
   }
 }
 
-function encodeOps(ops: readonly Op[]): Array<string | number> {
-  const out: Array<string | number> = [ops.length];
-  for (const op of ops) out.push(op.kind, op.lease.id, op.lease.member, op.record, op.num, op.extra);
-  return out;
+/** The ops part of the STEP arguments (layout in lua.ts): the id travels inside the lease member. */
+function encodeOps(out: Array<string | number>, ops: readonly Op[]): void {
+  out.push(ops.length);
+  for (const op of ops) {
+    out.push(`${op.kind}${op.num}|${op.lease.member}`, op.record);
+    if (op.kind === 'd' || op.kind === 'x') out.push(op.extra);
+  }
 }

@@ -112,8 +112,9 @@ return n
  * up to `count` tasks, all in one call. Removing the lease member '<attempt>:<id>' is the fence:
  * a delivery whose lease expired (and was taken over) can settle nothing.
  * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then per op
- * kind (a ack, r retry, d dead, x malformed), id, lease member, record ('<attempt>|<JSON>'),
- * number (ttl or delay), extra.
+ * a header '<kind><number>|<lease member>' (kind: a ack, r retry, d dead, x malformed; number: ttl
+ * or delay), the record ('<attempt>|<JSON>' or ''), and for kinds d and x the extra (reason or
+ * dead-letter entry). Two or three arguments per op: each argument costs on both sides.
  * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, ready member, ... }:
  * the client parses the members (the script only cuts out the lease, which keeps it cheap).
  */
@@ -130,10 +131,19 @@ if nops > 0 then
   -- the fence, for the whole batch: an op counts only if its lease '<attempt>:<id>' is still there
   local ops, members = {}, {}
   for k = 1, nops do
-    local op = { ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5] }
+    -- header '<kind><number>|<lease member>', the member being '<attempt>:<id>'
+    local head = ARGV[i]
+    local bar = string.find(head, '|', 2, true)
+    local kind, member = string.sub(head, 1, 1), string.sub(head, bar + 1)
+    local id = string.sub(member, string.find(member, ':', 1, true) + 1)
+    local op = { kind, id, member, ARGV[i + 1], tonumber(string.sub(head, 2, bar - 1)), '' }
+    i = i + 2
+    if kind == 'd' or kind == 'x' then
+      op[6] = ARGV[i]
+      i = i + 1
+    end
     ops[k] = op
-    members[k] = op[3]
-    i = i + 6
+    members[k] = member
   end
   local scores = redis.call('ZMSCORE', leases, unpack(members))
   local owned = {}
@@ -314,13 +324,13 @@ return { r, lease, j }
 
 /**
  * KEYS: record. ARGV: base, id, ttlMs. Like GET, and marks that someone waits for the final
- * record (unless the task is unknown).
+ * record, even of a task not published yet: addTask(..., { timeout }) starts its wait first, so
+ * a task whose record expires at once (result TTL 0) still reaches its caller. The mark expires
+ * with the wait.
  */
 export const WATCH = `${READ}
-if r or j then
-  local wt, ttl = p .. 'wt:' .. id, tonumber(ARGV[3])
-  if redis.call('PTTL', wt) < ttl then redis.call('SET', wt, 1, 'PX', ttl) end
-end
+local wt, ttl = p .. 'wt:' .. id, tonumber(ARGV[3])
+if redis.call('PTTL', wt) < ttl then redis.call('SET', wt, 1, 'PX', ttl) end
 return { r, lease, j }
 `;
 

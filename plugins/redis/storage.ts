@@ -43,6 +43,12 @@ export class RedisStorage implements Storage {
     return decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
   }
 
+  /** The subscription is live, so a wait begun now hears even a task that finishes at once. */
+  async prepareWait(): Promise<void> {
+    this.#ready();
+    await this.#subscribe();
+  }
+
   async waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
     const conn = this.#ready();
     await this.#subscribe();
@@ -59,7 +65,8 @@ export class RedisStorage implements Storage {
       const wake: Wake = (record) => done(record);
       const timer = setTimeout(() => done(undefined), timeoutMs);
       waiters.add(wake);
-      // Subscribed first, then flag the task and look: a record finished in between is seen here.
+      // Subscribed first, then flag the task and look: a record finished in between is seen here,
+      // and a task published after this call (addTask with a timeout) finds the flag set.
       conn.run('qtasksWatch', conn.keys.record(id), conn.keys.base, id, Math.round(timeoutMs) + 1_000).then(
         (reply) => {
           const record = decodeRecord(id, reply as Array<string | null>, this.#leaseMs);

@@ -221,6 +221,18 @@ export function brokerConformance(target: BrokerTarget): void {
       expect((await app.get(long.id))?.returning).toBe(2);
     });
 
+    it('settles tasks whose result TTL is 0 and hands the result to a waiter', async () => {
+      const app = makeApp(uniqueName('ttl0'));
+      const t = app.task({ name: 't', resultTtlMs: 0 }, (n: number) => n + 1);
+      const dead = app.task({ name: 'd', resultTtlMs: 0 }, () => {
+        throw new Error('no');
+      });
+      await app.start();
+      expect((await t.addTask([1], { timeout: 10_000 })).returning).toBe(2);
+      expect((await dead.addTask([], { timeout: 10_000 })).status).toBe('error');
+      expect((await t.addTask([2], { timeout: 10_000 })).returning).toBe(3);
+    });
+
     it('never runs more tasks at once than the concurrency limit', async () => {
       const app = makeApp(uniqueName('conc'), { concurrency: 3 });
       let now = 0;
