@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -15,6 +14,7 @@ import { QueueTasks } from '../../core/app.js';
 import type { TaskRecord } from '../../core/record.js';
 import { redis } from '../../plugins/redis/index.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { sparePort } from '../support/ports.js';
 import { REDIS_URL, adminClient, appConnections, deleteAppKeys, waitForRedis } from './redis-helpers.js';
 
 function makeApp(name: string, url: string, config: Record<string, unknown> = {}, apps: QueueTasks[]): QueueTasks {
@@ -80,17 +80,6 @@ describe('redis plugin: CLIENT KILL of its own connections', () => {
     expect(await admin.zcard(`qtasks:{${name}}:q:default`)).toBe(0);
   });
 });
-
-async function sparePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe('redis plugin: a private redis-server restarted mid-run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qtasks-restart-'));
