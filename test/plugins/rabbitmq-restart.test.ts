@@ -13,6 +13,7 @@ import { MemoryBackend, memory } from '../../plugins/memory/index.js';
 import { pino } from '../../plugins/pino/index.js';
 import { rabbitmq } from '../../plugins/rabbitmq/index.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { countingEcho } from '../support/apps.js';
 import { LogSink } from '../support/log-sink.js';
 import { PrivateRabbit } from '../support/rabbitmq-node.js';
 
@@ -45,18 +46,13 @@ describe('rabbitmq plugin against a private node: restart and resource alarm', (
     const name = uniqueName('rmq-restart');
     const backend = new MemoryBackend();
     const worker = makeApp(name, backend, [], { concurrency: 4 });
-    let runs = 0;
-    worker.task('t', async (n: number) => {
-      runs++;
-      await sleep(20);
-      return n;
-    });
+    const echo = countingEcho(worker, 20);
     await worker.start();
     const producer = makeApp(name, backend);
     await producer.start({ worker: false });
 
     const queued = await Promise.all(Array.from({ length: 40 }, (_, i) => producer.addTask('t', [i])));
-    await waitUntil(() => runs >= 8, 'some tasks processed');
+    await waitUntil(() => echo.runs >= 8, 'some tasks processed');
     await node.stop();
     let landed = false;
     const duringOutage = producer.addTask('t', [100]).then((r) => ((landed = true), r));

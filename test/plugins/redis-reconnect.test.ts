@@ -14,6 +14,7 @@ import { QueueTasks } from '../../core/app.js';
 import type { TaskRecord } from '../../core/record.js';
 import { redis } from '../../plugins/redis/index.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { countingEcho } from '../support/apps.js';
 import { sparePort } from '../support/ports.js';
 import { REDIS_URL, adminClient, appConnections, deleteAppKeys, waitForRedis } from './redis-helpers.js';
 
@@ -53,20 +54,15 @@ describe('redis plugin: CLIENT KILL of its own connections', () => {
     const name = uniqueName('kill');
     names.push(name);
     const worker = makeApp(name, REDIS_URL, { concurrency: 5 }, apps);
-    let runs = 0;
-    worker.task('t', async (n: number) => {
-      runs++;
-      await sleep(20);
-      return n;
-    });
+    const echo = countingEcho(worker, 20);
     await worker.start();
     const producer = makeApp(name, REDIS_URL, {}, apps);
     await producer.start({ worker: false });
 
     const first = await Promise.all(Array.from({ length: 60 }, (_, i) => producer.addTask('t', [i])));
-    await waitUntil(() => runs >= 10, 'some tasks processed');
+    await waitUntil(() => echo.runs >= 10, 'some tasks processed');
     expect(await killAll(name)).toBeGreaterThanOrEqual(3); // cmd and block of the worker, cmd of the producer
-    await waitUntil(() => runs >= 30, 'processing after the first kill');
+    await waitUntil(() => echo.runs >= 30, 'processing after the first kill');
     await killAll(name);
     const done: TaskRecord[] = await Promise.all(first.map((r) => producer.wait(r.id, 20_000)));
     expect(done.every((r, i) => r.status === 'success' && r.returning === i)).toBe(true);
@@ -115,17 +111,12 @@ describe('redis plugin: a private redis-server restarted mid-run', () => {
     const url = `redis://127.0.0.1:${port}`;
     const name = uniqueName('restart');
     const worker = makeApp(name, url, { concurrency: 4 }, apps);
-    let runs = 0;
-    worker.task('t', async (n: number) => {
-      runs++;
-      await sleep(30);
-      return n;
-    });
+    const echo = countingEcho(worker, 30);
     await worker.start();
     const producer = makeApp(name, url, {}, apps);
     await producer.start({ worker: false });
     const recs = await Promise.all(Array.from({ length: 40 }, (_, i) => producer.addTask('t', [i])));
-    await waitUntil(() => runs >= 8, 'some tasks processed');
+    await waitUntil(() => echo.runs >= 8, 'some tasks processed');
     await stopServer();
     await sleep(300);
     await startServer();
