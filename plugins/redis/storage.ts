@@ -105,8 +105,15 @@ export class RedisStorage implements Storage {
       sub.on('message', (ch: string, text: string) => {
         if (ch === channel && this.#waiters.size > 0) this.#onFinal(text);
       });
-      // Publications sent while the connection was down are lost: look up every waiter again.
-      sub.on('ready', () => void this.#recheck());
+      // Publications sent while the connection was down are lost: look up every waiter again, but
+      // only once the subscription is back. ioredis emits 'ready' before its own resubscription is
+      // confirmed, so subscribe once more (harmless) and look when that reply arrives.
+      sub.on('ready', () => {
+        sub.subscribe(channel).then(
+          () => this.#recheck(),
+          () => undefined, // down again: the next 'ready' comes back here
+        );
+      });
       await sub.subscribe(channel);
       this.#sub = sub;
       return sub;
@@ -130,11 +137,14 @@ export class RedisStorage implements Storage {
 
   async #recheck(): Promise<void> {
     for (const id of [...this.#waiters.keys()]) {
+      if (!this.#started) return;
       try {
         const record = await this.get(id);
         if (record !== undefined && isFinal(record.status)) for (const wake of [...(this.#waiters.get(id) ?? [])]) wake(record);
       } catch {
-        return; // still down; the next 'ready' tries again
+        // The command connection is still down while the subscriber is back: look again shortly.
+        if (this.#started) setTimeout(() => void this.#recheck(), 250).unref();
+        return;
       }
     }
   }
