@@ -97,7 +97,8 @@ export class ReplyStorage implements Storage {
     }
     if (typeof record?.id !== 'string' || typeof record.status !== 'string') return;
     const ttl = Number(msg.properties.headers?.[TTL_HEADER]);
-    this.#keep(record, Number.isFinite(ttl) && ttl > 0 ? ttl : 86_400_000);
+    // A TTL of 0 is honoured: the waiters get the record, nothing keeps it.
+    this.#keep(record, Number.isFinite(ttl) && ttl >= 0 ? ttl : 86_400_000);
   }
 
   #keep(record: TaskRecord, ttlMs: number): void {
