@@ -84,6 +84,19 @@ describe('rabbitmq alone: results over direct reply-to', () => {
     expect((await producer.get(records[5]!.id))?.returning).toBe(25);
   });
 
+  it('hands a result with TTL 0 to its waiter and keeps it nowhere', async () => {
+    const name = uniqueName('ttl0');
+    const producer = make(name, [fx.plugin(name)]);
+    await producer.start({ worker: false });
+    const worker = make(name, [fx.plugin(name)]);
+    worker.task({ name: 'once', resultTtlMs: 0 }, (n: number) => n + 1);
+    await worker.start();
+    const done = await producer.addTask('once', [1], { timeout: 10_000 });
+    expect(done.returning).toBe(2);
+    expect(await producer.get(done.id)).toBeUndefined();
+    expect(await worker.get(done.id)).toBeUndefined();
+  });
+
   it('buffers a reply that arrives before wait() is called', async () => {
     const name = uniqueName('buf');
     const producer = make(name, [fx.plugin(name)]);
