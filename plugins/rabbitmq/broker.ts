@@ -252,7 +252,7 @@ export class RabbitBroker implements Broker {
 
   #release(): void {
     this.#unsettled--;
-    queueMicrotask(() => this.#drain());
+    if (this.#backlog.length > 0) queueMicrotask(() => this.#drain());
   }
 
   /** A classic redelivery: count the lost delivery by republishing with the count + 1, then ack. */
