@@ -1,8 +1,8 @@
 /**
  * Acks for one consumer channel, coalesced. A settled delivery is acked on the next turn of the
- * event loop; when the oldest outstanding deliveries are all settled, one `basic.ack` with
- * `multiple` covers them (no-op tasks finish in delivery order, so most of a burst becomes one
- * frame instead of one per task). Deliveries settled out of order behind a still-running one are
+ * event loop, or at once when no other delivery is still running; when the oldest outstanding
+ * deliveries are all settled, one `basic.ack` with `multiple` covers them (no-op tasks finish in
+ * delivery order, so most of a burst becomes one frame instead of one per task). Deliveries settled out of order behind a still-running one are
  * acked one by one in the same flush, so a slow task never holds the others' prefetch slots.
  *
  * Every ack still happens only after the kernel settled the delivery (outcome stored); it is just
@@ -18,6 +18,10 @@ export class AckBatcher {
   readonly #order: ConsumeMessage[] = [];
   readonly #state = new Map<number, State>();
   #scheduled = false;
+  /** Deliveries received and not yet acked or nacked. */
+  #open = 0;
+  /** Acks waiting for the next flush. */
+  #pending = 0;
 
   constructor(ch: Channel, onError: (err: unknown) => void) {
     this.#ch = ch;
@@ -28,11 +32,21 @@ export class AckBatcher {
   received(m: ConsumeMessage): void {
     this.#order.push(m);
     this.#state.set(m.fields.deliveryTag, 'open');
+    this.#open++;
   }
 
   ack(m: ConsumeMessage): void {
     if (this.#state.get(m.fields.deliveryTag) !== 'open') return;
     this.#state.set(m.fields.deliveryTag, 'ack');
+    this.#open--;
+    this.#pending++;
+    // A burst is settled and nothing else runs: waiting for the end of the turn gains no batching,
+    // only delay (the server holds the next deliveries until it sees these acks). A lone ack still
+    // waits for the turn's end: I/O already read (a producer in this process) goes first.
+    if (this.#open === 0 && this.#pending > 1) {
+      this.#flush();
+      return;
+    }
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
@@ -44,10 +58,12 @@ export class AckBatcher {
     if (this.#state.get(m.fields.deliveryTag) !== 'open') return;
     this.#ch.nack(m, false, requeue);
     this.#state.set(m.fields.deliveryTag, 'done');
+    this.#open--;
   }
 
   #flush(): void {
     this.#scheduled = false;
+    this.#pending = 0;
     const order = this.#order;
     const state = this.#state;
     let upTo: ConsumeMessage | undefined;
