@@ -127,7 +127,10 @@ export class Consumer {
     if (this.#stopped && this.#inflight.size === 0) return Promise.reject(new ConnectionClosedError('redis broker stopped'));
     return new Promise<boolean>((resolve, reject) => {
       this.#ops.push({ kind, key, lease, record, num, extra, resolve, reject });
-      this.#kickSoon();
+      // Every delivery we hold has settled (a burst is done): waiting for the end of the turn
+      // batches nothing more, it only delays the next claim. A lone settlement still waits.
+      if (this.#ops.length > 1 && this.#ops.length >= this.#leases.size && !this.#kickScheduled) this.#kick();
+      else this.#kickSoon();
     });
   }
 
