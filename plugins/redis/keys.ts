@@ -13,6 +13,8 @@ export class Keys {
   readonly workers: string;
   readonly kv: string;
   readonly seq: string;
+  /** Ids some caller waits for (ZSET, score = when the wait ends, ms). */
+  readonly waiting: string;
 
   constructor(prefix: string, appName: string) {
     this.base = `${prefix}:{${appName}}:`;
@@ -23,6 +25,7 @@ export class Keys {
     this.workers = `${this.base}workers`;
     this.kv = `${this.base}kv`;
     this.seq = `${this.base}seq`;
+    this.waiting = `${this.base}waiting`;
   }
 
   /** The task's hash while it is queued or running: message, runAt, claim marker. */
@@ -35,10 +38,6 @@ export class Keys {
     return `${this.base}r:${id}`;
   }
 
-  /** Present (with a TTL) while some caller waits for the task's final record. */
-  waiter(id: string): string {
-    return `${this.base}wt:${id}`;
-  }
 
   /** Ready tasks of a queue (ZSET, score = priority, member = 16 hex digits of the app's counter + id). */
   ready(queue: string): string {

@@ -6,7 +6,7 @@
  * Per task: the string `<base>j:<id>` '<runAt>|<message JSON>' while it is queued or running
  * (runAt only for a delayed task); the string `<base>r:<id>`
  * '<attempts>|<record JSON>' once the record is past `new` (a `new` record is derived from m),
- * with a TTL when final; `<base>wt:<id>` while someone waits for the final record.
+ * with a TTL when final; the app's `<base>waiting` set holds the ids someone waits for.
  *
  * Members: ready queues '<16 hex digits: the app's counter><deliveries so far>:<id>\n<message>'
  * scored by priority (ties sort by member, so FIFO within a priority; a claim needs nothing but
@@ -184,20 +184,24 @@ if nops > 0 then
         gone[#gone + 1] = job
         if fused and kind ~= 'x' then
           redis.call('SET', p .. 'r:' .. id, rec, 'PX', num)
-          waiters[#waiters + 1] = p .. 'wt:' .. id
+          waiters[#waiters + 1] = id
           finals[#finals + 1] = rec
         end
       end
     end
     flags[k] = st > 0 and '1' or '0'
   end
-  if #waiters > 0 then
-    -- publish the records someone waits for; their flags go with the job strings
-    local w = redis.call('MGET', unpack(waiters))
+  -- publish the records someone waits for; nobody waiting (the usual case under load) costs one EXISTS
+  if #waiters > 0 and redis.call('EXISTS', p .. 'waiting') == 1 then
+    local w = redis.call('ZMSCORE', p .. 'waiting', unpack(waiters))
+    local seen = {}
     for k = 1, #waiters do
-      if w[k] then redis.call('PUBLISH', p .. 'done', finals[k]) end
-      gone[#gone + 1] = waiters[k]
+      if w[k] then
+        if tonumber(w[k]) >= now then redis.call('PUBLISH', p .. 'done', finals[k]) end
+        seen[#seen + 1] = waiters[k]
+      end
     end
+    if #seen > 0 then redis.call('ZREM', p .. 'waiting', unpack(seen)) end
   end
   if #gone > 0 then redis.call('DEL', unpack(gone)) end
 end
@@ -278,9 +282,9 @@ return redis.call('ZADD', KEYS[1], 'XX', 'CH', unpack(args))
 
 /**
  * KEYS: record. ARGV: done channel, value ('<attempts>|<JSON>'), attempts, final ('1' or ''),
- * ttlMs, waiter key. Fenced: a stored record with more attempts wins.
+ * ttlMs, waiting set, id. Fenced: a stored record with more attempts wins.
  */
-export const SAVE = `
+export const SAVE = `${COMMON}
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local n = tonumber(string.match(cur, '^(%d+)|'))
@@ -288,7 +292,11 @@ if cur then
 end
 if ARGV[4] == '1' then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
-  if redis.call('DEL', ARGV[6]) == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+  local until_ms = redis.call('ZSCORE', ARGV[6], ARGV[7])
+  if until_ms then
+    redis.call('ZREM', ARGV[6], ARGV[7])
+    if tonumber(until_ms) >= now_ms() then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+  end
 else
   redis.call('SET', KEYS[1], ARGV[2])
 end
@@ -325,12 +333,14 @@ return { r, lease, j }
 /**
  * KEYS: record. ARGV: base, id, ttlMs. Like GET, and marks that someone waits for the final
  * record, even of a task not published yet: addTask(..., { timeout }) starts its wait first, so
- * a task whose record expires at once (result TTL 0) still reaches its caller. The mark expires
- * with the wait.
+ * a task whose record expires at once (result TTL 0) still reaches its caller. The mark is the id
+ * in the app's `waiting` set, scored by when the wait ends; a wait that ended is not published to.
  */
-export const WATCH = `${READ}
-local wt, ttl = p .. 'wt:' .. id, tonumber(ARGV[3])
-if redis.call('PTTL', wt) < ttl then redis.call('SET', wt, 1, 'PX', ttl) end
+export const WATCH = `${COMMON}${READ}
+local waiting, now = p .. 'waiting', now_ms()
+-- one set for the app, scored by when each wait ends; ended waits are dropped here
+redis.call('ZREMRANGEBYSCORE', waiting, '-inf', '(' .. now)
+redis.call('ZADD', waiting, 'GT', now + tonumber(ARGV[3]), id)
 return { r, lease, j }
 `;
 

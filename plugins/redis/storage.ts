@@ -1,7 +1,8 @@
 /**
- * Redis storage: one hash per task (`r` the record JSON, `n` its attempts), written by a script
- * fenced on attempts. Final records expire after their TTL and are published on the app's `done`
- * channel when someone waits (`w`); waiters subscribe before they look, so none is missed.
+ * Redis storage: one string per task ('<attempts>|<record JSON>'), written by a script fenced on
+ * attempts. Final records expire after their TTL and are published on the app's `done` channel
+ * when the task's id is in the app's `waiting` set; waiters subscribe before they look, so none
+ * is missed.
  */
 import type { ComponentContext, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
@@ -33,7 +34,7 @@ export class RedisStorage implements Storage {
     const keys = this.#ready().keys;
     const value = `${record.attempts}|${JSON.stringify(record)}`;
     const ttl = Math.max(1, Math.round(options.ttlMs));
-    const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, isFinal(record.status) ? '1' : '', ttl, keys.waiter(record.id));
+    const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, isFinal(record.status) ? '1' : '', ttl, keys.waiting, record.id);
     return ok === 1;
   }
 

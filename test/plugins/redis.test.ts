@@ -196,6 +196,23 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     expect([...tags]).toEqual([nameA]);
   });
 
+  it('keeps the waiting set to live waits: answered ones leave it, ended ones are dropped', async () => {
+    const name = uniqueName('wait');
+    const a = app(name);
+    const t = a.task('t', (n: number) => n);
+    await a.start();
+    const waiting = `${PREFIX}:{${name}}:waiting`;
+    expect((await t.addTask([1], { timeout: 10_000 })).returning).toBe(1);
+    expect(await admin.zcard(waiting)).toBe(0);
+    // A wait that ends unanswered leaves its entry until the wait's end (+1 s) has passed...
+    await expect(a.wait('never-published', 20)).rejects.toMatchObject({ code: ErrorCodes.WAIT_TIMEOUT });
+    expect(await admin.zscore(waiting, 'never-published')).not.toBeNull();
+    await waitUntil(async () => (await admin.zscore(waiting, 'never-published')) !== null && Number(await admin.zscore(waiting, 'never-published')) < Date.now() - 50, 'the wait to end', 5_000, 50);
+    // ...and the next wait drops it.
+    expect((await t.addTask([2], { timeout: 10_000 })).returning).toBe(2);
+    expect(await admin.zcard(waiting)).toBe(0);
+  });
+
   it('answers ping() from heartbeats and keeps a shared key-value store', async () => {
     const name = uniqueName('gc');
     const producer = app(name);
