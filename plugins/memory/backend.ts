@@ -5,6 +5,7 @@
  */
 import type { DeadLetter } from '../../core/contracts.js';
 import { isFinal, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { Waiters } from '../../core/waiters.js';
 import { Heap } from './heap.js';
 
 interface Ready {
@@ -40,7 +41,7 @@ export class MemoryBackend {
   readonly #records = new Map<string, Stored>();
   // Per TTL, records expire in the order they were written: a FIFO per TTL value is enough.
   readonly #expiries = new Map<number, { ids: string[]; head: number }>();
-  readonly #waiters = new Map<string, Set<(r: TaskRecord) => void>>();
+  readonly #waiters = new Waiters();
   readonly #consumers = new Set<MemoryConsumer>();
   readonly #dead: DeadLetter[] = [];
   readonly kv = new Map<string, string>();
@@ -123,11 +124,7 @@ export class MemoryBackend {
         fifo.ids.push(record.id);
         this.#sweep(fifo);
       }
-      const waiters = this.#waiters.get(record.id);
-      if (waiters !== undefined) {
-        this.#waiters.delete(record.id);
-        for (const wake of waiters) wake(record);
-      }
+      this.#waiters.wake(record);
     }
     return true;
   }
@@ -135,23 +132,7 @@ export class MemoryBackend {
   waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
     const now = this.getRecord(id);
     if (now !== undefined && isFinal(now.status)) return Promise.resolve(now);
-    return new Promise((resolve) => {
-      let set = this.#waiters.get(id);
-      if (set === undefined) {
-        set = new Set();
-        this.#waiters.set(id, set);
-      }
-      const wake = (r: TaskRecord | undefined): void => {
-        clearTimeout(timer);
-        resolve(r);
-      };
-      const timer = setTimeout(() => {
-        set.delete(wake);
-        if (set.size === 0) this.#waiters.delete(id);
-        resolve(undefined);
-      }, timeoutMs);
-      set.add(wake);
-    });
+    return this.#waiters.wait(id, timeoutMs).result;
   }
 
   // Runs on each final write (no timer): drops the expired heads of this TTL's FIFO. Reads

@@ -12,6 +12,7 @@ import type { ConsumeMessage } from 'amqplib';
 import type { ComponentContext, SaveOptions, Storage } from '../../core/contracts.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { isFinal, type TaskRecord } from '../../core/record.js';
+import { Waiters } from '../../core/waiters.js';
 import { BoundedMap } from './bounded-map.js';
 import type { AmqpSession, Link } from './connection.js';
 
@@ -63,7 +64,7 @@ export class ReplyStorage implements Storage {
   readonly #routes: ReplyRoutes;
   /** Oldest write out first: every write re-inserts. */
   readonly #records: BoundedMap<string, Kept>;
-  readonly #waiters = new Map<string, Set<(r: TaskRecord) => void>>();
+  readonly #waiters = new Waiters();
   #log: LoggerLike | undefined;
   #started = false;
 
@@ -104,11 +105,7 @@ export class ReplyStorage implements Storage {
   #keep(record: TaskRecord, ttlMs: number): void {
     const final = isFinal(record.status);
     this.#records.set(record.id, { record, expiresAt: final ? Date.now() + ttlMs : Infinity });
-    if (!final) return;
-    const waiters = this.#waiters.get(record.id);
-    if (waiters === undefined) return;
-    this.#waiters.delete(record.id);
-    for (const wake of waiters) wake(record);
+    if (final) this.#waiters.wake(record);
   }
 
   #current(id: string): TaskRecord | undefined {
@@ -144,21 +141,7 @@ export class ReplyStorage implements Storage {
   waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
     const now = this.#current(id);
     if (now !== undefined && isFinal(now.status)) return Promise.resolve(now);
-    return new Promise((resolve) => {
-      let set = this.#waiters.get(id);
-      if (set === undefined) this.#waiters.set(id, (set = new Set()));
-      const waiters = set;
-      const wake = (r: TaskRecord): void => {
-        clearTimeout(timer);
-        resolve(r);
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(wake);
-        if (waiters.size === 0) this.#waiters.delete(id);
-        resolve(undefined);
-      }, timeoutMs);
-      waiters.add(wake);
-    });
+    return this.#waiters.wait(id, timeoutMs).result;
   }
 
   async stop(): Promise<void> {

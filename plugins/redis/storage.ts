@@ -7,14 +7,13 @@
 import type { ComponentContext, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { Waiters } from '../../core/waiters.js';
 import type { RedisClient, RedisConnection } from './connection.js';
-
-type Wake = (record: TaskRecord | undefined) => void;
 
 export class RedisStorage implements Storage {
   readonly name = 'redis';
   readonly #conn: RedisConnection;
-  readonly #waiters = new Map<string, Set<Wake>>();
+  readonly #waiters = new Waiters();
   #sub: RedisClient | undefined;
   #subscribing: Promise<RedisClient> | undefined;
   #started = false;
@@ -53,39 +52,25 @@ export class RedisStorage implements Storage {
   async waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
     const conn = this.#ready();
     await this.#subscribe();
-    return new Promise<TaskRecord | undefined>((resolve, reject) => {
-      let set = this.#waiters.get(id);
-      if (set === undefined) this.#waiters.set(id, (set = new Set()));
-      const waiters = set;
-      const done = (record: TaskRecord | undefined): void => {
-        clearTimeout(timer);
-        waiters.delete(wake);
-        if (waiters.size === 0 && this.#waiters.get(id) === waiters) this.#waiters.delete(id);
-        resolve(record);
-      };
-      const wake: Wake = (record) => done(record);
-      const timer = setTimeout(() => done(undefined), timeoutMs);
-      waiters.add(wake);
-      // Subscribed first, then flag the task and look: a record finished in between is seen here,
-      // and a task published after this call (addTask with a timeout) finds the flag set.
-      conn.run('qtasksWatch', conn.keys.record(id), conn.keys.base, id, Math.round(timeoutMs) + 1_000).then(
-        (reply) => {
-          const record = decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
-          if (record !== undefined && isFinal(record.status)) done(record);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          waiters.delete(wake);
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
-    });
+    const wait = this.#waiters.wait(id, timeoutMs);
+    // Subscribed first, then flag the task and look: a record finished in between is seen here,
+    // and a task published after this call (addTask with a timeout) finds the flag set.
+    return conn.run('qtasksWatch', conn.keys.record(id), conn.keys.base, id, Math.round(timeoutMs) + 1_000).then(
+      (reply) => {
+        const record = decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
+        if (record !== undefined && isFinal(record.status)) this.#waiters.wake(record);
+        return wait.result;
+      },
+      (err: unknown) => {
+        wait.cancel();
+        throw err instanceof Error ? err : new Error(String(err));
+      },
+    );
   }
 
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
-    for (const set of this.#waiters.values()) for (const wake of set) wake(undefined);
     this.#waiters.clear();
     const sub = this.#sub;
     this.#sub = undefined;
@@ -132,16 +117,15 @@ export class RedisStorage implements Storage {
     } catch {
       return;
     }
-    const set = this.#waiters.get(record.id);
-    if (set !== undefined) for (const wake of [...set]) wake(record);
+    this.#waiters.wake(record);
   }
 
   async #recheck(): Promise<void> {
-    for (const id of [...this.#waiters.keys()]) {
+    for (const id of this.#waiters.ids()) {
       if (!this.#started) return;
       try {
         const record = await this.get(id);
-        if (record !== undefined && isFinal(record.status)) for (const wake of [...(this.#waiters.get(id) ?? [])]) wake(record);
+        if (record !== undefined && isFinal(record.status)) this.#waiters.wake(record);
       } catch {
         // The command connection is still down while the subscriber is back: look again shortly.
         if (this.#started) setTimeout(() => void this.#recheck(), 250).unref();
