@@ -7,7 +7,7 @@ import { QueueTasks } from '../../core/app.js';
 import type { Config } from '../../core/config.js';
 import { ErrorCodes } from '../../core/errors.js';
 import type { Plugin } from '../../core/plugin.js';
-import { gate, sleep, uniqueName, waitUntil } from './helpers.js';
+import { gate, hangingTask, sleep, uniqueName, waitUntil } from './helpers.js';
 
 export interface BrokerTarget {
   /** Shown in test names. */
@@ -115,15 +115,10 @@ export function brokerConformance(target: BrokerTarget): void {
     it('redelivers a task whose worker stopped without settling it, counting the attempt', async () => {
       const name = uniqueName('lease');
       const first = makeApp(name, { stopTimeoutMs: 50 });
-      const started = gate();
-      first.task('t', async (ctx_n: number) => {
-        started.open();
-        await new Promise(() => undefined); // never finishes on this worker
-        return ctx_n;
-      });
+      const started = hangingTask(first);
       await first.start();
       const rec = await first.addTask('t', [7]);
-      await started.promise;
+      await started;
       await first.stop(); // grace period over: the task is abandoned, not settled
       const second = makeApp(name);
       const attempts: number[] = [];
@@ -143,14 +138,10 @@ export function brokerConformance(target: BrokerTarget): void {
       const name = uniqueName('dead');
       const cfg = { stopTimeoutMs: 50, extraDeliveries: 0 };
       const first = makeApp(name, cfg);
-      const started = gate();
-      first.task('t', async () => {
-        started.open();
-        await new Promise(() => undefined);
-      });
+      const started = hangingTask(first);
       await first.start();
       const rec = await first.addTask('t', []);
-      await started.promise;
+      await started;
       await first.stop();
       const second = makeApp(name, cfg);
       let ran = 0;

@@ -1,5 +1,6 @@
 /** Small helpers for tests that run against real servers. */
 import { randomUUID } from 'node:crypto';
+import type { QueueTasks } from '../../core/app.js';
 
 /** A unique, readable name per test: apps, queues and keys never collide between runs or files. */
 export function uniqueName(prefix = 't'): string {
@@ -26,4 +27,17 @@ export function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
   const promise = new Promise<void>((resolve) => (open = resolve));
   return { promise, open };
+}
+
+/**
+ * Registers task `name` on `app`: it never finishes, so its worker can only abandon it (stop past
+ * stopTimeoutMs, or die). Resolves once a delivery of it has started.
+ */
+export function hangingTask(app: QueueTasks, name = 't'): Promise<void> {
+  const started = gate();
+  app.task(name, async () => {
+    started.open();
+    await new Promise(() => undefined);
+  });
+  return started.promise;
 }

@@ -12,7 +12,7 @@ import { MemoryBackend, memory } from '../../plugins/memory/index.js';
 import { rabbitmq } from '../../plugins/rabbitmq/index.js';
 import { Topology } from '../../plugins/rabbitmq/topology.js';
 import { brokerConformance } from '../contracts/index.js';
-import { gate, sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { gate, hangingTask, sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 import { AMQP_URL, RabbitFixture, closeConnectionByName } from './rabbitmq-helpers.js';
 
 const fx = new RabbitFixture();
@@ -155,14 +155,10 @@ describe('rabbitmq alone: results over direct reply-to', () => {
   it('redelivers, counts attempts and dead-letters across worker apps (records from the worker that finished)', async () => {
     const name = uniqueName('rl');
     const first = make(name, [fx.plugin(name)], { stopTimeoutMs: 50, extraDeliveries: 0 });
-    const started = gate();
-    first.task('t', async () => {
-      started.open();
-      await new Promise(() => undefined);
-    });
+    const started = hangingTask(first);
     await first.start();
     const rec = await first.addTask('t', []);
-    await started.promise;
+    await started;
     await first.stop();
     const second = make(name, [fx.plugin(name)], { extraDeliveries: 0 });
     second.task('t', () => 'never');
@@ -263,22 +259,18 @@ describe('rabbitmq plugin: options, ownership, isolation, recovery', () => {
     const backend = new MemoryBackend();
     const plugins = (): Plugin[] => [fx.plugin(name, { queueType: 'quorum' }), memory({ backend, broker: false })];
     const first = make(name, plugins(), { stopTimeoutMs: 50 });
-    const started = gate();
     let calls = 0;
     first.task({ name: 'flaky', retry: 1 }, () => {
       if (++calls < 2) throw new Error('once');
       return 'ok';
     });
-    first.task('hang', async () => {
-      started.open();
-      await new Promise(() => undefined);
-    });
+    const started = hangingTask(first, 'hang');
     await first.start();
     const flaky = await first.addTask('flaky', [], { timeout: 10_000 });
     expect(flaky.status).toBe('success');
     expect(flaky.attempts).toBe(2);
     const rec = await first.addTask('hang', [], { priority: 3 });
-    await started.promise;
+    await started;
     await first.stop();
     const second = make(name, plugins());
     const attempts: number[] = [];
