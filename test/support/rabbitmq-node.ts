@@ -5,7 +5,7 @@
  * world-writable scratch directory.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -83,8 +83,10 @@ export class PrivateRabbit {
     try {
       await this.stop();
     } catch {
-      // The wrapper script may not take the node down with it: the node's own pid file does.
-      const pid = Number(readFileSync(join(this.#dir, 'pid'), { encoding: 'utf8', flag: 'r' }).trim());
+      // The wrapper script may not take the node down with it: the node's own pid file does
+      // (when the node got far enough to write one).
+      const pidFile = join(this.#dir, 'pid');
+      const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : NaN;
       if (Number.isInteger(pid) && pid > 0) process.kill(pid, 'SIGKILL');
       this.#proc?.kill('SIGKILL');
     }
