@@ -136,7 +136,9 @@ if nops > 0 then
     local bar = string.find(head, '|', 2, true)
     local kind, member = string.sub(head, 1, 1), string.sub(head, bar + 1)
     local id = string.sub(member, string.find(member, ':', 1, true) + 1)
-    local op = { kind, id, member, ARGV[i + 1], tonumber(string.sub(head, 2, bar - 1)), '' }
+    -- the number stays a string for SET PX: Redis formats every Lua number argument with printf
+    local digits = string.sub(head, 2, bar - 1)
+    local op = { kind, id, member, ARGV[i + 1], tonumber(digits), '', digits }
     i = i + 2
     if kind == 'd' or kind == 'x' then
       op[6] = ARGV[i]
@@ -153,7 +155,8 @@ if nops > 0 then
   if #owned > 0 then redis.call('ZREM', leases, unpack(owned)) end
   local gone, waiters, finals = {}, {}, {}
   for k = 1, nops do
-    local kind, id, lease_member, rec, num, extra = ops[k][1], ops[k][2], ops[k][3], ops[k][4], ops[k][5], ops[k][6]
+    local op = ops[k]
+    local kind, id, lease_member, rec, num, extra = op[1], op[2], op[3], op[4], op[5], op[6]
     local job = p .. 'j:' .. id
     local st = 0
     if scores[k] then
@@ -183,7 +186,7 @@ if nops > 0 then
         end
         gone[#gone + 1] = job
         if fused and kind ~= 'x' then
-          redis.call('SET', p .. 'r:' .. id, rec, 'PX', num)
+          redis.call('SET', p .. 'r:' .. id, rec, 'PX', op[7])
           waiters[#waiters + 1] = id
           finals[#finals + 1] = rec
         end
@@ -240,13 +243,15 @@ else
 end
 
 local leased = {}
+-- one expiry for the whole claim, formatted once (a number argument is formatted per use)
+local lease_until = string.format('%d', now + lease)
 for _, member in ipairs(members) do
   local colon = string.find(member, ':', 17, true)
   local nl = colon and string.find(member, '\\n', colon + 1, true)
   if not nl then
     dead_letter(p, cjson.encode({ reason = 'malformed message: unreadable ready entry', payload = member }))
   else
-    leased[#leased + 1] = now + lease
+    leased[#leased + 1] = lease_until
     leased[#leased + 1] = string.sub(member, 17, nl - 1)
     out[#out + 1] = member
   end
