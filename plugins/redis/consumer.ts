@@ -38,11 +38,12 @@ export interface ConsumerSettings {
 
 const MAX_OPS_PER_STEP = 500;
 /**
- * Step calls in flight at once, each claiming up to concurrency / LANES. Two lanes overlap Redis
- * and Node work in theory; measured here (2 cores shared with Redis) one lane was as fast and
- * cheaper, so the code keeps the knob at 1.
+ * Step calls in flight at once, each claiming up to concurrency / LANES. With two, Node runs one
+ * batch while Redis settles the previous one and claims the next: processing went from ~50k to
+ * ~58k tasks/s here. A claim counts the slots of settlements still in flight as free (#sending);
+ * without that the lanes split into settle-only and claim-only steps and gained nothing.
  */
-const LANES = 1;
+const LANES = 2;
 
 export class Consumer {
   readonly #conn: RedisConnection;
@@ -58,6 +59,8 @@ export class Consumer {
   readonly #inflight = new Set<Promise<void>>();
   /** Slots promised to claims still in flight. */
   #reserved = 0;
+  /** Deliveries whose settlement is in a step still in flight: done running, so their slots are free. */
+  #sending = 0;
   #kickScheduled = false;
   #mayHaveWork = true;
   #blocking = false;
@@ -129,7 +132,7 @@ export class Consumer {
       this.#ops.push({ kind, key, lease, record, num, extra, resolve, reject });
       // Every delivery we hold has settled (a burst is done): waiting for the end of the turn
       // batches nothing more, it only delays the next claim. A lone settlement still waits.
-      if (this.#ops.length > 1 && this.#ops.length >= this.#leases.size && !this.#kickScheduled) this.#kick();
+      if (this.#ops.length > 1 && this.#ops.length >= this.#leases.size - this.#sending && !this.#kickScheduled) this.#kick();
       else this.#kickSoon();
     });
   }
@@ -169,13 +172,20 @@ export class Consumer {
 
   #free(ops: readonly Op[]): number {
     if (this.#paused) return 0;
-    let settling = 0;
-    for (const op of ops) if (this.#leases.has(op.key)) settling++;
-    return Math.max(0, this.#opts.concurrency - this.#leases.size + settling - this.#reserved);
+    return Math.max(0, this.#opts.concurrency - this.#leases.size + this.#settling(ops) + this.#sending - this.#reserved);
+  }
+
+  #settling(ops: readonly Op[]): number {
+    let n = 0;
+    for (const op of ops) if (this.#leases.has(op.key)) n++;
+    return n;
   }
 
   async #step(ops: Op[], claim: number): Promise<void> {
+    // Steps run in order on the server: a claim sent after this step sees its settlements done.
+    const sending = this.#settling(ops);
     this.#reserved += claim;
+    this.#sending += sending;
     let reply: unknown[];
     try {
       const keys = this.#conn.keys;
@@ -188,6 +198,7 @@ export class Consumer {
       return;
     } finally {
       this.#reserved -= claim;
+      this.#sending -= sending;
     }
     this.#failures = 0;
     const flags = String(reply[0]);
@@ -248,6 +259,8 @@ export class Consumer {
       for (const op of this.#ops.splice(0)) op.reject(new ConnectionClosedError('redis broker', { cause: err }));
       return;
     }
+    // With two lanes both steps may fail on one outage: one retry is enough.
+    if (this.#retryTimer !== undefined) return;
     this.#failures++;
     const delay = Math.min(2_000, 50 * 2 ** Math.min(this.#failures, 6));
     this.#log.warn({ err: messageOf(err), retryInMs: delay }, 'redis consumer step failed; retrying');
