@@ -196,6 +196,33 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     expect([...tags]).toEqual([nameA]);
   });
 
+  it('claims ahead with two steps in flight, yet never runs more than the concurrency limit; each task runs once', async () => {
+    // Settlements still on their way count as free slots for the next claim: tasks of mixed
+    // length keep some running while others' settlements are in flight.
+    const name = uniqueName('lanes');
+    const producer = app(name);
+    producer.task('t', (i: number) => i);
+    await producer.start({ worker: false });
+    const records = await Promise.all(Array.from({ length: 400 }, (_, i) => producer.addTask('t', [i])));
+    const worker = app(name, { concurrency: 4 });
+    let running = 0;
+    let max = 0;
+    const runs = new Map<number, number>();
+    worker.task('t', async (i: number) => {
+      running++;
+      max = Math.max(max, running);
+      runs.set(i, (runs.get(i) ?? 0) + 1);
+      await (i % 3 === 0 ? sleep(2) : new Promise((resolve) => setImmediate(resolve)));
+      running--;
+      return i;
+    });
+    await worker.start();
+    const done = await Promise.all(records.map((r) => worker.wait(r.id, 20_000)));
+    expect(done.every((r, i) => r.status === 'success' && r.returning === i && r.attempts === 1)).toBe(true);
+    expect(max).toBe(4);
+    expect([...runs.values()].every((n) => n === 1) && runs.size === 400).toBe(true);
+  });
+
   it('keeps the waiting set to live waits: answered ones leave it, ended ones are dropped', async () => {
     const name = uniqueName('wait');
     const a = app(name);
