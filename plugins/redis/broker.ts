@@ -15,7 +15,10 @@ const MAX_PUBLISH_BATCH = 500;
 const MAX_DELAY_MS = 2 ** 52;
 
 interface Outgoing {
-  readonly head: string;
+  /** '<priority>|<delayMs>|<runAt>|<r>|': with the queue, what consecutive tasks must share to form a group. */
+  readonly fields: string;
+  readonly queue: string;
+  readonly id: string;
   readonly body: string;
   readonly record: string | undefined;
   readonly resolve: () => void;
@@ -56,13 +59,12 @@ export class RedisBroker implements Broker {
     // The `new` record is stored only when it is not the one the message derives to (the usual
     // case): half the bytes and a cheaper write per task.
     const record = this.records !== undefined && !derivable(message, options.record) ? `0|${JSON.stringify(options.record)}` : '';
-    // The header packs the small fields (see ENQUEUE in lua.ts); the id is length-prefixed, so
-    // ids and queue names may hold any character.
+    // Tasks that share these fields and the queue travel under one group header (ENQUEUE in lua.ts).
     const delay = Math.min(Math.max(0, Math.round(options.delayMs)), MAX_DELAY_MS);
-    const head = `${message.priority}|${delay}|${options.record.runAt ?? ''}|${record === '' ? 0 : 1}|${Buffer.byteLength(message.id)}|${message.id}${message.queue}`;
+    const fields = `${message.priority}|${delay}|${delay > 0 ? (options.record.runAt ?? '') : ''}|${record === '' ? 0 : 1}|`;
     const body = JSON.stringify(message);
     return new Promise<void>((resolve, reject) => {
-      this.#outbox.push({ head, body, record: record === '' ? undefined : record, resolve, reject });
+      this.#outbox.push({ fields, queue: message.queue, id: message.id, body, record: record === '' ? undefined : record, resolve, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => this.#flush());
@@ -78,10 +80,7 @@ export class RedisBroker implements Broker {
       try {
         const keys = this.#conn.keys;
         const args: Array<string | number> = [keys.seq, keys.base, batch.length];
-        for (const p of batch) {
-          args.push(p.head, p.body);
-          if (p.record !== undefined) args.push(p.record);
-        }
+        pushGroups(args, batch);
         sent = this.#conn.runArgs('qtasksEnqueue', args);
       } catch (err) {
         sent = Promise.reject(err); // stopped in the meantime
@@ -150,6 +149,23 @@ export class RedisBroker implements Broker {
       // Fused: the kernel leaves the records' lifecycle to the broker.
       await this.records?.stop();
     }
+  }
+}
+
+/** ENQUEUE's task arguments: each run of consecutive tasks with the same fields and queue gets one header. */
+function pushGroups(args: Array<string | number>, batch: readonly Outgoing[]): void {
+  let start = 0;
+  while (start < batch.length) {
+    const first = batch[start]!;
+    let end = start + 1;
+    while (end < batch.length && batch[end]!.fields === first.fields && batch[end]!.queue === first.queue) end++;
+    args.push(`${first.fields}${end - start}|${first.queue}`);
+    for (let k = start; k < end; k++) {
+      const p = batch[k]!;
+      args.push(p.id, p.body);
+      if (p.record !== undefined) args.push(p.record);
+    }
+    start = end;
   }
 }
 

@@ -362,6 +362,50 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     expect(await plain.get(usual.id)).toEqual(usual);
   });
 
+  it('enqueues one tick mixing queues, priorities, a delay and given records: every task keeps its own fields', async () => {
+    // One script call carries runs of tasks under shared group headers: the runs must not bleed.
+    const name = uniqueName('groups');
+    const producer = app(name);
+    // A tap that rewrites createdAt makes the `new` record one the message does not derive to.
+    producer.hooks.broker.beforePublish.tap('test', (m) => (['a4', 'a5'].includes(m.args[0] as string) ? { ...m, createdAt: 1_000 } : m));
+    producer.task({ name: 't', queue: 'qa' }, () => undefined);
+    await producer.start({ worker: false });
+    const plan: Array<{ label: string; queue: string; priority: number; delay?: number; given?: boolean }> = [
+      { label: 'a1', queue: 'qa', priority: 2 },
+      { label: 'a2', queue: 'qa', priority: 2 },
+      { label: 'b1', queue: 'q|b', priority: 2 },
+      { label: 'a3', queue: 'qa', priority: 0 },
+      { label: 'late', queue: 'qa', priority: 0, delay: 300 },
+      { label: 'a4', queue: 'qa', priority: 0, given: true },
+      { label: 'a5', queue: 'qa', priority: 0, given: true },
+      { label: 'b2', queue: 'q|b', priority: 1 },
+      { label: 'a6', queue: 'qa', priority: 2 },
+    ];
+    const records = await Promise.all(
+      plan.map((p) => producer.addTask('t', [p.label], { queue: p.queue, priority: p.priority, ...(p.delay !== undefined ? { delay: p.delay } : {}) })),
+    );
+    for (const [k, p] of plan.entries()) {
+      const stored = await producer.get(records[k]!.id);
+      expect(stored).toEqual(records[k]);
+      expect(stored).toMatchObject({ queue: p.queue, priority: p.priority, args: [p.label], status: 'new' });
+      expect(stored!.createdAt === 1_000).toBe(p.given === true);
+      expect(stored!.runAt !== undefined).toBe(p.delay !== undefined);
+    }
+    // Each queue's worker runs exactly that queue's tasks: lower priority first, publish order
+    // within a priority, the delayed one at its time.
+    const ran = async (queue: string): Promise<string[]> => {
+      const order: string[] = [];
+      const worker = app(name, { concurrency: 1, queues: [queue] });
+      worker.task({ name: 't', queue: 'qa' }, (label: string) => void order.push(label));
+      await worker.start();
+      for (const [k, p] of plan.entries()) if (p.queue === queue) expect((await worker.wait(records[k]!.id, 10_000)).status).toBe('success');
+      await worker.stop();
+      return order;
+    };
+    expect(await ran('qa')).toEqual(['a3', 'a4', 'a5', 'a1', 'a2', 'a6', 'late']);
+    expect(await ran('q|b')).toEqual(['b2', 'b1']);
+  });
+
   it('rejects a message whose id does not match its entry', async () => {
     const name = uniqueName('mismatch');
     const a = app(name);
