@@ -326,11 +326,20 @@ export class Consumer {
   }
 }
 
-/** The ops part of the STEP arguments (layout in lua.ts): the id travels inside the lease member. */
+/** The ops part of the STEP arguments (layout in lua.ts): runs of ops sharing kind and number get one header. */
 function encodeOps(out: Array<string | number>, ops: readonly Op[]): void {
   out.push(ops.length);
-  for (const op of ops) {
-    out.push(`${op.kind}${op.num}|${op.lease.member}`, op.record);
-    if (op.kind === 'd' || op.kind === 'x') out.push(op.extra);
+  let start = 0;
+  while (start < ops.length) {
+    const first = ops[start]!;
+    let end = start + 1;
+    while (end < ops.length && ops[end]!.kind === first.kind && ops[end]!.num === first.num) end++;
+    out.push(`${first.kind}${first.num}|${end - start}`);
+    for (let k = start; k < end; k++) {
+      const op = ops[k]!;
+      out.push(op.lease.member, op.record);
+      if (op.kind === 'd' || op.kind === 'x') out.push(op.extra);
+    }
+    start = end;
   }
 }

@@ -118,10 +118,11 @@ return n
  * Settle a batch of deliveries, then promote due delayed tasks, recover expired leases and claim
  * up to `count` tasks, all in one call. Removing the lease member '<attempt>:<id>' is the fence:
  * a delivery whose lease expired (and was taken over) can settle nothing.
- * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then per op
- * a header '<kind><number>|<lease member>' (kind: a ack, r retry, d dead, x malformed; number: ttl
- * or delay), the record ('<attempt>|<JSON>' or ''), and for kinds d and x the extra (reason or
- * dead-letter entry). Two or three arguments per op: each argument costs on both sides.
+ * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then the ops
+ * in groups of consecutive ops sharing kind and number: a header '<kind><number>|<ops>' (kind: a
+ * ack, r retry, d dead, x malformed; number: ttl or delay), then per op its lease member, its
+ * record ('<attempt>|<JSON>' or '') and for kinds d and x the extra (reason or dead-letter entry).
+ * A batch of acks is one group: no per-op header to parse, two arguments per op.
  * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, ready member, ... }:
  * the client parses the members (the script only cuts out the lease, which keeps it cheap).
  */
@@ -135,25 +136,26 @@ local nops = tonumber(ARGV[i])
 i = i + 1
 local flags = {}
 if nops > 0 then
-  -- the fence, for the whole batch: an op counts only if its lease '<attempt>:<id>' is still there
-  local ops, members = {}, {}
-  for k = 1, nops do
-    -- header '<kind><number>|<lease member>', the member being '<attempt>:<id>'
-    local head = ARGV[i]
-    local bar = string.find(head, '|', 2, true)
-    local kind, member = string.sub(head, 1, 1), string.sub(head, bar + 1)
-    local id = string.sub(member, string.find(member, ':', 1, true) + 1)
-    -- the number stays a string for SET PX: Redis formats every Lua number argument with printf
-    local digits = string.sub(head, 2, bar - 1)
-    local op = { kind, id, member, ARGV[i + 1], tonumber(digits), '', digits }
-    i = i + 2
-    if kind == 'd' or kind == 'x' then
-      op[6] = ARGV[i]
-      i = i + 1
+  -- ops come in groups sharing kind and number: a header '<kind><number>|<ops in the group>',
+  -- then per op its lease member '<attempt>:<id>', its record, and for kinds d and x the extra
+  local function walk(visit)
+    local j, k = i, 0
+    while k < nops do
+      local head = ARGV[j]
+      local bar = string.find(head, '|', 2, true)
+      local kind, digits, size = string.sub(head, 1, 1), string.sub(head, 2, bar - 1), tonumber(string.sub(head, bar + 1))
+      local width = (kind == 'd' or kind == 'x') and 3 or 2
+      j = j + 1
+      for _ = 1, size do
+        k = k + 1
+        visit(k, kind, digits, j)
+        j = j + width
+      end
     end
-    ops[k] = op
-    members[k] = member
   end
+  -- the fence, for the whole batch: an op counts only if its lease '<attempt>:<id>' is still there
+  local members = {}
+  walk(function(k, _, _, j) members[k] = ARGV[j] end)
   local scores = redis.call('ZMSCORE', leases, unpack(members))
   local owned = {}
   for k = 1, nops do
@@ -161,9 +163,9 @@ if nops > 0 then
   end
   if #owned > 0 then redis.call('ZREM', leases, unpack(owned)) end
   local gone, waiters, finals = {}, {}, {}
-  for k = 1, nops do
-    local op = ops[k]
-    local kind, id, lease_member, rec, num, extra = op[1], op[2], op[3], op[4], op[5], op[6]
+  walk(function(k, kind, digits, j)
+    local lease_member, rec = ARGV[j], ARGV[j + 1]
+    local id = string.sub(lease_member, string.find(lease_member, ':', 1, true) + 1)
     local job = p .. 'j:' .. id
     local st = 0
     if scores[k] then
@@ -177,8 +179,8 @@ if nops > 0 then
       if kind == 'r' then
         if fused then redis.call('SET', p .. 'r:' .. id, rec) end
         local attempt = tonumber(string.match(lease_member, '^(%d+):')) + 1
-        if num > 0 then
-          redis.call('ZADD', p .. 'delayed', now + num, attempt .. ':' .. id)
+        if digits ~= '0' then
+          redis.call('ZADD', p .. 'delayed', now + tonumber(digits), attempt .. ':' .. id)
           -- an idle worker of the task's queue recomputes its blocking timeout
           local ok, msg = pcall(cjson.decode, message_of(p, id) or '')
           if ok and type(msg) == 'table' and type(msg.queue) == 'string' then redis.call('ZADD', p .. 'w:' .. msg.queue, 0, 'w') end
@@ -187,20 +189,21 @@ if nops > 0 then
         end
       else
         if kind == 'x' then
-          dead_letter(p, extra)
+          dead_letter(p, ARGV[j + 2])
         elseif kind == 'd' then
-          dead_letter(p, cjson.encode({ id = id, reason = extra, payload = message_of(p, id) or '' }))
+          dead_letter(p, cjson.encode({ id = id, reason = ARGV[j + 2], payload = message_of(p, id) or '' }))
         end
         gone[#gone + 1] = job
         if fused and kind ~= 'x' then
-          redis.call('SET', p .. 'r:' .. id, rec, 'PX', op[7])
+          -- the TTL stays the client's digits: Redis printf-formats every Lua number argument
+          redis.call('SET', p .. 'r:' .. id, rec, 'PX', digits)
           waiters[#waiters + 1] = id
           finals[#finals + 1] = rec
         end
       end
     end
     flags[k] = st > 0 and '1' or '0'
-  end
+  end)
   -- publish the records someone waits for; nobody waiting (the usual case under load) costs one EXISTS
   if #waiters > 0 and redis.call('EXISTS', p .. 'waiting') == 1 then
     local w = redis.call('ZMSCORE', p .. 'waiting', unpack(waiters))

@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
-import { ErrorCodes, QTasksError } from '../../core/errors.js';
+import { ErrorCodes, NoRetryError, QTasksError, RetryLaterError } from '../../core/errors.js';
 import { RedisConnection } from '../../plugins/redis/connection.js';
 import { deleteAppKeys as deleteAppKeysOf, redis } from '../../plugins/redis/index.js';
 import { RedisStorage } from '../../plugins/redis/storage.js';
@@ -404,6 +404,57 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     };
     expect(await ran('qa')).toEqual(['a3', 'a4', 'a5', 'a1', 'a2', 'a6', 'late']);
     expect(await ran('q|b')).toEqual(['b2', 'b1']);
+  });
+
+  it('settles a batch mixing kinds and TTLs (successes, failures, retries, malformed entries): each op keeps its own', async () => {
+    // One claim, run at once, settled in one step: the ops travel in runs under shared headers.
+    // The plan puts ops of one kind and different numbers side by side, and ops of different
+    // kinds with the same number (a retry in 60 s next to a 60 s result TTL).
+    const name = uniqueName('mixed-ops');
+    const producer = app(name);
+    producer.task('short', () => undefined);
+    producer.task('long', () => undefined);
+    await producer.start({ worker: false });
+    const round = [['later', 'short'], ['ok', 'short'], ['flaky', 'long'], ['bad', 'long'], ['ok', 'long'], ['ok', 'short'], ['bad', 'short'], ['flaky', 'short'], ['later', 'long']];
+    const plan = [...round, ...round, ...round].map(([kind, task]) => ({ kind: kind!, task: task! }));
+    await injectMalformed(admin, name, 'default', '{"not":"a task"}');
+    const records = await Promise.all(plan.map((p, i) => producer.addTask(p.task, [p.kind, i])));
+    const worker = app(name, { concurrency: 40 });
+    const seen = new Set<number>();
+    const handler = (kind: string, i: number): number => {
+      const again = seen.has(i);
+      seen.add(i);
+      if (kind === 'bad') throw new NoRetryError(`bad ${i}`);
+      if (kind === 'later') throw new RetryLaterError(60_000);
+      if (kind === 'flaky' && !again) throw new Error(`flaky ${i}`);
+      return i;
+    };
+    worker.task({ name: 'short', retry: 1, retryDelayMs: 0, resultTtlMs: 60_000 }, handler);
+    worker.task({ name: 'long', retry: 1, retryDelayMs: 0, resultTtlMs: 3_600_000 }, handler);
+    await worker.start();
+    const keys = new (await import('../../plugins/redis/keys.js')).Keys(PREFIX, name);
+    for (const [i, p] of plan.entries()) {
+      const id = records[i]!.id;
+      if (p.kind === 'later') {
+        // Back in the delayed set for a minute, its record says retry.
+        const r = await waitUntil(async () => ((await worker.get(id))?.status === 'retry' ? worker.get(id) : undefined), `task ${i} in retry`);
+        expect(r!.runAt! - r!.updatedAt).toBeGreaterThan(30_000);
+        expect(await admin.zscore(keys.delayed, `1:${id}`)).not.toBeNull();
+        continue;
+      }
+      const r = await worker.wait(id, 10_000);
+      if (p.kind === 'bad') expect(r).toMatchObject({ status: 'error', attempts: 1, error: { message: `bad ${i}` } });
+      else expect(r).toMatchObject({ status: 'success', returning: i, attempts: p.kind === 'flaky' ? 2 : 1 });
+      const ttl = await admin.pttl(keys.record(id));
+      if (p.task === 'short') expect(ttl > 0 && ttl <= 60_000).toBe(true);
+      else expect(ttl > 60_000 && ttl <= 3_600_000).toBe(true);
+    }
+    const letters = await waitUntil(async () => {
+      const all = await worker.broker.deadLetters(10);
+      return all.length >= 1 ? all : undefined;
+    }, 'the malformed entry dead-lettered');
+    expect(letters).toHaveLength(1);
+    expect(letters[0]!.payload).toBe('{"not":"a task"}');
   });
 
   it('rejects a message whose id does not match its entry', async () => {
