@@ -180,7 +180,8 @@ export class QueueTasks {
   /** Enqueues task `name` with `args` (the name-based, untyped form of `handle.addTask`). */
   async addTask(name: string, args: readonly unknown[] = [], options: AddTaskOptions = {}): Promise<TaskRecord> {
     checkTaskName(name);
-    const parts = await this.#ready('addTask');
+    // Started is the usual case: no extra await per call on the hot path.
+    const parts = this.#state === 'started' && this.#parts !== undefined ? this.#parts : await this.#ready('addTask');
     const timeout = options.timeout;
     if (timeout === undefined) return enqueue(this, parts, name, args, options);
     // The wait begins before the publish: a task that finishes, and whose record expires (a short
