@@ -63,6 +63,10 @@ export class Consumer {
   #sending = 0;
   #kickScheduled = false;
   #mayHaveWork = true;
+  /** The last claim came back full: a backlog, so a second step may claim while one is in flight. */
+  #backlog = false;
+  /** Wake-ups so far: a short claim sent before the latest one must not cancel it. */
+  #wakes = 0;
   #blocking = false;
   #blocker: RedisClient | undefined;
   #paused = false;
@@ -139,6 +143,7 @@ export class Consumer {
 
   #wake(why: string): void {
     if (why === 'reconnected') this.#log.debug({}, 'redis consumer: reconnected, looking for work');
+    this.#wakes++;
     this.#mayHaveWork = true;
     this.#kick();
   }
@@ -159,7 +164,10 @@ export class Consumer {
     const perLane = Math.max(1, Math.ceil(this.#opts.concurrency / LANES));
     while (this.#inflight.size < LANES) {
       const ops = this.#ops.splice(0, MAX_OPS_PER_STEP);
-      const claim = this.#mayHaveWork ? Math.min(this.#free(ops), perLane) : 0;
+      // After a wake-up one claim goes first; a second lane opens only once a claim came back full,
+      // so an idle worker woken for one task sends one step, not two.
+      const claiming = this.#mayHaveWork && (this.#inflight.size === 0 || this.#backlog);
+      const claim = claiming ? Math.min(this.#free(ops), perLane) : 0;
       if (ops.length === 0 && claim === 0) break;
       const step: Promise<void> = this.#step(ops, claim).finally(() => {
         this.#inflight.delete(step);
@@ -184,6 +192,7 @@ export class Consumer {
   async #step(ops: Op[], claim: number): Promise<void> {
     // Steps run in order on the server: a claim sent after this step sees its settlements done.
     const sending = this.#settling(ops);
+    const wakes = this.#wakes;
     this.#reserved += claim;
     this.#sending += sending;
     let reply: unknown[];
@@ -210,8 +219,13 @@ export class Consumer {
       op.resolve(flags[k] === '1');
     }
     const claimed = reply.length - 3;
-    // A short claim means the queues are drained; with no slots we learned nothing.
-    if (claim > 0) this.#mayHaveWork = claimed === claim;
+    // A short claim means the queues were drained when it ran; with no slots we learned nothing.
+    // A wake-up (a marker consumed, a reconnect) after this step was sent may mean work that
+    // arrived after it ran: then look again instead of blocking on a marker already taken.
+    if (claim > 0) {
+      this.#backlog = claimed === claim;
+      this.#mayHaveWork = this.#backlog || this.#wakes !== wakes;
+    }
     for (let j = 3; j < reply.length; j++) this.#deliver(String(reply[j]));
   }
 
@@ -266,8 +280,7 @@ export class Consumer {
     this.#log.warn({ err: messageOf(err), retryInMs: delay }, 'redis consumer step failed; retrying');
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
-      this.#mayHaveWork = true;
-      this.#kick();
+      this.#wake('retry');
     }, delay);
   }
 
