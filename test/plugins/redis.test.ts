@@ -375,7 +375,7 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
       { label: 'a2', queue: 'qa', priority: 2 },
       { label: 'b1', queue: 'q|b', priority: 2 },
       { label: 'a3', queue: 'qa', priority: 0 },
-      { label: 'late', queue: 'qa', priority: 0, delay: 300 },
+      { label: 'late', queue: 'qa', priority: 0, delay: 60_000 },
       { label: 'a4', queue: 'qa', priority: 0, given: true },
       { label: 'a5', queue: 'qa', priority: 0, given: true },
       { label: 'b2', queue: 'q|b', priority: 1 },
@@ -392,18 +392,22 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
       expect(stored!.runAt !== undefined).toBe(p.delay !== undefined);
     }
     // Each queue's worker runs exactly that queue's tasks: lower priority first, publish order
-    // within a priority, the delayed one at its time.
+    // within a priority; the delayed one waits in the delayed set (its minute is not up).
     const ran = async (queue: string): Promise<string[]> => {
       const order: string[] = [];
       const worker = app(name, { concurrency: 1, queues: [queue] });
       worker.task({ name: 't', queue: 'qa' }, (label: string) => void order.push(label));
       await worker.start();
-      for (const [k, p] of plan.entries()) if (p.queue === queue) expect((await worker.wait(records[k]!.id, 10_000)).status).toBe('success');
+      for (const [k, p] of plan.entries()) {
+        if (p.queue === queue && p.delay === undefined) expect((await worker.wait(records[k]!.id, 10_000)).status).toBe('success');
+      }
       await worker.stop();
       return order;
     };
-    expect(await ran('qa')).toEqual(['a3', 'a4', 'a5', 'a1', 'a2', 'a6', 'late']);
+    expect(await ran('qa')).toEqual(['a3', 'a4', 'a5', 'a1', 'a2', 'a6']);
     expect(await ran('q|b')).toEqual(['b2', 'b1']);
+    const late = records[plan.findIndex((p) => p.label === 'late')]!;
+    expect(await admin.zscore(`${PREFIX}:{${name}}:delayed`, `0:${late.id}`)).not.toBeNull();
   });
 
   it('settles a batch mixing kinds and TTLs (successes, failures, retries, malformed entries): each op keeps its own', async () => {
