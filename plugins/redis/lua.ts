@@ -67,15 +67,16 @@ export const ENQUEUE = `${COMMON}
 local p, n = ARGV[1], tonumber(ARGV[2])
 local sets, ready, delayed, wake = {}, {}, {}, {}
 local seq = redis.call('INCRBY', p .. 'seq', n) - n
-local i, done = 3, 0
+local i, done, now = 3, 0, nil
 while done < n do
   local prio, delay, run_at, r, count, queue = string.match(ARGV[i], '^([^|]*)|(%d+)|([^|]*)|([01])|(%d+)|(.*)$')
   count = tonumber(count)
   i = i + 1
   local q, due
   if delay ~= '0' then
-    -- formatted once: a number argument is printf-formatted per use
-    due = string.format('%d', now_ms() + tonumber(delay))
+    -- formatted once per group: a number argument is printf-formatted per use
+    now = now or now_ms()
+    due = string.format('%d', now + tonumber(delay))
   else
     q = ready[queue]
     if not q then
