@@ -28,7 +28,7 @@ export class Keys {
     this.waiting = `${this.base}waiting`;
   }
 
-  /** The task's hash while it is queued or running: message, runAt, claim marker. */
+  /** The task while it is queued or running: '<runAt>|<message JSON>' (runAt only when delayed). */
   job(id: string): string {
     return `${this.base}j:${id}`;
   }
@@ -38,8 +38,7 @@ export class Keys {
     return `${this.base}r:${id}`;
   }
 
-
-  /** Ready tasks of a queue (ZSET, score = priority, member = 16 hex digits of the app's counter + id). */
+  /** Ready tasks of a queue (ZSET, score = priority, member '<16 hex counter><deliveries>:<id>\n<message>'). */
   ready(queue: string): string {
     return `${this.base}q:${queue}`;
   }
