@@ -6,13 +6,11 @@
 import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, type TaskMessage, type TaskRecord } from '../../core/record.js';
-import type { RedisConnection } from './connection.js';
+import { wholeMs, type RedisConnection } from './connection.js';
 import { Consumer } from './consumer.js';
 
 /** Publishes per script call; bounds how long one call holds the server. */
 const MAX_PUBLISH_BATCH = 500;
-/** Longer delays are clamped (about 142,000 years): keeps the number in plain digits. */
-const MAX_DELAY_MS = 2 ** 52;
 
 interface Outgoing {
   /** '<priority>|<delayMs>|<runAt>|<r>|': with the queue, what consecutive tasks must share to form a group. */
@@ -60,7 +58,7 @@ export class RedisBroker implements Broker {
     // case): half the bytes and a cheaper write per task.
     const record = this.records !== undefined && !derivable(message, options.record) ? `0|${JSON.stringify(options.record)}` : '';
     // Tasks that share these fields and the queue travel under one group header (ENQUEUE in lua.ts).
-    const delay = Math.min(Math.max(0, Math.round(options.delayMs)), MAX_DELAY_MS);
+    const delay = wholeMs(options.delayMs, 0);
     const fields = `${message.priority}|${delay}|${delay > 0 ? (options.record.runAt ?? '') : ''}|${record === '' ? 0 : 1}|`;
     const body = JSON.stringify(message);
     return new Promise<void>((resolve, reject) => {
@@ -112,15 +110,15 @@ export class RedisBroker implements Broker {
   }
 
   ack(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
-    return this.#settle('a', delivery, record, ttlOf(options));
+    return this.#settle('a', delivery, record, wholeMs(options.ttlMs));
   }
 
   retry(delivery: Delivery, record: TaskRecord, delayMs: number): Promise<boolean> {
-    return this.#settle('r', delivery, record, Math.max(0, Math.round(delayMs)));
+    return this.#settle('r', delivery, record, wholeMs(delayMs, 0));
   }
 
   deadLetter(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
-    return this.#settle('d', delivery, record, ttlOf(options), record.reason ?? 'dead-lettered');
+    return this.#settle('d', delivery, record, wholeMs(options.ttlMs), record.reason ?? 'dead-lettered');
   }
 
   #settle(kind: 'a' | 'r' | 'd', delivery: Delivery, record: TaskRecord, num: number, extra?: string): Promise<boolean> {
@@ -167,11 +165,6 @@ function pushGroups(args: Array<string | number>, batch: readonly Outgoing[]): v
     }
     start = end;
   }
-}
-
-/** PX takes whole milliseconds of at least 1 (a TTL of 0 keeps the record for a moment, not forever). */
-function ttlOf(options: SaveOptions): number {
-  return Math.min(Math.max(1, Math.round(options.ttlMs)), MAX_DELAY_MS);
 }
 
 /** Fields a `new` record may carry beyond those the derivation copies from the message. */

@@ -46,6 +46,17 @@ const SCRIPTS = Object.fromEntries(
   Object.entries(SOURCES).map(([name, lua]) => [name, { lua, sha: createHash('sha1').update(lua).digest('hex') }]),
 ) as Record<ScriptName, Script>;
 
+/** Longest time passed to Redis, ms (about 142,000 years): keeps the number in plain digits. */
+const MAX_MS = 2 ** 52;
+
+/**
+ * A time for a script argument or `PX`: whole milliseconds between `min` and MAX_MS. `PX` takes
+ * no fractions and no 0 (a TTL of 0 keeps a record for a moment, not forever: min 1).
+ */
+export function wholeMs(ms: number, min = 1): number {
+  return Math.min(Math.max(min, Math.round(ms)), MAX_MS);
+}
+
 function isNoScript(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('NOSCRIPT');
 }

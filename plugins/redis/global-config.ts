@@ -4,7 +4,7 @@
  */
 import type { ComponentContext, GlobalConfig } from '../../core/contracts.js';
 import { ConnectionClosedError } from '../../core/errors.js';
-import type { RedisConnection } from './connection.js';
+import { wholeMs, type RedisConnection } from './connection.js';
 
 export class RedisGlobalConfig implements GlobalConfig {
   readonly name = 'redis';
@@ -32,7 +32,7 @@ export class RedisGlobalConfig implements GlobalConfig {
 
   async heartbeat(workerId: string, ttlMs: number): Promise<void> {
     const conn = this.#ready();
-    await conn.run('qtasksHeartbeat', conn.keys.workers, workerId, Math.max(1, Math.round(ttlMs)));
+    await conn.run('qtasksHeartbeat', conn.keys.workers, workerId, wholeMs(ttlMs));
   }
 
   async alive(): Promise<boolean> {

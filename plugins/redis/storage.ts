@@ -8,7 +8,7 @@ import type { ComponentContext, SaveOptions, Storage } from '../../core/contract
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { Waiters } from '../../core/waiters.js';
-import type { RedisClient, RedisConnection } from './connection.js';
+import { wholeMs, type RedisClient, type RedisConnection } from './connection.js';
 
 export class RedisStorage implements Storage {
   readonly name = 'redis';
@@ -32,8 +32,7 @@ export class RedisStorage implements Storage {
   async save(record: TaskRecord, options: SaveOptions): Promise<boolean> {
     const keys = this.#ready().keys;
     const value = `${record.attempts}|${JSON.stringify(record)}`;
-    const ttl = Math.max(1, Math.round(options.ttlMs));
-    const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, isFinal(record.status) ? '1' : '', ttl, keys.waiting, record.id);
+    const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, isFinal(record.status) ? '1' : '', wholeMs(options.ttlMs), keys.waiting, record.id);
     return ok === 1;
   }
 
