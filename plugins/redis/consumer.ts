@@ -167,9 +167,10 @@ export class Consumer {
       // After a wake-up one claim goes first; a second lane opens only once a claim came back full,
       // so an idle worker woken for one task sends one step, not two.
       const claiming = this.#mayHaveWork && (this.#inflight.size === 0 || this.#backlog);
-      const claim = claiming ? Math.min(this.#free(ops), perLane) : 0;
+      const settling = this.#settling(ops);
+      const claim = claiming ? Math.min(this.#free(settling), perLane) : 0;
       if (ops.length === 0 && claim === 0) break;
-      const step: Promise<void> = this.#step(ops, claim).finally(() => {
+      const step: Promise<void> = this.#step(ops, claim, settling).finally(() => {
         this.#inflight.delete(step);
         this.#kick();
         if (this.#inflight.size === 0) this.#idle();
@@ -178,20 +179,22 @@ export class Consumer {
     }
   }
 
-  #free(ops: readonly Op[]): number {
+  /** Free slots, counting the deliveries that `settling` ops (about to be sent) will release. */
+  #free(settling = 0): number {
     if (this.#paused) return 0;
-    return Math.max(0, this.#opts.concurrency - this.#leases.size + this.#settling(ops) + this.#sending - this.#reserved);
+    return Math.max(0, this.#opts.concurrency - this.#leases.size + settling + this.#sending - this.#reserved);
   }
 
+  /** How many of `ops` settle a delivery this consumer still holds. */
   #settling(ops: readonly Op[]): number {
     let n = 0;
     for (const op of ops) if (this.#leases.has(op.key)) n++;
     return n;
   }
 
-  async #step(ops: Op[], claim: number): Promise<void> {
+  /** `sending`: how many of `ops` settle a held delivery (counted by the caller for the claim). */
+  async #step(ops: Op[], claim: number, sending: number): Promise<void> {
     // Steps run in order on the server: a claim sent after this step sees its settlements done.
-    const sending = this.#settling(ops);
     const wakes = this.#wakes;
     this.#reserved += claim;
     this.#sending += sending;
@@ -287,7 +290,7 @@ export class Consumer {
   /** Nothing to send and nothing claimable: block until a marker, a due time, or the cap. */
   #idle(): void {
     if (this.#blocking || this.#paused || this.#retryTimer !== undefined || this.#mayHaveWork || this.#inflight.size > 0) return;
-    if (this.#free([]) === 0) return;
+    if (this.#free() === 0) return;
     const blocker = this.#blocker;
     if (blocker === undefined) return;
     let waitMs = this.#settings.blockMs;
