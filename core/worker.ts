@@ -25,7 +25,6 @@ export class Worker {
   readonly #parts: WorkerParts;
   readonly #log: LoggerLike;
   readonly #running = new Map<Delivery, Execution | undefined>();
-  #stopping = false;
   #idle: (() => void) | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
 
@@ -53,7 +52,6 @@ export class Worker {
    * then are aborted and left unsettled: the broker gives them to another worker.
    */
   async stop(graceMs: number): Promise<void> {
-    this.#stopping = true;
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     await this.#parts.broker.pause();
     if (this.#running.size > 0) {
