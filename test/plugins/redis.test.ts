@@ -40,16 +40,13 @@ brokerConformance({
   injectMalformed: (app, queue, payload) => injectMalformed(admin, app, queue, payload),
   cleanup: async (names) => {
     await cleanup(names);
-    for (const n of names) {
-      const keys = await admin.keys(`${PREFIX}-records:{${n}}:*`);
-      if (keys.length > 0) await admin.del(...keys);
-    }
+    for (const n of names) await deleteAppKeysOf(admin, n, `${PREFIX}-records`);
   },
 });
 
 storageConformance({
   name: 'redis',
-  create: (name) => new RedisStorage(new RedisConnection({ url: REDIS_URL, prefix: PREFIX })),
+  create: () => new RedisStorage(new RedisConnection({ url: REDIS_URL, prefix: PREFIX })),
   cleanup,
 });
 
