@@ -114,6 +114,9 @@ export class RabbitBroker implements Broker {
     await this.#send(this.#queueTarget(message.queue, options.delayMs), encodeMessage(message), props, direct);
   }
 
+  /** The app's dead-letter exchange. */
+  readonly #dlxTarget: Target = async (d) => (await d.base(), [this.#topo.dlx, '']);
+
   #queueTarget(queue: string, delayMs: number): Target {
     if (delayMs > 0) return async (d) => ['', await d.delay(queue, Topology.delayBucket(delayMs))];
     return async (d) => {
@@ -131,21 +134,18 @@ export class RabbitBroker implements Broker {
     const deadline = Date.now() + this.#session.publishTimeoutMs;
     // Hot path: connected, not blocked, queue already declared on this link — no extra awaits.
     const now = this.#session.link;
-    if (ready !== undefined && now !== undefined && this.#session.blocked === undefined && this.#declarer?.gen === now.gen && this.#declarer.d.declared(ready[1])) {
-      try {
-        return await this.#session.confirm(now, ready[0], ready[1], body, props, deadline);
-      } catch (err) {
-        await new Promise((resolve) => setImmediate(resolve));
-        if (this.#session.link === now || Date.now() >= deadline || this.#stopped) throw err;
-      }
-    }
+    let known =
+      ready !== undefined && now !== undefined && this.#session.blocked === undefined && this.#declarer?.gen === now.gen && this.#declarer.d.declared(ready[1])
+        ? ready
+        : undefined;
     for (;;) {
-      const link = await this.#session.ready(deadline);
+      const link = known !== undefined ? now! : await this.#session.ready(deadline);
       try {
-        const [exchange, key] = await target(this.#declarerOf(link));
+        const [exchange, key] = known ?? (await target(this.#declarerOf(link)));
         await this.#session.confirm(link, exchange, key, body, props, deadline);
         return;
       } catch (err) {
+        known = undefined;
         // Give the close events a turn to arrive, then tell "link lost" from "refused".
         await new Promise((resolve) => setImmediate(resolve));
         if (this.#session.link === link || Date.now() >= deadline || this.#stopped) throw err;
@@ -258,7 +258,7 @@ export class RabbitBroker implements Broker {
   /** A classic redelivery: count the lost delivery by republishing with the count + 1, then ack. */
   async #recount(m: ConsumeMessage, consumer: Consumer, queue: string, prior: number): Promise<void> {
     try {
-      await this.#send(async (d) => (await d.work(queue), ['', this.#topo.workQueue(queue)]), m.content, this.#copyProps(m, prior + 1));
+      await this.#send(this.#queueTarget(queue, 0), m.content, this.#copyProps(m, prior + 1));
       this.#settleRaw(consumer, m, 'ack');
     } catch (err) {
       this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not recount a redelivered message; it stays in the queue');
@@ -270,7 +270,7 @@ export class RabbitBroker implements Broker {
     const why = `malformed message: ${reason}`;
     this.#log?.error({ reason: why }, 'rabbitmq malformed message dead-lettered');
     try {
-      await this.#send(async (d) => (await d.base(), [this.#topo.dlx, '']), m.content, {
+      await this.#send(this.#dlxTarget, m.content, {
         ...this.#copyProps(m, count(m.properties.headers?.[DELIVERIES_HEADER])),
         headers: { ...m.properties.headers, [REASON_HEADER]: why },
       });
@@ -343,31 +343,29 @@ export class RabbitBroker implements Broker {
   }
 
   async retry(delivery: Delivery, _record: TaskRecord, delayMs: number): Promise<boolean> {
+    return this.#moveAndAck(delivery, (d) => [this.#queueTarget(d.message.queue, Math.min(delayMs, MAX_DELAY_MS)), this.#copyProps(d.raw, d.attempt)]);
+  }
+
+  async deadLetter(delivery: Delivery, record: TaskRecord, _options: SaveOptions): Promise<boolean> {
+    return this.#moveAndAck(delivery, (d) => {
+      const headers = { ...d.raw.properties.headers, [DELIVERIES_HEADER]: d.attempt, [REASON_HEADER]: record.reason ?? 'dead-lettered', [ID_HEADER]: record.id };
+      return [this.#dlxTarget, { ...this.#copyProps(d.raw, d.attempt), headers }];
+    });
+  }
+
+  /** Publishes a copy of the delivery where `where` says, confirmed, then acks the original. */
+  async #moveAndAck(delivery: Delivery, where: (d: RabbitDelivery) => [Target, Options.Publish]): Promise<boolean> {
     if (!this.#owns(delivery)) return this.#take(delivery) !== undefined;
     const d = delivery as RabbitDelivery;
-    const target = this.#queueTarget(d.message.queue, Math.min(delayMs, MAX_DELAY_MS));
+    const [target, props] = where(d);
     try {
-      await this.#send(target, d.raw.content, this.#copyProps(d.raw, d.attempt));
+      await this.#send(target, d.raw.content, props);
     } catch (err) {
       this.#take(delivery);
       throw err;
     }
     const owned = this.#take(delivery);
     // If the channel died meanwhile the original comes back too: a duplicate, counted the same.
-    return owned !== undefined && this.#settleRaw(owned.consumer, owned.raw, 'ack');
-  }
-
-  async deadLetter(delivery: Delivery, record: TaskRecord, _options: SaveOptions): Promise<boolean> {
-    if (!this.#owns(delivery)) return this.#take(delivery) !== undefined;
-    const d = delivery as RabbitDelivery;
-    const headers = { ...d.raw.properties.headers, [DELIVERIES_HEADER]: d.attempt, [REASON_HEADER]: record.reason ?? 'dead-lettered', [ID_HEADER]: record.id };
-    try {
-      await this.#send(async (decl) => (await decl.base(), [this.#topo.dlx, '']), d.raw.content, { ...this.#copyProps(d.raw, d.attempt), headers });
-    } catch (err) {
-      this.#take(delivery);
-      throw err;
-    }
-    const owned = this.#take(delivery);
     return owned !== undefined && this.#settleRaw(owned.consumer, owned.raw, 'ack');
   }
 
