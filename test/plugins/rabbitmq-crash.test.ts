@@ -34,6 +34,8 @@ interface Worker {
   readonly proc: ChildProcess;
   readonly started: Map<string, number>;
   readonly done: Array<{ id: string; attempts: number }>;
+  /** The kind of the last line read: 'start' means a batch has just begun (400 ms to run). */
+  readonly last: { kind: string };
   readonly ready: Promise<void>;
 }
 
@@ -42,6 +44,7 @@ function startWorker(appName: string): Worker {
   children.push(proc);
   const started = new Map<string, number>();
   const done: Array<{ id: string; attempts: number }> = [];
+  const last = { kind: '' };
   let onReady!: () => void;
   const ready = new Promise<void>((resolve, reject) => {
     onReady = resolve;
@@ -54,12 +57,13 @@ function startWorker(appName: string): Worker {
     while ((nl = buffer.indexOf('\n')) >= 0) {
       const [kind, id, attempt] = buffer.slice(0, nl).split(' ');
       buffer = buffer.slice(nl + 1);
+      last.kind = kind!;
       if (kind === 'ready') onReady();
       else if (kind === 'start') started.set(id!, Number(attempt));
       else if (kind === 'done') done.push({ id: id!, attempts: Number(attempt) });
     }
   });
-  return { proc, started, done, ready };
+  return { proc, started, done, last, ready };
 }
 
 it('a worker killed with SIGKILL mid-task loses nothing: every task completes exactly once in storage', { timeout: 90_000 }, async () => {
@@ -78,8 +82,10 @@ it('a worker killed with SIGKILL mid-task loses nothing: every task completes ex
     const ids: string[] = [];
     for (let i = 0; i < 40; i++) ids.push((await producer.addTask('work', [i])).id);
 
-    // Kill it while it has tasks running (started, not done) and some already finished.
-    await waitUntil(() => first.done.length >= 6 && first.started.size > first.done.length, 'first worker mid-task', 30_000, 5);
+    // Kill it while it has tasks running (started, not done) and some already finished: right
+    // after a batch started, not as one ends (tasks of a batch finish together, and a kill that
+    // lands just after their "done" lines would find none running).
+    await waitUntil(() => first.done.length >= 6 && first.last.kind === 'start' && first.started.size > first.done.length, 'first worker mid-task', 30_000, 5);
     first.proc.kill('SIGKILL');
     // 'close', not 'exit': every line the process wrote before dying has been read by then.
     await new Promise((resolve) => first.proc.once('close', resolve));
