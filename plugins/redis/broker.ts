@@ -77,7 +77,7 @@ export class RedisBroker implements Broker {
       let sent: Promise<unknown>;
       try {
         const keys = this.#conn.keys;
-        const args: Array<string | number> = [keys.seq, keys.base, batch.length];
+        const args: Array<string | number> = [keys.seq, keys.base, batch.length, this.records !== undefined ? '1' : ''];
         pushGroups(args, batch);
         sent = this.#conn.runArgs('qtasksEnqueue', args);
       } catch (err) {

@@ -54,7 +54,7 @@ end
 
 /**
  * Enqueues a batch (the publishes of one tick). KEYS: any key of the app (routing). ARGV: base,
- * count, then groups of consecutive tasks that share their fields: a group header
+ * count, fused ('1' when the broker keeps records, else ''), then groups of consecutive tasks that share their fields: a group header
  * '<priority>|<delayMs>|<runAt>|<r>|<tasks>|<queue>', then per task its id, its message, and when
  * <r> is 1 its record ('0|<JSON>': only when the broker keeps records and the record is not the
  * one derived from the message). A burst of one task type is one group: the script parses one
@@ -64,55 +64,80 @@ end
  */
 export const ENQUEUE = `${COMMON}
 -- one command per kind of write for the whole batch: each redis.call has a fixed cost
-local p, n = ARGV[1], tonumber(ARGV[2])
-local sets, ready, delayed, wake = {}, {}, {}, {}
-local seq = redis.call('INCRBY', p .. 'seq', n) - n
-local i, done, now = 3, 0, nil
-while done < n do
-  local prio, delay, run_at, r, count, queue = string.match(ARGV[i], '^([^|]*)|(%d+)|([^|]*)|([01])|(%d+)|(.*)$')
-  count = tonumber(count)
-  i = i + 1
-  local q, due
-  if delay ~= '0' then
-    -- formatted once per group: a number argument is printf-formatted per use
-    now = now or now_ms()
-    due = string.format('%d', now + tonumber(delay))
-  else
-    q = ready[queue]
-    if not q then
-      q = {}
-      ready[queue] = q
-    end
-  end
-  for k = 1, count do
-    local id, msg = ARGV[i], ARGV[i + 1]
-    i = i + 2
-    sets[#sets + 1] = p .. 'j:' .. id
-    if due then
-      sets[#sets + 1] = run_at .. '|' .. msg
-      delayed[#delayed + 1] = due
-      delayed[#delayed + 1] = '0:' .. id
+local p, n, fused = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+local seq0 = redis.call('INCRBY', p .. 'seq', n) - n
+-- walks the groups; skip (nil on the fast path) holds ids already enqueued, left untouched
+local function collect(skip)
+  local sets, ready, delayed, wake, probe = {}, {}, {}, {}, {}
+  local i, done, now, seq = 4, 0, nil, seq0
+  while done < n do
+    local prio, delay, run_at, r, count, queue = string.match(ARGV[i], '^([^|]*)|(%d+)|([^|]*)|([01])|(%d+)|(.*)$')
+    count = tonumber(count)
+    i = i + 1
+    local q, due
+    if delay ~= '0' then
+      -- formatted once per group: a number argument is printf-formatted per use
+      now = now or now_ms()
+      due = string.format('%d', now + tonumber(delay))
     else
-      sets[#sets + 1] = '|' .. msg
-      q[#q + 1] = prio
-      seq = seq + 1
-      q[#q + 1] = string.format('%016x', seq) .. '0:' .. id .. '\\n' .. msg
+      q = ready[queue]
+      if not q then
+        q = {}
+        ready[queue] = q
+      end
     end
-    if r == '1' then
-      sets[#sets + 1] = p .. 'r:' .. id
-      sets[#sets + 1] = ARGV[i]
-      i = i + 1
+    for k = 1, count do
+      local id, msg = ARGV[i], ARGV[i + 1]
+      local rec = r == '1' and ARGV[i + 2]
+      i = i + (rec and 3 or 2)
+      if not (skip and skip[id]) then
+        local job = p .. 'j:' .. id
+        probe[#probe + 1] = job
+        if fused then probe[#probe + 1] = p .. 'r:' .. id end
+        sets[#sets + 1] = job
+        if due then
+          sets[#sets + 1] = run_at .. '|' .. msg
+          delayed[#delayed + 1] = due
+          delayed[#delayed + 1] = '0:' .. id
+        else
+          sets[#sets + 1] = '|' .. msg
+          q[#q + 1] = prio
+          seq = seq + 1
+          q[#q + 1] = string.format('%016x', seq) .. '0:' .. id .. '\\n' .. msg
+        end
+        if rec then
+          sets[#sets + 1] = p .. 'r:' .. id
+          sets[#sets + 1] = rec
+        end
+        wake[queue] = true
+      end
     end
+    done = done + count
   end
-  done = done + count
-  wake[queue] = true
+  return sets, ready, delayed, wake, probe
+end
+local sets, ready, delayed, wake, probe = collect(nil)
+-- idempotent: a script resent after its reply was lost (ioredis resends on reconnect) finds its
+-- ids queued, running, or (fused) with a record; none of them is enqueued again. One EXISTS for
+-- the batch; only a batch that finds any walks again, skipping those ids.
+if redis.call('EXISTS', unpack(probe)) > 0 then
+  local skip = {}
+  for k = 1, #probe, fused and 2 or 1 do
+    local keys = fused and { probe[k], probe[k + 1] } or { probe[k] }
+    if redis.call('EXISTS', unpack(keys)) > 0 then skip[string.sub(probe[k], #p + 3)] = true end
+  end
+  sets, ready, delayed, wake, probe = collect(skip)
+  if #sets == 0 then return 0 end
 end
 redis.call('MSET', unpack(sets))
-for queue, args in pairs(ready) do redis.call('ZADD', p .. 'q:' .. queue, unpack(args)) end
+for queue, args in pairs(ready) do
+  if #args > 0 then redis.call('ZADD', p .. 'q:' .. queue, unpack(args)) end
+end
 if #delayed > 0 then redis.call('ZADD', p .. 'delayed', unpack(delayed)) end
 -- wake an idle worker of each queue (for a delayed task: so it shortens its blocking timeout)
 for queue in pairs(wake) do redis.call('ZADD', p .. 'w:' .. queue, 0, 'w') end
-return n
+-- the number of tasks enqueued
+return fused and #probe / 2 or #probe
 `;
 
 /**

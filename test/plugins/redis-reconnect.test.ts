@@ -111,6 +111,76 @@ describe('redis plugin: CLIENT KILL of its own connections', () => {
   });
 });
 
+describe('redis plugin: an enqueue whose reply is lost', () => {
+  // The connection drops after the server ran the enqueue script; ioredis reconnects and sends
+  // the script again. The ids are the same, so the second run must enqueue none of them again.
+  let admin: Redis;
+  let proxy: HoldingProxy;
+  const apps: QueueTasks[] = [];
+  const names: string[] = [];
+  beforeAll(async () => {
+    admin = await adminClient();
+    proxy = await HoldingProxy.start(Number(new URL(REDIS_URL).port || 6379));
+  });
+  afterAll(async () => {
+    await Promise.allSettled(apps.map((a) => a.stop()));
+    await proxy?.close();
+    await deleteAppKeys(admin, names);
+    await admin?.quit();
+  });
+
+  function counting(app: QueueTasks): number[] {
+    const runs: number[] = [];
+    app.task('t', (n: number) => {
+      runs[n] = (runs[n] ?? 0) + 1;
+      return n;
+    });
+    return runs;
+  }
+
+  async function drained(name: string): Promise<void> {
+    await waitUntil(async () => (await admin.zcard(`qtasks:{${name}}:q:default`)) + (await admin.zcard(`qtasks:{${name}}:leases`)) === 0, 'queue and leases empty');
+    await sleep(300); // a duplicate claimed just now would be running
+  }
+
+  it('runs every task of the batch once when the script is resent while its tasks wait', async () => {
+    const name = uniqueName('resend');
+    names.push(name);
+    const producer = makeApp(name, `redis://127.0.0.1:${proxy.port}`, {}, apps);
+    await producer.start({ worker: false });
+    proxy.hold(`qtasks:${name}:cmd`);
+    const sent = Promise.all(Array.from({ length: 20 }, (_, i) => producer.addTask('t', [i])));
+    await waitUntil(() => proxy.heldBytes > 0, 'the enqueue to have run, its reply held');
+    proxy.drop();
+    const recs = await sent; // resent on the new connection, answered there
+    const worker = makeApp(name, REDIS_URL, {}, apps);
+    const runs = counting(worker);
+    await worker.start();
+    const done = await Promise.all(recs.map((r) => worker.wait(r.id, 10_000)));
+    expect(done.every((r, i) => r.status === 'success' && r.returning === i)).toBe(true);
+    await drained(name);
+    expect(runs).toEqual(Array.from({ length: 20 }, () => 1));
+  });
+
+  it('does not enqueue again tasks that already finished when the script is resent', async () => {
+    const name = uniqueName('resend');
+    names.push(name);
+    const worker = makeApp(name, REDIS_URL, { concurrency: 5 }, apps);
+    const runs = counting(worker);
+    await worker.start();
+    const producer = makeApp(name, `redis://127.0.0.1:${proxy.port}`, {}, apps);
+    await producer.start({ worker: false });
+    proxy.hold(`qtasks:${name}:cmd`);
+    const sent = Promise.all(Array.from({ length: 20 }, (_, i) => producer.addTask('t', [i])));
+    await waitUntil(() => runs.reduce((a, b) => a + b, 0) >= 20, 'the batch to have run');
+    await drained(name);
+    proxy.drop();
+    await sent;
+    await drained(name);
+    expect(runs).toEqual(Array.from({ length: 20 }, () => 1));
+  });
+});
+
 describe('redis plugin: a private redis-server restarted mid-run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qtasks-restart-'));
   let port = 0;

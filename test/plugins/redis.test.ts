@@ -335,6 +335,38 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     expect(staleSettled).toBe(0);
   });
 
+  it('enqueues only the ids of a batch not already there (queued or with a record); the others are left as they are', async () => {
+    // Ids chosen by a tap: the second tick repeats some of the first's (what a resent script
+    // does) mixed with new ones, ready, delayed and with given records.
+    const name = uniqueName('idem');
+    const a = app(name);
+    const runs: string[] = [];
+    a.task('t', (v: string) => void runs.push(v));
+    a.hooks.broker.beforePublish.tap('test', (m) => ({ ...m, id: `id-${String(m.args[0])}`, ...(m.args[1] === 'given' ? { createdAt: 1_000 } : {}) }));
+    await a.start({ worker: false });
+    await Promise.all(['a', 'b', 'c'].map((v) => a.addTask('t', [v])));
+    await Promise.all([
+      a.addTask('t', ['b', 'again']),
+      a.addTask('t', ['d']),
+      a.addTask('t', ['c', 'given']),
+      a.addTask('t', ['e', 'given']),
+      a.addTask('t', ['f'], { delay: 50 }),
+      a.addTask('t', ['a'], { delay: 50 }),
+    ]);
+    const { Keys } = await import('../../plugins/redis/keys.js');
+    const keys = new Keys(PREFIX, name);
+    expect(await admin.zcard(keys.ready('default'))).toBe(5); // a b c d e
+    expect(await admin.zcard(keys.delayed)).toBe(1); // f
+    expect(await admin.exists(keys.record('id-c'))).toBe(0); // the repeat's record was not written
+    expect(await admin.exists(keys.record('id-e'))).toBe(1);
+    const worker = app(name);
+    worker.task('t', (v: string) => void runs.push(v));
+    await worker.start();
+    await waitUntil(() => runs.length >= 6, 'six runs');
+    await sleep(300);
+    expect(runs.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+  });
+
   it('stores the new record as given when it is not the one the message derives to', async () => {
     const name = uniqueName('derive');
     const a = app(name);

@@ -1,6 +1,7 @@
 /**
  * A loopback TCP proxy that can hold back the server's replies on chosen connections, so a test
- * can make a reply arrive after something else happened (a race, made deterministic).
+ * can make a reply arrive after something else happened (a race, made deterministic), or never
+ * (the connection drops after the server acted).
  */
 import net from 'node:net';
 
@@ -52,6 +53,21 @@ export class HoldingProxy {
     for (const link of this.#links) {
       for (const b of link.held) link.client.write(b);
       link.held = [];
+    }
+  }
+
+  /**
+   * Cuts the links whose replies are being held, without delivering them, and stops holding:
+   * the server acted on what was sent, the client never hears of it (a reply lost with its
+   * connection). The client reconnects through the proxy as usual.
+   */
+  drop(): void {
+    this.#holding = undefined;
+    for (const link of this.#links) {
+      if (link.held.length === 0) continue;
+      link.held = [];
+      link.client.destroy();
+      link.upstream.destroy();
     }
   }
 
