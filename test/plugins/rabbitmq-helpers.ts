@@ -18,7 +18,7 @@ export class RabbitFixture {
   readonly #plugins = new Map<string, RabbitMQPlugin[]>();
   #admin: Promise<ChannelModel> | undefined;
 
-  plugin(appName: string, options: Omit<RabbitMQOptions, 'url' | 'connection'> & { connection?: ChannelModel | RecoveringChannelModel } = {}): RabbitMQPlugin {
+  plugin(appName: string, options: Omit<RabbitMQOptions, 'connection'> & { connection?: ChannelModel | RecoveringChannelModel } = {}): RabbitMQPlugin {
     const p = rabbitmq({ ...(options.connection === undefined ? { url: AMQP_URL } : {}), prefix: TEST_PREFIX, reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, ...options });
     const list = this.#plugins.get(appName) ?? [];
     list.push(p);
