@@ -45,6 +45,12 @@ export const ErrorCodes = Object.freeze({
   DELIVERY_LIMIT: 'QTASKS_ERR_DELIVERY_LIMIT',
   /** A broker or storage connection is closed or lost. */
   CONNECTION_CLOSED: 'QTASKS_ERR_CONNECTION_CLOSED',
+  /** A broker or storage could not connect: refused, unreachable, bad credentials, TLS or database mismatch. */
+  CONNECTION_FAILED: 'QTASKS_ERR_CONNECTION_FAILED',
+  /** A broker or storage server did not answer a request (an outage); the call may succeed later. */
+  BROKER_UNAVAILABLE: 'QTASKS_ERR_BROKER_UNAVAILABLE',
+  /** A broker, storage or global config plugin failed with an error of its own; `cause` holds it. */
+  PLUGIN_FAILED: 'QTASKS_ERR_PLUGIN_FAILED',
   /** A start or stop step did not finish in time. */
   LIFECYCLE_TIMEOUT: 'QTASKS_ERR_LIFECYCLE_TIMEOUT',
   /** No app was given and no appMain is set. */
@@ -137,13 +143,27 @@ export class ConnectionClosedError extends QTasksError {
   }
 }
 
+/**
+ * `err` as a QTasksError: unchanged when it already is one, otherwise wrapped with `code` and a
+ * message saying `what` failed, the original as `cause`. Plugins wrap driver errors with it.
+ */
+export function asQTasksError(err: unknown, code: ErrorCode, what: string): QTasksError {
+  if (err instanceof QTasksError) return err;
+  return new QTasksError(code, `${what}: ${messageOf(err)}`, { cause: err });
+}
+
+/** A description of any value; never throws (a thrown value's toJSON, toString or getters may). */
 export function messageOf(value: unknown): string {
-  if (value instanceof Error) return value.message;
-  if (typeof value === 'string') return value;
   try {
+    if (value instanceof Error) return String(value.message);
+    if (typeof value === 'string') return value;
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    try {
+      return String(value);
+    } catch {
+      return `an unprintable ${typeof value}`;
+    }
   }
 }
 

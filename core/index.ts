@@ -22,6 +22,7 @@ export {
   TaskCancelError,
   TaskTimeoutError,
   WaitTimeoutError,
+  asQTasksError,
   type ErrorCode,
 } from './errors.js';
 export { createHooks, type KernelHooks, type LifecycleContext, type LoggerRequest, type PublishContext } from './hooks.js';
