@@ -108,3 +108,27 @@ describe('names the driver cannot take', () => {
     expect(() => rabbitmq({ url: AMQP_URL, prefix: 'p'.repeat(240) })).toThrow(/prefix/);
   });
 });
+
+describe('a server that refuses the connection', () => {
+  it('fails start promptly with CONNECTION_FAILED, keeping the driver error as cause: nothing listening, a bad password', async () => {
+    const refused = make(uniqueName('conn'), [rabbitmq({ url: 'amqp://guest:guest@127.0.0.1:1' })], { startTimeoutMs: 20_000 });
+    const bad = new URL(AMQP_URL);
+    bad.password = 'not-the-password';
+    const denied = make(uniqueName('conn'), [rabbitmq({ url: bad.toString() })], { startTimeoutMs: 20_000 });
+    const started = Date.now();
+    const [a, b] = await Promise.all([rejection(refused.start()), rejection(denied.start())]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    for (const err of [a, b]) {
+      const failed = err.code === ErrorCodes.CONNECTION_FAILED ? err : (err.cause as QTasksError);
+      expect(failed.code).toBe(ErrorCodes.CONNECTION_FAILED);
+      expect(failed.cause).toBeInstanceOf(Error);
+      expect(failed.cause).not.toBeInstanceOf(QTasksError);
+      expect(failed.message).not.toContain('not-the-password');
+    }
+    const failedOf = (err: QTasksError): QTasksError => (err.code === ErrorCodes.CONNECTION_FAILED ? err : (err.cause as QTasksError));
+    expect(failedOf(a).message).toMatch(/127\.0\.0\.1:1/);
+    expect(failedOf(b).message).toMatch(/credentials/);
+    expect(refused.state).toBe('stopped');
+    expect(denied.state).toBe('stopped');
+  });
+});
