@@ -271,11 +271,11 @@ export class RabbitBroker implements Broker {
 
   async #malformed(m: ConsumeMessage, consumer: Consumer, reason: string): Promise<void> {
     const why = `malformed message: ${reason}`;
-    this.#log?.error({ reason: why }, 'rabbitmq malformed message dead-lettered');
+    this.#log?.error({ reason: why, ...(typeof m.properties.messageId === 'string' ? { taskId: m.properties.messageId } : {}) }, 'rabbitmq malformed message dead-lettered');
     try {
       await this.#send(this.#dlxTarget, m.content, {
         ...this.#copyProps(m, count(m.properties.headers?.[DELIVERIES_HEADER])),
-        headers: { ...m.properties.headers, [REASON_HEADER]: why },
+        headers: { ...m.properties.headers, [REASON_HEADER]: why, ...(typeof m.properties.messageId === 'string' ? { [ID_HEADER]: m.properties.messageId } : {}) },
       });
       this.#settleRaw(consumer, m, 'ack');
     } catch (err) {

@@ -132,3 +132,20 @@ describe('a server that refuses the connection', () => {
     expect(denied.state).toBe('stopped');
   });
 });
+
+describe('dead letters keep what is known', () => {
+  it('a malformed message dead-lettered by the worker keeps its AMQP message id', async () => {
+    const name = uniqueName('dlid');
+    const app = make(name, [fx.plugin(name), memory({ broker: false })]);
+    app.task('t', (n: number) => n);
+    await app.start();
+    await fx.inject(name, app.config.defaultQueue, '{not json', { messageId: 'foreign-1' });
+    await fx.inject(name, app.config.defaultQueue, JSON.stringify([1, 't']), { messageId: 'foreign-2' });
+    const letters = await waitUntil(async () => {
+      const all = await app.broker.deadLetters(10);
+      return all.length >= 2 ? all : undefined;
+    }, 'two dead letters');
+    expect(letters.map((l) => l.id).sort()).toEqual(['foreign-1', 'foreign-2']);
+    expect(letters.every((l) => l.reason.startsWith('malformed message'))).toBe(true);
+  });
+});
