@@ -20,7 +20,7 @@ import { decodeMessage, encodeMessage } from './codec.js';
 import { ID_HEADER, REASON_HEADER, readDeadLetters } from './dead-letters.js';
 import { messageOf, type AmqpSession, type Link } from './connection.js';
 import { REPLY_TO, type ReplyRoutes } from './reply-storage.js';
-import { Declarer, MAX_DELAY_MS, Topology } from './topology.js';
+import { checkShortString, Declarer, MAX_DELAY_MS, Topology } from './topology.js';
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
 
 export const DELIVERIES_HEADER = 'x-qtasks-deliveries';
@@ -94,7 +94,7 @@ export class RabbitBroker implements Broker {
   #declarerOf(link: Link): Declarer {
     if (this.#declarer?.gen !== link.gen) {
       this.#declarer?.d.close();
-      this.#declarer = { gen: link.gen, d: new Declarer(this.#topo, link.model) };
+      this.#declarer = { gen: link.gen, d: new Declarer(this.#topo, link.model, this.#session.publishTimeoutMs) };
     }
     return this.#declarer.d;
   }
@@ -103,6 +103,9 @@ export class RabbitBroker implements Broker {
     if (options.delayMs > MAX_DELAY_MS) {
       throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: delay ${options.delayMs} ms is longer than ${MAX_DELAY_MS} ms`);
     }
+    if (typeof message.id !== 'string') throw new QTasksError(ErrorCodes.INVALID_OPTION, 'rabbitmq: a task id must be a string');
+    checkShortString('task id', message.id);
+    this.#topo.checkQueue(message.queue);
     const props: Options.Publish = { persistent: true, messageId: message.id };
     const priority = this.#topo.amqpPriority(message.priority);
     if (priority !== undefined) props.priority = priority;
@@ -268,11 +271,11 @@ export class RabbitBroker implements Broker {
 
   async #malformed(m: ConsumeMessage, consumer: Consumer, reason: string): Promise<void> {
     const why = `malformed message: ${reason}`;
-    this.#log?.error({ reason: why }, 'rabbitmq malformed message dead-lettered');
+    this.#log?.error({ reason: why, ...(typeof m.properties.messageId === 'string' ? { taskId: m.properties.messageId } : {}) }, 'rabbitmq malformed message dead-lettered');
     try {
       await this.#send(this.#dlxTarget, m.content, {
         ...this.#copyProps(m, count(m.properties.headers?.[DELIVERIES_HEADER])),
-        headers: { ...m.properties.headers, [REASON_HEADER]: why },
+        headers: { ...m.properties.headers, [REASON_HEADER]: why, ...(typeof m.properties.messageId === 'string' ? { [ID_HEADER]: m.properties.messageId } : {}) },
       });
       this.#settleRaw(consumer, m, 'ack');
     } catch (err) {

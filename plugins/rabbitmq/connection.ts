@@ -6,7 +6,7 @@
  */
 import { Socket } from 'node:net';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options, type RecoveringChannelModel } from 'amqplib';
-import { ConnectionClosedError } from '../../core/errors.js';
+import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 
 /** A connected state: the model and the publish channel of one generation. */
@@ -94,8 +94,21 @@ export class AmqpSession {
   acquire(log: LoggerLike): Promise<void> {
     this.#log ??= log;
     this.#users++;
-    this.#opening ??= this.#open();
+    this.#opening ??= this.#open().catch(async (err: unknown) => {
+      // Nothing may stay behind a failed start: the sweeper, a connection opened before a later step failed.
+      await this.close();
+      throw this.#startError(err);
+    });
     return this.#opening;
+  }
+
+  /** The driver's refusal (ECONNREFUSED, 403 ACCESS_REFUSED, 530 vhost...) as CONNECTION_FAILED, naming the server. */
+  #startError(err: unknown): QTasksError {
+    if (err instanceof QTasksError) return err;
+    const where = this.#owned ? safeUrl(this.#opts.url!) : 'the connection passed in';
+    const msg = messageOf(err);
+    const why = /ACCESS_REFUSED|403/.test(msg) ? 'the server refused the credentials' : /NOT_ALLOWED|530/.test(msg) ? 'the server refused access to the vhost' : 'cannot connect';
+    return new QTasksError(ErrorCodes.CONNECTION_FAILED, `rabbitmq (${this.#opts.connectionName}): ${why} at ${where}: ${msg}`, { cause: err });
   }
 
   /** Last user closes channels and, if owned, the connection. */
@@ -359,6 +372,17 @@ export class AmqpSession {
 export class LinkError extends ConnectionClosedError {
   constructor(cause: unknown) {
     super(`rabbitmq publish failed (${messageOf(cause)})`, { cause });
+  }
+}
+
+/** The URL without its password, for messages and logs. */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the configured url';
   }
 }
 

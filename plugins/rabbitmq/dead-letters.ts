@@ -47,9 +47,11 @@ function toDeadLetter(m: ConsumeMessage): DeadLetter {
       const parsed = decodeMessage(m.content, m.properties.messageId) as { id?: unknown } | null;
       if (typeof parsed?.id === 'string') id = parsed.id;
     } catch {
-      // not JSON: no id
+      // not JSON: the message id below, if it had one
     }
   }
+  // Keep what is known: a body we cannot read still had its AMQP message id.
+  if (id === undefined && typeof m.properties.messageId === 'string' && m.properties.messageId !== '') id = m.properties.messageId;
   let reason = typeof headers[REASON_HEADER] === 'string' ? (headers[REASON_HEADER] as string) : undefined;
   if (reason === undefined) {
     const death = (headers['x-death'] as Array<{ reason?: unknown; queue?: unknown }> | undefined)?.[0];

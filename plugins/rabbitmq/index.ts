@@ -12,7 +12,7 @@ import { STAGE_FIRST, STAGE_LAST } from '../../core/stages.js';
 import { RabbitBroker } from './broker.js';
 import { AmqpSession } from './connection.js';
 import { ReplyRoutes, ReplyStorage } from './reply-storage.js';
-import { Topology, type QueueType } from './topology.js';
+import { MAX_PREFIX_BYTES, Topology, type QueueType } from './topology.js';
 
 export const PLUGIN_NAME = 'rabbitmq';
 
@@ -94,6 +94,9 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
   const prefix = options.prefix ?? 'qtasks';
   if (typeof prefix !== 'string' || prefix === '' || prefix.startsWith('amq.')) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: prefix must be a non-empty string not starting with "amq.", got ${JSON.stringify(prefix)}`);
+  }
+  if (Buffer.byteLength(prefix) > MAX_PREFIX_BYTES) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: prefix is ${Buffer.byteLength(prefix)} bytes, at most ${MAX_PREFIX_BYTES} leave room for app and queue names in AMQP's 255`);
   }
   const classicVersion = options.classicQueueVersion ?? 2;
   if (classicVersion !== 1 && classicVersion !== 2) {

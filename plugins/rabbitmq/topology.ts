@@ -8,7 +8,7 @@
  *   ${prefix}.${app}.dead                    dead-letter queue bound to it
  */
 import type { Channel, ChannelModel, Options, RecoveringChannelModel } from 'amqplib';
-import { ErrorCodes, QTasksError } from '../../core/errors.js';
+import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { messageOf } from './connection.js';
 
 export type QueueType = 'classic' | 'quorum';
@@ -29,22 +29,69 @@ const DELAY_QUEUE_IDLE_MS = 10 * 60_000;
 const DELAY_REDECLARE_MS = DELAY_QUEUE_IDLE_MS / 2;
 /** x-message-ttl is a 32-bit value. */
 export const MAX_DELAY_MS = 2 ** 31;
+/** AMQP names (queues, exchanges, routing keys, message ids) are short strings: at most 255 bytes. */
+export const MAX_NAME_BYTES = 255;
+/** The longest suffix a work queue's name gets: its delay queues, `.delay.<ms>`. */
+const DELAY_SUFFIX_BYTES = '.delay.'.length + String(MAX_DELAY_MS).length;
+
+/** UTF-8 length, skipping the count when even 3 bytes per UTF-16 unit would fit. */
+function bytesOf(s: string, room: number): number {
+  return s.length * 3 <= room ? s.length : Buffer.byteLength(s, 'utf8');
+}
+
+/** Refuses a value the driver would send as an AMQP short string (a message id, say) when it is too long. */
+export function checkShortString(what: string, value: string): void {
+  const bytes = bytesOf(value, MAX_NAME_BYTES);
+  if (bytes > MAX_NAME_BYTES) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: ${what} "${value.slice(0, 40)}…" is ${bytes} bytes; AMQP allows at most ${MAX_NAME_BYTES}`);
+  }
+}
+
+/** The longest prefix that still leaves room for a one-byte app and queue name. */
+export const MAX_PREFIX_BYTES = MAX_NAME_BYTES - DELAY_SUFFIX_BYTES - '.a.q.q'.length;
 
 export class Topology {
   readonly opts: TopologyOptions;
   readonly base: string;
   readonly dlx: string;
   readonly dlq: string;
+  /** Bytes left for a qtasks queue name, so that its work and delay queue names fit in AMQP's 255. */
+  readonly queueRoom: number;
 
   constructor(opts: TopologyOptions) {
     this.opts = opts;
     this.base = `${opts.prefix}.${opts.appName}`;
     this.dlx = `${this.base}.dlx`;
     this.dlq = `${this.base}.dead`;
+    this.queueRoom = MAX_NAME_BYTES - Buffer.byteLength(`${this.base}.q.`) - DELAY_SUFFIX_BYTES;
+    if (this.queueRoom < 1) {
+      throw new QTasksError(
+        ErrorCodes.INVALID_OPTION,
+        `rabbitmq: prefix and app name "${this.base.slice(0, 40)}…" leave no room for queue names (AMQP names are at most ${MAX_NAME_BYTES} bytes, and a delay queue adds up to ${DELAY_SUFFIX_BYTES}): use a shorter prefix or app name`,
+      );
+    }
   }
 
+  /** The work queue of `queue`; refuses (INVALID_OPTION) a name the driver could not send. */
   workQueue(queue: string): string {
+    this.checkQueue(queue);
     return `${this.base}.q.${queue}`;
+  }
+
+  /**
+   * Names reach amqplib as AMQP short strings; one it cannot encode throws inside the driver after
+   * the channel started waiting for a reply, which then never comes. So refuse them here, with
+   * room left for the queue's delay queues.
+   */
+  checkQueue(queue: string): void {
+    if (typeof queue !== 'string') throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: a queue name must be a string, got ${typeof queue}`);
+    const bytes = bytesOf(queue, this.queueRoom);
+    if (bytes > this.queueRoom) {
+      throw new QTasksError(
+        ErrorCodes.INVALID_OPTION,
+        `rabbitmq: queue name "${queue.slice(0, 40)}…" is ${bytes} bytes; with prefix and app name "${this.base}" a queue name can have at most ${this.queueRoom} (AMQP names are at most ${MAX_NAME_BYTES} bytes)`,
+      );
+    }
   }
 
   delayQueue(queue: string, bucketMs: number): string {
@@ -115,14 +162,17 @@ export class Topology {
 export class Declarer {
   readonly #topo: Topology;
   readonly #model: ChannelModel | RecoveringChannelModel;
+  readonly #timeoutMs: number;
   readonly #done = new Map<string, Promise<void>>();
   readonly #declaredAt = new Map<string, number>();
   readonly #ok = new Set<string>();
   #channel: Promise<Channel> | undefined;
 
-  constructor(topo: Topology, model: ChannelModel | RecoveringChannelModel) {
+  /** `timeoutMs` bounds every declaration (channel opening included), as publishTimeoutMs bounds a publish. */
+  constructor(topo: Topology, model: ChannelModel | RecoveringChannelModel, timeoutMs: number) {
     this.#topo = topo;
     this.#model = model;
+    this.#timeoutMs = timeoutMs;
   }
 
   /** Whether `name` is declared on this link (a synchronous check for the publish hot path). */
@@ -150,18 +200,35 @@ export class Declarer {
   #once(key: string, fn: (ch: Channel) => Promise<unknown>): Promise<void> {
     let p = this.#done.get(key);
     if (p === undefined) {
-      p = this.#ch()
-        .then(fn)
-        .then(
-          () => void this.#ok.add(key),
-          (err: unknown) => {
-            this.#done.delete(key);
-            throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: declaring ${key} failed: ${messageOf(err)}`, { cause: err });
-          },
-        );
+      p = this.#declare(key, fn);
       this.#done.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * One declaration within the deadline. Any failure retires the channel: a refusal has closed it
+   * already, and after a timeout or a driver error it may be waiting on a reply that never comes,
+   * which would hold every later declaration behind it.
+   */
+  async #declare(key: string, fn: (ch: Channel) => Promise<unknown>): Promise<void> {
+    const opening = this.#ch();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ConnectionClosedError(`rabbitmq: declaring ${key} got no reply within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+    });
+    try {
+      await Promise.race([opening.then(fn), deadline]);
+      this.#ok.add(key);
+    } catch (err) {
+      this.#done.delete(key);
+      if (this.#channel === opening) this.#channel = undefined;
+      void opening.then((ch) => ch.close()).catch(() => undefined);
+      if (err instanceof ConnectionClosedError) throw err;
+      throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: declaring ${key} failed: ${messageOf(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The dead-letter exchange and queue. */

@@ -18,7 +18,7 @@ export class RabbitFixture {
   readonly #plugins = new Map<string, RabbitMQPlugin[]>();
   #admin: Promise<ChannelModel> | undefined;
 
-  plugin(appName: string, options: Omit<RabbitMQOptions, 'url' | 'connection'> & { connection?: ChannelModel | RecoveringChannelModel } = {}): RabbitMQPlugin {
+  plugin(appName: string, options: Omit<RabbitMQOptions, 'connection'> & { connection?: ChannelModel | RecoveringChannelModel } = {}): RabbitMQPlugin {
     const p = rabbitmq({ ...(options.connection === undefined ? { url: AMQP_URL } : {}), prefix: TEST_PREFIX, reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, ...options });
     const list = this.#plugins.get(appName) ?? [];
     list.push(p);
@@ -40,11 +40,11 @@ export class RabbitFixture {
   }
 
   /** Publishes a raw payload onto the app's work queue, as a foreign producer would. */
-  async inject(appName: string, queue: string, payload: string): Promise<void> {
+  async inject(appName: string, queue: string, payload: string, properties: amqp.Options.Publish = {}): Promise<void> {
     const conn = await this.admin();
     const ch = await conn.createConfirmChannel();
     const topo = new Topology({ prefix: TEST_PREFIX, appName, queueType: 'classic', maxPriority: 5, classicVersion: 2 });
-    await new Promise<void>((resolve, reject) => ch.sendToQueue(topo.workQueue(queue), Buffer.from(payload), { persistent: true }, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => ch.sendToQueue(topo.workQueue(queue), Buffer.from(payload), { persistent: true, ...properties }, (err) => (err ? reject(err) : resolve())));
     await ch.close();
   }
 
