@@ -18,8 +18,11 @@ import {
   checkTaskName,
   checkTaskOptions,
   type AddTaskOptions,
-  type TaskContext,
+  type EchoTaskHandler,
+  type EchoTaskOptions,
+  type PlainTaskOptions,
   type TaskDefinition,
+  type TaskHandler,
   type TaskOptions,
 } from './task.js';
 import { enqueue } from './enqueue.js';
@@ -52,9 +55,6 @@ interface Parts {
   globalConfig: GlobalConfig;
   fused: boolean;
 }
-
-type Handler<A extends unknown[], R> = (...args: A) => R;
-type EchoHandler<A extends unknown[], R> = (ctx: TaskContext, ...args: A) => R;
 
 export class QueueTasks {
   readonly name: string;
@@ -125,15 +125,15 @@ export class QueueTasks {
   }
 
   /** Registers a task and returns its typed handle. */
-  task<A extends unknown[], R>(options: TaskOptions & { echo: true; name: string }, handler: EchoHandler<A, R>): TaskHandle<A, R>;
-  task<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: Handler<A, R>): TaskHandle<A, R>;
-  task<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: Handler<A, R>): TaskHandle<A, R> {
+  task<A extends unknown[], R>(options: EchoTaskOptions, handler: EchoTaskHandler<A, R>): TaskHandle<A, R>;
+  task<A extends unknown[], R>(options: string | PlainTaskOptions, handler: TaskHandler<A, R>): TaskHandle<A, R>;
+  task(options: string | TaskOptions, handler: (...args: never[]) => unknown): TaskHandle<unknown[], unknown> {
     const opts: TaskOptions = typeof options === 'string' ? { name: options } : { ...options };
     const name = checkTaskName(opts.name);
     if (typeof handler !== 'function') throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": handler must be a function`);
     checkTaskOptions(name, opts);
-    this.#register({ name, options: Object.freeze(opts), handler: handler as unknown as TaskDefinition['handler'] });
-    return new TaskHandle<A, R>(name, this.#tasks.get(name)!.options, () => this);
+    this.#register({ name, options: Object.freeze(opts), handler });
+    return new TaskHandle(name, this.#tasks.get(name)!.options, () => this);
   }
 
   /** Registers every task of a router on this app. */

@@ -102,18 +102,25 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
   const hooks = app.hooks;
   const opts = def.options;
   let timer: NodeJS.Timeout | undefined;
+  let deadline = Number.POSITIVE_INFINITY;
   try {
     let args: readonly unknown[] = delivery.message.args;
     if (hooks.task.beforeExecute.isUsed()) args = await hooks.task.beforeExecute.promise(args, ctx);
     if (opts.middlewaresBefore !== undefined) for (const mw of opts.middlewaresBefore) await mw(ctx);
     const handler = def.handler as (...a: unknown[]) => unknown;
+    if (opts.maxTime !== undefined) {
+      const ms = opts.maxTime;
+      // Armed before the call: a handler that blocks the loop, then yields, is still caught at once.
+      timer = setTimeout(() => ctx.abort(new TaskTimeoutError(ms)), ms);
+      deadline = performance.now() + ms;
+    }
     let work: unknown = opts.echo === true ? handler(ctx, ...args) : handler(...args);
     if (isIterator(work)) work = collect(work, def, ctx);
     let result: unknown;
     if (opts.maxTime !== undefined) {
-      const ms = opts.maxTime;
-      timer = setTimeout(() => ctx.abort(new TaskTimeoutError(ms)), ms);
       result = await raceAbort(work, ctx);
+      // The loop cannot pre-empt a handler that never yields: its overrun is seen when it returns.
+      overran(ctx, deadline, opts.maxTime);
     } else {
       // No deadline: a stopping worker abandons the attempt instead of waiting on it (see worker.ts).
       result = await work;
@@ -129,11 +136,17 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
     if (aborted !== undefined) throw aborted;
     return { kind: 'success', returning: result };
   } catch (thrown) {
+    if (opts.maxTime !== undefined) overran(ctx, deadline, opts.maxTime);
     const error = ctx.aborted ?? toError(thrown);
     return decide(app, def, delivery, ctx, error);
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }
+}
+
+/** Aborts with a timeout if the deadline passed while the handler held the loop. */
+function overran(ctx: Context, deadline: number, ms: number): void {
+  if (ctx.aborted === undefined && performance.now() >= deadline) ctx.abort(new TaskTimeoutError(ms));
 }
 
 /** Settles at the handler's result or at abort, whichever comes first: a task fails at its deadline, not after it. */

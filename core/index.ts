@@ -45,11 +45,16 @@ export {
   TaskHandle,
   sharedTask,
   type AddTaskOptions,
+  type EchoTaskHandler,
+  type EchoTaskOptions,
   type ErrorClass,
   type MiddlewareAfter,
   type MiddlewareBefore,
   type TaskContext,
+  type PlainTaskOptions,
   type TaskDefinition,
+  type TaskHandler,
   type TaskOptions,
   type TaskResult,
 } from './task.js';
+export type { ArgsProblem, JsonChecked, JsonPrimitive, JsonProblem, ResultProblem } from './json-types.js';

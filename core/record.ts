@@ -143,7 +143,8 @@ export function validateMessage(value: unknown): string | undefined {
 
 /**
  * Where `value` stops being plain JSON (what JSON.stringify would drop, alter or throw on), as a
- * path suffix and a reason: `[0].when is a function`; undefined when it is plain JSON. Checks
+ * path suffix and a reason: `[0].when is a function`; undefined when it is plain JSON. Objects
+ * with `toJSON` (Date, Buffer) are not plain: they would arrive as something else. Checks
  * arguments at addTask and results before they are stored. Allocates nothing on the success path:
  * cycles are tracked only once the walk gets suspiciously deep, then the walk restarts with a set.
  */
@@ -166,7 +167,6 @@ function walkJson(value: unknown, seen: Set<object> | undefined, depth: number):
     case 'object': {
       if (value === null) return undefined;
       if (seen === undefined ? depth > UNTRACKED_DEPTH : seen.has(value)) return seen === undefined ? TOO_DEEP : ' is a circular reference';
-      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
       const isArray = Array.isArray(value);
       const proto = Object.getPrototypeOf(value) as unknown;
       if (!isArray && proto !== Object.prototype && proto !== null) return ` is a ${(value as object).constructor?.name ?? 'non-plain object'}`;

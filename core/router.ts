@@ -6,7 +6,17 @@
 import type { QueueTasks } from './app.js';
 import { ErrorCodes, QTasksError } from './errors.js';
 import { requireAppMain } from './state.js';
-import { TaskHandle, checkTaskName, checkTaskOptions, type TaskContext, type TaskDefinition, type TaskOptions } from './task.js';
+import {
+  TaskHandle,
+  checkTaskName,
+  checkTaskOptions,
+  type EchoTaskHandler,
+  type EchoTaskOptions,
+  type PlainTaskOptions,
+  type TaskDefinition,
+  type TaskHandler,
+  type TaskOptions,
+} from './task.js';
 
 export interface RouterOptions {
   /** Defaults merged under each task's own options (for example a queue or priority for the group). */
@@ -22,16 +32,16 @@ export class Router {
     this.#defaults = { ...options.defaults };
   }
 
-  task<A extends unknown[], R>(options: TaskOptions & { echo: true; name: string }, handler: (ctx: TaskContext, ...args: A) => R): TaskHandle<A, R>;
-  task<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: (...args: A) => R): TaskHandle<A, R>;
-  task<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: (...args: A) => R): TaskHandle<A, R> {
+  task<A extends unknown[], R>(options: EchoTaskOptions, handler: EchoTaskHandler<A, R>): TaskHandle<A, R>;
+  task<A extends unknown[], R>(options: string | PlainTaskOptions, handler: TaskHandler<A, R>): TaskHandle<A, R>;
+  task(options: string | TaskOptions, handler: (...args: never[]) => unknown): TaskHandle<unknown[], unknown> {
     const opts: TaskOptions = { ...this.#defaults, ...(typeof options === 'string' ? { name: options } : options) };
     const name = checkTaskName(opts.name);
     checkTaskOptions(name, opts);
     if (this.#defs.has(name)) throw new QTasksError(ErrorCodes.DUPLICATE_TASK, `task "${name}" is already in this router`);
-    const def: TaskDefinition = { name, options: Object.freeze(opts), handler: handler as unknown as TaskDefinition['handler'] };
+    const def: TaskDefinition = { name, options: Object.freeze(opts), handler };
     this.#defs.set(name, def);
-    return new TaskHandle<A, R>(name, def.options, () => this.#resolveApp(name));
+    return new TaskHandle(name, def.options, () => this.#resolveApp(name));
   }
 
   /** The definitions, in registration order. */

@@ -3,6 +3,7 @@
  */
 import type { QueueTasks } from './app.js';
 import { ErrorCodes, QTasksError } from './errors.js';
+import type { JsonChecked } from './json-types.js';
 import type { LoggerLike } from './logger.js';
 import type { TaskRecord } from './record.js';
 import { requireAppMain, sharedTaskDefinitions } from './state.js';
@@ -51,7 +52,10 @@ export interface TaskOptions<Y = never> {
   maxTime?: number;
   /** Default delay before the first delivery of each call, ms. */
   delay?: number;
-  /** The handler receives its TaskContext as first argument. */
+  /**
+   * The handler receives its TaskContext as first argument. Chosen here, explicitly: the types
+   * never guess it from the handler's first parameter.
+   */
   echo?: boolean;
   /**
    * For generator handlers: maps each yielded value; the mapped values form the result. (Typed
@@ -164,20 +168,29 @@ export function checkTaskOptions(name: string, options: TaskOptions): void {
   if (options.queue !== undefined) checkTaskName(options.queue);
 }
 
-type Handler<A extends unknown[], R> = (...args: A) => R;
-type EchoHandler<A extends unknown[], R> = (ctx: TaskContext, ...args: A) => R;
+/**
+ * A handler whose parameters (the task's arguments) and result survive JSON; anything else is a
+ * compile error naming the place (see json-types.ts).
+ */
+export type TaskHandler<A extends unknown[], R> = ((...args: A) => R) & JsonChecked<A, TaskResult<R>>;
+/** The same, for `echo: true`: the context comes first and is not one of the task's arguments. */
+export type EchoTaskHandler<A extends unknown[], R> = ((ctx: TaskContext, ...args: A) => R) & JsonChecked<A, TaskResult<R>>;
+/** Options of a handler that does not take its context. */
+export type PlainTaskOptions = TaskOptions & { name: string; echo?: false };
+/** Options of a handler whose first parameter is its TaskContext. */
+export type EchoTaskOptions = TaskOptions & { name: string; echo: true };
 
 /**
  * Declares a task that belongs to no app: it is adopted by every app that starts after this
  * call (option `sharedTasks: false` opts out), and its `addTask` enqueues through `appMain`.
  */
-export function sharedTask<A extends unknown[], R>(options: string | (TaskOptions & { echo: true; name: string }), handler: EchoHandler<A, R>): TaskHandle<A, R>;
-export function sharedTask<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: Handler<A, R>): TaskHandle<A, R>;
-export function sharedTask<A extends unknown[], R>(options: string | (TaskOptions & { name: string }), handler: Handler<A, R>): TaskHandle<A, R> {
+export function sharedTask<A extends unknown[], R>(options: EchoTaskOptions, handler: EchoTaskHandler<A, R>): TaskHandle<A, R>;
+export function sharedTask<A extends unknown[], R>(options: string | PlainTaskOptions, handler: TaskHandler<A, R>): TaskHandle<A, R>;
+export function sharedTask(options: string | TaskOptions, handler: (...args: never[]) => unknown): TaskHandle<unknown[], unknown> {
   const opts: TaskOptions = typeof options === 'string' ? { name: options } : { ...options };
   const name = checkTaskName(opts.name);
   checkTaskOptions(name, opts);
-  const definition: SharedTaskDefinition = { name, options: Object.freeze(opts), handler: handler as unknown as TaskDefinition['handler'], shared: true };
+  const definition: SharedTaskDefinition = { name, options: Object.freeze(opts), handler, shared: true };
   sharedTaskDefinitions.set(name, definition);
-  return new TaskHandle<A, R>(name, definition.options, () => requireAppMain(`sharedTask "${name}"`));
+  return new TaskHandle(name, definition.options, () => requireAppMain(`sharedTask "${name}"`));
 }

@@ -71,6 +71,32 @@ describe('task options', () => {
     expect(aborted).toBe(true);
   });
 
+  it('fails an in-process handler that blocks the loop past maxTime, once it returns', async () => {
+    const app = makeApp();
+    const spin = (ms: number): number => {
+      const end = Date.now() + ms;
+      let n = 0;
+      while (Date.now() < end) n++;
+      return n;
+    };
+    const blocking = app.task({ name: 'blocking', maxTime: 50 }, () => spin(200));
+    const blocksThenYields = app.task({ name: 'blocks-then-yields', maxTime: 50 }, async () => {
+      spin(200);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return 1;
+    });
+    const throwsLate = app.task({ name: 'throws-late', maxTime: 50 }, () => {
+      spin(200);
+      throw new Error('late');
+    });
+    await app.start();
+    for (const h of [blocking, blocksThenYields, throwsLate]) {
+      const rec = await h.addTask([], { timeout: 5_000 });
+      expect(rec.status, h.name).toBe('error');
+      expect(rec.error?.code, h.name).toBe(ErrorCodes.TASK_TIMEOUT);
+    }
+  });
+
   it('gives echo handlers their context: id, name, attempt, logger, progress', async () => {
     const app = makeApp();
     const progress: unknown[] = [];
@@ -187,14 +213,14 @@ describe('bad input', () => {
     await app.start();
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    const cases: unknown[] = [() => 1, 10n, cyclic, new Map(), undefined, Number.NaN, Symbol('s')];
+    const cases: unknown[] = [() => 1, 10n, cyclic, new Map(), undefined, Number.NaN, Symbol('s'), new Date(0), Buffer.from('x'), { toJSON: () => 1 }];
     for (const value of cases) {
       const err = await rejection(t.addTask([value]));
       expect(err.code).toBe(ErrorCodes.INVALID_ARGS);
       expect(err.message).toContain('task "j"');
       expect(err.message).toContain('args[0]');
     }
-    expect((await t.addTask([{ when: new Date(0), list: [1, 'a', null] }], { timeout: 5_000 })).status).toBe('success');
+    expect((await t.addTask([{ when: new Date(0).toISOString(), list: [1, 'a', null] }], { timeout: 5_000 })).status).toBe('success');
     expect((await rejection(app.addTask('j', 'nope' as unknown as unknown[]))).code).toBe(ErrorCodes.INVALID_ARGS);
     // A cycle deep inside, and deep nesting without one: the first is named, the second is fine.
     let deep: unknown = 'leaf';
@@ -256,9 +282,9 @@ describe('bad input', () => {
 
   it('fails a task whose result is not plain JSON, naming the place, and keeps going', async () => {
     const app = makeApp();
-    const results: Record<string, unknown> = { bigint: 10n, map: new Map(), fn: () => 1, nested: { list: [1, Number.NaN] }, set: { s: new Set([1]) } };
+    const results: Record<string, unknown> = { bigint: 10n, map: new Map(), fn: () => 1, nested: { list: [1, Number.NaN] }, set: { s: new Set([1]) }, date: { when: new Date(0) } };
     const handles = Object.entries(results).map(([name, value]) => app.task(name, () => value));
-    const ok = app.task('fine', () => ({ list: [1, 'a', null], when: new Date(0) }));
+    const ok = app.task('fine', () => ({ list: [1, 'a', null], when: new Date(0).toISOString() }));
     const none = app.task('none', () => undefined);
     await app.start();
     const messages: string[] = [];
@@ -268,7 +294,7 @@ describe('bad input', () => {
       expect(rec.error?.code).toBe(ErrorCodes.INVALID_RESULT);
       messages.push(rec.error!.message.split(': ').pop()!);
     }
-    expect(messages).toEqual(['result is a bigint', 'result is a Map', 'result is a function', 'result.list[1] is NaN', 'result.s is a Set']);
+    expect(messages).toEqual(['result is a bigint', 'result is a Map', 'result is a function', 'result.list[1] is NaN', 'result.s is a Set', 'result.when is a Date']);
     expect((await ok.addTask([], { timeout: 5_000 })).status).toBe('success');
     expect((await none.addTask([], { timeout: 5_000 })).status).toBe('success');
   });
