@@ -47,6 +47,21 @@ export interface QueueTasksOptions {
 export interface StartOptions {
   /** Run a worker that consumes this app's queues (default true). Producers pass false. */
   worker?: boolean;
+  /** The worker's concurrency for this run, over `config.concurrency` (a host's `--concurrency`). */
+  concurrency?: number;
+  /** The queues the worker consumes for this run, over `config.queues` (a host's `--queues`). */
+  queues?: readonly string[];
+}
+
+function checkStartOptions(app: string, options: StartOptions): void {
+  const { concurrency, queues } = options;
+  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `start of app "${app}": concurrency must be a whole number >= 1, got ${String(concurrency)}`);
+  }
+  if (queues !== undefined && (!Array.isArray(queues) || queues.length === 0)) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `start of app "${app}": queues must be a non-empty array of queue names`);
+  }
+  for (const q of queues ?? []) checkTaskName(q);
 }
 
 interface Parts {
@@ -247,11 +262,16 @@ export class QueueTasks {
     if (this.#state === 'stopping' || this.#state === 'stopped') {
       return Promise.reject(new QTasksError(ErrorCodes.STOPPED, `app "${this.name}" was stopped; create a new app to start again`));
     }
-    this.#starting ??= this.#start(options.worker ?? true);
+    try {
+      checkStartOptions(this.name, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#starting ??= this.#start(options.worker ?? true, options);
     return this.#starting;
   }
 
-  async #start(runWorker: boolean): Promise<void> {
+  async #start(runWorker: boolean, options: StartOptions): Promise<void> {
     this.#state = 'starting';
     const log = this.#logger;
     try {
@@ -273,7 +293,7 @@ export class QueueTasks {
       this.#state = 'started';
       if (runWorker) {
         this.#worker = new Worker(this, this.#parts);
-        await this.#worker.start(this.#queues());
+        await this.#worker.start(options.queues ?? this.#queues(), options.concurrency);
       }
       this.hooks.lifecycle.started.call(this);
       log.info({ broker: broker.name, storage: storage.name, worker: runWorker, tasks: this.#tasks.size }, 'app started');

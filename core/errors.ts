@@ -57,6 +57,8 @@ export const ErrorCodes = Object.freeze({
   NO_APP: 'QTASKS_ERR_NO_APP',
   /** The operation is not supported by the configured plugin. */
   UNSUPPORTED: 'QTASKS_ERR_UNSUPPORTED',
+  /** One or more apps of a host (worker host, Nest module) failed to start; the others were stopped again. */
+  START_FAILED: 'QTASKS_ERR_START_FAILED',
 } as const);
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

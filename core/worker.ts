@@ -38,13 +38,13 @@ export class Worker {
     return this.#running.size;
   }
 
-  async start(queues: readonly string[]): Promise<void> {
+  async start(queues: readonly string[], concurrency = this.#app.config.concurrency): Promise<void> {
     const cfg = this.#app.config;
     await this.#beat();
     this.#heartbeat = setInterval(() => void this.#beat(), cfg.heartbeatMs);
     this.#heartbeat.unref();
-    await this.#parts.broker.consume({ queues, concurrency: cfg.concurrency, onDelivery: (d) => this.#onDelivery(d) });
-    this.#log.info({ queues, concurrency: cfg.concurrency, worker: this.id }, 'worker consuming');
+    await this.#parts.broker.consume({ queues, concurrency, onDelivery: (d) => this.#onDelivery(d) });
+    this.#log.info({ queues, concurrency, worker: this.id }, 'worker consuming');
   }
 
   /**

@@ -56,6 +56,42 @@ describe('qtasks run (built CLI)', () => {
     expect(result.stderr.trim().split('\n')).toEqual(['qtasks: export "notAnApp" of test/fixtures/cli-app.ts is not a QueueTasks app']);
   });
 
+  it('prints the pid that receives signals first, and applies --concurrency, --queues and --log-level', async () => {
+    let pid: number | undefined;
+    const result = await run(['run', '-A', 'test/fixtures/cli-app.ts:app', '--concurrency', '3', '--queues', 'default,extra', '--log-level', 'info'], (line, child) => {
+      pid ??= child.pid;
+      if (line === 'task finished') child.kill('SIGTERM');
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout.split('\n')[0]).toBe(`qtasks: pid ${pid}`);
+    // The fixture's config says logLevel silent: the flag wins, and the worker says what it consumes.
+    const consuming = result.stderr.split('\n').find((l) => l.includes('worker consuming'));
+    expect(consuming).toContain('"queues":["default","extra"],"concurrency":3');
+  });
+
+  it.each([
+    [['run', '-A', 'test/fixtures/cli-app.ts:app', '--concurrency', '0'], 'argument "0" is invalid'],
+    [['run', '-A', 'test/fixtures/cli-app.ts:app', '--log-level', 'loud'], 'argument "loud" is invalid'],
+    [['run', '-A', 'test/fixtures/cli-app.ts:app', '--queues', ','], 'give at least one queue name'],
+    [['run'], 'missing -A'],
+    [['run', '-A', 'test/fixtures/cli-app.ts:app', '--nope'], 'unknown option "--nope"'],
+  ])('exits 2 with one line for a usage error: %j', async (args, message) => {
+    const result = await run(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(message);
+    expect(result.stdout).toBe('');
+  });
+
+  it('--help exits 0 with the usage on stdout; no command at all is a usage error', async () => {
+    const help = await run(['run', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--concurrency <n>');
+    const none = await run([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('Usage: qtasks');
+  });
+
   it('exits 2 for an unknown command', async () => {
     const result = await run(['serve']);
     expect(result.code).toBe(2);
