@@ -26,6 +26,9 @@ import {
   type TaskOptions,
 } from './task.js';
 import { enqueue } from './enqueue.js';
+import type { CancelFound, QueueCounts } from './contracts.js';
+import { ControlPlane, type CleanOptions, type ListOptions, type ListResult, type RetryFilter } from './control/plane.js';
+import { TaskEvents } from './control/events.js';
 import { Worker } from './worker.js';
 import { createMemoryParts } from '../plugins/memory/index.js';
 
@@ -86,6 +89,12 @@ export class QueueTasks {
   #log: LoggerLike | undefined;
   /** The loggers this app hands out (per app: never shared). */
   readonly #loggers: AppLoggers;
+  #plane: ControlPlane | undefined;
+  /**
+   * Events of this app's tasks from every process (added, active, progress, completed, failed,
+   * retrying, dead, cancelled, delayed). Listeners may be added before start.
+   */
+  readonly events = new TaskEvents();
 
   constructor(options: QueueTasksOptions = {}) {
     this.#options = options;
@@ -198,6 +207,7 @@ export class QueueTasks {
     // Started is the usual case: no extra await per call on the hot path.
     const parts = this.#state === 'started' && this.#parts !== undefined ? this.#parts : await this.#ready('addTask');
     const timeout = options.timeout;
+    if (options.onProgress !== undefined) return this.#addWatched(parts, name, args, options);
     if (timeout === undefined) return enqueue(this, parts, name, args, options);
     // The wait begins before the publish: a task that finishes, and whose record expires (a short
     // result TTL), before a later wait could look would otherwise be missed.
@@ -210,6 +220,115 @@ export class QueueTasks {
       waiting?.catch(() => undefined); // the publish failed: nobody reads this wait
       throw err;
     }
+  }
+
+  /**
+   * addTask with onProgress: listen to the task's events before it can run, call onProgress per
+   * progress value, and resolve once the final record and the task's last event are both in (so
+   * no value reported before the end arrives after the caller moved on).
+   */
+  async #addWatched(parts: Parts, name: string, args: readonly unknown[], options: AddTaskOptions): Promise<TaskRecord> {
+    const { onProgress, timeout } = options;
+    if (typeof onProgress !== 'function' || timeout === undefined) {
+      throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": onProgress must be a function and needs timeout (the wait it reports during)`);
+    }
+    this.#controlPlane('addTask').require('progress');
+    await this.events.ready();
+    let off: (() => void) | undefined;
+    let ended: (() => void) | undefined;
+    const last = new Promise<void>((resolve) => (ended = resolve));
+    const rest = { ...options, onProgress: undefined };
+    let waiting: Promise<TaskRecord | undefined> | undefined;
+    if (parts.storage.prepareWait !== undefined) await parts.storage.prepareWait();
+    try {
+      const record = await enqueue(this, parts, name, args, rest, (id) => {
+        off = this.events.forTask(id, (event) => {
+          if (event.type === 'progress') {
+            try {
+              onProgress(event.progress);
+            } catch (err) {
+              this.#logger.error({ err, taskId: id }, 'an onProgress callback threw');
+            }
+          } else if (event.type === 'completed' || event.type === 'failed' || event.type === 'cancelled' || event.type === 'dead') ended!();
+        });
+        waiting = parts.storage.waitFinal(id, timeout);
+      });
+      const final = await this.#finalOf(record.id, timeout, waiting!);
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([last, new Promise<void>((resolve) => (grace = setTimeout(resolve, 1_000)))]);
+      clearTimeout(grace);
+      return final;
+    } catch (err) {
+      waiting?.catch(() => undefined);
+      throw err;
+    } finally {
+      off?.();
+    }
+  }
+
+  // --- control plane (docs/operations.md) ---
+
+  /** Per queue (or for `queue`): waiting, delayed, running, retrying, dead, and finished counts. */
+  async counts(queue?: string): Promise<QueueCounts[]> {
+    return (await this.#controlReady('counts')).counts(queue);
+  }
+
+  /** A page of records in `status`, newest first, with the cursor of the next page. */
+  async list(options: ListOptions): Promise<ListResult> {
+    return (await this.#controlReady('list')).list(options);
+  }
+
+  /**
+   * Cancels task `id`: queued or delayed, it is removed and ends `cancel`; running, its
+   * `ctx.signal` aborts wherever it runs and it ends `cancel` with `reason`, never retried.
+   */
+  async cancel(id: string, reason?: string): Promise<CancelFound> {
+    return (await this.#controlReady('cancel')).cancel(id, reason);
+  }
+
+  /** Queues again a task in error or dead (or every one matching the filter) with a fresh attempt count; returns how many. */
+  async retry(target: string | RetryFilter): Promise<number> {
+    return (await this.#controlReady('retry')).retry(target);
+  }
+
+  /** Runs a delayed (or retry-waiting) task now. False if it was not waiting for its time. */
+  async promote(id: string): Promise<boolean> {
+    return (await this.#controlReady('promote')).promote(id);
+  }
+
+  /** Deletes a task that is not running: from its queue, its record and every index. */
+  async remove(id: string): Promise<boolean> {
+    return (await this.#controlReady('remove')).remove(id);
+  }
+
+  /** Deletes up to `limit` finished records of `status` older than `olderThanMs`; returns how many. */
+  async clean(options: CleanOptions): Promise<number> {
+    return (await this.#controlReady('clean')).clean(options);
+  }
+
+  /** Drops every task waiting or delayed in `queue`; returns how many. */
+  async purge(queue: string): Promise<number> {
+    return (await this.#controlReady('purge')).purge(queue);
+  }
+
+  /** Every worker of the app, in every process, stops taking tasks from `queue` (all queues without one). Kept by the broker. */
+  async pause(queue?: string): Promise<void> {
+    return (await this.#controlReady('pause')).setPaused(queue, true);
+  }
+
+  async resume(queue?: string): Promise<void> {
+    return (await this.#controlReady('resume')).setPaused(queue, false);
+  }
+
+  async #controlReady(what: string): Promise<ControlPlane> {
+    await this.#ready(what);
+    return this.#controlPlane(what);
+  }
+
+  #controlPlane(what: string): ControlPlane {
+    const parts = this.#started(what);
+    this.#plane ??= new ControlPlane(this, parts);
+    return this.#plane;
   }
 
   /** Waits up to `timeoutMs` for task `id` to be final; rejects with WaitTimeoutError (carrying the id) otherwise. */
@@ -290,6 +409,9 @@ export class QueueTasks {
       await withTimeout(globalConfig.start({ ...ctx, logger: this.logger('GlobalConfig') }), limit, `global config ${globalConfig.name} start`);
       await withTimeout(broker.start(ctx), limit, `broker ${broker.name} start`);
       await withTimeout(this.hooks.lifecycle.start.promise(this.#lifecycleContext(runWorker)), limit, 'lifecycle.start taps');
+      const plane = this.#controlPlane('start');
+      const control = broker.control;
+      this.events.attach(control !== undefined && control.capabilities.has('events') ? control : plane.unsupported('events'), this.logger('Events'));
       this.#state = 'started';
       if (runWorker) {
         this.#worker = new Worker(this, this.#parts);
@@ -378,6 +500,7 @@ export class QueueTasks {
       }
     }
     errors.push(...(await runStopTaps(this.hooks.lifecycle.stop, this.#lifecycleContext(worker !== undefined), limit)));
+    await step('events stop', () => this.events.close());
     const parts = this.#parts;
     if (parts !== undefined) {
       await step('broker stop', () => parts.broker.stop());

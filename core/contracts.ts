@@ -6,7 +6,7 @@
  */
 import type { Config } from './config.js';
 import type { LoggerLike } from './logger.js';
-import type { TaskMessage, TaskRecord } from './record.js';
+import type { TaskMessage, TaskRecord, TaskStatusName } from './record.js';
 
 /** What the kernel hands a component when the app starts. */
 export interface ComponentContext {
@@ -56,6 +56,11 @@ export interface Broker {
    * broker stores `new` on publish, `process` on delivery, and the outcome on settle.
    */
   readonly records?: Storage;
+  /**
+   * The control plane over this broker's queues (counts, list, cancel, pause, events...). Optional:
+   * without it every control call fails with `QTASKS_ERR_UNSUPPORTED`. See `Control`.
+   */
+  readonly control?: Control;
   /** Connect. Called once, before any other method. */
   start(ctx: ComponentContext): Promise<void>;
   /** Resolves once the broker has the message durably (confirmed), never before. */
@@ -125,3 +130,114 @@ export interface GlobalConfig {
   alive(): Promise<boolean>;
   stop(): Promise<void>;
 }
+
+// --- the control plane (issue 13): see docs/operations.md ---
+
+/** What a `Control` may offer; a call whose capability is missing fails with QTASKS_ERR_UNSUPPORTED. */
+export type ControlCapability = 'counts' | 'list' | 'cancel' | 'retry' | 'promote' | 'remove' | 'clean' | 'purge' | 'pause' | 'events' | 'progress';
+
+export const CONTROL_CAPABILITIES: readonly ControlCapability[] = ['counts', 'list', 'cancel', 'retry', 'promote', 'remove', 'clean', 'purge', 'pause', 'events', 'progress'];
+
+/** The tasks of one queue by state. Finished counts cover what storage still keeps (retention). */
+export interface QueueCounts {
+  readonly queue: string;
+  /** Ready to run now (status `new`, not delayed; retries due now are counted in `retrying`). */
+  readonly waiting: number;
+  /** Status `new` with a start time in the future. */
+  readonly delayed: number;
+  readonly running: number;
+  /** Failed an attempt and waiting for the next one. */
+  readonly retrying: number;
+  readonly dead: number;
+  readonly success: number;
+  readonly error: number;
+  readonly cancel: number;
+  /** The queue is paused (by `app.pause(queue)` or `app.pause()`). */
+  readonly paused: boolean;
+}
+
+/** The statuses `list` and `clean` accept (every record status). */
+export type ListStatus = TaskStatusName;
+
+export interface ControlListQuery {
+  readonly status: ListStatus;
+  readonly queue?: string;
+  readonly name?: string;
+  /** 1..1000. */
+  readonly limit: number;
+  /** The plugin's own cursor from the previous page (the kernel wraps and checks it). */
+  readonly cursor?: string;
+}
+
+export interface ControlListPage {
+  /** Newest first (waiting tasks: last to run first). */
+  readonly records: TaskRecord[];
+  /** Absent on the last page. */
+  readonly cursor?: string;
+}
+
+/** What `cancel` found: removed from its queue, signalled while running, already final, or nothing. */
+export type CancelFound = 'queued' | 'running' | 'final' | 'unknown';
+
+export type TaskEventType = 'added' | 'delayed' | 'active' | 'progress' | 'completed' | 'failed' | 'retrying' | 'dead' | 'cancelled';
+
+/** One cross-process event. Small by design: results are read with `app.get(id)`. */
+export interface TaskEvent {
+  readonly type: TaskEventType;
+  readonly id: string;
+  readonly name: string;
+  readonly queue: string;
+  /** The attempt the event belongs to (0 for added/delayed). */
+  readonly attempt: number;
+  /** Epoch ms (the server's clock where there is one). */
+  readonly at: number;
+  /** The value, for `progress`. */
+  readonly progress?: unknown;
+  /** The error message (failed, retrying, dead) or the cancel reason. */
+  readonly message?: string;
+  /** Where a plugin can replay from (Redis: the stream id). */
+  readonly position?: string;
+}
+
+/**
+ * The control plane of a broker, supplied as `broker.control`. The kernel validates input,
+ * wraps cursors and turns a missing capability into QTASKS_ERR_UNSUPPORTED; the plugin does the
+ * work atomically where its server allows. Record-backed capabilities (list, retry, remove,
+ * clean, finished counts) need a broker that keeps records (`broker.records`).
+ */
+export interface Control {
+  /** The plugin's name, for error messages. */
+  readonly name: string;
+  readonly capabilities: ReadonlySet<ControlCapability>;
+  /** Names the plugin set that offers what this one lacks (used in unsupported errors). */
+  readonly alternatives: string;
+  /** Per queue, in the order given; `queues` undefined means every queue the broker has seen. */
+  counts(queues: readonly string[] | undefined): Promise<QueueCounts[]>;
+  list(query: ControlListQuery): Promise<ControlListPage>;
+  /** A queued task is removed and its record becomes `cancel`; a running one is signalled to its worker. */
+  cancel(id: string, reason: string): Promise<CancelFound>;
+  /**
+   * Puts a finished-badly task back: only if its record is `error` or `dead` and it is in no queue;
+   * `message` is the task to queue again (fresh attempt count). False if the record changed meanwhile.
+   */
+  retry(message: TaskMessage): Promise<boolean>;
+  /** A delayed or retrying task runs now. False if it was not delayed. */
+  promote(id: string): Promise<boolean>;
+  /** Deletes the task everywhere (queue, record, indexes) unless it is running. False if it is running or unknown. */
+  remove(id: string): Promise<boolean>;
+  /** Deletes up to `limit` records of `status` last updated more than `olderThanMs` ago. */
+  clean(status: ListStatus, olderThanMs: number, limit: number): Promise<number>;
+  /** Drops what waits and is delayed in `queue` (their records too); returns how many. */
+  purge(queue: string): Promise<number>;
+  /** Pauses (`paused` true) or resumes `queue`, or every queue with `'*'`. Kept by the broker. */
+  setPaused(queue: string, paused: boolean): Promise<void>;
+  /** Stores `value` on the running record of `id` if `attempt` is still its delivery (fenced) and emits `progress`. */
+  progress(id: string, attempt: number, value: unknown): Promise<boolean>;
+  /** Delivers every event of the app, from any process, until the returned function is called. */
+  subscribe(listener: (event: TaskEvent) => void): Promise<() => Promise<void>>;
+  /** A worker listens for cancel requests of running tasks (from any process). */
+  onCancel(listener: (id: string, reason: string) => void): Promise<() => Promise<void>>;
+}
+
+/** Finished records kept per queue and status, by count (older ones are deleted as new ones finish). */
+export type Retention = Partial<Record<'success' | 'error' | 'cancel' | 'dead', number>>;

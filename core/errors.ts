@@ -55,6 +55,12 @@ export const ErrorCodes = Object.freeze({
   LIFECYCLE_TIMEOUT: 'QTASKS_ERR_LIFECYCLE_TIMEOUT',
   /** No app was given and no appMain is set. */
   NO_APP: 'QTASKS_ERR_NO_APP',
+  /** A control-plane cursor does not belong to this query (or is not a cursor at all). */
+  INVALID_CURSOR: 'QTASKS_ERR_INVALID_CURSOR',
+  /** A queue name no task, config or worker of this app uses. */
+  UNKNOWN_QUEUE: 'QTASKS_ERR_UNKNOWN_QUEUE',
+  /** A control action does not apply to the task in its current status (retry of a running task...). */
+  INVALID_STATE: 'QTASKS_ERR_INVALID_STATE',
   /** The operation is not supported by the configured plugin. */
   UNSUPPORTED: 'QTASKS_ERR_UNSUPPORTED',
   /** One or more apps of a host (worker host, Nest module) failed to start; the others were stopped again. */

@@ -33,8 +33,14 @@ class Context implements TaskContext {
   #controller: AbortController | undefined;
   #logger: LoggerLike | undefined;
   readonly #hooks: KernelHooks;
+  readonly #report: ((delivery: Delivery, value: unknown) => void) | undefined;
+  readonly #delivery: Delivery;
+  /** The last progress value, stored on the final record. */
+  lastProgress: unknown = undefined;
 
-  constructor(app: QueueTasks, delivery: Delivery) {
+  constructor(app: QueueTasks, delivery: Delivery, report?: (delivery: Delivery, value: unknown) => void) {
+    this.#report = report;
+    this.#delivery = delivery;
     const m = delivery.message;
     this.app = app;
     this.id = m.id;
@@ -70,12 +76,16 @@ class Context implements TaskContext {
   }
 
   progress(value: unknown): void {
+    this.lastProgress = value;
     if (this.#hooks.task.progress.isUsed()) this.#hooks.task.progress.call(value, this);
+    this.#report?.(this.#delivery, value);
   }
 }
 
 export interface Execution {
   readonly ctx: TaskContext;
+  /** The last value passed to ctx.progress (or yielded), undefined if none. */
+  readonly lastProgress: unknown;
   readonly done: Promise<Outcome>;
   /** Abort the attempt (shutdown); the outcome is then a ShutdownAbort error. */
   abort(reason: Error): void;
@@ -93,9 +103,17 @@ function backoff(base: number, max: number, attempt: number): number {
   return Math.round(raw / 2 + Math.random() * (raw / 2));
 }
 
-export function execute(app: QueueTasks, def: TaskDefinition, delivery: Delivery): Execution {
-  const ctx = new Context(app, delivery);
-  return { ctx, done: run(app, def, delivery, ctx), abort: (reason) => ctx.abort(reason) };
+/** `report` receives each progress value (the control plane stores and publishes it). */
+export function execute(app: QueueTasks, def: TaskDefinition, delivery: Delivery, report?: (delivery: Delivery, value: unknown) => void): Execution {
+  const ctx = new Context(app, delivery, report);
+  return {
+    ctx,
+    done: run(app, def, delivery, ctx),
+    abort: (reason) => ctx.abort(reason),
+    get lastProgress() {
+      return ctx.lastProgress;
+    },
+  };
 }
 
 async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx: Context): Promise<Outcome> {

@@ -70,6 +70,8 @@ export interface TaskRecord<A extends readonly unknown[] = readonly unknown[], R
   readonly error?: TaskErrorInfo;
   /** Why a task was cancelled or dead-lettered. */
   readonly reason?: string;
+  /** The last value the task reported (`ctx.progress`, a generator's yield), for this attempt. */
+  readonly progress?: unknown;
   readonly meta?: Readonly<Record<string, unknown>>;
 }
 
@@ -81,6 +83,7 @@ export interface RecordFields {
   readonly returning?: unknown;
   readonly error?: TaskErrorInfo;
   readonly reason?: string;
+  readonly progress?: unknown;
 }
 
 const NO_FIELDS: RecordFields = Object.freeze({});
@@ -106,6 +109,7 @@ export function recordOf(message: TaskMessage, status: TaskStatusName, attempts:
     returning: fields.returning,
     error: fields.error,
     reason: fields.reason,
+    progress: fields.progress,
     meta: message.meta,
   };
 }

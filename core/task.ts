@@ -79,6 +79,11 @@ export interface AddTaskOptions {
   timeout?: number;
   /** Free-form JSON for plugins. */
   meta?: Record<string, unknown>;
+  /**
+   * Called with each progress value the task reports (`ctx.progress`, a generator's yields) while
+   * it runs, from whatever process runs it. Needs `timeout` (the wait it belongs to).
+   */
+  onProgress?: (value: unknown) => void;
 }
 
 /** A registered task as the worker sees it. */

@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { QueueTasks } from './app.js';
-import type { Broker, Delivery, GlobalConfig, Storage } from './contracts.js';
-import { ErrorCodes, QTasksError, toError } from './errors.js';
+import type { Broker, Control, Delivery, GlobalConfig, Storage } from './contracts.js';
+import { ErrorCodes, QTasksError, TaskCancelError, toError } from './errors.js';
 import { ShutdownAbort, execute, type Execution, type Outcome } from './executor.js';
 import type { LoggerLike } from './logger.js';
 import { TaskStatus, errorInfo, jsonProblem, recordOf, type TaskRecord } from './record.js';
@@ -24,7 +24,10 @@ export class Worker {
   readonly #app: QueueTasks;
   readonly #parts: WorkerParts;
   readonly #log: LoggerLike;
-  readonly #running = new Map<Delivery, Execution | undefined>();
+  readonly #running = new Map<Delivery, Run>();
+  /** Cancel requests for tasks not (yet) running here, kept briefly: a claim may arrive after its cancel. */
+  readonly #cancels = new Map<string, { reason: string; until: number }>();
+  #stopCancels: (() => Promise<void>) | undefined;
   #idle: (() => void) | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
 
@@ -43,6 +46,8 @@ export class Worker {
     await this.#beat();
     this.#heartbeat = setInterval(() => void this.#beat(), cfg.heartbeatMs);
     this.#heartbeat.unref();
+    const control = this.#parts.broker.control;
+    if (control?.capabilities.has('cancel') === true) this.#stopCancels = await control.onCancel((id, reason) => this.#cancel(id, reason));
     await this.#parts.broker.consume({ queues, concurrency, onDelivery: (d) => this.#onDelivery(d) });
     this.#log.info({ queues, concurrency, worker: this.id }, 'worker consuming');
   }
@@ -54,6 +59,7 @@ export class Worker {
   async stop(graceMs: number): Promise<void> {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     await this.#parts.broker.pause();
+    await this.#stopCancels?.().catch((err: unknown) => this.#log.warn({ err }, 'could not stop listening for cancels'));
     if (this.#running.size > 0) {
       const drained = new Promise<void>((resolve) => (this.#idle = resolve));
       let timer: NodeJS.Timeout | undefined;
@@ -62,7 +68,7 @@ export class Worker {
       if (timer !== undefined) clearTimeout(timer);
       if (result === 'late') {
         this.#log.warn({ abandoned: this.#running.size }, 'stop grace period over: abandoning running tasks to redelivery');
-        for (const execution of this.#running.values()) execution?.abort(new ShutdownAbort());
+        for (const run of this.#running.values()) run.execution?.abort(new ShutdownAbort());
         this.#running.clear();
       }
     }
@@ -77,13 +83,37 @@ export class Worker {
   }
 
   #onDelivery(delivery: Delivery): void {
-    this.#running.set(delivery, undefined);
-    void this.#run(delivery);
+    const progress: Progress = { settled: false, ending: false };
+    this.#running.set(delivery, { execution: undefined, progress, startedAt: 0, ttlMs: 0 });
+    void this.#run(delivery, progress);
+  }
+
+  /**
+   * A cancel request (from any process): a task running here is settled `cancel` now, its signal
+   * aborted; whatever its handler does later is ignored. One that is not running here yet is
+   * remembered for a few seconds, in case its delivery is on its way.
+   */
+  #cancel(id: string, reason: string): void {
+    for (const [delivery, run] of this.#running) {
+      if (delivery.message.id !== id) continue;
+      if (run.execution === undefined || run.progress.ending || run.progress.settled) break;
+      run.progress.ending = true;
+      run.execution.abort(new TaskCancelError(reason));
+      const now = Date.now();
+      const record = recordOf(delivery.message, TaskStatus.CANCEL, delivery.attempt, now, { startedAt: run.startedAt, finishedAt: now, reason, progress: run.execution.lastProgress });
+      this.#settle(delivery, run.progress, record, run.ttlMs).catch((err: unknown) => this.#giveBack(delivery, run.progress, err));
+      return;
+    }
+    const now = Date.now();
+    for (const [key, entry] of this.#cancels) {
+      if (entry.until > now) break;
+      this.#cancels.delete(key);
+    }
+    this.#cancels.set(id, { reason, until: now + 5_000 });
   }
 
   // One async frame instead of .catch().finally(): two promises fewer per task.
-  async #run(delivery: Delivery): Promise<void> {
-    const progress: Progress = { settled: false };
+  async #run(delivery: Delivery, progress: Progress): Promise<void> {
     try {
       await this.#handle(delivery, progress);
     } catch (err) {
@@ -146,12 +176,42 @@ export class Worker {
         return;
       }
     }
-    const execution = execute(app, def, delivery);
-    this.#running.set(delivery, execution);
+    const cancelled = this.#cancels.size > 0 ? this.#cancels.get(m.id) : undefined;
+    if (cancelled !== undefined) {
+      this.#cancels.delete(m.id);
+      progress.ending = true;
+      const record = recordOf(m, TaskStatus.CANCEL, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, reason: cancelled.reason });
+      return this.#settle(delivery, progress, record, ttlMs);
+    }
+    const execution = execute(app, def, delivery, this.#report);
+    this.#running.set(delivery, { execution, progress, startedAt, ttlMs });
     const outcome = await execution.done;
     if (!this.#running.has(delivery)) return; // abandoned at stop: leave it unsettled
-    await this.#settle(delivery, progress, this.#record(delivery, startedAt, outcome), ttlMs, outcome);
+    if (progress.ending) return; // cancelled while running: already settled
+    progress.ending = true;
+    await this.#settle(delivery, progress, this.#record(delivery, startedAt, outcome, execution.lastProgress), ttlMs, outcome);
   }
+
+  /** Stores and publishes a task's progress values through the control plane, fenced on the delivery. */
+  readonly #report = (delivery: Delivery, value: unknown): void => {
+    const control: Control | undefined = this.#parts.broker.control;
+    if (control === undefined || !control.capabilities.has('progress')) return;
+    const { id, name } = delivery.message;
+    const problem = jsonProblem(value);
+    if (problem !== undefined) {
+      this.#log.warn({ taskId: id, task: name }, `progress value${problem}; not stored (it must be plain JSON)`);
+      return;
+    }
+    const failed = (err: unknown): void => this.#log.warn({ err, taskId: id }, 'could not store progress');
+    control.progress(id, delivery.attempt, value).catch(failed);
+    if (this.#parts.fused) return;
+    // Records live in another plugin: store the value there, fenced like every record write. It
+    // is sent before any outcome of this delivery, so it lands before it.
+    const run = this.#running.get(delivery);
+    if (run === undefined || run.progress.ending) return;
+    const record = recordOf(delivery.message, TaskStatus.PROCESS, delivery.attempt, Date.now(), { startedAt: run.startedAt, progress: value });
+    this.#parts.storage.save(record, { ttlMs: run.ttlMs }).catch(failed);
+  };
 
   #receive(delivery: Delivery): string | undefined {
     const hook = this.#app.hooks.broker.receive;
@@ -163,10 +223,11 @@ export class Worker {
     }
   }
 
-  #record(delivery: Delivery, startedAt: number, outcome: Outcome): TaskRecord {
+  #record(delivery: Delivery, startedAt: number, outcome: Outcome, progress: unknown): TaskRecord {
     const now = Date.now();
     const m = delivery.message;
     const attempt = delivery.attempt;
+    if (progress !== undefined) return { ...this.#record(delivery, startedAt, outcome, undefined), progress };
     switch (outcome.kind) {
       case 'success': {
         // No result (undefined) is fine; anything else must survive JSON as it is.
@@ -251,4 +312,14 @@ export class Worker {
 /** Whether the broker has been told the delivery's fate (after that, never tell it again). */
 interface Progress {
   settled: boolean;
+  /** An outcome was chosen (the handler's, or a cancel): the other one is dropped. */
+  ending: boolean;
+}
+
+/** A delivery this worker holds. */
+interface Run {
+  execution: Execution | undefined;
+  readonly progress: Progress;
+  readonly startedAt: number;
+  readonly ttlMs: number;
 }

@@ -3,10 +3,11 @@
  * and the key-value store. Apps that are given the same backend share one queue, which is how
  * tests model a producer and several workers.
  */
-import type { DeadLetter } from '../../core/contracts.js';
+import type { DeadLetter, TaskEvent } from '../../core/contracts.js';
 import { isFinal, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { Waiters } from '../../core/waiters.js';
 import { Heap } from './heap.js';
+import { LiveTasks, RecordIndex, type LiveTask } from './index-state.js';
 
 interface Ready {
   readonly message: TaskMessage;
@@ -46,15 +47,27 @@ export class MemoryBackend {
   readonly #dead: DeadLetter[] = [];
   readonly kv = new Map<string, string>();
   readonly heartbeats = new Map<string, number>();
+  /** Tasks queued, delayed or running, by id: what the control plane counts, cancels and promotes. */
+  readonly live = new LiveTasks();
+  /** Record ids by queue and status (newest last), kept in step with every record write. */
+  readonly index = new RecordIndex();
+  /** Queues paused through the control plane ('*': all); consumers skip them. */
+  readonly paused = new Set<string>();
+  /** Cross-app listeners of this backend: events, and cancel requests for running tasks. */
+  readonly eventListeners = new Set<(event: TaskEvent) => void>();
+  readonly cancelListeners = new Set<(id: string, reason: string) => void>();
   #seq = 0;
   #pumpScheduled = false;
   #delayTimer: NodeJS.Timeout | undefined;
   #delayAt = Infinity;
 
   /** Queues a message now or after `delayMs`; `deliveries` is how often it was delivered before. */
-  enqueue(message: TaskMessage, delayMs: number, deliveries = 0): void {
+  enqueue(message: TaskMessage, delayMs: number, deliveries = 0, announce = true): void {
     const seq = this.#seq++;
-    if (delayMs > 0) {
+    const delayed = delayMs > 0;
+    this.live.put(message, seq, deliveries, delayed);
+    if (announce && deliveries === 0) this.emit(delayed ? 'delayed' : 'added', message, 0);
+    if (delayed) {
       const at = Date.now() + delayMs;
       this.#delayed.push({ message, at, seq, deliveries });
       this.#armDelay();
@@ -84,6 +97,44 @@ export class MemoryBackend {
     this.#schedulePump();
   }
 
+  /** A delivery ended (acked, dead-lettered) or is about to be queued again: it is no longer live. */
+  finished(id: string): void {
+    this.live.drop(id);
+  }
+
+  /** Takes a queued or delayed task out of its queue (a tombstone: the heap skips it later). */
+  unqueue(id: string): LiveTask | undefined {
+    const task = this.live.get(id);
+    if (task === undefined || task.state === 'running') return undefined;
+    this.live.drop(id);
+    return task;
+  }
+
+  /** Sends a delayed task to its ready queue now. */
+  promote(id: string): boolean {
+    const task = this.live.get(id);
+    if (task === undefined || !task.delayed) return false;
+    this.enqueue(task.message, 0, task.deliveries, false);
+    return true;
+  }
+
+  setPaused(queue: string, paused: boolean): void {
+    if (paused) this.paused.add(queue);
+    else if (this.paused.delete(queue)) this.#schedulePump();
+  }
+
+  /** Emits an event to this backend's listeners, after the current step (a throwing listener cannot touch it). */
+  emit(type: TaskEvent['type'], message: { id: string; name: string; queue: string }, attempt: number, extra?: { progress?: unknown; message?: string }): void {
+    if (this.eventListeners.size === 0) return;
+    const event: TaskEvent = { type, id: message.id, name: message.name, queue: message.queue, attempt, at: Date.now(), ...extra };
+    for (const listener of this.eventListeners) queueMicrotask(() => listener(event));
+  }
+
+  /** Asks every consumer of this backend to cancel running task `id`. */
+  requestCancel(id: string, reason: string): void {
+    for (const listener of this.cancelListeners) queueMicrotask(() => listener(id, reason));
+  }
+
   addDeadLetter(letter: DeadLetter): void {
     this.#dead.unshift(letter);
     if (this.#dead.length > 10_000) this.#dead.length = 10_000;
@@ -99,10 +150,29 @@ export class MemoryBackend {
     const stored = this.#records.get(id);
     if (stored === undefined) return undefined;
     if (stored.expiresAt <= Date.now()) {
-      this.#records.delete(id);
+      this.deleteRecord(id);
       return undefined;
     }
     return stored.record;
+  }
+
+  deleteRecord(id: string): boolean {
+    const stored = this.#records.get(id);
+    if (stored === undefined) return false;
+    this.#records.delete(id);
+    this.index.remove(stored.record);
+    return true;
+  }
+
+  /** Writes a record without the attempts fence (a retry starts its count afresh). */
+  replaceRecord(record: TaskRecord): void {
+    this.deleteRecord(record.id);
+    this.saveRecord(record, Infinity);
+  }
+
+  /** Keeps at most `keep` records of `status` in `queue` (retention by count): drops the oldest. */
+  trimRecords(queue: string, status: TaskRecord['status'], keep: number): void {
+    for (const id of this.index.oldest(queue, status, this.index.size(queue, status) - keep)) this.deleteRecord(id);
   }
 
   /** Fenced write: refused when the stored record has more attempts. */
@@ -112,9 +182,11 @@ export class MemoryBackend {
     const final = isFinal(record.status);
     const expiresAt = final ? Date.now() + ttlMs : Infinity;
     if (current !== undefined) {
+      this.index.move(current.record, record);
       current.record = record;
       current.expiresAt = expiresAt;
     } else {
+      this.index.add(record);
       this.#records.set(record.id, { record, expiresAt });
     }
     if (final) {
@@ -143,7 +215,7 @@ export class MemoryBackend {
       const id = fifo.ids[fifo.head] as string;
       const stored = this.#records.get(id);
       if (stored !== undefined && stored.expiresAt > now) break;
-      if (stored !== undefined) this.#records.delete(id);
+      if (stored !== undefined) this.deleteRecord(id);
       fifo.head++;
     }
     if (fifo.head > 1024 && fifo.head * 2 > fifo.ids.length) {
@@ -165,16 +237,27 @@ export class MemoryBackend {
 
   #pump(): void {
     for (const consumer of this.#consumers) {
+      const queues = this.paused.size === 0 ? consumer.queues : this.paused.has('*') ? [] : consumer.queues.filter((q) => !this.paused.has(q));
       while (!consumer.paused && consumer.unsettled < consumer.concurrency) {
-        const next = this.#take(consumer.queues);
+        const next = this.#take(queues);
         if (next === undefined) break;
         consumer.unsettled++;
+        this.live.running(next.message.id);
+        this.emit('active', next.message, next.deliveries + 1);
         consumer.deliver(next.message, next.deliveries + 1);
       }
     }
   }
 
   #take(queues: readonly string[]): Ready | undefined {
+    for (;;) {
+      const next = this.#pop(queues);
+      // cancelled, purged or promoted meanwhile (a newer entry exists): skip the stale entry
+      if (next === undefined || this.live.current(next.message.id, next.seq)) return next;
+    }
+  }
+
+  #pop(queues: readonly string[]): Ready | undefined {
     let best: Heap<Ready> | undefined;
     for (const q of queues) {
       const heap = this.#queues.get(q);
@@ -201,7 +284,7 @@ export class MemoryBackend {
     const now = Date.now();
     for (let top = this.#delayed.peek(); top !== undefined && top.at <= now; top = this.#delayed.peek()) {
       this.#delayed.pop();
-      this.enqueue(top.message, 0, top.deliveries);
+      if (this.live.current(top.message.id, top.seq)) this.enqueue(top.message, 0, top.deliveries, false);
     }
     this.#armDelay();
   }

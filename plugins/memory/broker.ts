@@ -3,27 +3,35 @@
  * redelivery, dead letters) inside one process. A lease lasts while the broker that took the
  * delivery runs; when it stops with deliveries unsettled, they return after config.leaseMs.
  */
-import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
+import type { Broker, ComponentContext, ConsumeOptions, Control, DeadLetter, Delivery, PublishOptions, Retention, SaveOptions, Storage, TaskEventType } from '../../core/contracts.js';
 import { ConnectionClosedError } from '../../core/errors.js';
 import { TaskStatus, recordOf, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import type { MemoryBackend, MemoryConsumer } from './backend.js';
+import { MemoryControl } from './control.js';
+
+const FINAL_EVENT: Partial<Record<TaskRecord['status'], TaskEventType>> = { success: 'completed', error: 'failed', cancel: 'cancelled', dead: 'dead' };
 
 export class MemoryBroker implements Broker {
   readonly name = 'memory';
   readonly records: Storage | undefined;
+  readonly control: Control;
   readonly #backend: MemoryBackend;
+  readonly #retention: Retention;
   readonly #owned = new Set<Delivery>();
   #consumer: MemoryConsumer | undefined;
   #ctx: ComponentContext | undefined;
   #stopped = false;
 
-  constructor(backend: MemoryBackend, records?: Storage) {
+  constructor(backend: MemoryBackend, records?: Storage, retention: Retention = {}) {
     this.#backend = backend;
     this.records = records;
+    this.#retention = retention;
+    this.control = new MemoryControl(backend, records !== undefined);
   }
 
   async start(ctx: ComponentContext): Promise<void> {
     this.#ctx = ctx;
+    (this.control as MemoryControl).start(ctx);
   }
 
   async publish(message: TaskMessage, options: PublishOptions): Promise<void> {
@@ -70,7 +78,7 @@ export class MemoryBroker implements Broker {
 
   async ack(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
     if (!this.#settle(delivery)) return false;
-    if (this.records !== undefined) this.#backend.saveRecord(record, options.ttlMs);
+    this.#finish(delivery, record, options);
     return true;
   }
 
@@ -78,14 +86,28 @@ export class MemoryBroker implements Broker {
     if (!this.#settle(delivery)) return false;
     if (this.records !== undefined) this.#backend.saveRecord(record, Infinity);
     this.#backend.enqueue(delivery.message, delayMs, delivery.attempt);
+    this.#backend.emit('retrying', record, delivery.attempt, record.error !== undefined ? { message: record.error.message } : undefined);
     return true;
   }
 
   async deadLetter(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
     if (!this.#settle(delivery)) return false;
     this.#backend.addDeadLetter({ id: record.id, reason: record.reason ?? 'dead-lettered', payload: JSON.stringify(delivery.message) });
-    if (this.records !== undefined) this.#backend.saveRecord(record, options.ttlMs);
+    this.#finish(delivery, record, options);
     return true;
+  }
+
+  /** The task left the queue with `record`: store it, announce it, apply retention. */
+  #finish(delivery: Delivery, record: TaskRecord, options: SaveOptions): void {
+    const backend = this.#backend;
+    backend.finished(record.id);
+    if (this.records !== undefined) {
+      backend.saveRecord(record, options.ttlMs);
+      const keep = this.#retention[record.status as keyof Retention];
+      if (keep !== undefined) backend.trimRecords(record.queue, record.status, keep);
+    }
+    const type = FINAL_EVENT[record.status];
+    if (type !== undefined) backend.emit(type, record, delivery.attempt, record.error !== undefined || record.reason !== undefined ? { message: record.reason ?? record.error?.message } : undefined);
   }
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {

@@ -2,7 +2,8 @@
  * `qtasks/memory`: the embedded default. An app with no broker plugin uses it; pass
  * `memory({ backend })` to let several apps in one process share a queue.
  */
-import type { Broker, GlobalConfig, Storage } from '../../core/contracts.js';
+import type { Broker, GlobalConfig, Retention, Storage } from '../../core/contracts.js';
+import { ErrorCodes, QTasksError } from '../../core/errors.js';
 import type { Plugin } from '../../core/plugin.js';
 import { MemoryBackend } from './backend.js';
 import { MemoryBroker } from './broker.js';
@@ -19,6 +20,8 @@ export interface MemoryOptions {
   broker?: boolean;
   storage?: boolean;
   globalConfig?: boolean;
+  /** Finished records kept per queue and status, by count (default: all, until their TTL). */
+  retention?: Retention;
 }
 
 export interface MemoryParts {
@@ -28,19 +31,30 @@ export interface MemoryParts {
 }
 
 /** Broker, storage and global config over one backend; the broker keeps the storage in step. */
-export function createMemoryParts(backend: MemoryBackend = new MemoryBackend(), fused = true): MemoryParts {
+export function createMemoryParts(backend: MemoryBackend = new MemoryBackend(), fused = true, retention: Retention = {}): MemoryParts {
   const storage = new MemoryStorage(backend);
-  return { broker: new MemoryBroker(backend, fused ? storage : undefined), storage, globalConfig: new MemoryGlobalConfig(backend) };
+  return { broker: new MemoryBroker(backend, fused ? storage : undefined, retention), storage, globalConfig: new MemoryGlobalConfig(backend) };
+}
+
+/** Checks a retention option: whole numbers >= 0 per final status. */
+export function checkRetention(plugin: string, retention: Retention | undefined): Retention {
+  for (const [status, keep] of Object.entries(retention ?? {})) {
+    if (!['success', 'error', 'cancel', 'dead'].includes(status) || typeof keep !== 'number' || !Number.isInteger(keep) || keep < 0) {
+      throw new QTasksError(ErrorCodes.INVALID_OPTION, `${plugin} plugin: retention.${status} must be a whole number >= 0 for one of success, error, cancel, dead; got ${String(keep)}`);
+    }
+  }
+  return retention ?? {};
 }
 
 export function memory(options: MemoryOptions = {}): Plugin {
   const name = options.name ?? PLUGIN_NAME;
+  const retention = checkRetention(name, options.retention);
   return {
     name,
     apply(app) {
       // Created per app at apply time: nothing is shared unless the caller passed a backend.
       // The broker writes records itself only when this plugin is also the storage.
-      const parts = createMemoryParts(options.backend, options.broker !== false && options.storage !== false);
+      const parts = createMemoryParts(options.backend, options.broker !== false && options.storage !== false, retention);
       if (options.broker !== false) app.hooks.broker.provide.tap(name, () => parts.broker);
       if (options.storage !== false) app.hooks.storage.provide.tap(name, () => parts.storage);
       if (options.globalConfig !== false) app.hooks.storage.provideGlobalConfig.tap(name, () => parts.globalConfig);
