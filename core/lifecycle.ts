@@ -24,6 +24,9 @@ function wrap(hook: string, plugin: string, err: unknown): unknown {
  */
 export function guardHooks(hooks: KernelHooks, started: () => boolean): void {
   for (const [hookName, hook] of listHooks(hooks)) {
+    // tapable counts interceptors as use: with this register-only one on every hook, isUsed()
+    // would always be true and the hot path would call hooks nobody tapped.
+    (hook as unknown as { isUsed(): boolean }).isUsed = () => hook.taps.length > 0;
     hook.intercept({
       register: (tap: TapLike): TapLike => {
         if (started()) {
