@@ -10,6 +10,7 @@ import { ErrorCodes, QTasksError, TaskCancelError, messageOf, toError } from './
 import { ShutdownAbort, execute, type Execution, type Outcome } from './executor.js';
 import type { LoggerLike } from './logger.js';
 import { NotPlainJson, jsonProblem, toPlainJson } from './json.js';
+import { setLongTimeout, type LongTimer } from './timers.js';
 import { TaskStatus, errorInfo, recordOf, type TaskErrorInfo, type TaskRecord } from './record.js';
 
 export interface WorkerParts {
@@ -54,8 +55,9 @@ export class Worker {
   }
 
   /**
-   * Stops taking deliveries and waits for running tasks up to `graceMs`. Tasks still running
-   * then are aborted and left unsettled: the broker gives them to another worker.
+   * Stops taking deliveries and waits for running tasks up to `graceMs` (any length; Infinity
+   * waits for them however long they take). Tasks still running then are aborted and left
+   * unsettled: the broker gives them to another worker.
    */
   async stop(graceMs: number): Promise<void> {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
@@ -63,10 +65,10 @@ export class Worker {
     await this.#stopCancels?.().catch((err: unknown) => this.#log.warn({ err }, 'could not stop listening for cancels'));
     if (this.#running.size > 0) {
       const drained = new Promise<void>((resolve) => (this.#idle = resolve));
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+      let timer: LongTimer | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setLongTimeout(() => resolve('late'), graceMs)));
       const result = await Promise.race([drained, late]);
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.cancel();
       if (result === 'late') {
         this.#log.warn({ abandoned: this.#running.size }, 'stop grace period over: abandoning running tasks to redelivery');
         for (const run of this.#running.values()) run.execution?.abort(new ShutdownAbort());
