@@ -333,6 +333,9 @@ export class QueueTasks {
 
   /** Waits up to `timeoutMs` for task `id` to be final; rejects with WaitTimeoutError (carrying the id) otherwise. */
   async wait(id: string, timeoutMs: number): Promise<TaskRecord> {
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      throw new QTasksError(ErrorCodes.INVALID_OPTION, `wait: timeoutMs must be a finite number >= 0, got ${String(timeoutMs)}`);
+    }
     const parts = await this.#ready('wait');
     return this.#finalOf(id, timeoutMs, parts.storage.waitFinal(id, timeoutMs));
   }

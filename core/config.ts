@@ -3,6 +3,7 @@
  * what the app's constructor is given. Every value is typed by its default.
  */
 import { ErrorCodes, QTasksError } from './errors.js';
+import { MAX_TIMER_MS } from './timers.js';
 
 export interface Config {
   /** Tasks one worker runs at once (QTasks' max_tasks_process). */
@@ -22,7 +23,7 @@ export interface Config {
   /** First retry delay; doubled on each attempt, with jitter, up to retryMaxDelayMs. */
   retryDelayMs: number;
   retryMaxDelayMs: number;
-  /** How long stop() waits for running tasks before abandoning them to redelivery. */
+  /** How long stop() waits for running tasks before abandoning them to redelivery; Infinity waits for them however long. */
   stopTimeoutMs: number;
   /** How long each start step (storage, global config, broker, the lifecycle.start taps) may take. */
   startTimeoutMs: number;
@@ -94,6 +95,10 @@ function check(config: Config, where: (key: keyof Config) => string): Config {
   };
   for (const key of ['concurrency', 'leaseMs', 'resultTtlMs', 'heartbeatMs'] as const) {
     if (typeof config[key] !== 'number' || !(config[key] > 0)) fail(key, 'a positive number');
+  }
+  // Periods run on repeating timers, which Node cannot stretch past 2^31-1 ms: refuse, not misfire.
+  for (const key of ['leaseMs', 'heartbeatMs'] as const) {
+    if (config[key] > MAX_TIMER_MS) fail(key, `at most ${MAX_TIMER_MS} ms (about 24.8 days)`);
   }
   for (const key of ['retryDelayMs', 'retryMaxDelayMs', 'stopTimeoutMs', 'startTimeoutMs', 'stepTimeoutMs'] as const) {
     if (typeof config[key] !== 'number' || !(config[key] >= 0)) fail(key, 'a number >= 0');

@@ -76,7 +76,9 @@ export interface Broker {
    * The task has its outcome (`record` is final): remove it from the queue (a broker with
    * `records` stores the record in the same step, fenced by the lease). Returns false if this
    * delivery no longer owns the task (its lease expired and another delivery took it). Resolved
-   * or rejected, the delivery no longer counts toward the consumer's concurrency.
+   * or rejected, the delivery no longer counts toward the consumer's concurrency; after a
+   * rejection the kernel calls `retry` to hand it back (false if it was settled after all).
+   * `record` is plain JSON: encoding it cannot fail.
    */
   ack(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean>;
   /** Deliver again after `delayMs`; `record` is in status `retry`. */

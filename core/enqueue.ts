@@ -5,8 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import type { QueueTasks } from './app.js';
 import type { Broker, Storage } from './contracts.js';
-import { ErrorCodes, QTasksError } from './errors.js';
-import { jsonProblem, messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
+import { ErrorCodes, QTasksError, messageOf, type ErrorCode } from './errors.js';
+import { NotPlainJson, toPlainJson } from './json.js';
+import { messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
 import type { AddTaskOptions } from './task.js';
 
 export interface EnqueueParts {
@@ -16,6 +17,7 @@ export interface EnqueueParts {
   readonly fused: boolean;
 }
 
+/** Checks the call: options in range, arguments and meta plain JSON (brokers get nothing they could fail to encode). */
 function checkCall(name: string, args: readonly unknown[], options: AddTaskOptions): void {
   if (!Array.isArray(args)) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args must be an array, got ${typeof args}`);
   for (const key of ['priority', 'delay', 'timeout'] as const) {
@@ -25,8 +27,39 @@ function checkCall(name: string, args: readonly unknown[], options: AddTaskOptio
     }
   }
   // What the handler receives must equal what the caller passed, on every broker.
-  const problem = jsonProblem(args);
-  if (problem !== undefined) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args${problem}; args must be JSON-serializable`);
+  plain(args, 'args', ErrorCodes.INVALID_ARGS, name, 'args must be JSON-serializable');
+  const meta = options.meta;
+  if (meta === undefined) return;
+  if (!isPlainObject(meta)) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": meta must be a plain object of JSON values, got ${describe(meta)}`);
+  }
+  plain(meta, 'meta', ErrorCodes.INVALID_OPTION, name, 'meta must be a plain object of JSON values');
+}
+
+function plain(value: unknown, root: string, code: ErrorCode, name: string, rule: string): void {
+  try {
+    toPlainJson(value);
+  } catch (err) {
+    const detail = err instanceof NotPlainJson ? err.describe(root) : `${root} threw: ${messageOf(err)}`;
+    const cause = err instanceof NotPlainJson ? err.cause : err;
+    throw new QTasksError(code, `task "${name}": ${detail}; ${rule}`, cause === undefined ? undefined : { cause });
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  try {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+    const proto = Object.getPrototypeOf(value) as unknown;
+    return proto === Object.prototype || proto === null;
+  } catch {
+    return false;
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'a non-plain object' : `a ${typeof value}`;
 }
 
 /**
@@ -57,7 +90,11 @@ export async function enqueue(
   };
   const delayMs = options.delay ?? def?.options.delay ?? 0;
   const hooks = app.hooks.broker;
-  if (hooks.beforePublish.isUsed()) message = await hooks.beforePublish.promise(message, { app, delayMs });
+  if (hooks.beforePublish.isUsed()) {
+    // A tap may return anything: what reaches the broker is plain JSON all the same.
+    message = await hooks.beforePublish.promise(message, { app, delayMs });
+    plain(message, 'message', ErrorCodes.INVALID_ARGS, name, 'broker.beforePublish must return a plain JSON message');
+  }
   const record = messageToRecord(message, now, now + delayMs);
   beforePublish?.(message.id);
   if (!parts.fused) await parts.storage.save(record, { ttlMs: config.resultTtlMs });

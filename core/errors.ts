@@ -163,7 +163,7 @@ export function asQTasksError(err: unknown, code: ErrorCode, what: string): QTas
 /** A description of any value; never throws (a thrown value's toJSON, toString or getters may). */
 export function messageOf(value: unknown): string {
   try {
-    if (value instanceof Error) return String(value.message);
+    if (isError(value)) return String(value.message);
     if (typeof value === 'string') return value;
     return JSON.stringify(value) ?? String(value);
   } catch {
@@ -177,7 +177,16 @@ export function messageOf(value: unknown): string {
 
 /** Handlers may throw anything; the kernel only deals with Errors. */
 export function toError(value: unknown): Error {
-  if (value instanceof Error) return value;
+  if (isError(value)) return value;
   const err = new QTasksError(ErrorCodes.NON_ERROR_THROWN, `non-Error thrown: ${messageOf(value)}`);
   return err;
+}
+
+/** `instanceof Error`, false instead of a throw for a proxy whose prototype trap throws. */
+function isError(value: unknown): value is Error {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false;
+  }
 }

@@ -7,6 +7,7 @@ import type { Delivery } from './contracts.js';
 import { NoRetryError, RetryLaterError, TaskCancelError, TaskTimeoutError, toError } from './errors.js';
 import type { KernelHooks } from './hooks.js';
 import type { LoggerLike } from './logger.js';
+import { setLongTimeout, type LongTimer } from './timers.js';
 import type { TaskContext, TaskDefinition } from './task.js';
 
 export type Outcome =
@@ -119,7 +120,7 @@ export function execute(app: QueueTasks, def: TaskDefinition, delivery: Delivery
 async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx: Context): Promise<Outcome> {
   const hooks = app.hooks;
   const opts = def.options;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimer | undefined;
   let deadline = Number.POSITIVE_INFINITY;
   try {
     let args: readonly unknown[] = delivery.message.args;
@@ -129,7 +130,7 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
     if (opts.maxTime !== undefined) {
       const ms = opts.maxTime;
       // Armed before the call: a handler that blocks the loop, then yields, is still caught at once.
-      timer = setTimeout(() => ctx.abort(new TaskTimeoutError(ms)), ms);
+      timer = setLongTimeout(() => ctx.abort(new TaskTimeoutError(ms)), ms);
       deadline = performance.now() + ms;
     }
     let work: unknown = opts.echo === true ? handler(ctx, ...args) : handler(...args);
@@ -158,7 +159,7 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
     const error = ctx.aborted ?? toError(thrown);
     return decide(app, def, delivery, ctx, error);
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
+    timer?.cancel();
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { ErrorCodes, HookError, NoRetryError, QTasksError, RetryLaterError } from './errors.js';
 import { listHooks, type KernelHooks } from './hooks.js';
+import { setLongTimeout, type LongTimer } from './timers.js';
 
 interface TapLike {
   name: string;
@@ -24,6 +25,9 @@ function wrap(hook: string, plugin: string, err: unknown): unknown {
  */
 export function guardHooks(hooks: KernelHooks, started: () => boolean): void {
   for (const [hookName, hook] of listHooks(hooks)) {
+    // tapable counts interceptors as use: with this register-only one on every hook, isUsed()
+    // would always be true and the hot path would call hooks nobody tapped.
+    (hook as unknown as { isUsed(): boolean }).isUsed = () => hook.taps.length > 0;
     hook.intercept({
       register: (tap: TapLike): TapLike => {
         if (started()) {
@@ -73,15 +77,16 @@ export async function runStopTaps<C>(hook: { taps: unknown[] }, ctx: C, limitMs:
   return errors;
 }
 
-/** Rejects with LIFECYCLE_TIMEOUT if `work` takes longer than `ms`. */
+/** Rejects with LIFECYCLE_TIMEOUT if `work` takes longer than `ms` (any length; Infinity: no limit). */
 export async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  if (ms === Infinity) return work;
+  let timer: LongTimer | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new QTasksError(ErrorCodes.LIFECYCLE_TIMEOUT, `${what} did not finish within ${ms} ms`)), ms);
+    timer = setLongTimeout(() => reject(new QTasksError(ErrorCodes.LIFECYCLE_TIMEOUT, `${what} did not finish within ${ms} ms`)), ms);
   });
   try {
     return await Promise.race([work, late]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

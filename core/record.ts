@@ -1,6 +1,7 @@
 /**
  * What a task is on the wire (TaskMessage) and in storage (TaskRecord).
  */
+import { messageOf } from './errors.js';
 
 /** Task statuses: QTasks' five, `retry` (waiting for its next attempt) and `dead` (dead-lettered). */
 export const TaskStatus = Object.freeze({
@@ -118,14 +119,30 @@ export function messageToRecord(message: TaskMessage, now: number, runAt?: numbe
   return recordOf(message, TaskStatus.NEW, 0, now, runAt !== undefined && runAt > now ? { runAt } : NO_FIELDS);
 }
 
+/**
+ * What a record keeps of an error: strings only, read defensively (a thrown object's getters may
+ * throw too; describing a failure must not become a second one).
+ */
 export function errorInfo(err: Error): TaskErrorInfo {
-  const code = (err as { code?: unknown }).code;
+  const name = readString(err, 'name') ?? 'Error';
+  const message = readString(err, 'message') ?? messageOf(err);
+  const stack = readString(err, 'stack');
+  const code = readString(err, 'code');
   return {
-    name: err.name,
-    message: err.message,
-    ...(err.stack !== undefined ? { stack: err.stack } : {}),
-    ...(typeof code === 'string' ? { code } : {}),
+    name,
+    message,
+    ...(stack !== undefined ? { stack } : {}),
+    ...(code !== undefined ? { code } : {}),
   };
+}
+
+function readString(err: Error, key: 'name' | 'message' | 'stack' | 'code'): string | undefined {
+  try {
+    const v = (err as unknown as Record<string, unknown>)[key];
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -143,55 +160,4 @@ export function validateMessage(value: unknown): string | undefined {
   if (typeof m.createdAt !== 'number') return 'message has no createdAt';
   if (typeof m.maxDeliveries !== 'number' || m.maxDeliveries < 1) return 'message has no maxDeliveries';
   return undefined;
-}
-
-/**
- * Where `value` stops being plain JSON (what JSON.stringify would drop, alter or throw on), as a
- * path suffix and a reason: `[0].when is a function`; undefined when it is plain JSON. Objects
- * with `toJSON` (Date, Buffer) are not plain: they would arrive as something else. Checks
- * arguments at addTask and results before they are stored. Allocates nothing on the success path:
- * cycles are tracked only once the walk gets suspiciously deep, then the walk restarts with a set.
- */
-export function jsonProblem(value: unknown): string | undefined {
-  const quick = walkJson(value, undefined, 0);
-  return quick === TOO_DEEP ? walkJson(value, new Set(), 0) : quick;
-}
-
-/** Returned by the untracked walk past this depth: it may be a cycle. */
-const TOO_DEEP = ' nests too deeply';
-const UNTRACKED_DEPTH = 64;
-
-function walkJson(value: unknown, seen: Set<object> | undefined, depth: number): string | undefined {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return undefined;
-    case 'number':
-      return Number.isFinite(value) ? undefined : ` is ${value}`;
-    case 'object': {
-      if (value === null) return undefined;
-      if (seen === undefined ? depth > UNTRACKED_DEPTH : seen.has(value)) return seen === undefined ? TOO_DEEP : ' is a circular reference';
-      const isArray = Array.isArray(value);
-      const proto = Object.getPrototypeOf(value) as unknown;
-      if (!isArray && proto !== Object.prototype && proto !== null) return ` is a ${(value as object).constructor?.name ?? 'non-plain object'}`;
-      seen?.add(value);
-      if (isArray) {
-        for (let i = 0; i < value.length; i++) {
-          const p = walkJson(value[i], seen, depth + 1);
-          if (p === TOO_DEEP) return p;
-          if (p !== undefined) return `[${i}]${p}`;
-        }
-      } else {
-        for (const key in value) {
-          const p = walkJson((value as Record<string, unknown>)[key], seen, depth + 1);
-          if (p === TOO_DEEP) return p;
-          if (p !== undefined) return `.${key}${p}`;
-        }
-      }
-      seen?.delete(value);
-      return undefined;
-    }
-    default:
-      return ` is ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
-  }
 }

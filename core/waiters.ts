@@ -4,6 +4,7 @@
  * not in how they keep their waiters.
  */
 import type { TaskRecord } from './record.js';
+import { setLongTimeout } from './timers.js';
 
 type Wake = (record: TaskRecord | undefined) => void;
 
@@ -33,17 +34,18 @@ export class Waiters {
     let wake!: Wake;
     const result = new Promise<TaskRecord | undefined>((resolve) => (wake = resolve));
     const done: Wake = (record) => {
-      clearTimeout(timer);
+      timer.cancel();
       waiters.delete(done);
       if (waiters.size === 0 && this.#byId.get(id) === waiters) this.#byId.delete(id);
       wake(record);
     };
-    const timer = setTimeout(() => done(undefined), timeoutMs);
+    // Any length: a wait of more than 24.8 days must not end after 1 ms.
+    const timer = setLongTimeout(() => done(undefined), timeoutMs);
     waiters.add(done);
     return {
       result,
       cancel: () => {
-        clearTimeout(timer);
+        timer.cancel();
         waiters.delete(done);
         if (waiters.size === 0 && this.#byId.get(id) === waiters) this.#byId.delete(id);
       },

@@ -6,10 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import type { QueueTasks } from './app.js';
 import type { Broker, Control, Delivery, GlobalConfig, Storage } from './contracts.js';
-import { ErrorCodes, QTasksError, TaskCancelError, toError } from './errors.js';
+import { ErrorCodes, QTasksError, TaskCancelError, messageOf, toError } from './errors.js';
 import { ShutdownAbort, execute, type Execution, type Outcome } from './executor.js';
 import type { LoggerLike } from './logger.js';
-import { TaskStatus, errorInfo, jsonProblem, recordOf, type TaskRecord } from './record.js';
+import { NotPlainJson, jsonProblem, toPlainJson } from './json.js';
+import { setLongTimeout, type LongTimer } from './timers.js';
+import { TaskStatus, errorInfo, recordOf, type TaskErrorInfo, type TaskRecord } from './record.js';
 
 export interface WorkerParts {
   readonly broker: Broker;
@@ -53,8 +55,9 @@ export class Worker {
   }
 
   /**
-   * Stops taking deliveries and waits for running tasks up to `graceMs`. Tasks still running
-   * then are aborted and left unsettled: the broker gives them to another worker.
+   * Stops taking deliveries and waits for running tasks up to `graceMs` (any length; Infinity
+   * waits for them however long they take). Tasks still running then are aborted and left
+   * unsettled: the broker gives them to another worker.
    */
   async stop(graceMs: number): Promise<void> {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
@@ -62,10 +65,10 @@ export class Worker {
     await this.#stopCancels?.().catch((err: unknown) => this.#log.warn({ err }, 'could not stop listening for cancels'));
     if (this.#running.size > 0) {
       const drained = new Promise<void>((resolve) => (this.#idle = resolve));
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+      let timer: LongTimer | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setLongTimeout(() => resolve('late'), graceMs)));
       const result = await Promise.race([drained, late]);
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.cancel();
       if (result === 'late') {
         this.#log.warn({ abandoned: this.#running.size }, 'stop grace period over: abandoning running tasks to redelivery');
         for (const run of this.#running.values()) run.execution?.abort(new ShutdownAbort());
@@ -171,8 +174,8 @@ export class Worker {
       const current = await this.#parts.storage.save(processing, { ttlMs });
       if (!current) {
         // A newer delivery of this task exists: this one is stale. Let the broker drop it.
-        progress.settled = true;
         await this.#parts.broker.ack(delivery, base, { ttlMs });
+        progress.settled = true;
         return;
       }
     }
@@ -227,19 +230,23 @@ export class Worker {
     const now = Date.now();
     const m = delivery.message;
     const attempt = delivery.attempt;
-    if (progress !== undefined) return { ...this.#record(delivery, startedAt, outcome, undefined), progress };
+    // The last progress value goes on the record only if it is plain JSON (#report logged it otherwise).
+    if (progress !== undefined && jsonProblem(progress) === undefined) return { ...this.#record(delivery, startedAt, outcome, undefined), progress };
     switch (outcome.kind) {
       case 'success': {
-        // No result (undefined) is fine; anything else must survive JSON as it is.
-        const problem = outcome.returning === undefined ? undefined : jsonProblem(outcome.returning);
-        if (problem !== undefined) {
-          const error = { name: 'QTasksError', code: ErrorCodes.INVALID_RESULT, message: `task "${m.name}" returned a value that is not plain JSON: result${problem}` };
+        // No result (undefined) is fine; anything else is checked here, once: a value a broker
+        // could not encode as it is (a toJSON, a BigInt, a throwing getter) is this task's error.
+        const returning = outcome.returning;
+        try {
+          if (returning !== undefined) toPlainJson(returning);
+        } catch (err) {
+          const error = notJson(ErrorCodes.INVALID_RESULT, `task "${m.name}" returned a value that is not plain JSON`, 'result', err);
           return recordOf(m, TaskStatus.ERROR, attempt, now, { startedAt, finishedAt: now, error });
         }
-        return recordOf(m, TaskStatus.SUCCESS, attempt, now, { startedAt, finishedAt: now, returning: outcome.returning });
+        return recordOf(m, TaskStatus.SUCCESS, attempt, now, { startedAt, finishedAt: now, returning });
       }
       case 'cancel':
-        return recordOf(m, TaskStatus.CANCEL, attempt, now, { startedAt, finishedAt: now, reason: outcome.reason });
+        return recordOf(m, TaskStatus.CANCEL, attempt, now, { startedAt, finishedAt: now, reason: typeof outcome.reason === 'string' ? outcome.reason : messageOf(outcome.reason) });
       case 'retry':
         return recordOf(m, TaskStatus.RETRY, attempt, now, { startedAt, runAt: now + outcome.delayMs, error: errorInfo(outcome.error) });
       case 'error':
@@ -262,22 +269,43 @@ export class Worker {
     }
   }
 
+  /**
+   * A `storage.beforeSave` tap may return anything: its record is serialised here, and one that is
+   * not plain JSON is replaced by an error record (the kernel builds only plain ones itself).
+   */
+  #storable(delivery: Delivery, record: TaskRecord, dead = false): TaskRecord {
+    if (!this.#app.hooks.storage.beforeSave.isUsed()) return record;
+    try {
+      return toPlainJson(record, { undefinedFields: true });
+    } catch (err) {
+      const now = Date.now();
+      const error = notJson(ErrorCodes.HOOK_FAILED, 'storage.beforeSave returned a record that is not plain JSON', 'record', err);
+      const status = dead ? TaskStatus.DEAD : TaskStatus.ERROR;
+      return recordOf(delivery.message, status, delivery.attempt, now, { finishedAt: now, error, ...(dead ? { reason: error.message } : {}) });
+    }
+  }
+
+  /**
+   * Stores the outcome, then tells the broker. The delivery counts as settled only once the broker
+   * call returned: if it throws, #giveBack still hands the delivery back (a broker that did settle
+   * it answers false), so no path leaves a delivery held.
+   */
   async #settle(delivery: Delivery, progress: Progress, raw: TaskRecord, ttlMs: number, outcome?: Outcome): Promise<void> {
-    const record = this.#beforeSave(raw);
+    const record = this.#storable(delivery, this.#beforeSave(raw));
     const { broker, storage, fused } = this.#parts;
     if (!fused) {
       const current = await storage.save(record, { ttlMs });
       if (!current) {
-        progress.settled = true;
         await broker.ack(delivery, record, { ttlMs });
+        progress.settled = true;
         return;
       }
     }
-    progress.settled = true;
     const owned =
       record.status === TaskStatus.RETRY && outcome?.kind === 'retry'
         ? await broker.retry(delivery, record, outcome.delayMs)
         : await broker.ack(delivery, record, { ttlMs });
+    progress.settled = true;
     if (!owned) {
       this.#log.warn({ taskId: record.id, attempt: delivery.attempt }, 'lease lost before settling: a newer delivery owns the task');
       return;
@@ -289,11 +317,11 @@ export class Worker {
   async #deadLetter(delivery: Delivery, progress: Progress, startedAt: number, reason: string, code: string, ttlMs = this.#app.config.resultTtlMs): Promise<void> {
     const now = Date.now();
     const error = { name: 'QTasksError', code, message: reason };
-    const record = this.#beforeSave(recordOf(delivery.message, TaskStatus.DEAD, delivery.attempt, now, { startedAt, finishedAt: now, reason, error }));
+    const record = this.#storable(delivery, this.#beforeSave(recordOf(delivery.message, TaskStatus.DEAD, delivery.attempt, now, { startedAt, finishedAt: now, reason, error })), true);
     this.#log.error({ taskId: record.id, task: record.name, reason }, 'task dead-lettered');
     if (!this.#parts.fused) await this.#parts.storage.save(record, { ttlMs });
-    progress.settled = true;
     await this.#parts.broker.deadLetter(delivery, record, { ttlMs });
+    progress.settled = true;
     this.#notify(record);
   }
 
@@ -322,4 +350,10 @@ interface Run {
   readonly progress: Progress;
   readonly startedAt: number;
   readonly ttlMs: number;
+}
+
+/** The error a record carries when a value could not be serialised: what, where, and why. */
+function notJson(code: string, what: string, root: string, err: unknown): TaskErrorInfo {
+  const detail = err instanceof NotPlainJson ? err.describe(root) : `${root} threw: ${messageOf(err)}`;
+  return { name: 'QTasksError', code, message: `${what}: ${detail}` };
 }

@@ -5,6 +5,7 @@
  */
 import type { DeadLetter, TaskEvent } from '../../core/contracts.js';
 import { isFinal, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { setLongTimeout, type LongTimer } from '../../core/timers.js';
 import { Waiters } from '../../core/waiters.js';
 import { Heap } from './heap.js';
 import { LiveTasks, RecordIndex, type LiveTask } from './index-state.js';
@@ -58,7 +59,7 @@ export class MemoryBackend {
   readonly cancelListeners = new Set<(id: string, reason: string) => void>();
   #seq = 0;
   #pumpScheduled = false;
-  #delayTimer: NodeJS.Timeout | undefined;
+  #delayTimer: LongTimer | undefined;
   #delayAt = Infinity;
 
   /** Queues a message now or after `delayMs`; `deliveries` is how often it was delivered before. */
@@ -272,10 +273,10 @@ export class MemoryBackend {
   #armDelay(): void {
     const next = this.#delayed.peek();
     if (next === undefined || next.at >= this.#delayAt) return;
-    if (this.#delayTimer !== undefined) clearTimeout(this.#delayTimer);
+    this.#delayTimer?.cancel();
     this.#delayAt = next.at;
-    this.#delayTimer = setTimeout(() => this.#promote(), Math.max(0, next.at - Date.now()));
-    this.#delayTimer.unref();
+    // A long delay is one chained timer, not a 1 ms timer re-armed in a loop (Node caps at 2^31-1 ms).
+    this.#delayTimer = setLongTimeout(() => this.#promote(), Math.max(0, next.at - Date.now())).unref();
   }
 
   #promote(): void {
