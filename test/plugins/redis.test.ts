@@ -139,7 +139,7 @@ describe('redis plugin: options and connection ownership', () => {
 
   it('fails start loudly when no server answers', async () => {
     const a = app(uniqueName('down'), redis({ url: 'redis://127.0.0.1:1', redisOptions: { retryStrategy: () => null } }));
-    await expect(a.start()).rejects.toMatchObject({ code: ErrorCodes.CONNECTION_CLOSED });
+    await expect(a.start()).rejects.toMatchObject({ code: ErrorCodes.CONNECTION_FAILED });
   });
 
   it('supplies only the parts asked for', async () => {
