@@ -129,7 +129,7 @@ export class RedisBroker implements Broker {
   }
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {
-    const rows = await this.#conn.client.lrange(this.#conn.keys.dead, 0, Math.max(0, limit - 1));
+    const rows = await this.#conn.call('deadLetters', (c) => c.lrange(this.#conn.keys.dead, 0, Math.max(0, limit - 1)));
     return rows.map(parseDeadLetter);
   }
 

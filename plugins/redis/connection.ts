@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ComponentContext } from '../../core/contracts.js';
-import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
+import { ConnectionClosedError, ErrorCodes, QTasksError, asQTasksError, messageOf } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { Keys } from './keys.js';
 import { ALIVE, ENQUEUE, GET, HEARTBEAT, RENEW, SAVE, STEP, WATCH } from './lua.js';
@@ -57,6 +57,19 @@ export function wholeMs(ms: number, min = 1): number {
   return Math.min(Math.max(min, Math.round(ms)), MAX_MS);
 }
 
+/** Replies of a server that cannot serve now but may soon (loading, failover, busy script, full). */
+const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|BUSY|OOM)\b/;
+
+/**
+ * A driver error as a QTasksError for the plugin's callers, the driver's error as `cause`: an
+ * outage (ioredis gave up: MaxRetriesPerRequestError, a closed connection, a command timeout) or
+ * a server that cannot serve for now is BROKER_UNAVAILABLE; any other error reply is PLUGIN_FAILED.
+ */
+export function driverError(err: unknown, what: string): QTasksError {
+  const reply = err instanceof Error && err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message);
+  return asQTasksError(err, reply ? ErrorCodes.PLUGIN_FAILED : ErrorCodes.BROKER_UNAVAILABLE, `redis plugin: ${what}`);
+}
+
 function isNoScript(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('NOSCRIPT');
 }
@@ -70,6 +83,7 @@ export class RedisConnection {
   #refs = 0;
   #log: LoggerLike | undefined;
   #appName = '';
+  #startTimeoutMs = 10_000;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
@@ -99,11 +113,25 @@ export class RedisConnection {
     const client = this.client;
     const script = SCRIPTS[name];
     // Every script takes one key (the app's hash-tagged base, or a key in its slot).
-    return client.evalsha(script.sha, 1, ...args).catch((err: unknown) => {
-      if (!isNoScript(err)) throw err;
-      // Not cached on this server yet (first use, restart, failover): EVAL loads it.
-      return client.eval(script.lua, 1, ...args);
-    });
+    return client
+      .evalsha(script.sha, 1, ...args)
+      .catch((err: unknown) => {
+        if (!isNoScript(err)) throw err;
+        // Not cached on this server yet (first use, restart, failover): EVAL loads it.
+        return client.eval(script.lua, 1, ...args);
+      })
+      .catch((err: unknown) => {
+        throw driverError(err, name);
+      });
+  }
+
+  /** A command of the client's own (not a script), its driver errors made QTasksErrors. */
+  async call<T>(what: string, command: (client: RedisClient) => Promise<T>): Promise<T> {
+    try {
+      return await command(this.client);
+    } catch (err) {
+      throw driverError(err, what);
+    }
   }
 
   /** Each component calls this from its start(); the first call connects. */
@@ -111,6 +139,7 @@ export class RedisConnection {
     this.#refs++;
     this.#log ??= ctx.logger;
     this.#appName = ctx.appName;
+    this.#startTimeoutMs = ctx.config.startTimeoutMs;
     this.#keys ??= new Keys(this.#options.prefix, ctx.appName);
     this.#opening ??= this.#open();
     try {
@@ -140,6 +169,7 @@ export class RedisConnection {
       // Scripts build most keys from the app's base, which ioredis would not prefix: refuse rather than split an app's keys.
       if (hasKeyPrefix(c)) throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis plugin: the client has a keyPrefix; use the plugin option `prefix` instead');
       if (c.status === 'wait') await c.connect();
+      await checkDatabase(c, url);
     } else {
       const opts: RedisOptions = {
         // The broker batches each tick's publishes and settlements into one script call itself;
@@ -149,17 +179,27 @@ export class RedisConnection {
         // A reply that never comes (half-open socket) must fail the call so the worker retries;
         // nothing on this connection blocks on purpose.
         commandTimeout: 15_000,
+        // Bounds the TCP connect and the TLS handshake (a plaintext server never answers a TLS
+        // hello): a wrong URL fails start with its reason, not with the start timeout.
+        connectTimeout: Math.max(100, Math.min(10_000, Math.floor(this.#startTimeoutMs / 2))),
         connectionName: this.connectionName('cmd'),
         ...redisOptions,
         lazyConnect: true,
       };
       c = url !== undefined ? new Redis(url, opts) : new Redis(opts);
+      // The first error of the first connect says why it failed (ioredis rejects with "Connection is closed").
+      let first: unknown;
+      const onError = (err: unknown): void => void (first ??= err);
+      c.on('error', onError);
       this.#watchErrors(c, 'cmd');
       try {
         await c.connect();
+        await checkDatabase(c, url);
       } catch (err) {
         c.disconnect();
-        throw new QTasksError(ErrorCodes.CONNECTION_CLOSED, `redis plugin: cannot connect to ${url ?? 'Redis'}: ${(err as Error).message}`, { cause: err });
+        throw err instanceof QTasksError ? err : connectFailed(url, c, first ?? err);
+      } finally {
+        c.off('error', onError);
       }
       this.#owned.add(c);
     }
@@ -193,7 +233,7 @@ export class RedisConnection {
     } catch (err) {
       this.#owned.delete(dup);
       dup.disconnect();
-      throw new QTasksError(ErrorCodes.CONNECTION_CLOSED, `redis plugin: cannot open the ${role} connection: ${(err as Error).message}`, { cause: err });
+      throw driverError(err, `cannot open the ${role} connection`);
     }
     return dup;
   }
@@ -216,6 +256,40 @@ export class RedisConnection {
       if (reported) this.#log?.info({ connection: role }, 'redis connection restored');
       reported = false;
     });
+  }
+}
+
+/** Start failed to connect: CONNECTION_FAILED with the reason, and what a TLS failure likely means. */
+function connectFailed(url: string | undefined, c: Redis, cause: unknown): QTasksError {
+  const where = url !== undefined ? redactUrl(url) : 'Redis';
+  const tls = c.options.tls !== undefined;
+  const hint = tls ? ' (the TLS handshake did not complete: is the server plaintext? use redis:// for a server without TLS)' : '';
+  return new QTasksError(ErrorCodes.CONNECTION_FAILED, `redis plugin: cannot connect to ${where}: ${messageOf(cause)}${hint}`, { cause });
+}
+
+/**
+ * ioredis reports a SELECT that failed (an index beyond the server's `databases`) as an 'error'
+ * event and goes on in database 0: select it again here, where a failure can stop the start.
+ */
+async function checkDatabase(c: RedisClient, url: string | undefined): Promise<void> {
+  if (c instanceof Cluster) return;
+  const db = c.options.db ?? 0;
+  if (db === 0) return;
+  try {
+    await c.select(db);
+  } catch (err) {
+    throw new QTasksError(ErrorCodes.CONNECTION_FAILED, `redis plugin: cannot use database ${db} on ${url !== undefined ? redactUrl(url) : 'Redis'}: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+/** The URL without its password, for messages and logs. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the given URL';
   }
 }
 

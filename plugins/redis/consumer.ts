@@ -26,6 +26,8 @@ interface Op {
   readonly record: string;
   readonly num: number;
   readonly extra: string;
+  /** Kind d: the delivery's message, the dead letter's payload when no job string is stored. */
+  readonly payload?: string;
   resolve(owned: boolean): void;
   reject(err: Error): void;
 }
@@ -127,13 +129,14 @@ export class Consumer {
   settle(kind: OpKind, delivery: Delivery, record: string, num: number, extra = ''): Promise<boolean> {
     const lease = this.#leases.get(delivery);
     if (lease === undefined) return Promise.resolve(false);
-    return this.#queue(kind, delivery, lease, record, num, extra);
+    // Dead letters are rare: the message rides along in case its job string is gone (a poison entry).
+    return this.#queue(kind, delivery, lease, record, num, extra, kind === 'd' ? JSON.stringify(delivery.message) : undefined);
   }
 
-  #queue(kind: OpKind, key: Delivery | string, lease: Lease, record: string, num: number, extra: string): Promise<boolean> {
+  #queue(kind: OpKind, key: Delivery | string, lease: Lease, record: string, num: number, extra: string, payload?: string): Promise<boolean> {
     if (this.#stopped && this.#inflight.size === 0) return Promise.reject(new ConnectionClosedError('redis broker stopped'));
     return new Promise<boolean>((resolve, reject) => {
-      this.#ops.push({ kind, key, lease, record, num, extra, resolve, reject });
+      this.#ops.push({ kind, key, lease, record, num, extra, ...(payload !== undefined ? { payload } : {}), resolve, reject });
       // Every delivery we hold has settled (a burst is done): waiting for the end of the turn
       // batches nothing more, it only delays the next claim. A lone settlement still waits.
       if (this.#ops.length > 1 && this.#ops.length >= this.#leases.size - this.#sending && !this.#kickScheduled) this.#kick();
@@ -354,7 +357,8 @@ function encodeOps(out: Array<string | number>, ops: readonly Op[]): void {
     for (let k = start; k < end; k++) {
       const op = ops[k]!;
       out.push(op.lease.member, op.record);
-      if (op.kind === 'd' || op.kind === 'x') out.push(op.extra);
+      if (op.kind === 'd') out.push(op.extra, op.payload ?? '');
+      else if (op.kind === 'x') out.push(op.extra);
     }
     start = end;
   }

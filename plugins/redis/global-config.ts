@@ -22,12 +22,12 @@ export class RedisGlobalConfig implements GlobalConfig {
 
   async set(key: string, value: string): Promise<void> {
     const conn = this.#ready();
-    await conn.client.hset(conn.keys.kv, key, value);
+    await conn.call('set', (c) => c.hset(conn.keys.kv, key, value));
   }
 
   async get(key: string): Promise<string | undefined> {
     const conn = this.#ready();
-    return (await conn.client.hget(conn.keys.kv, key)) ?? undefined;
+    return (await conn.call('get', (c) => c.hget(conn.keys.kv, key))) ?? undefined;
   }
 
   async heartbeat(workerId: string, ttlMs: number): Promise<void> {

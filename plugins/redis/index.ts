@@ -45,6 +45,7 @@ export function redis(options: RedisPluginOptions = {}): Plugin {
   if (options.redisOptions?.keyPrefix !== undefined) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis plugin: use the option `prefix`, not ioredis `keyPrefix`');
   }
+  if (options.url !== undefined) checkUrl(options.url);
   const prefix = options.prefix ?? 'qtasks';
   if (prefix === '' || /[{}\s]/.test(prefix)) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, `redis plugin: prefix must be non-empty without braces or spaces, got ${JSON.stringify(prefix)}`);
@@ -75,6 +76,20 @@ export function redis(options: RedisPluginOptions = {}): Plugin {
       if (globalConfig !== undefined) app.hooks.storage.provideGlobalConfig.tap(name, () => globalConfig);
     },
   };
+}
+
+/** A database index ioredis would send as `SELECT NaN` (and then run in database 0) is refused here. */
+function checkUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return; // ioredis also takes forms URL does not (host:port): it reports those itself
+  }
+  const db = parsed.pathname.replace(/^\/|\/$/g, '');
+  if ((parsed.protocol === 'redis:' || parsed.protocol === 'rediss:') && db !== '' && !/^\d+$/.test(db)) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `redis plugin: the database in the URL must be a number, got ${JSON.stringify(db)}`);
+  }
 }
 
 export { Keys } from './keys.js';

@@ -147,7 +147,8 @@ return fused and #probe / 2 or #probe
  * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then the ops
  * in groups of consecutive ops sharing kind and number: a header '<kind><number>|<ops>' (kind: a
  * ack, r retry, d dead, x malformed; number: ttl or delay), then per op its lease member, its
- * record ('<attempt>|<JSON>' or '') and for kinds d and x the extra (reason or dead-letter entry).
+ * record ('<attempt>|<JSON>' or '') and for kinds d and x the extra (reason or dead-letter entry),
+ * for kind d then the delivery's message (the payload when the job string is gone).
  * A batch of acks is one group: no per-op header to parse, two arguments per op.
  * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, ready member, ... }:
  * the client parses the members (the script only cuts out the lease, which keeps it cheap).
@@ -163,14 +164,14 @@ i = i + 1
 local flags = {}
 if nops > 0 then
   -- ops come in groups sharing kind and number: a header '<kind><number>|<ops in the group>',
-  -- then per op its lease member '<attempt>:<id>', its record, and for kinds d and x the extra
+  -- then per op its lease member '<attempt>:<id>', its record, for kinds d and x the extra, for d the message
   local function walk(visit)
     local j, k = i, 0
     while k < nops do
       local head = ARGV[j]
       local bar = string.find(head, '|', 2, true)
       local kind, digits, size = string.sub(head, 1, 1), string.sub(head, 2, bar - 1), tonumber(string.sub(head, bar + 1))
-      local width = (kind == 'd' or kind == 'x') and 3 or 2
+      local width = kind == 'd' and 4 or kind == 'x' and 3 or 2
       j = j + 1
       for _ = 1, size do
         k = k + 1
@@ -217,7 +218,8 @@ if nops > 0 then
         if kind == 'x' then
           dead_letter(p, ARGV[j + 2])
         elseif kind == 'd' then
-          dead_letter(p, cjson.encode({ id = id, reason = ARGV[j + 2], payload = message_of(p, id) or '' }))
+          -- the stored message, else the one the delivery carried (a poison entry may have no job string)
+          dead_letter(p, cjson.encode({ id = id, reason = ARGV[j + 2], payload = message_of(p, id) or ARGV[j + 3] }))
         end
         gone[#gone + 1] = job
         if fused and kind ~= 'x' then

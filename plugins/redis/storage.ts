@@ -8,7 +8,7 @@ import type { ComponentContext, SaveOptions, Storage } from '../../core/contract
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { Waiters } from '../../core/waiters.js';
-import { wholeMs, type RedisClient, type RedisConnection } from './connection.js';
+import { driverError, wholeMs, type RedisClient, type RedisConnection } from './connection.js';
 
 export class RedisStorage implements Storage {
   readonly name = 'redis';
@@ -99,7 +99,12 @@ export class RedisStorage implements Storage {
           () => undefined, // down again: the next 'ready' comes back here
         );
       });
-      await sub.subscribe(channel);
+      try {
+        await sub.subscribe(channel);
+      } catch (err) {
+        await this.#conn.close(sub);
+        throw driverError(err, 'subscribe');
+      }
       this.#sub = sub;
       return sub;
     })().catch((err: unknown) => {

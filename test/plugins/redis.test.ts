@@ -139,7 +139,7 @@ describe('redis plugin: options and connection ownership', () => {
 
   it('fails start loudly when no server answers', async () => {
     const a = app(uniqueName('down'), redis({ url: 'redis://127.0.0.1:1', redisOptions: { retryStrategy: () => null } }));
-    await expect(a.start()).rejects.toMatchObject({ code: ErrorCodes.CONNECTION_CLOSED });
+    await expect(a.start()).rejects.toMatchObject({ code: ErrorCodes.CONNECTION_FAILED });
   });
 
   it('supplies only the parts asked for', async () => {
@@ -270,6 +270,30 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     expect(letters.map((l) => l.payload).sort()).toEqual([`${'0'.repeat(16)}no-colon-no-id`, 'garbage']);
     expect(letters.every((l) => l.reason.includes('malformed'))).toBe(true);
     expect((await t.addTask([3], { timeout: 10_000 })).returning).toBe(3);
+  });
+
+  it('a poison entry over its delivery limit is dead-lettered with its id and payload, though it has no stored message', async () => {
+    // Written straight into the ready set, as a crash loop leaves it: a valid task already
+    // delivered 5 times, whose job string is gone. The payload is what the entry carries.
+    const name = uniqueName('poison');
+    const a = app(name);
+    const runs: number[] = [];
+    a.task('t', (n: number) => void runs.push(n));
+    await a.start();
+    const { Keys } = await import('../../plugins/redis/keys.js');
+    const keys = new Keys(PREFIX, name);
+    const message = { id: 'poison-1', name: 't', queue: 'default', args: [7], priority: 0, createdAt: Date.now(), maxDeliveries: 3 };
+    await admin.zadd(keys.ready('default'), 0, `${'0'.repeat(16)}5:poison-1\n${JSON.stringify(message)}`);
+    await admin.zadd(keys.wake('default'), 0, 'w');
+    const letters = await waitUntil(async () => {
+      const all = await a.broker.deadLetters(10);
+      return all.length >= 1 ? all : undefined;
+    }, 'a dead letter');
+    expect(letters).toHaveLength(1);
+    expect(letters[0]!.id).toBe('poison-1');
+    expect(JSON.parse(letters[0]!.payload)).toEqual(message);
+    expect(runs).toEqual([]);
+    expect((await a.get('poison-1'))?.status).toBe('dead');
   });
 
   it('wakes an idle worker for a delayed task at its due time, not at the blocking cap', async () => {
