@@ -114,7 +114,10 @@ export class RabbitBroker implements Broker {
       props.correlationId = message.id;
     }
     const direct: [string, string] | undefined = options.delayMs > 0 ? undefined : ['', this.#topo.workQueue(message.queue)];
-    await this.#send(this.#queueTarget(message.queue, options.delayMs), encodeMessage(message), props, direct);
+    const body = encodeMessage(message);
+    // Checked before sending: RabbitMQ answers an oversized message by closing the channel.
+    if (body.length > this.#session.maxMessageBytes) throw this.#session.tooLarge(body.length, `the message of task "${message.name}"`);
+    await this.#send(this.#queueTarget(message.queue, options.delayMs), body, props, direct);
   }
 
   /** The app's dead-letter exchange. */
