@@ -50,7 +50,7 @@ export class AckBatcher {
     }
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.#flush());
+      setImmediate(() => this.flush());
     }
   }
 
@@ -60,6 +60,15 @@ export class AckBatcher {
     this.#ch.nack(m, false, requeue);
     this.#state.set(m.fields.deliveryTag, 'done');
     this.#open--;
+  }
+
+  /**
+   * Writes every ack still waiting for its turn, now. Called before the channel is closed on
+   * purpose: closing first would return settled (stored, replied) deliveries to the queue, and
+   * without a storage that remembers outcomes they would run again.
+   */
+  flush(): void {
+    if (this.#pending > 0) this.#flush();
   }
 
   #flush(): void {

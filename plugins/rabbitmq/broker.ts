@@ -66,6 +66,8 @@ export class RabbitBroker implements Broker {
   #unsettled = 0;
   #backlog: Array<[ConsumeMessage, Consumer, string]> = [];
   #paused = false;
+  /** Redeliveries being checked or recounted and malformed messages being dead-lettered: stop waits for them. */
+  readonly #handling = new Set<Promise<void>>();
   #started = false;
   #stopped = false;
 
@@ -114,7 +116,10 @@ export class RabbitBroker implements Broker {
       props.correlationId = message.id;
     }
     const direct: [string, string] | undefined = options.delayMs > 0 ? undefined : ['', this.#topo.workQueue(message.queue)];
-    await this.#send(this.#queueTarget(message.queue, options.delayMs), encodeMessage(message), props, direct);
+    const body = encodeMessage(message);
+    // Checked before sending: RabbitMQ answers an oversized message by closing the channel.
+    if (body.length > this.#session.maxMessageBytes) throw this.#session.tooLarge(body.length, `the message of task "${message.name}"`);
+    await this.#send(this.#queueTarget(message.queue, options.delayMs), body, props, direct);
   }
 
   /** The app's dead-letter exchange. */
@@ -210,14 +215,14 @@ export class RabbitBroker implements Broker {
     try {
       value = decodeMessage(m.content, m.properties.messageId);
     } catch {
-      return void this.#malformed(m, consumer, 'payload is not JSON');
+      return this.#track(this.#malformed(m, consumer, 'payload is not JSON'));
     }
     const bad = validateMessage(value);
-    if (bad !== undefined) return void this.#malformed(m, consumer, bad);
+    if (bad !== undefined) return this.#track(this.#malformed(m, consumer, bad));
     const message = value as TaskMessage;
     // The slot is taken now; a redelivery being checked holds it too, so the bound stays exact.
     this.#unsettled++;
-    if (m.fields.redelivered) return void this.#redelivered(m, consumer, queue, message);
+    if (m.fields.redelivered) return this.#track(this.#redelivered(m, consumer, queue, message));
     this.#deliver(m, consumer, message);
   }
 
@@ -251,6 +256,11 @@ export class RabbitBroker implements Broker {
     if (this.#topo.opts.queueType === 'quorum') return this.#deliver(m, consumer, message);
     await this.#recount(m, consumer, queue, count(m.properties.headers?.[DELIVERIES_HEADER]));
     this.#release();
+  }
+
+  #track(work: Promise<void>): void {
+    this.#handling.add(work);
+    void work.finally(() => this.#handling.delete(work));
   }
 
   #release(): void {
@@ -389,10 +399,16 @@ export class RabbitBroker implements Broker {
     this.#backlog = [];
     if (!this.#started) return;
     this.#session.removeSetup(this.#onLink);
+    // A recount or dead letter under way acks its original once its copy is confirmed: let it.
+    if (this.#handling.size > 0) await Promise.allSettled([...this.#handling]);
     const consumer = this.#consumer;
     this.#consumer = undefined;
-    // Closing the channel returns its unacked messages to the queue (redelivered = attempt + 1).
-    if (consumer !== undefined) await consumer.ch.close().catch(() => undefined);
+    if (consumer !== undefined) {
+      // Acks of settled deliveries first, then the close, in that order on the wire. Closing
+      // returns only what is still unacked to the queue.
+      if (this.#session.link?.gen === consumer.gen) consumer.acks.flush();
+      await consumer.ch.close().catch(() => undefined);
+    }
     this.#declarer?.d.close();
     await this.#session.release();
   }

@@ -29,6 +29,8 @@ export interface SessionOptions {
   readonly reconnectMaxMs: number;
   /** How long a publish may wait for a link (reconnect, unblock) and its confirm. */
   readonly publishTimeoutMs: number;
+  /** The largest body the server takes (RabbitMQ's max_message_size); lowered when the server says less. */
+  readonly maxMessageBytes: number;
   readonly socketOptions?: Record<string, unknown>;
 }
 
@@ -63,10 +65,32 @@ export class AmqpSession {
   #retryTimer: NodeJS.Timeout | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #linking = false;
+  #maxBytes: number;
 
   constructor(opts: SessionOptions) {
     this.#opts = opts;
     this.#owned = opts.connection === undefined;
+    this.#maxBytes = opts.maxMessageBytes;
+  }
+
+  /** The largest message body a publish may carry. */
+  get maxMessageBytes(): number {
+    return this.#maxBytes;
+  }
+
+  /**
+   * RabbitMQ closes the publish channel of a message over its max_message_size ("message size N is
+   * larger than configured max size M"). Learn M from that, so the resend (and every later
+   * publish that large) fails here at once instead of rebuilding the link again.
+   */
+  #learnLimit(err: Error): void {
+    const m = /message size (\d+) is larger than (?:configured )?max size (\d+)/.exec(err.message);
+    if (m === null) return;
+    const limit = Number(m[2]);
+    if (limit > 0 && limit < this.#maxBytes) {
+      this.#maxBytes = limit;
+      this.#log?.warn({ maxMessageBytes: limit }, 'rabbitmq server refused a message as too large: using its max message size from now on');
+    }
   }
 
   get owned(): boolean {
@@ -220,7 +244,10 @@ export class AmqpSession {
 
   /** Any of our channels closing unexpectedly invalidates the link: rebuild all of it. */
   #watchChannel(ch: Channel, gen: number, what: string, expected?: () => boolean): void {
-    ch.on('error', (err: Error) => this.#log?.warn({ err: err.message, channel: what }, 'rabbitmq channel error'));
+    ch.on('error', (err: Error) => {
+      this.#learnLimit(err);
+      this.#log?.warn({ err: err.message, channel: what }, 'rabbitmq channel error');
+    });
     ch.on('close', () => {
       if (this.#closed || this.#gen !== gen || expected?.() === true) return;
       this.fail(new Error(`${what} channel closed`));
@@ -324,6 +351,7 @@ export class AmqpSession {
    * message may or may not have been taken).
    */
   confirm(link: Link, exchange: string, routingKey: string, body: Buffer, options: Options.Publish, deadline: number): Promise<void> {
+    if (body.length > this.#maxBytes) return Promise.reject(this.tooLarge(body.length, 'a message'));
     return new Promise<void>((resolve, reject) => {
       const pending: PendingConfirm = { deadline, reject };
       this.#pending.add(pending);
@@ -338,6 +366,14 @@ export class AmqpSession {
         reject(new LinkError(err));
       }
     });
+  }
+
+  /** The error for a body over the limit: INVALID_ARGS, since what made it is the caller's data. */
+  tooLarge(bytes: number, what: string): QTasksError {
+    return new QTasksError(
+      ErrorCodes.INVALID_ARGS,
+      `rabbitmq: ${what} of ${bytes} bytes is over the broker's max message size of ${this.#maxBytes} bytes (RabbitMQ's max_message_size, the plugin's maxMessageBytes): pass large data by reference`,
+    );
   }
 
   // One timer for all confirms instead of one per publish: a confirm that never comes (blocked

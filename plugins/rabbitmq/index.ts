@@ -50,6 +50,12 @@ export interface RabbitMQOptions {
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
   /** How long a publish waits for a link (outage, blocked connection) and its confirm (default 10 000). */
   publishTimeoutMs?: number;
+  /**
+   * The largest message body the server takes (default 134 217 728, RabbitMQ's default
+   * max_message_size of 128 MiB). Larger tasks fail at `addTask` with INVALID_ARGS before they are
+   * sent; a server configured lower is learned from its first refusal.
+   */
+  maxMessageBytes?: number;
   /** Reply storage: records kept in this process (default 10 000, oldest out first). */
   maxLocalRecords?: number;
   /** `deadLetters()` reads at most this many messages of the DLQ (default 10 000). */
@@ -110,6 +116,8 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
   const publishTimeoutMs = positive('publishTimeoutMs', options.publishTimeoutMs, 10_000);
   const initialDelayMs = positive('reconnect.initialDelayMs', options.reconnect?.initialDelayMs, 100);
   const maxDelayMs = positive('reconnect.maxDelayMs', options.reconnect?.maxDelayMs, 5_000);
+  // RabbitMQ itself refuses a max_message_size above 512 MiB.
+  const maxMessageBytes = positive('maxMessageBytes', options.maxMessageBytes, 128 * 1024 * 1024, 512 * 1024 * 1024);
   const maxLocalRecords = positive('maxLocalRecords', options.maxLocalRecords, 10_000);
   const deadLetterScanLimit = positive('deadLetterScanLimit', options.deadLetterScanLimit, 10_000);
   const name = options.name ?? PLUGIN_NAME;
@@ -133,6 +141,7 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
         reconnectInitialMs: initialDelayMs,
         reconnectMaxMs: Math.max(initialDelayMs, maxDelayMs),
         publishTimeoutMs,
+        maxMessageBytes,
         ...(options.socketOptions !== undefined ? { socketOptions: options.socketOptions } : {}),
       });
       const topology = new Topology({ prefix, appName: app.name, queueType, maxPriority, classicVersion });

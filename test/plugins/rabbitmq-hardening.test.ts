@@ -9,7 +9,9 @@ import type { Config } from '../../core/config.js';
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
 import type { Plugin } from '../../core/plugin.js';
 import { memory } from '../../plugins/memory/index.js';
+import { pino } from '../../plugins/pino/index.js';
 import { rabbitmq } from '../../plugins/rabbitmq/index.js';
+import { LogSink } from '../support/log-sink.js';
 import { uniqueName, waitUntil } from '../contracts/helpers.js';
 import { HoldingProxy } from '../support/holding-proxy.js';
 import { AMQP_URL, RabbitFixture } from './rabbitmq-helpers.js';
@@ -106,6 +108,32 @@ describe('names the driver cannot take', () => {
     expect(build).toThrow(QTasksError);
     expect(build).toThrow(/255 bytes/);
     expect(() => rabbitmq({ url: AMQP_URL, prefix: 'p'.repeat(240) })).toThrow(/prefix/);
+  });
+});
+
+describe('messages over the broker\'s size limit', () => {
+  it('a 150 MB argument fails at once with INVALID_ARGS, and the link is not rebuilt', async () => {
+    const name = uniqueName('big');
+    const sink = new LogSink();
+    const app = make(name, [fx.plugin(name), memory({ broker: false }), pino({ level: 'warn', destination: sink })]);
+    app.task('t', (s: string) => s.length);
+    await app.start();
+    const started = Date.now();
+    const err = await rejection(app.addTask('t', ['x'.repeat(150 * 1024 * 1024)]));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(err.code).toBe(ErrorCodes.INVALID_ARGS);
+    expect(err.message).toMatch(/max message size of 134217728 bytes/);
+    expect((await app.addTask('t', ['ok'], { timeout: 5_000 })).returning).toBe(2);
+    expect(sink.withMsg('rabbitmq link lost')).toEqual([]);
+  });
+
+  it('maxMessageBytes sets the limit', async () => {
+    const name = uniqueName('big');
+    const app = make(name, [fx.plugin(name, { maxMessageBytes: 1_000 }), memory({ broker: false })]);
+    await app.start({ worker: false });
+    expect((await rejection(app.addTask('t', ['x'.repeat(1_000)]))).code).toBe(ErrorCodes.INVALID_ARGS);
+    expect((await app.addTask('t', ['x'.repeat(900)])).status).toBe('new');
+    expect(() => rabbitmq({ url: AMQP_URL, maxMessageBytes: 0 })).toThrow(/maxMessageBytes/);
   });
 });
 

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
+import { ErrorCodes, QTasksError } from '../../core/errors.js';
 import type { Plugin } from '../../core/plugin.js';
 import type { TaskRecord } from '../../core/record.js';
 import { MemoryBackend, memory } from '../../plugins/memory/index.js';
@@ -17,12 +18,15 @@ import { countingEcho } from '../support/apps.js';
 import { LogSink } from '../support/log-sink.js';
 import { PrivateRabbit } from '../support/rabbitmq-node.js';
 
+const SERVER_MAX_BYTES = 1024 * 1024;
+
 describe('rabbitmq plugin against a private node: restart and resource alarm', () => {
   let node: PrivateRabbit;
   const apps: QueueTasks[] = [];
 
   beforeAll(async () => {
-    node = await PrivateRabbit.create();
+    // A lower max_message_size than the plugin assumes (128 MiB): the plugin must learn it.
+    node = await PrivateRabbit.create(`max_message_size = ${SERVER_MAX_BYTES}\n`);
     await node.start();
   }, 90_000);
 
@@ -93,4 +97,26 @@ describe('rabbitmq plugin against a private node: restart and resource alarm', (
       await node.ctl('set_vm_memory_high_watermark', '0.4');
     }
   }, 120_000);
+
+  it('learns a lower max_message_size from the server refusal: that publish and later ones fail with INVALID_ARGS, other work goes on', async () => {
+    const name = uniqueName('rmq-size');
+    const backend = new MemoryBackend();
+    const sink = new LogSink();
+    const app = makeApp(name, backend, [pino({ level: 'warn', destination: sink })]);
+    app.task('t', (s: string) => s.length);
+    await app.start();
+    const big = 'x'.repeat(SERVER_MAX_BYTES + 10);
+    const started = Date.now();
+    const first = await app.addTask('t', [big]).catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(QTasksError);
+    expect((first as QTasksError).code).toBe(ErrorCodes.INVALID_ARGS);
+    expect((first as QTasksError).message).toContain(`max message size of ${SERVER_MAX_BYTES} bytes`);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const lost = sink.withMsg('rabbitmq link lost').length;
+    // Known now: refused before sending, without another round of link recovery.
+    const second = await app.addTask('t', [big]).catch((e: unknown) => e);
+    expect((second as QTasksError).code).toBe(ErrorCodes.INVALID_ARGS);
+    expect(sink.withMsg('rabbitmq link lost').length).toBe(lost);
+    expect((await app.addTask('t', ['ok'], { timeout: 30_000 })).returning).toBe(2);
+  }, 60_000);
 });

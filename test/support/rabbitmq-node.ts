@@ -22,7 +22,7 @@ export class PrivateRabbit {
   readonly #env: NodeJS.ProcessEnv;
   #proc: ChildProcess | undefined;
 
-  private constructor(port: number, distPort: number) {
+  private constructor(port: number, distPort: number, extraConfig: string) {
     this.port = port;
     this.node = `qtasks-test-${process.pid}-${port}@localhost`;
     this.#dir = mkdtempSync(join(tmpdir(), 'qtasks-rabbit-'));
@@ -33,7 +33,7 @@ export class PrivateRabbit {
       chmodSync(path, 0o666);
       return path;
     };
-    file('rabbitmq.conf', `listeners.tcp.default = 127.0.0.1:${port}\n`);
+    file('rabbitmq.conf', `listeners.tcp.default = 127.0.0.1:${port}\n${extraConfig}`);
     this.#env = {
       ...process.env,
       RABBITMQ_NODENAME: this.node,
@@ -48,8 +48,9 @@ export class PrivateRabbit {
     };
   }
 
-  static async create(): Promise<PrivateRabbit> {
-    return new PrivateRabbit(await sparePort(), await sparePort());
+  /** `extraConfig`: more rabbitmq.conf lines (`max_message_size = 1048576`, say). */
+  static async create(extraConfig = ''): Promise<PrivateRabbit> {
+    return new PrivateRabbit(await sparePort(), await sparePort(), extraConfig);
   }
 
   get url(): string {
