@@ -133,6 +133,11 @@ describe('docs/', () => {
     expect(rows).toEqual(Object.entries(ErrorCodes));
   });
 
+  it('no page tells users to run a worker through npx (npm does not pass SIGTERM on)', () => {
+    const found = DOC_PAGES.flatMap((page) => [...read(join(root, page)).matchAll(/npx qtasks run -A[^\n]*/g)].map((m) => `${page}: ${m[0]}`));
+    expect(found).toEqual([]);
+  });
+
   it('every example the docs name exists', () => {
     for (const page of pages) {
       for (const m of read(join(docsDir, page)).matchAll(/examples\/[\w-]+\.ts/g)) {
