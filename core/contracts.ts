@@ -54,13 +54,15 @@ export interface Broker {
    * The storage this broker keeps in step atomically (set by a plugin that is both broker and
    * storage). When it is the app's storage, the kernel does not write records itself: the
    * broker stores `new` on publish, `process` on delivery, and the outcome on settle.
+   * `| undefined` so a class that holds an optional storage implements this under
+   * `exactOptionalPropertyTypes`, in its users' projects too.
    */
-  readonly records?: Storage;
+  readonly records?: Storage | undefined;
   /**
    * The control plane over this broker's queues (counts, list, cancel, pause, events...). Optional:
    * without it every control call fails with `QTASKS_ERR_UNSUPPORTED`. See `Control`.
    */
-  readonly control?: Control;
+  readonly control?: Control | undefined;
   /** Connect. Called once, before any other method. */
   start(ctx: ComponentContext): Promise<void>;
   /** Resolves once the broker has the message durably (confirmed), never before. */

@@ -14,7 +14,7 @@
  *   Hidden code may reach the repository's own modules as `@repo/examples/x.js`; blocks may not.
  */
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import ts from 'typescript';
 
 export const root = resolve(import.meta.dirname, '..', '..');
@@ -165,7 +165,9 @@ export function checkPages(pages: Page[]): { diagnostics: Diagnostic[]; blocks: 
       for (const s of sf.statements) {
         if (!ts.isImportDeclaration(s) && !ts.isExportDeclaration(s)) continue;
         const spec = s.moduleSpecifier;
-        if (spec !== undefined && ts.isStringLiteral(spec) && spec.text.startsWith('@repo/') && s.getStart(sf) >= v.text.length - v.block.code.length) {
+        if (spec === undefined || !ts.isStringLiteral(spec) || s.getStart(sf) < v.text.length - v.block.code.length) continue;
+        const outside = spec.text.startsWith('.') && !resolve(dirname(path), spec.text).startsWith(VIRTUAL + sep);
+        if (spec.text.startsWith('@repo/') || outside) {
           diagnostics.push({ page: v.block.page, line: v.block.line + sf.getLineAndCharacterOfPosition(s.getStart(sf)).line - v.prefixLines, message: `${spec.text}: blocks import qtasks as a user does` });
         }
       }

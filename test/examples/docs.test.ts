@@ -36,6 +36,7 @@ const BROKEN: Page[] = [
   { name: 'broken/fragment.md', text: '# A fragment without its context\n\n```ts\napp.logLevel = "debug";\n```\n' },
   { name: 'broken/deep-import.md', text: "```ts\nimport { QueueTasks } from 'qtasks/core/app.js';\n```\n" },
   { name: 'broken/repo-import.md', text: "```ts\nimport { arrayBroker } from '@repo/examples/custom-broker.js';\narrayBroker();\n```\n" },
+  { name: 'broken/relative-import.md', text: "```ts\nimport { QueueTasks } from '../../../core/index.js';\nnew QueueTasks({ name: 'x' });\n```\n" },
   {
     name: 'broken/context.md',
     text: "<!-- ts-context\nimport { QueueTasks } from 'qtasks';\nconst app = new QueueTasks({ name: 'x' });\n-->\n\n```ts\nconst n: number = app.name;\n```\n\n```ts context=none\napp.logLevel = 'debug';\n```\n\n```ts context=missing\n```\n",
@@ -72,6 +73,7 @@ describe('TypeScript blocks in README.md and docs/', () => {
       /^broken\/deep-import\.md:2: Cannot find module 'qtasks\/core\/app\.js'/,
       /^broken\/fragment\.md:4: Cannot find name 'app'/,
       /^broken\/repo-import\.md:2: @repo\/examples\/custom-broker\.js: blocks import qtasks as a user does/,
+      /^broken\/relative-import\.md:2: \.\.\/\.\.\/\.\.\/core\/index\.js: blocks import qtasks as a user does/,
       /^broken\/strict\.md:3: .*exactOptionalPropertyTypes/,
       /^broken\/strict\.md:5: Type 'number \| undefined' is not assignable to type 'number'/,
       /^broken\/syntax\.md:3: Expression expected/,
@@ -131,6 +133,11 @@ describe('docs/', () => {
     const text = read(join(docsDir, 'errors.md'));
     const rows = [...text.matchAll(/^\| `([A-Z_]+)` \| `(QTASKS_ERR_[A-Z_]+)` \|/gm)].map((m) => [m[1], m[2]]);
     expect(rows).toEqual(Object.entries(ErrorCodes));
+  });
+
+  it('no page tells users to run a worker through npx (npm does not pass SIGTERM on)', () => {
+    const found = DOC_PAGES.flatMap((page) => [...read(join(root, page)).matchAll(/npx qtasks run -A[^\n]*/g)].map((m) => `${page}: ${m[0]}`));
+    expect(found).toEqual([]);
   });
 
   it('every example the docs name exists', () => {
