@@ -24,11 +24,14 @@ import {
   type TaskDefinition,
   type TaskHandler,
   type TaskOptions,
+  type TaskResult,
 } from './task.js';
 import { enqueue } from './enqueue.js';
 import type { CancelFound, QueueCounts } from './contracts.js';
 import { ControlPlane, type CleanOptions, type ListOptions, type ListResult, type RetryFilter } from './control/plane.js';
 import { TaskEvents } from './control/events.js';
+import type { JsonChecked } from './json-types.js';
+import { sandboxDefinition, type SandboxContext, type SandboxOptions } from './sandbox/index.js';
 import { Worker } from './worker.js';
 import { createMemoryParts } from '../plugins/memory/index.js';
 
@@ -73,6 +76,11 @@ interface Parts {
   globalConfig: GlobalConfig;
   fused: boolean;
 }
+
+/** Options of a sandboxed task. */
+export type SandboxTaskOptions = TaskOptions & SandboxOptions & { name: string };
+type ArgsOf<H> = H extends (...args: infer A) => unknown ? A : never;
+type RestOf<H> = H extends (ctx: never, ...args: infer A) => unknown ? A : never;
 
 export class QueueTasks {
   readonly name: string;
@@ -151,12 +159,30 @@ export class QueueTasks {
   /** Registers a task and returns its typed handle. */
   task<A extends unknown[], R>(options: EchoTaskOptions, handler: EchoTaskHandler<A, R>): TaskHandle<A, R>;
   task<A extends unknown[], R>(options: string | PlainTaskOptions, handler: TaskHandler<A, R>): TaskHandle<A, R>;
-  task(options: string | TaskOptions, handler: (...args: never[]) => unknown): TaskHandle<unknown[], unknown> {
-    const opts: TaskOptions = typeof options === 'string' ? { name: options } : { ...options };
+  /**
+   * Registers a sandboxed task: the processor module's default export is the handler, run in a
+   * worker thread or child process. `H` (the processor's handler type, e.g.
+   * `typeof import('./resize.js').default`) types the handle.
+   */
+  task<H extends (...args: never[]) => unknown = (...args: unknown[]) => unknown>(
+    options: SandboxTaskOptions & { echo?: false } & JsonChecked<ArgsOf<H>, TaskResult<ReturnType<H>>>,
+  ): TaskHandle<ArgsOf<H>, ReturnType<H>>;
+  task<H extends (ctx: SandboxContext, ...args: never[]) => unknown>(
+    options: SandboxTaskOptions & { echo: true } & JsonChecked<RestOf<H>, TaskResult<ReturnType<H>>>,
+  ): TaskHandle<RestOf<H>, ReturnType<H>>;
+  task(options: string | TaskOptions | SandboxTaskOptions, handler?: (...args: never[]) => unknown): TaskHandle<unknown[], unknown> {
+    const opts: TaskOptions & Partial<SandboxOptions> = typeof options === 'string' ? { name: options } : { ...options };
     const name = checkTaskName(opts.name);
-    if (typeof handler !== 'function') throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": handler must be a function`);
     checkTaskOptions(name, opts);
-    this.#register({ name, options: Object.freeze(opts), handler });
+    if (opts.processor !== undefined || opts.sandbox !== undefined) {
+      if (handler !== undefined) throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": a sandboxed task takes no handler (the processor's default export is the handler)`);
+      if (opts.processor === undefined) throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": sandbox needs a processor module`);
+      this.#assertCreated(`register task "${name}"`);
+      this.#register(sandboxDefinition(this, name, opts as TaskOptions & SandboxOptions));
+    } else {
+      if (typeof handler !== 'function') throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": handler must be a function`);
+      this.#register({ name, options: Object.freeze(opts), handler });
+    }
     return new TaskHandle(name, this.#tasks.get(name)!.options, () => this);
   }
 

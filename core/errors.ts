@@ -65,6 +65,10 @@ export const ErrorCodes = Object.freeze({
   UNSUPPORTED: 'QTASKS_ERR_UNSUPPORTED',
   /** One or more apps of a host (worker host, Nest module) failed to start; the others were stopped again. */
   START_FAILED: 'QTASKS_ERR_START_FAILED',
+  /** A sandboxed task's processor is missing, cannot be loaded, or has no default-exported function. */
+  SANDBOX_INVALID: 'QTASKS_ERR_SANDBOX_INVALID',
+  /** A sandbox crashed, ran out of memory or was terminated while running a task. */
+  SANDBOX_CRASHED: 'QTASKS_ERR_SANDBOX_CRASHED',
 } as const);
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -127,13 +127,16 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
     if (hooks.task.beforeExecute.isUsed()) args = await hooks.task.beforeExecute.promise(args, ctx);
     if (opts.middlewaresBefore !== undefined) for (const mw of opts.middlewaresBefore) await mw(ctx);
     const handler = def.handler as (...a: unknown[]) => unknown;
-    if (opts.maxTime !== undefined) {
+    const arm = (): void => {
+      if (opts.maxTime === undefined || timer !== undefined) return;
       const ms = opts.maxTime;
-      // Armed before the call: a handler that blocks the loop, then yields, is still caught at once.
       timer = setLongTimeout(() => ctx.abort(new TaskTimeoutError(ms)), ms);
       deadline = performance.now() + ms;
-    }
-    let work: unknown = opts.echo === true ? handler(ctx, ...args) : handler(...args);
+    };
+    // Armed before the call: a handler that blocks the loop, then yields, is still caught at once.
+    // A runner (a sandbox) arms it itself once the handler starts, not while it waits for a sandbox.
+    if (def.run === undefined) arm();
+    let work: unknown = def.run !== undefined ? def.run(ctx, args, arm) : opts.echo === true ? handler(ctx, ...args) : handler(...args);
     if (isIterator(work)) work = collect(work, def, ctx);
     let result: unknown;
     if (opts.maxTime !== undefined) {

@@ -91,6 +91,11 @@ export interface TaskDefinition {
   readonly name: string;
   readonly options: Readonly<TaskOptions>;
   readonly handler: (...args: never[]) => unknown;
+  /**
+   * Runs the task in place of calling `handler` (a sandboxed task's proxy to its sandbox). It
+   * calls `startClock` when the handler itself starts: maxTime counts from there.
+   */
+  readonly run?: (ctx: TaskContext, args: readonly unknown[], startClock: () => void) => unknown;
 }
 
 export interface SharedTaskDefinition extends TaskDefinition {
@@ -181,9 +186,9 @@ export type TaskHandler<A extends unknown[], R> = ((...args: A) => R) & JsonChec
 /** The same, for `echo: true`: the context comes first and is not one of the task's arguments. */
 export type EchoTaskHandler<A extends unknown[], R> = ((ctx: TaskContext, ...args: A) => R) & JsonChecked<A, TaskResult<R>>;
 /** Options of a handler that does not take its context. */
-export type PlainTaskOptions = TaskOptions & { name: string; echo?: false };
+export type PlainTaskOptions = TaskOptions & { name: string; echo?: false; processor?: undefined };
 /** Options of a handler whose first parameter is its TaskContext. */
-export type EchoTaskOptions = TaskOptions & { name: string; echo: true };
+export type EchoTaskOptions = TaskOptions & { name: string; echo: true; processor?: undefined };
 
 /**
  * Declares a task that belongs to no app: it is adopted by every app that starts after this

@@ -1,6 +1,6 @@
 // Type-level tests: a task's parameter and result types flow to addTask, run and the record.
 import { describe, expectTypeOf, it } from 'vitest';
-import { QueueTasks, Router, sharedTask, type TaskContext, type TaskHandle, type TaskRecord } from '../../core/index.js';
+import { QueueTasks, Router, sharedTask, type SandboxContext, type TaskContext, type TaskHandle, type TaskRecord } from '../../core/index.js';
 
 describe('types', () => {
   // Checked by tsc (npm test type-checks tests); the functions never run, so nothing is enqueued.
@@ -15,6 +15,9 @@ describe('types', () => {
   });
   it('refuses parameters and results that do not survive JSON', () => {
     expectTypeOf(honest).toBeFunction();
+  });
+  it('types sandboxed tasks from their processor type', () => {
+    expectTypeOf(sandboxed).toBeFunction();
   });
 });
 
@@ -138,5 +141,28 @@ function routers(): void {
     expectTypeOf(greet.run(['a'], { timeout: 1 })).resolves.toEqualTypeOf<string>();
     const shared = sharedTask('types-shared', (n: number) => n > 0);
     expectTypeOf(shared.addTask).parameter(0).toEqualTypeOf<[n: number]>();
+  }
+}
+
+function sandboxed(): void {
+  {
+    const app = new QueueTasks({ name: 'types-sandbox', globals: false });
+    const processor = new URL('./resize.js', import.meta.url);
+    type Resize = (path: string, width: number) => Promise<{ width: number }>;
+    const resize = app.task<Resize>({ name: 'resize', processor, sandbox: 'thread' });
+    expectTypeOf(resize.addTask).parameter(0).toEqualTypeOf<[path: string, width: number]>();
+    expectTypeOf(resize.run(['a.png', 10], { timeout: 1 })).resolves.toEqualTypeOf<{ width: number }>();
+    const withCtx = app.task<(ctx: SandboxContext, n: number) => number>({ name: 'with-ctx', processor, sandbox: 'process', echo: true });
+    expectTypeOf(withCtx.addTask).parameter(0).toEqualTypeOf<[n: number]>();
+    // Without a type parameter the handle takes any JSON arguments.
+    const untyped = app.task({ name: 'untyped', processor });
+    expectTypeOf(untyped.addTask).parameter(0).toEqualTypeOf<unknown[]>();
+
+    // @ts-expect-error the processor's parameters must survive JSON too
+    app.task<(d: Date) => number>({ name: 'date', processor });
+    // @ts-expect-error a sandboxed task takes no handler
+    app.task({ name: 'both', processor }, (n: number) => n);
+    // @ts-expect-error only 'thread' or 'process'
+    app.task({ name: 'kind', processor, sandbox: 'fiber' });
   }
 }
