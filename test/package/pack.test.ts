@@ -44,7 +44,7 @@ const r = await add.addTask([20, 22], { timeout: 5000 });
 await app.stop();
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-for (const sub of ['qtasks/redis', 'qtasks/rabbitmq', 'qtasks/pino', 'qtasks/host', 'qtasks/testing']) {
+for (const sub of ['qtasks/redis', 'qtasks/rabbitmq', 'qtasks/pino', 'qtasks/host', 'qtasks/nestjs', 'qtasks/testing']) {
   if (!existsSync(fileURLToPath(import.meta.resolve(sub)))) throw new Error(sub + ' is not in the package');
 }
 console.log(JSON.stringify({ status: r.status, returning: r.returning, code: ErrorCodes.UNKNOWN_TASK }));
