@@ -56,7 +56,9 @@ export class QtasksRunner implements OnApplicationBootstrap, BeforeApplicationSh
           );
         }
         const bound = (fn as (...args: unknown[]) => unknown).bind(instance);
-        this.#app.task(meta.options as typeof meta.options & { name: string }, bound);
+        const options = { ...meta.options, name: meta.name };
+        if (options.echo === true) this.#app.task({ ...options, echo: true }, bound);
+        else this.#app.task({ ...options, echo: false }, bound);
       }
     }
   }
