@@ -2,6 +2,7 @@
  * Task definitions, their options, the typed handle `app.task` returns, and `sharedTask`.
  */
 import type { QueueTasks } from './app.js';
+import { TASK_OPTION_KEYS, rejectUnknownKeys } from './options.js';
 import { ErrorCodes, QTasksError } from './errors.js';
 import type { JsonChecked } from './json-types.js';
 import type { LoggerLike } from './logger.js';
@@ -164,6 +165,7 @@ function nonNegative(task: string, key: string, value: unknown, integer = false)
 }
 
 export function checkTaskOptions(name: string, options: TaskOptions): void {
+  rejectUnknownKeys(options, TASK_OPTION_KEYS, `task "${name}"`);
   nonNegative(name, 'retry', options.retry, true);
   nonNegative(name, 'retryDelayMs', options.retryDelayMs);
   nonNegative(name, 'retryMaxDelayMs', options.retryMaxDelayMs);
