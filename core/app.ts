@@ -128,6 +128,11 @@ export class QueueTasks {
     return this.#state;
   }
 
+  /** Whether this app adopts `sharedTask` declarations when it starts (its `sharedTasks` option). */
+  get adoptsSharedTasks(): boolean {
+    return this.#options.sharedTasks !== false;
+  }
+
   /** Registered tasks by name. */
   get tasks(): ReadonlyMap<string, TaskDefinition> {
     return this.#tasks;

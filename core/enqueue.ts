@@ -7,6 +7,7 @@ import type { QueueTasks } from './app.js';
 import type { Broker, Storage } from './contracts.js';
 import { ErrorCodes, QTasksError, messageOf, type ErrorCode } from './errors.js';
 import { NotPlainJson, toPlainJson } from './json.js';
+import { ADD_TASK_OPTION_KEYS, rejectUnknownKeys } from './options.js';
 import { messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
 import type { AddTaskOptions } from './task.js';
 
@@ -20,6 +21,7 @@ export interface EnqueueParts {
 /** Checks the call: options in range, arguments and meta plain JSON (brokers get nothing they could fail to encode). */
 function checkCall(name: string, args: readonly unknown[], options: AddTaskOptions): void {
   if (!Array.isArray(args)) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args must be an array, got ${typeof args}`);
+  rejectUnknownKeys(options, ADD_TASK_OPTION_KEYS, `addTask of task "${name}"`);
   for (const key of ['priority', 'delay', 'timeout'] as const) {
     const v = options[key];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || (key !== 'priority' && v < 0))) {

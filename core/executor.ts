@@ -38,6 +38,7 @@ class Context implements TaskContext {
   readonly #delivery: Delivery;
   /** The last progress value, stored on the final record. */
   lastProgress: unknown = undefined;
+  finished = false;
 
   constructor(app: QueueTasks, delivery: Delivery, report?: (delivery: Delivery, value: unknown) => void) {
     this.#report = report;
@@ -87,6 +88,8 @@ export interface Execution {
   readonly ctx: TaskContext;
   /** The last value passed to ctx.progress (or yielded), undefined if none. */
   readonly lastProgress: unknown;
+  /** The outcome exists (set the moment it does, before `done` resolves): a stopping worker settles it rather than abandon it. */
+  readonly finished: boolean;
   readonly done: Promise<Outcome>;
   /** Abort the attempt (shutdown); the outcome is then a ShutdownAbort error. */
   abort(reason: Error): void;
@@ -113,6 +116,9 @@ export function execute(app: QueueTasks, def: TaskDefinition, delivery: Delivery
     abort: (reason) => ctx.abort(reason),
     get lastProgress() {
       return ctx.lastProgress;
+    },
+    get finished() {
+      return ctx.finished;
     },
   };
 }
@@ -162,6 +168,7 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
     const error = ctx.aborted ?? toError(thrown);
     return decide(app, def, delivery, ctx, error);
   } finally {
+    ctx.finished = true;
     timer?.cancel();
   }
 }

@@ -2,11 +2,12 @@
  * Task definitions, their options, the typed handle `app.task` returns, and `sharedTask`.
  */
 import type { QueueTasks } from './app.js';
+import { TASK_OPTION_KEYS, rejectUnknownKeys } from './options.js';
 import { ErrorCodes, QTasksError } from './errors.js';
 import type { JsonChecked } from './json-types.js';
 import type { LoggerLike } from './logger.js';
 import type { TaskRecord } from './record.js';
-import { requireAppMain, sharedTaskDefinitions } from './state.js';
+import { appMain, requireAppMain, sharedTaskDefinitions } from './state.js';
 
 /** A class of errors; `retryOn` matches subclasses too. */
 export type ErrorClass = abstract new (...args: never[]) => Error;
@@ -164,6 +165,7 @@ function nonNegative(task: string, key: string, value: unknown, integer = false)
 }
 
 export function checkTaskOptions(name: string, options: TaskOptions): void {
+  rejectUnknownKeys(options, TASK_OPTION_KEYS, `task "${name}"`);
   nonNegative(name, 'retry', options.retry, true);
   nonNegative(name, 'retryDelayMs', options.retryDelayMs);
   nonNegative(name, 'retryMaxDelayMs', options.retryMaxDelayMs);
@@ -200,6 +202,15 @@ export function sharedTask(options: string | TaskOptions, handler: (...args: nev
   const opts: TaskOptions = typeof options === 'string' ? { name: options } : { ...options };
   const name = checkTaskName(opts.name);
   checkTaskOptions(name, opts);
+  // Apps adopt shared tasks as they start: the app this handle enqueues through would accept the
+  // call and its worker fail it with UNKNOWN_TASK. Refused here, where the fix is obvious.
+  const main = appMain();
+  if (main !== undefined && main.adoptsSharedTasks && main.state !== 'created') {
+    throw new QTasksError(
+      ErrorCodes.ALREADY_STARTED,
+      `sharedTask "${name}" declared after app "${main.name}" started (${main.state}): declare shared tasks before start(), for example by importing their modules first`,
+    );
+  }
   const definition: SharedTaskDefinition = { name, options: Object.freeze(opts), handler, shared: true };
   sharedTaskDefinitions.set(name, definition);
   return new TaskHandle(name, definition.options, () => requireAppMain(`sharedTask "${name}"`));

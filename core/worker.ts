@@ -64,16 +64,35 @@ export class Worker {
     await this.#parts.broker.pause();
     await this.#stopCancels?.().catch((err: unknown) => this.#log.warn({ err }, 'could not stop listening for cancels'));
     if (this.#running.size > 0) {
-      const drained = new Promise<void>((resolve) => (this.#idle = resolve));
-      let timer: LongTimer | undefined;
-      const late = new Promise<'late'>((resolve) => (timer = setLongTimeout(() => resolve('late'), graceMs)));
-      const result = await Promise.race([drained, late]);
-      timer?.cancel();
-      if (result === 'late') {
-        this.#log.warn({ abandoned: this.#running.size }, 'stop grace period over: abandoning running tasks to redelivery');
-        for (const run of this.#running.values()) run.execution?.abort(new ShutdownAbort());
-        this.#running.clear();
+      if ((await this.#drained(graceMs)) === 'drained') return;
+      // The deadline: a task whose outcome exists is settled; only tasks still running (or not
+      // yet started) are abandoned, so no finished task's outcome is dropped and run again.
+      let abandoned = 0;
+      for (const [delivery, run] of this.#running) {
+        if (run.progress.ending || run.execution?.finished === true) continue;
+        run.progress.abandoned = true;
+        run.execution?.abort(new ShutdownAbort());
+        this.#running.delete(delivery);
+        abandoned++;
       }
+      if (abandoned > 0) this.#log.warn({ abandoned }, 'stop grace period over: abandoning running tasks to redelivery');
+      if (this.#running.size > 0 && (await this.#drained(this.#app.config.stepTimeoutMs)) === 'late') {
+        this.#log.warn({ settling: this.#running.size }, 'settlements still in flight after the stop step limit; those tasks return when their lease expires');
+      }
+    }
+  }
+
+  /** Resolves when nothing is running here any more, or at `ms` (any length; Infinity: no limit). */
+  async #drained(ms: number): Promise<'drained' | 'late'> {
+    if (this.#running.size === 0) return 'drained';
+    const drained = new Promise<'drained'>((resolve) => (this.#idle = () => resolve('drained')));
+    let timer: LongTimer | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setLongTimeout(() => resolve('late'), ms)));
+    try {
+      return await Promise.race([drained, late]);
+    } finally {
+      timer?.cancel();
+      this.#idle = undefined;
     }
   }
 
@@ -86,7 +105,7 @@ export class Worker {
   }
 
   #onDelivery(delivery: Delivery): void {
-    const progress: Progress = { settled: false, ending: false };
+    const progress: Progress = { settled: false, ending: false, abandoned: false };
     this.#running.set(delivery, { execution: undefined, progress, startedAt: 0, ttlMs: 0 });
     void this.#run(delivery, progress);
   }
@@ -186,10 +205,11 @@ export class Worker {
       const record = recordOf(m, TaskStatus.CANCEL, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, reason: cancelled.reason });
       return this.#settle(delivery, progress, record, ttlMs);
     }
+    if (progress.abandoned) return; // the worker stopped while this delivery was being prepared
     const execution = execute(app, def, delivery, this.#report);
     this.#running.set(delivery, { execution, progress, startedAt, ttlMs });
     const outcome = await execution.done;
-    if (!this.#running.has(delivery)) return; // abandoned at stop: leave it unsettled
+    if (progress.abandoned) return; // abandoned at stop: leave it unsettled
     if (progress.ending) return; // cancelled while running: already settled
     progress.ending = true;
     await this.#settle(delivery, progress, this.#record(delivery, startedAt, outcome, execution.lastProgress), ttlMs, outcome);
@@ -291,6 +311,7 @@ export class Worker {
    * it answers false), so no path leaves a delivery held.
    */
   async #settle(delivery: Delivery, progress: Progress, raw: TaskRecord, ttlMs: number, outcome?: Outcome): Promise<void> {
+    progress.ending = true; // an outcome exists: a stopping worker waits for it instead of abandoning it
     const record = this.#storable(delivery, this.#beforeSave(raw));
     const { broker, storage, fused } = this.#parts;
     if (!fused) {
@@ -315,6 +336,7 @@ export class Worker {
   }
 
   async #deadLetter(delivery: Delivery, progress: Progress, startedAt: number, reason: string, code: string, ttlMs = this.#app.config.resultTtlMs): Promise<void> {
+    progress.ending = true;
     const now = Date.now();
     const error = { name: 'QTasksError', code, message: reason };
     const record = this.#storable(delivery, this.#beforeSave(recordOf(delivery.message, TaskStatus.DEAD, delivery.attempt, now, { startedAt, finishedAt: now, reason, error })), true);
@@ -342,6 +364,8 @@ interface Progress {
   settled: boolean;
   /** An outcome was chosen (the handler's, or a cancel): the other one is dropped. */
   ending: boolean;
+  /** Given up at the stop deadline before it had an outcome: left unsettled for redelivery. */
+  abandoned: boolean;
 }
 
 /** A delivery this worker holds. */

@@ -3,7 +3,7 @@
  * and the place, never a raw TypeError or RangeError from deep inside a broker.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCodes, QTasksError, QueueTasks } from '../../core/index.js';
+import { ErrorCodes, QTasksError, QueueTasks, Router, sharedTask, type AddTaskOptions } from '../../core/index.js';
 
 const apps: QueueTasks[] = [];
 afterEach(async () => {
@@ -75,5 +75,35 @@ describe('addTask input', () => {
     const record = await app.addTask('t', [], { meta: { trace: 'abc', tags: ['x'] }, timeout: 5_000 });
     expect(record.status).toBe('success');
     expect(record.meta).toEqual({ trace: 'abc', tags: ['x'] });
+  });
+});
+
+describe('unknown option keys', () => {
+  it('app.task, router.task and sharedTask refuse a key they do not know, naming it', () => {
+    const app = new QueueTasks({ name: 'unknown-keys', globals: false, sharedTasks: false, config: { logLevel: 'silent' } });
+    apps.push(app);
+    const typo = { name: 'r', retires: 3 } as { name: string };
+    const declare: Array<() => unknown> = [() => app.task(typo, () => 1), () => new Router().task(typo, () => 1), () => sharedTask({ ...typo, name: 'unknown-keys-shared' }, () => 1)];
+    for (const make of declare) {
+      let err: unknown;
+      try {
+        make();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(QTasksError);
+      expect((err as QTasksError).code).toBe(ErrorCodes.INVALID_OPTION);
+      expect((err as QTasksError).message).toContain('unknown option "retires" (did you mean "retry"?)');
+    }
+    expect(app.tasks.has('r')).toBe(false);
+  });
+
+  it('addTask refuses an option it does not know, naming it, instead of returning at once', async () => {
+    const app = await started();
+    const err = await rejection(app.addTask('t', [], { tmeout: 5_000 } as AddTaskOptions));
+    expect(err.code).toBe(ErrorCodes.INVALID_OPTION);
+    expect(err.message).toBe('addTask of task "t": unknown option "tmeout" (did you mean "timeout"?)');
+    const far = await rejection(app.addTask('t', [], { colour: 'red' } as AddTaskOptions));
+    expect(far.message).toBe('addTask of task "t": unknown option "colour"');
   });
 });
