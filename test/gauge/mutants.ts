@@ -49,6 +49,13 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     target: 'memory',
+    bug: 'timer overflow on long delays (one Node timer past 2^31-1 ms fires after 1 ms)',
+    file: 'plugins/memory/backend.ts',
+    find: 'this.#delayTimer = setLongTimeout(() => this.#promote(), Math.max(0, next.at - Date.now())).unref();',
+    replace: 'const t = setTimeout(() => this.#promote(), Math.max(0, next.at - Date.now())).unref();\n    this.#delayTimer = { cancel: () => clearTimeout(t), unref: () => this.#delayTimer! };',
+  },
+  {
+    target: 'memory',
     bug: 'priority ignored (FIFO only)',
     file: 'plugins/memory/backend.ts',
     find: 'const byPriority = (a: Ready, b: Ready): boolean => a.message.priority < b.message.priority || (a.message.priority === b.message.priority && a.seq < b.seq);',

@@ -24,7 +24,9 @@ symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
 
 function suitePasses(target: GaugeTarget): boolean {
   const { file, filter } = SUITES[target];
-  const run = spawnSync('npx', ['vitest', 'run', file, '-t', filter], { cwd: copy, encoding: 'utf8' });
+  // --bail: the first failing test is enough (a mutant that makes tasks hang would otherwise sit
+  // out every test's timeout).
+  const run = spawnSync('npx', ['vitest', 'run', file, '-t', filter, '--bail=1'], { cwd: copy, encoding: 'utf8' });
   return run.status === 0;
 }
 
