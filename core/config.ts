@@ -16,7 +16,7 @@ export interface Config {
   queues: string[];
   /** How long final records are kept. */
   resultTtlMs: number;
-  /** A delivery not settled within this time is given to another worker. Long tasks renew it. */
+  /** A delivery's lease: the broker renews it while its worker lives; one not renewed within this time goes to another worker. */
   leaseMs: number;
   /** Deliveries a task may have beyond its retries before it is dead-lettered (crashed workers). */
   extraDeliveries: number;

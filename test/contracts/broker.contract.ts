@@ -6,24 +6,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import type { Config } from '../../core/config.js';
 import { ErrorCodes } from '../../core/errors.js';
-import type { Plugin } from '../../core/plugin.js';
+import { competingConsumers } from './broker-consumers.js';
+import { namesAndDurability } from './broker-names.js';
+import { workerProcesses } from './broker-processes.js';
+import { timingSemantics } from './broker-timing.js';
 import { gate, hangingTask, sleep, uniqueName, waitUntil } from './helpers.js';
+import type { BrokerTarget, SuiteContext } from './suite.js';
 
-export interface BrokerTarget {
-  /** Shown in test names. */
-  readonly name: string;
-  /**
-   * Plugins for one app. Apps built with the same `appName` must share queues and records, as the
-   * producer and the workers of one app do across processes.
-   */
-  plugins(appName: string): Plugin[];
-  /** Config for every app of the suite (merged over the suite's own short leases). */
-  readonly config?: Partial<Config>;
-  /** Puts `payload` where a task message should be, on `queue` of app `appName`. */
-  injectMalformed(appName: string, queue: string, payload: string): Promise<void>;
-  /** Removes what the apps of one test left behind (keys, queues). */
-  cleanup?(appNames: readonly string[]): Promise<void>;
-}
+export type { BrokerTarget, ProcessTarget } from './suite.js';
 
 const BASE: Partial<Config> = { logLevel: 'silent', leaseMs: 600, retryDelayMs: 20, retryMaxDelayMs: 100, stopTimeoutMs: 2_000, heartbeatMs: 500 };
 
@@ -44,6 +34,12 @@ export function brokerConformance(target: BrokerTarget): void {
       await target.cleanup?.([...names]);
       names.clear();
     });
+
+    const suite: SuiteContext = { target, base: BASE, makeApp };
+    competingConsumers(suite);
+    timingSemantics(suite);
+    namesAndDurability(suite);
+    workerProcesses(suite);
 
     it('publishes and consumes: every task ends in success with its result', async () => {
       const app = makeApp(uniqueName('pub'));

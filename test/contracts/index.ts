@@ -1,5 +1,6 @@
 /** `qtasks/testing`: conformance suites for broker and storage plugins, and test helpers. */
-export { brokerConformance, type BrokerTarget } from './broker.contract.js';
+export { brokerConformance, type BrokerTarget, type ProcessTarget } from './broker.contract.js';
+export { startWorkerProcess, type WorkerProcess } from './crash-harness.js';
 export { storageConformance, type StorageTarget } from './storage.contract.js';
-export { gate, sleep, uniqueName, waitUntil } from './helpers.js';
+export { gate, hangingTask, sleep, uniqueName, waitUntil } from './helpers.js';
 export { controlConformance, type ControlTarget } from './control.contract.js';

@@ -24,6 +24,8 @@ brokerConformance({
   ],
   // The store carries JSON text, so a malformed message is just a bad payload on a queue.
   injectMalformed: async (name, queue, payload) => shared(stores, name, () => new ArrayStore()).put(queue, payload, 0),
+  // The store itself, not the broker: what a second connection to a server would see.
+  durable: async (name, id) => shared(stores, name, () => new ArrayStore()).entries.some((e) => (JSON.parse(e.payload) as { id?: unknown }).id === id),
   cleanup: async (names) => {
     for (const n of names) {
       stores.delete(n);

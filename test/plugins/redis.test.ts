@@ -2,12 +2,14 @@
  * The Redis plugin against the real server on 127.0.0.1:6379: both conformance suites (fused,
  * split broker/storage, storage alone), ownership of connections, and app isolation.
  */
+import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { ErrorCodes, NoRetryError, QTasksError, RetryLaterError } from '../../core/errors.js';
 import { RedisConnection } from '../../plugins/redis/connection.js';
 import { deleteAppKeys as deleteAppKeysOf, redis } from '../../plugins/redis/index.js';
+import { Keys } from '../../plugins/redis/keys.js';
 import { RedisStorage } from '../../plugins/redis/storage.js';
 import { brokerConformance, storageConformance } from '../contracts/index.js';
 import { gate, sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
@@ -28,6 +30,9 @@ brokerConformance({
   plugins: () => [redis({ url: REDIS_URL, blockTimeoutMs: 1_000 })],
   injectMalformed: (app, queue, payload) => injectMalformed(admin, app, queue, payload),
   cleanup,
+  process: { module: fileURLToPath(new URL('../fixtures/redis-plugins.ts', import.meta.url)), export: 'plugins', execArgv: ['--import', 'tsx'] },
+  // The test's own connection: the job string exists once publish resolved.
+  durable: async (app, id) => (await admin.exists(new Keys(PREFIX, app).job(id))) === 1,
 });
 
 // The kernel writes records itself: the broker keeps only messages and the storage is fenced.
