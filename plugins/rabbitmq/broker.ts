@@ -14,14 +14,14 @@
 import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
 import type { LoggerLike } from '../../core/logger.js';
-import { isFinal, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
+import { isFinal, TaskStatus, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { AckBatcher } from './acks.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import { ID_HEADER, REASON_HEADER, readDeadLetters } from './dead-letters.js';
 import { messageOf, type AmqpSession, type Link } from './connection.js';
 import { REPLY_TO, type ReplyRoutes } from './reply-storage.js';
 import { checkShortString, Declarer, MAX_DELAY_MS, Topology } from './topology.js';
-import { ErrorCodes, QTasksError } from '../../core/errors.js';
+import { asQTasksError, ErrorCodes, QTasksError } from '../../core/errors.js';
 
 export const DELIVERIES_HEADER = 'x-qtasks-deliveries';
 
@@ -165,8 +165,22 @@ export class RabbitBroker implements Broker {
   async consume(options: ConsumeOptions): Promise<void> {
     this.#options = options;
     this.#paused = false;
-    const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
-    if (this.#consumer?.gen !== link.gen) await this.#startConsumer(link);
+    const deadline = Date.now() + this.#session.publishTimeoutMs;
+    for (;;) {
+      const link = await this.#session.ready(deadline);
+      if (this.#consumer?.gen === link.gen) return;
+      try {
+        await this.#startConsumer(link);
+        return;
+      } catch (err) {
+        // A link lost meanwhile (a broker restarting, say) is recovered, and the next link's
+        // setup starts the consumer: wait for it. A refusal on a live link is final.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.#session.link === link || Date.now() >= deadline || this.#stopped) {
+          throw asQTasksError(err, ErrorCodes.BROKER_UNAVAILABLE, 'rabbitmq: starting the consumer failed');
+        }
+      }
+    }
   }
 
   async #startConsumer(link: Link): Promise<void> {
@@ -226,35 +240,51 @@ export class RabbitBroker implements Broker {
     this.#deliver(m, consumer, message);
   }
 
-  #deliver(m: ConsumeMessage, consumer: Consumer, message: TaskMessage): void {
+  /** `attempt`: when the storage told it (a redelivery); otherwise counted from the headers. */
+  #deliver(m: ConsumeMessage, consumer: Consumer, message: TaskMessage, known?: number): void {
     const headers = m.properties.headers ?? {};
-    let attempt = count(headers[DELIVERIES_HEADER]) + 1;
-    if (this.#topo.opts.queueType === 'quorum') attempt += count(headers['x-delivery-count']);
+    let attempt = known ?? count(headers[DELIVERIES_HEADER]) + 1;
+    if (known === undefined && this.#topo.opts.queueType === 'quorum') attempt += count(headers['x-delivery-count']);
     if (this.#routes.enabled) this.#routes.remember(message.id, m.properties.replyTo, m.properties.correlationId);
     this.#options!.onDelivery(new RabbitDelivery(message, attempt, m, consumer));
   }
 
   /**
-   * A message some consumer had and did not ack. If storage already holds the task's outcome, the
-   * worker died (or lost its channel) between storing it and acking: drop the copy instead of
-   * running the task again. Otherwise count the lost delivery (quorum: the server did; classic:
-   * republish with the count + 1).
+   * A message flagged redelivered. The flag says less than it seems: a consumer that died or lost
+   * its channel had it, but so does every message a classic queue recovers after a broker crash,
+   * touched or not. So the storage decides where it can:
+   *
+   * - the task's outcome is stored: its worker died between storing it and acking; drop the copy;
+   * - a `process` record of this copy (attempts beyond the copy's count) is stored: those runs
+   *   were lost; count them (classic: republish with the count, then ack; quorum: deliver);
+   * - any other record (`new`, `retry` of an earlier copy): this copy never ran; it costs nothing
+   *   and runs as the attempt it was.
+   *
+   * With no record to go by (RabbitMQ alone, or a storage read that failed), the flag is trusted:
+   * quorum queues count through x-delivery-count, classic ones republish with the count + 1.
    */
   async #redelivered(m: ConsumeMessage, consumer: Consumer, queue: string, message: TaskMessage): Promise<void> {
-    let done = false;
+    let stored: TaskRecord | undefined;
     try {
-      const stored = await this.#storage()?.get(message.id);
-      done = stored !== undefined && isFinal(stored.status);
+      stored = await this.#storage()?.get(message.id);
     } catch (err) {
-      this.#log?.warn({ err: messageOf(err), taskId: message.id }, 'rabbitmq could not read storage for a redelivered task; running it');
+      this.#log?.warn({ err: messageOf(err), taskId: message.id }, 'rabbitmq could not read storage for a redelivered task; counting the redelivery');
     }
-    if (done) {
+    if (stored !== undefined && isFinal(stored.status)) {
       this.#log?.info({ taskId: message.id }, 'rabbitmq redelivered task already has its outcome stored: dropped');
       this.#settleRaw(consumer, m, 'ack');
       return this.#release();
     }
+    const prior = count(m.properties.headers?.[DELIVERIES_HEADER]);
+    if (stored !== undefined) {
+      const ran = stored.status === TaskStatus.PROCESS ? stored.attempts : 0;
+      if (ran <= prior) return this.#deliver(m, consumer, message, prior + 1);
+      if (this.#topo.opts.queueType === 'quorum') return this.#deliver(m, consumer, message, ran + 1);
+      await this.#recount(m, consumer, queue, ran);
+      return this.#release();
+    }
     if (this.#topo.opts.queueType === 'quorum') return this.#deliver(m, consumer, message);
-    await this.#recount(m, consumer, queue, count(m.properties.headers?.[DELIVERIES_HEADER]));
+    await this.#recount(m, consumer, queue, prior + 1);
     this.#release();
   }
 
@@ -268,10 +298,10 @@ export class RabbitBroker implements Broker {
     if (this.#backlog.length > 0) queueMicrotask(() => this.#drain());
   }
 
-  /** A classic redelivery: count the lost delivery by republishing with the count + 1, then ack. */
-  async #recount(m: ConsumeMessage, consumer: Consumer, queue: string, prior: number): Promise<void> {
+  /** A classic redelivery: count the lost deliveries by republishing with `deliveries`, then ack. */
+  async #recount(m: ConsumeMessage, consumer: Consumer, queue: string, deliveries: number): Promise<void> {
     try {
-      await this.#send(this.#queueTarget(queue, 0), m.content, this.#copyProps(m, prior + 1));
+      await this.#send(this.#queueTarget(queue, 0), m.content, this.#copyProps(m, deliveries));
       this.#settleRaw(consumer, m, 'ack');
     } catch (err) {
       this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not recount a redelivered message; it stays in the queue');

@@ -119,4 +119,27 @@ describe('rabbitmq plugin against a private node: restart and resource alarm', (
     expect(sink.withMsg('rabbitmq link lost').length).toBe(lost);
     expect((await app.addTask('t', ['ok'], { timeout: 30_000 })).returning).toBe(2);
   }, 60_000);
+
+  it('after a broker crash, tasks no worker had touched come back at attempt 1 (a redelivery that never ran spends nothing)', async () => {
+    const name = uniqueName('rmq-crash');
+    const backend = new MemoryBackend();
+    const producer = makeApp(name, backend);
+    await producer.start({ worker: false });
+    const ids = (await Promise.all(Array.from({ length: 200 }, (_, i) => producer.addTask('t', [i])))).map((r) => r.id);
+    await producer.stop();
+    await node.kill();
+    await node.start();
+
+    const worker = makeApp(name, backend, [], { concurrency: 8 });
+    const attempts: number[] = [];
+    worker.task({ name: 't', echo: true }, (ctx, n: number) => {
+      attempts.push(ctx.attempt);
+      return n;
+    });
+    await worker.start();
+    const done = await Promise.all(ids.map((id) => worker.wait(id, 60_000)));
+    expect(done.map((r) => r.status)).toEqual(Array(ids.length).fill('success'));
+    expect(done.filter((r) => r.attempts !== 1).map((r) => r.attempts)).toEqual([]);
+    expect(attempts.filter((a) => a !== 1)).toEqual([]);
+  }, 120_000);
 });

@@ -74,6 +74,21 @@ export class PrivateRabbit {
     this.#proc = undefined;
   }
 
+  /**
+   * A crash: SIGKILL to the node's Erlang VM (from its pid file), no shutdown at all. Resolves
+   * once the node no longer answers; `start()` brings it back on the same data.
+   */
+  async kill(): Promise<void> {
+    const pid = Number(readFileSync(join(this.#dir, 'pid'), 'utf8').trim());
+    const proc = this.#proc;
+    const exited = proc === undefined || proc.exitCode !== null ? Promise.resolve() : new Promise((resolve) => proc.once('exit', resolve));
+    process.kill(pid, 'SIGKILL');
+    await waitUntil(async () => !(await this.#answers()), `private RabbitMQ node on port ${this.port} to die`, 30_000, 100);
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    proc?.kill('SIGKILL');
+    this.#proc = undefined;
+  }
+
   /** `rabbitmqctl -n <this node> ...args`. */
   async ctl(...args: string[]): Promise<string> {
     const { stdout } = await run('rabbitmqctl', ['-q', '-n', this.node, ...args], { env: this.#env });
