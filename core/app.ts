@@ -27,6 +27,7 @@ import {
   type TaskResult,
 } from './task.js';
 import { enqueue } from './enqueue.js';
+import { enqueueMany, type BulkItem } from './bulk.js';
 import type { CancelFound, QueueCounts } from './contracts.js';
 import { ControlPlane, type CleanOptions, type ListOptions, type ListResult, type RetryFilter } from './control/plane.js';
 import { TaskEvents } from './control/events.js';
@@ -246,6 +247,16 @@ export class QueueTasks {
       waiting?.catch(() => undefined); // the publish failed: nobody reads this wait
       throw err;
     }
+  }
+
+  /**
+   * Enqueues many calls, of any tasks, in one go; resolves with their records in input order.
+   * Every item is checked before anything is sent (a bad item fails the call, naming its index);
+   * see docs/tasks.md for what is atomic once sending starts. At most MAX_BULK_ITEMS per call.
+   */
+  async addTasks(items: readonly BulkItem[]): Promise<TaskRecord[]> {
+    const parts = this.#state === 'started' && this.#parts !== undefined ? this.#parts : await this.#ready('addTasks');
+    return enqueueMany(this, parts, items);
   }
 
   /**

@@ -17,8 +17,11 @@ export interface EnqueueParts {
   readonly fused: boolean;
 }
 
-/** Checks the call: options in range, arguments and meta plain JSON (brokers get nothing they could fail to encode). */
-function checkCall(name: string, args: readonly unknown[], options: AddTaskOptions): void {
+/**
+ * Checks the call: options in range, arguments and meta plain JSON (brokers get nothing they could
+ * fail to encode). Bulk add runs it on every item first.
+ */
+export function checkCall(name: string, args: readonly unknown[], options: AddTaskOptions): void {
   if (!Array.isArray(args)) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args must be an array, got ${typeof args}`);
   for (const key of ['priority', 'delay', 'timeout'] as const) {
     const v = options[key];
@@ -73,8 +76,9 @@ export async function enqueue(
   args: readonly unknown[],
   options: AddTaskOptions,
   beforePublish?: (id: string) => void,
+  checked = false,
 ): Promise<TaskRecord> {
-  checkCall(name, args, options);
+  if (!checked) checkCall(name, args, options);
   const def = app.tasks.get(name);
   const config = app.config;
   const now = Date.now();

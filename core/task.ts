@@ -3,6 +3,7 @@
  */
 import type { QueueTasks } from './app.js';
 import { ErrorCodes, QTasksError } from './errors.js';
+import type { BulkAddOptions } from './bulk.js';
 import type { JsonChecked } from './json-types.js';
 import type { LoggerLike } from './logger.js';
 import type { TaskRecord } from './record.js';
@@ -136,6 +137,23 @@ export class TaskHandle<A extends unknown[], R> {
       queue: options?.queue ?? this.options.queue,
       delay: options?.delay ?? this.options.delay,
     }) as Promise<TaskRecord<A, TaskResult<R>>>;
+  }
+
+  /**
+   * Enqueues one call per item of `calls` (each an args tuple), checked all first and sent
+   * together; resolves with the records in input order. See `app.addTasks`.
+   */
+  async addTasks(calls: readonly A[], options?: BulkAddOptions): Promise<Array<TaskRecord<A, TaskResult<R>>>> {
+    const app = this.#resolveApp();
+    if (!Array.isArray(calls)) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${this.name}": addTasks takes an array of args tuples`);
+    const merged: BulkAddOptions = {
+      ...options,
+      priority: options?.priority ?? this.options.priority,
+      queue: options?.queue ?? this.options.queue,
+      delay: options?.delay ?? this.options.delay,
+    };
+    const items = calls.map((args) => ({ name: this.name, args, options: merged }));
+    return app.addTasks(items) as Promise<Array<TaskRecord<A, TaskResult<R>>>>;
   }
 
   /** Enqueues, waits up to `timeout` ms and returns the result; a failed task rejects with its error. */
