@@ -18,6 +18,11 @@ import {
   checkTaskName,
   checkTaskOptions,
   type AddTaskOptions,
+  type EchoSchemaTaskHandler,
+  type EchoSchemaTaskOptions,
+  type HandleResult,
+  type SchemaTaskHandler,
+  type SchemaTaskOptions,
   type EchoTaskHandler,
   type EchoTaskOptions,
   type PlainTaskOptions,
@@ -27,6 +32,7 @@ import {
   type TaskResult,
 } from './task.js';
 import { enqueue } from './enqueue.js';
+import { checkSchemaOptions, type ArgsSchema, type ResultSchema, type SchemaInput } from './schema.js';
 import { enqueueMany, type BulkItem } from './bulk.js';
 import type { CancelFound, QueueCounts } from './contracts.js';
 import { ControlPlane, type CleanOptions, type ListOptions, type ListResult, type RetryFilter } from './control/plane.js';
@@ -158,8 +164,22 @@ export class QueueTasks {
   }
 
   /** Registers a task and returns its typed handle. */
-  task<A extends unknown[], R>(options: EchoTaskOptions, handler: EchoTaskHandler<A, R>): TaskHandle<A, R>;
-  task<A extends unknown[], R>(options: string | PlainTaskOptions, handler: TaskHandler<A, R>): TaskHandle<A, R>;
+  task<S extends ArgsSchema, R, RS extends ResultSchema | undefined = undefined>(
+    options: EchoSchemaTaskOptions<S, RS>,
+    handler: EchoSchemaTaskHandler<S, R, RS>,
+  ): TaskHandle<SchemaInput<S>, HandleResult<RS, R>>;
+  task<S extends ArgsSchema, R, RS extends ResultSchema | undefined = undefined>(
+    options: SchemaTaskOptions<S, RS>,
+    handler: SchemaTaskHandler<S, R, RS>,
+  ): TaskHandle<SchemaInput<S>, HandleResult<RS, R>>;
+  task<A extends unknown[], R, RS extends ResultSchema | undefined = undefined>(
+    options: EchoTaskOptions<RS>,
+    handler: EchoTaskHandler<A, R, RS>,
+  ): TaskHandle<A, HandleResult<RS, R>>;
+  task<A extends unknown[], R, RS extends ResultSchema | undefined = undefined>(
+    options: string | PlainTaskOptions<RS>,
+    handler: TaskHandler<A, R, RS>,
+  ): TaskHandle<A, HandleResult<RS, R>>;
   /**
    * Registers a sandboxed task: the processor module's default export is the handler, run in a
    * worker thread or child process. `H` (the processor's handler type, e.g.
@@ -175,6 +195,7 @@ export class QueueTasks {
     const opts: TaskOptions & Partial<SandboxOptions> = typeof options === 'string' ? { name: options } : { ...options };
     const name = checkTaskName(opts.name);
     checkTaskOptions(name, opts);
+    checkSchemaOptions(name, opts);
     if (opts.processor !== undefined || opts.sandbox !== undefined) {
       if (handler !== undefined) throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": a sandboxed task takes no handler (the processor's default export is the handler)`);
       if (opts.processor === undefined) throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": sandbox needs a processor module`);

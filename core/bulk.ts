@@ -10,6 +10,7 @@ import type { QueueTasks } from './app.js';
 import { checkCall, enqueue, type EnqueueParts } from './enqueue.js';
 import { ErrorCodes, QTasksError, messageOf } from './errors.js';
 import type { TaskRecord } from './record.js';
+import { validate } from './schema.js';
 import { checkTaskName, type AddTaskOptions } from './task.js';
 
 /** Most items one bulk call takes; split larger sets into several calls. */
@@ -43,7 +44,7 @@ export class BulkAddError extends QTasksError {
   }
 }
 
-function checkItems(items: readonly BulkItem[]): void {
+async function checkItems(app: QueueTasks, items: readonly BulkItem[]): Promise<void> {
   if (!Array.isArray(items)) throw new QTasksError(ErrorCodes.INVALID_ARGS, `bulk add takes an array of items, got ${typeof items}`);
   if (items.length > MAX_BULK_ITEMS) {
     throw new QTasksError(ErrorCodes.INVALID_ARGS, `bulk add of ${items.length} items: at most ${MAX_BULK_ITEMS} per call (split the set into several calls)`);
@@ -58,6 +59,8 @@ function checkItems(items: readonly BulkItem[]): void {
         throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${item.name}": timeout and onProgress are not available in a bulk add (wait with app.wait)`);
       }
       checkCall(item.name, item.args ?? [], options);
+      const schema = app.tasks.get(item.name)?.options.args;
+      if (schema !== undefined) await validate(schema, item.args ?? [], item.name, 'args', ErrorCodes.INVALID_ARGS);
     } catch (err) {
       const code = err instanceof QTasksError ? err.code : ErrorCodes.INVALID_ARGS;
       throw new QTasksError(code, `bulk add item ${i}: ${messageOf(err)}; nothing was sent`, { cause: err });
@@ -67,7 +70,7 @@ function checkItems(items: readonly BulkItem[]): void {
 
 /** Checks every item, then sends them all; resolves with the records in input order. */
 export async function enqueueMany(app: QueueTasks, parts: EnqueueParts, items: readonly BulkItem[]): Promise<TaskRecord[]> {
-  checkItems(items);
+  await checkItems(app, items);
   if (items.length === 0) return [];
   // Every publish starts in this turn: the broker sees the whole set at once.
   const settled = await Promise.allSettled(items.map((item) => enqueue(app, parts, item.name, item.args ?? [], item.options ?? {}, undefined, true)));

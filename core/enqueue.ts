@@ -8,6 +8,7 @@ import type { Broker, Storage } from './contracts.js';
 import { ErrorCodes, QTasksError, messageOf, type ErrorCode } from './errors.js';
 import { NotPlainJson, toPlainJson } from './json.js';
 import { messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
+import { validate } from './schema.js';
 import type { AddTaskOptions } from './task.js';
 
 export interface EnqueueParts {
@@ -78,8 +79,12 @@ export async function enqueue(
   beforePublish?: (id: string) => void,
   checked = false,
 ): Promise<TaskRecord> {
-  if (!checked) checkCall(name, args, options);
   const def = app.tasks.get(name);
+  if (!checked) {
+    checkCall(name, args, options);
+    // Checked here so that nothing is sent; the input (JSON) travels, the worker transforms it.
+    if (def?.options.args !== undefined) await validate(def.options.args, args, name, 'args', ErrorCodes.INVALID_ARGS);
+  }
   const config = app.config;
   const now = Date.now();
   let message: TaskMessage = {

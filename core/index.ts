@@ -47,8 +47,14 @@ export {
   TaskHandle,
   sharedTask,
   type AddTaskOptions,
+  type EchoSchemaTaskHandler,
+  type EchoSchemaTaskOptions,
   type EchoTaskHandler,
   type EchoTaskOptions,
+  type HandleResult,
+  type SchemaTaskHandler,
+  type SchemaTaskOptions,
+  type StoredResult,
   type ErrorClass,
   type MiddlewareAfter,
   type MiddlewareBefore,
@@ -59,4 +65,5 @@ export {
   type TaskOptions,
   type TaskResult,
 } from './task.js';
+export type { ArgsSchema, ResultSchema, SchemaInput, SchemaOutput } from './schema.js';
 export type { ArgsProblem, JsonChecked, JsonPrimitive, JsonProblem, ResultProblem } from './json-types.js';

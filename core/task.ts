@@ -4,7 +4,9 @@
 import type { QueueTasks } from './app.js';
 import { ErrorCodes, QTasksError } from './errors.js';
 import type { BulkAddOptions } from './bulk.js';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { JsonChecked } from './json-types.js';
+import { checkSchemaOptions, type ArgsSchema, type ResultSchema, type SchemaInput, type SchemaOutput } from './schema.js';
 import type { LoggerLike } from './logger.js';
 import type { TaskRecord } from './record.js';
 import { requireAppMain, sharedTaskDefinitions } from './state.js';
@@ -67,6 +69,14 @@ export interface TaskOptions<Y = never> {
   middlewaresAfter?: readonly MiddlewareAfter[];
   /** How long this task's final record is kept; defaults to config.resultTtlMs. */
   resultTtlMs?: number;
+  /**
+   * A Standard Schema of the argument tuple: checked at addTask (nothing is sent on failure) and
+   * in the worker (a task that no longer validates ends in error, without retries); the handler
+   * receives the schema's output, so it may transform (a string into a Date).
+   */
+  args?: ArgsSchema;
+  /** A Standard Schema of the result: checked (and maybe transformed) before it is stored. */
+  result?: ResultSchema;
   tags?: readonly string[];
   description?: string;
 }
@@ -196,28 +206,56 @@ export function checkTaskOptions(name: string, options: TaskOptions): void {
   if (options.queue !== undefined) checkTaskName(options.queue);
 }
 
+/** The JSON form of a task's result: the result schema's output if it has one, else what the handler returns. */
+export type StoredResult<RS, R> = RS extends ResultSchema ? StandardSchemaV1.InferOutput<RS> : TaskResult<R>;
+/** The handle's result type parameter (TaskResult of it is what callers get). */
+export type HandleResult<RS, R> = RS extends ResultSchema ? StandardSchemaV1.InferOutput<RS> : R;
+
 /**
  * A handler whose parameters (the task's arguments) and result survive JSON; anything else is a
- * compile error naming the place (see json-types.ts).
+ * compile error naming the place (see json-types.ts). With a result schema (`RS`), what is
+ * checked is the schema's output.
  */
-export type TaskHandler<A extends unknown[], R> = ((...args: A) => R) & JsonChecked<A, TaskResult<R>>;
+export type TaskHandler<A extends unknown[], R, RS = undefined> = ((...args: A) => R) & JsonChecked<A, StoredResult<RS, R>>;
 /** The same, for `echo: true`: the context comes first and is not one of the task's arguments. */
-export type EchoTaskHandler<A extends unknown[], R> = ((ctx: TaskContext, ...args: A) => R) & JsonChecked<A, TaskResult<R>>;
+export type EchoTaskHandler<A extends unknown[], R, RS = undefined> = ((ctx: TaskContext, ...args: A) => R) & JsonChecked<A, StoredResult<RS, R>>;
+/** A handler of a task with an args schema: it takes the schema's output; callers pass its input, which must be JSON. */
+export type SchemaTaskHandler<S extends ArgsSchema, R, RS = undefined> = ((...args: SchemaOutput<S>) => R) & JsonChecked<SchemaInput<S>, StoredResult<RS, R>>;
+export type EchoSchemaTaskHandler<S extends ArgsSchema, R, RS = undefined> = ((ctx: TaskContext, ...args: SchemaOutput<S>) => R) &
+  JsonChecked<SchemaInput<S>, StoredResult<RS, R>>;
 /** Options of a handler that does not take its context. */
-export type PlainTaskOptions = TaskOptions & { name: string; echo?: false; processor?: undefined };
+export type PlainTaskOptions<RS = undefined> = TaskOptions & { name: string; echo?: false; processor?: undefined; args?: undefined; result?: RS };
 /** Options of a handler whose first parameter is its TaskContext. */
-export type EchoTaskOptions = TaskOptions & { name: string; echo: true; processor?: undefined };
+export type EchoTaskOptions<RS = undefined> = TaskOptions & { name: string; echo: true; processor?: undefined; args?: undefined; result?: RS };
+/** Options of a task whose arguments a schema validates (and may transform). */
+export type SchemaTaskOptions<S extends ArgsSchema, RS = undefined> = TaskOptions & { name: string; echo?: false; processor?: undefined; args: S; result?: RS };
+export type EchoSchemaTaskOptions<S extends ArgsSchema, RS = undefined> = TaskOptions & { name: string; echo: true; processor?: undefined; args: S; result?: RS };
 
 /**
  * Declares a task that belongs to no app: it is adopted by every app that starts after this
  * call (option `sharedTasks: false` opts out), and its `addTask` enqueues through `appMain`.
  */
-export function sharedTask<A extends unknown[], R>(options: EchoTaskOptions, handler: EchoTaskHandler<A, R>): TaskHandle<A, R>;
-export function sharedTask<A extends unknown[], R>(options: string | PlainTaskOptions, handler: TaskHandler<A, R>): TaskHandle<A, R>;
+export function sharedTask<S extends ArgsSchema, R, RS extends ResultSchema | undefined = undefined>(
+  options: EchoSchemaTaskOptions<S, RS>,
+  handler: EchoSchemaTaskHandler<S, R, RS>,
+): TaskHandle<SchemaInput<S>, HandleResult<RS, R>>;
+export function sharedTask<S extends ArgsSchema, R, RS extends ResultSchema | undefined = undefined>(
+  options: SchemaTaskOptions<S, RS>,
+  handler: SchemaTaskHandler<S, R, RS>,
+): TaskHandle<SchemaInput<S>, HandleResult<RS, R>>;
+export function sharedTask<A extends unknown[], R, RS extends ResultSchema | undefined = undefined>(
+  options: EchoTaskOptions<RS>,
+  handler: EchoTaskHandler<A, R, RS>,
+): TaskHandle<A, HandleResult<RS, R>>;
+export function sharedTask<A extends unknown[], R, RS extends ResultSchema | undefined = undefined>(
+  options: string | PlainTaskOptions<RS>,
+  handler: TaskHandler<A, R, RS>,
+): TaskHandle<A, HandleResult<RS, R>>;
 export function sharedTask(options: string | TaskOptions, handler: (...args: never[]) => unknown): TaskHandle<unknown[], unknown> {
   const opts: TaskOptions = typeof options === 'string' ? { name: options } : { ...options };
   const name = checkTaskName(opts.name);
   checkTaskOptions(name, opts);
+  checkSchemaOptions(name, opts);
   const definition: SharedTaskDefinition = { name, options: Object.freeze(opts), handler, shared: true };
   sharedTaskDefinitions.set(name, definition);
   return new TaskHandle(name, definition.options, () => requireAppMain(`sharedTask "${name}"`));
