@@ -1,5 +1,8 @@
 /**
- * `npm run bench -- --broker memory|redis|rabbitmq --jobs 20000 --concurrency 50 [--peers]`
+ * `npm run bench -- --broker memory|redis|rabbitmq --jobs 20000 --concurrency 50 [--peers] [--bulk [--bulk-size 1000]]`
+ *
+ * With --bulk: enqueue N tasks with `addTasks` in calls of --bulk-size (one after the other),
+ * then the same with BullMQ's `addBulk` (Redis) in the same invocation, then ours again.
  *
  * Three phases, like the peer scripts in ../shared/bench: enqueue N no-op tasks (windows of 100
  * in parallel), then process them with one worker, then measure round-trip latency (enqueue to
@@ -8,7 +11,7 @@
  */
 import { QueueTasks } from '../core/app.js';
 import { benchTargets } from './brokers.js';
-import { runPeers } from './peers.js';
+import { runBulkPeers, runPeers } from './peers.js';
 
 interface Args {
   broker: string;
@@ -16,14 +19,18 @@ interface Args {
   concurrency: number;
   latencyJobs: number;
   peers: boolean;
+  bulk: boolean;
+  bulkSize: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, peers: false };
+  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, peers: false, bulk: false, bulkSize: 1_000 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
     if (flag === '--peers') args.peers = true;
+    else if (flag === '--bulk') args.bulk = true;
+    else if (flag === '--bulk-size' && value !== undefined) (args.bulkSize = Number(value)), i++;
     else if (flag === '--broker' && value !== undefined) (args.broker = value), i++;
     else if (flag === '--jobs' && value !== undefined) (args.jobs = Number(value)), i++;
     else if (flag === '--concurrency' && value !== undefined) (args.concurrency = Number(value)), i++;
@@ -31,6 +38,7 @@ function parseArgs(argv: string[]): Args {
     else throw new Error(`unknown or incomplete argument ${flag ?? ''}`);
   }
   if (!(args.broker in benchTargets)) throw new Error(`--broker must be one of ${Object.keys(benchTargets).join(', ')}`);
+  if (!(args.bulkSize > 0) || args.bulkSize > 100_000) throw new Error('--bulk-size must be between 1 and 100000');
   if (!(args.jobs > 0) || !(args.concurrency > 0) || !(args.latencyJobs >= 0)) throw new Error('--jobs, --concurrency, --latency-jobs must be positive numbers');
   return args;
 }
@@ -102,8 +110,42 @@ async function benchOnce(args: Args): Promise<Record<string, unknown>> {
   };
 }
 
+/** Bulk enqueue only: N tasks through `addTasks`, --bulk-size per call, one call after the other. */
+async function benchBulk(args: Args): Promise<Record<string, unknown>> {
+  const target = await benchTargets[args.broker]!();
+  const name = `bench-bulk-${process.pid}-${Date.now()}`;
+  const producer = new QueueTasks({ name, plugins: target.plugins(name), config: { logLevel: 'warn', resultTtlMs: 600_000 }, globals: false });
+  const noop = producer.task('noop', (i: number) => i);
+  await producer.start({ worker: false });
+  // One untimed call first (script load, JIT), as the peer does.
+  await noop.addTasks(Array.from({ length: args.bulkSize }, (_, j): [number] => [j]));
+  const t0 = performance.now();
+  for (let i = 0; i < args.jobs; i += args.bulkSize) {
+    const calls: Array<[number]> = [];
+    for (let j = i; j < Math.min(args.jobs, i + args.bulkSize); j++) calls.push([j]);
+    await noop.addTasks(calls);
+  }
+  const ms = performance.now() - t0;
+  await producer.stop();
+  await target.cleanup?.(name);
+  await target.close?.();
+  return { system: `qtasks-${args.broker}`, broker: args.broker, jobs: args.jobs, bulk_size: args.bulkSize, bulk_enqueue_per_s: Math.round((args.jobs / ms) * 1000) };
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.bulk) {
+    const ours = await benchBulk(args);
+    console.log(JSON.stringify(ours));
+    const peers = await runBulkPeers(args.broker, args.jobs, args.bulkSize);
+    for (const line of peers) console.log(JSON.stringify(line));
+    const again = await benchBulk(args);
+    console.log(JSON.stringify(again));
+    const best = Math.max(ours.bulk_enqueue_per_s as number, again.bulk_enqueue_per_s as number);
+    const ratios = Object.fromEntries(peers.map((p) => [`vs_${String(p.system)}`, round(best / Number(p.bulk_enqueue_per_s), 2)]));
+    console.log(JSON.stringify({ ...again, previous_run: ours, ...ratios }));
+    return;
+  }
   const ours = await benchOnce(args);
   if (args.peers) {
     console.log(JSON.stringify(ours));

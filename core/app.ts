@@ -18,6 +18,11 @@ import {
   checkTaskName,
   checkTaskOptions,
   type AddTaskOptions,
+  type EchoSchemaTaskHandler,
+  type EchoSchemaTaskOptions,
+  type HandleResult,
+  type SchemaTaskHandler,
+  type SchemaTaskOptions,
   type EchoTaskHandler,
   type EchoTaskOptions,
   type PlainTaskOptions,
@@ -27,6 +32,9 @@ import {
   type TaskResult,
 } from './task.js';
 import { enqueue } from './enqueue.js';
+import { SANDBOXED_TASK_OPTION_KEYS } from './options.js';
+import { checkSchemaOptions, type ArgsSchema, type ResultSchema, type SchemaInput } from './schema.js';
+import { enqueueMany, type BulkItem } from './bulk.js';
 import type { CancelFound, QueueCounts } from './contracts.js';
 import { ControlPlane, type CleanOptions, type ListOptions, type ListResult, type RetryFilter } from './control/plane.js';
 import { TaskEvents } from './control/events.js';
@@ -162,8 +170,22 @@ export class QueueTasks {
   }
 
   /** Registers a task and returns its typed handle. */
-  task<A extends unknown[], R>(options: EchoTaskOptions, handler: EchoTaskHandler<A, R>): TaskHandle<A, R>;
-  task<A extends unknown[], R>(options: string | PlainTaskOptions, handler: TaskHandler<A, R>): TaskHandle<A, R>;
+  task<S extends ArgsSchema, R, RS extends ResultSchema | undefined = undefined>(
+    options: EchoSchemaTaskOptions<S, RS>,
+    handler: EchoSchemaTaskHandler<S, R, RS>,
+  ): TaskHandle<SchemaInput<S>, HandleResult<RS, R>>;
+  task<S extends ArgsSchema, R, RS extends ResultSchema | undefined = undefined>(
+    options: SchemaTaskOptions<S, RS>,
+    handler: SchemaTaskHandler<S, R, RS>,
+  ): TaskHandle<SchemaInput<S>, HandleResult<RS, R>>;
+  task<A extends unknown[], R, RS extends ResultSchema | undefined = undefined>(
+    options: EchoTaskOptions<RS>,
+    handler: EchoTaskHandler<A, R, RS>,
+  ): TaskHandle<A, HandleResult<RS, R>>;
+  task<A extends unknown[], R, RS extends ResultSchema | undefined = undefined>(
+    options: string | PlainTaskOptions<RS>,
+    handler: TaskHandler<A, R, RS>,
+  ): TaskHandle<A, HandleResult<RS, R>>;
   /**
    * Registers a sandboxed task: the processor module's default export is the handler, run in a
    * worker thread or child process. `H` (the processor's handler type, e.g.
@@ -178,8 +200,10 @@ export class QueueTasks {
   task(options: string | TaskOptions | SandboxTaskOptions, handler?: (...args: never[]) => unknown): TaskHandle<unknown[], unknown> {
     const opts: TaskOptions & Partial<SandboxOptions> = typeof options === 'string' ? { name: options } : { ...options };
     const name = checkTaskName(opts.name);
-    checkTaskOptions(name, opts);
-    if (opts.processor !== undefined || opts.sandbox !== undefined) {
+    const sandboxed = opts.processor !== undefined || opts.sandbox !== undefined;
+    checkTaskOptions(name, opts, sandboxed ? SANDBOXED_TASK_OPTION_KEYS : undefined);
+    checkSchemaOptions(name, opts);
+    if (sandboxed) {
       if (handler !== undefined) throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": a sandboxed task takes no handler (the processor's default export is the handler)`);
       if (opts.processor === undefined) throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": sandbox needs a processor module`);
       this.#assertCreated(`register task "${name}"`);
@@ -251,6 +275,16 @@ export class QueueTasks {
       waiting?.catch(() => undefined); // the publish failed: nobody reads this wait
       throw err;
     }
+  }
+
+  /**
+   * Enqueues many calls, of any tasks, in one go; resolves with their records in input order.
+   * Every item is checked before anything is sent (a bad item fails the call, naming its index);
+   * see docs/tasks.md for what is atomic once sending starts. At most MAX_BULK_ITEMS per call.
+   */
+  async addTasks(items: readonly BulkItem[]): Promise<TaskRecord[]> {
+    const parts = this.#state === 'started' && this.#parts !== undefined ? this.#parts : await this.#ready('addTasks');
+    return enqueueMany(this, parts, items);
   }
 
   /**

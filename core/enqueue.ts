@@ -9,6 +9,7 @@ import { ErrorCodes, QTasksError, messageOf, type ErrorCode } from './errors.js'
 import { NotPlainJson, toPlainJson } from './json.js';
 import { ADD_TASK_OPTION_KEYS, rejectUnknownKeys } from './options.js';
 import { messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
+import { validate } from './schema.js';
 import type { AddTaskOptions } from './task.js';
 
 export interface EnqueueParts {
@@ -18,8 +19,11 @@ export interface EnqueueParts {
   readonly fused: boolean;
 }
 
-/** Checks the call: options in range, arguments and meta plain JSON (brokers get nothing they could fail to encode). */
-function checkCall(name: string, args: readonly unknown[], options: AddTaskOptions): void {
+/**
+ * Checks the call: options in range, arguments and meta plain JSON (brokers get nothing they could
+ * fail to encode). Bulk add runs it on every item first.
+ */
+export function checkCall(name: string, args: readonly unknown[], options: AddTaskOptions): void {
   if (!Array.isArray(args)) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${name}": args must be an array, got ${typeof args}`);
   rejectUnknownKeys(options, ADD_TASK_OPTION_KEYS, `addTask of task "${name}"`);
   for (const key of ['priority', 'delay', 'timeout'] as const) {
@@ -75,9 +79,14 @@ export async function enqueue(
   args: readonly unknown[],
   options: AddTaskOptions,
   beforePublish?: (id: string) => void,
+  checked = false,
 ): Promise<TaskRecord> {
-  checkCall(name, args, options);
   const def = app.tasks.get(name);
+  if (!checked) {
+    checkCall(name, args, options);
+    // Checked here so that nothing is sent; the input (JSON) travels, the worker transforms it.
+    if (def?.options.args !== undefined) await validate(def.options.args, args, name, 'args', ErrorCodes.INVALID_ARGS);
+  }
   const config = app.config;
   const now = Date.now();
   let message: TaskMessage = {

@@ -69,6 +69,8 @@ export const ErrorCodes = Object.freeze({
   SANDBOX_INVALID: 'QTASKS_ERR_SANDBOX_INVALID',
   /** A sandbox crashed, ran out of memory or was terminated while running a task. */
   SANDBOX_CRASHED: 'QTASKS_ERR_SANDBOX_CRASHED',
+  /** Some items of a bulk add were not sent (the others were). */
+  BULK_ADD_FAILED: 'QTASKS_ERR_BULK_ADD_FAILED',
 } as const);
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

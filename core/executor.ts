@@ -4,9 +4,10 @@
  */
 import type { QueueTasks } from './app.js';
 import type { Delivery } from './contracts.js';
-import { NoRetryError, RetryLaterError, TaskCancelError, TaskTimeoutError, toError } from './errors.js';
+import { ErrorCodes, NoRetryError, QTasksError, RetryLaterError, TaskCancelError, TaskTimeoutError, toError } from './errors.js';
 import type { KernelHooks } from './hooks.js';
 import type { LoggerLike } from './logger.js';
+import { validate } from './schema.js';
 import { setLongTimeout, type LongTimer } from './timers.js';
 import type { TaskContext, TaskDefinition } from './task.js';
 
@@ -132,6 +133,8 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
     let args: readonly unknown[] = delivery.message.args;
     if (hooks.task.beforeExecute.isUsed()) args = await hooks.task.beforeExecute.promise(args, ctx);
     if (opts.middlewaresBefore !== undefined) for (const mw of opts.middlewaresBefore) await mw(ctx);
+    // The worker's schema has the last word: a task from an older producer may no longer fit.
+    if (opts.args !== undefined) args = (await validate(opts.args, args, def.name, 'args', ErrorCodes.INVALID_ARGS)) as readonly unknown[];
     const handler = def.handler as (...a: unknown[]) => unknown;
     const arm = (): void => {
       if (opts.maxTime === undefined || timer !== undefined) return;
@@ -162,6 +165,7 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
     }
     const aborted = ctx.aborted;
     if (aborted !== undefined) throw aborted;
+    if (opts.result !== undefined) result = await validate(opts.result, result, def.name, 'result', ErrorCodes.INVALID_RESULT);
     return { kind: 'success', returning: result };
   } catch (thrown) {
     if (opts.maxTime !== undefined) overran(ctx, deadline, opts.maxTime);
@@ -230,6 +234,8 @@ function decideRetry(app: QueueTasks, def: TaskDefinition, delivery: Delivery, c
   if (error instanceof ShutdownAbort) return { kind: 'error', error };
   if (error instanceof TaskCancelError) return { kind: 'cancel', reason: error.message };
   if (error instanceof NoRetryError) return { kind: 'error', error };
+  // Arguments or a result a schema refused will be refused again: no retry.
+  if (error instanceof QTasksError && (error.code === ErrorCodes.INVALID_ARGS || error.code === ErrorCodes.INVALID_RESULT)) return { kind: 'error', error };
   const opts = def.options;
   const retries = opts.retry ?? 0;
   let retry: boolean | undefined;

@@ -1,5 +1,6 @@
 /** `qtasks`: the kernel's public surface, listed one by one so internals stay internal. */
 export { QueueTasks, type AppState, type QueueTasksOptions, type SandboxTaskOptions, type StartOptions } from './app.js';
+export { BulkAddError, MAX_BULK_ITEMS, type BulkAddOptions, type BulkItem } from './bulk.js';
 export { SandboxCrashedError, type SandboxContext, type SandboxKind, type SandboxOptions } from './sandbox/index.js';
 export { DEFAULT_CONFIG, resolveConfig, envName, type Config } from './config.js';
 export type {
@@ -46,8 +47,14 @@ export {
   TaskHandle,
   sharedTask,
   type AddTaskOptions,
+  type EchoSchemaTaskHandler,
+  type EchoSchemaTaskOptions,
   type EchoTaskHandler,
   type EchoTaskOptions,
+  type HandleResult,
+  type SchemaTaskHandler,
+  type SchemaTaskOptions,
+  type StoredResult,
   type ErrorClass,
   type MiddlewareAfter,
   type MiddlewareBefore,
@@ -58,4 +65,5 @@ export {
   type TaskOptions,
   type TaskResult,
 } from './task.js';
+export type { ArgsSchema, ResultSchema, SchemaInput, SchemaOutput } from './schema.js';
 export type { ArgsProblem, JsonChecked, JsonPrimitive, JsonProblem, ResultProblem } from './json-types.js';

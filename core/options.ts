@@ -6,6 +6,7 @@
  * without the option) does not compile: one line per new option.
  */
 import { ErrorCodes, QTasksError } from './errors.js';
+import type { SandboxOptions } from './sandbox/index.js';
 import type { AddTaskOptions, TaskOptions } from './task.js';
 
 export const TASK_OPTION_KEYS: Readonly<Record<keyof TaskOptions, true>> = Object.freeze({
@@ -25,6 +26,18 @@ export const TASK_OPTION_KEYS: Readonly<Record<keyof TaskOptions, true>> = Objec
   resultTtlMs: true,
   tags: true,
   description: true,
+  args: true,
+  result: true,
+});
+
+/** A sandboxed task (`app.task({ name, processor, sandbox })`) takes these on top of the task options. */
+export const SANDBOXED_TASK_OPTION_KEYS: Readonly<Record<keyof TaskOptions | keyof SandboxOptions, true>> = Object.freeze({
+  ...TASK_OPTION_KEYS,
+  processor: true,
+  sandbox: true,
+  resourceLimits: true,
+  execArgv: true,
+  sandboxGraceMs: true,
 });
 
 export const ADD_TASK_OPTION_KEYS: Readonly<Record<keyof AddTaskOptions, true>> = Object.freeze({

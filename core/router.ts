@@ -10,6 +10,11 @@ import {
   TaskHandle,
   checkTaskName,
   checkTaskOptions,
+  type EchoSchemaTaskHandler,
+  type EchoSchemaTaskOptions,
+  type HandleResult,
+  type SchemaTaskHandler,
+  type SchemaTaskOptions,
   type EchoTaskHandler,
   type EchoTaskOptions,
   type PlainTaskOptions,
@@ -17,6 +22,7 @@ import {
   type TaskHandler,
   type TaskOptions,
 } from './task.js';
+import { checkSchemaOptions, type ArgsSchema, type ResultSchema, type SchemaInput } from './schema.js';
 
 export interface RouterOptions {
   /** Defaults merged under each task's own options (for example a queue or priority for the group). */
@@ -32,12 +38,27 @@ export class Router {
     this.#defaults = { ...options.defaults };
   }
 
-  task<A extends unknown[], R>(options: EchoTaskOptions, handler: EchoTaskHandler<A, R>): TaskHandle<A, R>;
-  task<A extends unknown[], R>(options: string | PlainTaskOptions, handler: TaskHandler<A, R>): TaskHandle<A, R>;
+  task<S extends ArgsSchema, R, RS extends ResultSchema | undefined = undefined>(
+    options: EchoSchemaTaskOptions<S, RS>,
+    handler: EchoSchemaTaskHandler<S, R, RS>,
+  ): TaskHandle<SchemaInput<S>, HandleResult<RS, R>>;
+  task<S extends ArgsSchema, R, RS extends ResultSchema | undefined = undefined>(
+    options: SchemaTaskOptions<S, RS>,
+    handler: SchemaTaskHandler<S, R, RS>,
+  ): TaskHandle<SchemaInput<S>, HandleResult<RS, R>>;
+  task<A extends unknown[], R, RS extends ResultSchema | undefined = undefined>(
+    options: EchoTaskOptions<RS>,
+    handler: EchoTaskHandler<A, R, RS>,
+  ): TaskHandle<A, HandleResult<RS, R>>;
+  task<A extends unknown[], R, RS extends ResultSchema | undefined = undefined>(
+    options: string | PlainTaskOptions<RS>,
+    handler: TaskHandler<A, R, RS>,
+  ): TaskHandle<A, HandleResult<RS, R>>;
   task(options: string | TaskOptions, handler: (...args: never[]) => unknown): TaskHandle<unknown[], unknown> {
     const opts: TaskOptions = { ...this.#defaults, ...(typeof options === 'string' ? { name: options } : options) };
     const name = checkTaskName(opts.name);
     checkTaskOptions(name, opts);
+    checkSchemaOptions(name, opts);
     if (this.#defs.has(name)) throw new QTasksError(ErrorCodes.DUPLICATE_TASK, `task "${name}" is already in this router`);
     const def: TaskDefinition = { name, options: Object.freeze(opts), handler };
     this.#defs.set(name, def);

@@ -4,7 +4,10 @@
 import type { QueueTasks } from './app.js';
 import { TASK_OPTION_KEYS, rejectUnknownKeys } from './options.js';
 import { ErrorCodes, QTasksError } from './errors.js';
+import type { BulkAddOptions } from './bulk.js';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { JsonChecked } from './json-types.js';
+import { checkSchemaOptions, type ArgsSchema, type ResultSchema, type SchemaInput, type SchemaOutput } from './schema.js';
 import type { LoggerLike } from './logger.js';
 import type { TaskRecord } from './record.js';
 import { appMain, requireAppMain, sharedTaskDefinitions } from './state.js';
@@ -67,6 +70,14 @@ export interface TaskOptions<Y = never> {
   middlewaresAfter?: readonly MiddlewareAfter[];
   /** How long this task's final record is kept; defaults to config.resultTtlMs. */
   resultTtlMs?: number;
+  /**
+   * A Standard Schema of the argument tuple: checked at addTask (nothing is sent on failure) and
+   * in the worker (a task that no longer validates ends in error, without retries); the handler
+   * receives the schema's output, so it may transform (a string into a Date).
+   */
+  args?: ArgsSchema;
+  /** A Standard Schema of the result: checked (and maybe transformed) before it is stored. */
+  result?: ResultSchema;
   tags?: readonly string[];
   description?: string;
 }
@@ -139,6 +150,23 @@ export class TaskHandle<A extends unknown[], R> {
     }) as Promise<TaskRecord<A, TaskResult<R>>>;
   }
 
+  /**
+   * Enqueues one call per item of `calls` (each an args tuple), checked all first and sent
+   * together; resolves with the records in input order. See `app.addTasks`.
+   */
+  async addTasks(calls: readonly A[], options?: BulkAddOptions): Promise<Array<TaskRecord<A, TaskResult<R>>>> {
+    const app = this.#resolveApp();
+    if (!Array.isArray(calls)) throw new QTasksError(ErrorCodes.INVALID_ARGS, `task "${this.name}": addTasks takes an array of args tuples`);
+    const merged: BulkAddOptions = {
+      ...options,
+      priority: options?.priority ?? this.options.priority,
+      queue: options?.queue ?? this.options.queue,
+      delay: options?.delay ?? this.options.delay,
+    };
+    const items = calls.map((args) => ({ name: this.name, args, options: merged }));
+    return app.addTasks(items) as Promise<Array<TaskRecord<A, TaskResult<R>>>>;
+  }
+
   /** Enqueues, waits up to `timeout` ms and returns the result; a failed task rejects with its error. */
   async run(args: A, options: AddTaskOptions & { timeout: number }): Promise<TaskResult<R>> {
     const record = await this.addTask(args, options);
@@ -164,8 +192,8 @@ function nonNegative(task: string, key: string, value: unknown, integer = false)
   }
 }
 
-export function checkTaskOptions(name: string, options: TaskOptions): void {
-  rejectUnknownKeys(options, TASK_OPTION_KEYS, `task "${name}"`);
+export function checkTaskOptions(name: string, options: TaskOptions, known: Readonly<Record<string, true>> = TASK_OPTION_KEYS): void {
+  rejectUnknownKeys(options, known, `task "${name}"`);
   nonNegative(name, 'retry', options.retry, true);
   nonNegative(name, 'retryDelayMs', options.retryDelayMs);
   nonNegative(name, 'retryMaxDelayMs', options.retryMaxDelayMs);
@@ -180,28 +208,56 @@ export function checkTaskOptions(name: string, options: TaskOptions): void {
   if (options.queue !== undefined) checkTaskName(options.queue);
 }
 
+/** The JSON form of a task's result: the result schema's output if it has one, else what the handler returns. */
+export type StoredResult<RS, R> = RS extends ResultSchema ? StandardSchemaV1.InferOutput<RS> : TaskResult<R>;
+/** The handle's result type parameter (TaskResult of it is what callers get). */
+export type HandleResult<RS, R> = RS extends ResultSchema ? StandardSchemaV1.InferOutput<RS> : R;
+
 /**
  * A handler whose parameters (the task's arguments) and result survive JSON; anything else is a
- * compile error naming the place (see json-types.ts).
+ * compile error naming the place (see json-types.ts). With a result schema (`RS`), what is
+ * checked is the schema's output.
  */
-export type TaskHandler<A extends unknown[], R> = ((...args: A) => R) & JsonChecked<A, TaskResult<R>>;
+export type TaskHandler<A extends unknown[], R, RS = undefined> = ((...args: A) => R) & JsonChecked<A, StoredResult<RS, R>>;
 /** The same, for `echo: true`: the context comes first and is not one of the task's arguments. */
-export type EchoTaskHandler<A extends unknown[], R> = ((ctx: TaskContext, ...args: A) => R) & JsonChecked<A, TaskResult<R>>;
+export type EchoTaskHandler<A extends unknown[], R, RS = undefined> = ((ctx: TaskContext, ...args: A) => R) & JsonChecked<A, StoredResult<RS, R>>;
+/** A handler of a task with an args schema: it takes the schema's output; callers pass its input, which must be JSON. */
+export type SchemaTaskHandler<S extends ArgsSchema, R, RS = undefined> = ((...args: SchemaOutput<S>) => R) & JsonChecked<SchemaInput<S>, StoredResult<RS, R>>;
+export type EchoSchemaTaskHandler<S extends ArgsSchema, R, RS = undefined> = ((ctx: TaskContext, ...args: SchemaOutput<S>) => R) &
+  JsonChecked<SchemaInput<S>, StoredResult<RS, R>>;
 /** Options of a handler that does not take its context. */
-export type PlainTaskOptions = TaskOptions & { name: string; echo?: false; processor?: undefined };
+export type PlainTaskOptions<RS = undefined> = TaskOptions & { name: string; echo?: false; processor?: undefined; args?: undefined; result?: RS };
 /** Options of a handler whose first parameter is its TaskContext. */
-export type EchoTaskOptions = TaskOptions & { name: string; echo: true; processor?: undefined };
+export type EchoTaskOptions<RS = undefined> = TaskOptions & { name: string; echo: true; processor?: undefined; args?: undefined; result?: RS };
+/** Options of a task whose arguments a schema validates (and may transform). */
+export type SchemaTaskOptions<S extends ArgsSchema, RS = undefined> = TaskOptions & { name: string; echo?: false; processor?: undefined; args: S; result?: RS };
+export type EchoSchemaTaskOptions<S extends ArgsSchema, RS = undefined> = TaskOptions & { name: string; echo: true; processor?: undefined; args: S; result?: RS };
 
 /**
  * Declares a task that belongs to no app: it is adopted by every app that starts after this
  * call (option `sharedTasks: false` opts out), and its `addTask` enqueues through `appMain`.
  */
-export function sharedTask<A extends unknown[], R>(options: EchoTaskOptions, handler: EchoTaskHandler<A, R>): TaskHandle<A, R>;
-export function sharedTask<A extends unknown[], R>(options: string | PlainTaskOptions, handler: TaskHandler<A, R>): TaskHandle<A, R>;
+export function sharedTask<S extends ArgsSchema, R, RS extends ResultSchema | undefined = undefined>(
+  options: EchoSchemaTaskOptions<S, RS>,
+  handler: EchoSchemaTaskHandler<S, R, RS>,
+): TaskHandle<SchemaInput<S>, HandleResult<RS, R>>;
+export function sharedTask<S extends ArgsSchema, R, RS extends ResultSchema | undefined = undefined>(
+  options: SchemaTaskOptions<S, RS>,
+  handler: SchemaTaskHandler<S, R, RS>,
+): TaskHandle<SchemaInput<S>, HandleResult<RS, R>>;
+export function sharedTask<A extends unknown[], R, RS extends ResultSchema | undefined = undefined>(
+  options: EchoTaskOptions<RS>,
+  handler: EchoTaskHandler<A, R, RS>,
+): TaskHandle<A, HandleResult<RS, R>>;
+export function sharedTask<A extends unknown[], R, RS extends ResultSchema | undefined = undefined>(
+  options: string | PlainTaskOptions<RS>,
+  handler: TaskHandler<A, R, RS>,
+): TaskHandle<A, HandleResult<RS, R>>;
 export function sharedTask(options: string | TaskOptions, handler: (...args: never[]) => unknown): TaskHandle<unknown[], unknown> {
   const opts: TaskOptions = typeof options === 'string' ? { name: options } : { ...options };
   const name = checkTaskName(opts.name);
   checkTaskOptions(name, opts);
+  checkSchemaOptions(name, opts);
   // Apps adopt shared tasks as they start: the app this handle enqueues through would accept the
   // call and its worker fail it with UNKNOWN_TASK. Refused here, where the fix is obvious.
   const main = appMain();

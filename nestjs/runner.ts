@@ -8,6 +8,7 @@ import type { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { QueueTasks, StartOptions } from '../core/app.js';
 import { ErrorCodes, QTasksError, messageOf } from '../core/errors.js';
 import { taskMetadataOf } from './tokens.js';
+import type { EchoTaskOptions, PlainTaskOptions } from '../core/task.js';
 
 export class QtasksRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly #app: QueueTasks;
@@ -57,8 +58,9 @@ export class QtasksRunner implements OnApplicationBootstrap, BeforeApplicationSh
         }
         const bound = (fn as (...args: unknown[]) => unknown).bind(instance);
         const options = { ...meta.options, name: meta.name };
-        if (options.echo === true) this.#app.task({ ...options, echo: true }, bound);
-        else this.#app.task({ ...options, echo: false }, bound);
+        // Registered from metadata: the options (an args schema included) are checked at run time.
+        if (options.echo === true) this.#app.task(options as EchoTaskOptions, bound);
+        else this.#app.task(options as PlainTaskOptions, bound);
       }
     }
   }

@@ -1,6 +1,6 @@
 // Type-level tests: a task's parameter and result types flow to addTask, run and the record.
 import { describe, expectTypeOf, it } from 'vitest';
-import { QueueTasks, Router, sharedTask, type SandboxContext, type TaskContext, type TaskHandle, type TaskRecord } from '../../core/index.js';
+import { QueueTasks, Router, sharedTask, type BulkItem, type SandboxContext, type TaskContext, type TaskHandle, type TaskRecord } from '../../core/index.js';
 
 describe('types', () => {
   // Checked by tsc (npm test type-checks tests); the functions never run, so nothing is enqueued.
@@ -127,6 +127,13 @@ function flows(): void {
     });
     expectTypeOf(gen.run([1], { timeout: 1 })).resolves.toEqualTypeOf<(string | number)[]>();
 
+    expectTypeOf(add.addTasks).parameter(0).toEqualTypeOf<readonly [a: number, b: number][]>();
+    expectTypeOf(add.addTasks([[1, 2]])).resolves.toEqualTypeOf<TaskRecord<[a: number, b: number], number>[]>();
+    expectTypeOf(app.addTasks).parameter(0).toEqualTypeOf<readonly BulkItem[]>();
+    // @ts-expect-error one bad item in a bulk add
+    void add.addTasks([[1, 2], ['1', 2]]);
+    // @ts-expect-error no waiting in a bulk add
+    void add.addTasks([[1, 2]], { timeout: 1_000 });
     // @ts-expect-error wrong argument type
     void add.addTask(['1', 2]);
     // @ts-expect-error missing argument
