@@ -2,7 +2,7 @@
  * The web half of the split recipe (see examples/split-app.ts): a plain node:http server that
  * enqueues and answers 202 with the task id, and a status route that reads the record. It starts
  * the app as a producer only; the tasks run in `qtasks run -A examples/split-app.ts:app`.
- * Run both: `npx qtasks run -A examples/split-app.ts:app` and `npx tsx examples/split-web.ts`.
+ * Run both: `node_modules/.bin/qtasks run -A examples/split-app.ts:app` and `npx tsx examples/split-web.ts`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
