@@ -7,7 +7,7 @@ import { CommanderError } from 'commander';
 import { OperationError, UsageError, oneLine } from './cli-error.js';
 import { program } from './program.js';
 
-function exitCodeOf(err: unknown): { code: number; message?: string } {
+function exitCodeOf(err: unknown): { code: number; message?: string | undefined } {
   if (err instanceof CommanderError) {
     // --help and --version end here with code 0; everything else commander rejects is usage.
     if (err.exitCode === 0) return { code: 0 };

@@ -62,9 +62,9 @@ export interface StartOptions {
   /** Run a worker that consumes this app's queues (default true). Producers pass false. */
   worker?: boolean;
   /** The worker's concurrency for this run, over `config.concurrency` (a host's `--concurrency`). */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** The queues the worker consumes for this run, over `config.queues` (a host's `--queues`). */
-  queues?: readonly string[];
+  queues?: readonly string[] | undefined;
 }
 
 function checkStartOptions(app: string, options: StartOptions): void {

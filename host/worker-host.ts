@@ -14,11 +14,11 @@ export interface HostedApp {
 
 export interface WorkerHostOptions {
   /** Worker concurrency for every app, over each app's `config.concurrency`. */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** Queues every app's worker consumes, over each app's own. */
-  queues?: readonly string[];
+  queues?: readonly string[] | undefined;
   /** Log level for every app (`app.logLevel`), over each app's `config.logLevel`. */
-  logLevel?: string;
+  logLevel?: string | undefined;
 }
 
 /** Where signals come from: `process` by default, an EventEmitter in tests. */

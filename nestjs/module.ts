@@ -24,8 +24,8 @@ export interface QtasksModuleOptions extends QueueTasksOptions {
   /** Run a worker in this process (default true). A web process that only enqueues passes false. */
   worker?: boolean;
   /** Worker concurrency and queues over the app's config (as `app.start()` takes them). */
-  concurrency?: number;
-  queues?: readonly string[];
+  concurrency?: number | undefined;
+  queues?: readonly string[] | undefined;
 }
 
 interface Registration {

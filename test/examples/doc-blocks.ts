@@ -9,6 +9,8 @@
  *   `<!-- ts-context NAME` ... `-->` is a named one, prepended after the default to a block whose
  *   info string says `context=NAME` (several: `context=a,b`). `context=none` leaves out the
  *   default (a complete program); `context=none,NAME` uses only NAME.
+ * - ```ts decorators=legacy compiles the block with experimentalDecorators and emitDecoratorMetadata
+ *   (what NestJS needs), in a program of its own.
  * - ```ts file=path/name.ts makes a block that file, so other blocks of the page import it as
  *   `./path/name.js`; `<!-- ts-file path/name.ts` ... `-->` is such a file the reader does not see.
  *   Hidden code may reach the repository's own modules as `@repo/examples/x.js`; blocks may not.
@@ -54,6 +56,8 @@ interface Block {
   /** Virtual file name inside the page's folder. */
   file: string;
   contexts: string[] | undefined;
+  /** `decorators=legacy`: compiled with experimentalDecorators and emitDecoratorMetadata (NestJS). */
+  legacyDecorators: boolean;
 }
 
 export interface Diagnostic {
@@ -80,7 +84,7 @@ export function parsePage(page: Page): { blocks: Block[]; contexts: Map<string, 
       if (contexts.has(name)) errors.push({ page: page.name, line, message: `ts-context ${name} is defined twice` });
       contexts.set(name, { code, line });
     } else {
-      blocks.push({ page: page.name, line, code, visible: false, file: arg.trim(), contexts: ['none'] });
+      blocks.push({ page: page.name, line, code, visible: false, file: arg.trim(), contexts: ['none'], legacyDecorators: false });
     }
   }
   for (const m of page.text.matchAll(fence)) {
@@ -91,7 +95,9 @@ export function parsePage(page: Page): { blocks: Block[]; contexts: Map<string, 
     const line = lineOf(page.text, m.index) + 1;
     const code = body.split('\n').map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l)).join('\n');
     const file = attrs.get('file') ?? `block-L${line}.ts`;
-    blocks.push({ page: page.name, line, code, visible: true, file, contexts: attrs.get('context')?.split(',') });
+    const decorators = attrs.get('decorators');
+    if (decorators !== undefined && decorators !== 'legacy') errors.push({ page: page.name, line, message: `decorators=${decorators}: only decorators=legacy is known` });
+    blocks.push({ page: page.name, line, code, visible: true, file, contexts: attrs.get('context')?.split(','), legacyDecorators: decorators === 'legacy' });
   }
   for (const b of blocks) {
     if (!b.file.endsWith('.ts')) errors.push({ page: page.name, line: b.line, message: `file=${b.file} must end in .ts` });
@@ -154,12 +160,18 @@ export function checkPages(pages: Page[]): { diagnostics: Diagnostic[]; blocks: 
     const v = files.get(resolve(f));
     return v !== undefined ? ts.createSourceFile(f, v.text, lang, true) : getSourceFile.call(host, f, lang, ...rest);
   };
-  const program = ts.createProgram([...files.keys()], options, host);
+  // NestJS blocks need the decorators Nest uses, which change how every decorator compiles: a
+  // second program for them, so the other blocks stay under the settings most users have.
+  const roots = (legacy: boolean): string[] => [...files].filter(([, v]) => v.block.legacyDecorators === legacy).map(([path]) => path);
+  const program = ts.createProgram(roots(false), options, host);
+  const legacyRoots = roots(true);
+  const legacyProgram = legacyRoots.length === 0 ? program : ts.createProgram(legacyRoots, { ...options, experimentalDecorators: true, emitDecoratorMetadata: true }, host);
 
   for (const [path, v] of files) {
-    const sf = program.getSourceFile(path);
+    const sf = (v.block.legacyDecorators ? legacyProgram : program).getSourceFile(path);
     if (sf === undefined) continue;
-    const found = [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
+    const owner = v.block.legacyDecorators ? legacyProgram : program;
+    const found = [...owner.getSyntacticDiagnostics(sf), ...owner.getSemanticDiagnostics(sf)];
     // Only hidden code may reach into the repository; blocks import what a user can.
     if (v.block.visible) {
       for (const s of sf.statements) {

@@ -41,6 +41,10 @@ const BROKEN: Page[] = [
     name: 'broken/context.md',
     text: "<!-- ts-context\nimport { QueueTasks } from 'qtasks';\nconst app = new QueueTasks({ name: 'x' });\n-->\n\n```ts\nconst n: number = app.name;\n```\n\n```ts context=none\napp.logLevel = 'debug';\n```\n\n```ts context=missing\n```\n",
   },
+  {
+    name: 'broken/decorators.md',
+    text: "```ts\nimport { Task } from 'qtasks/nestjs';\nclass A {\n  @Task({ name: 'a' })\n  a(n: number): number {\n    return n;\n  }\n}\nexport { A };\n```\n\n```ts decorators=legacy\nimport { Task } from 'qtasks/nestjs';\nclass B {\n  @Task({ name: 'b' })\n  b(n: number): number {\n    return n;\n  }\n}\nexport { B };\n```\n\n```ts decorators=stage3\n```\n",
+  },
   { name: 'broken/strict.md', text: "```ts\nimport type { AddTaskOptions } from 'qtasks';\nconst o: AddTaskOptions = { timeout: undefined };\nconst xs: number[] = [];\nconst n: number = xs[0];\n```\n" },
 ];
 const DOC_PAGES = ['README.md', ...pages.map((p) => `docs/${p}`)];
@@ -70,6 +74,8 @@ describe('TypeScript blocks in README.md and docs/', () => {
       /^broken\/context\.md:7: Type 'string' is not assignable to type 'number'/,
       /^broken\/context\.md:11: Cannot find name 'app'/,
       /^broken\/context\.md:15: no ts-context named missing/,
+      /^broken\/decorators\.md:4: Unable to resolve signature of method decorator/,
+      /^broken\/decorators\.md:24: decorators=stage3: only decorators=legacy is known/,
       /^broken\/deep-import\.md:2: Cannot find module 'qtasks\/core\/app\.js'/,
       /^broken\/fragment\.md:4: Cannot find name 'app'/,
       /^broken\/repo-import\.md:2: @repo\/examples\/custom-broker\.js: blocks import qtasks as a user does/,
@@ -80,6 +86,8 @@ describe('TypeScript blocks in README.md and docs/', () => {
       /^broken\/type\.md:4: Type 'string' is not assignable to type 'number'/,
     ];
     for (const re of expected) expect(broken.some((line) => re.test(line)), `${re} in\n${broken.join('\n')}`).toBe(true);
+    // The same method decorator compiles in a decorators=legacy block.
+    expect(broken.filter((line) => line.startsWith('broken/decorators.md:1') && !line.startsWith('broken/decorators.md:1:'))).toEqual([]);
   }, 60_000);
 });
 
