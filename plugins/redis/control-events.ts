@@ -1,7 +1,7 @@
 /**
  * Reading the app's event stream: one connection per subscription, a blocking XREAD loop that
  * starts at the stream's last entry when subscribed (so "from now on" has no gap) and continues
- * from the last id it saw after a disconnect (Redis keeps the newest ~10,000 entries).
+ * from the last id it saw after a disconnect (Redis keeps the newest ~1,000 entries, each the events of one kind from one script call).
  */
 import type { TaskEvent, TaskEventType } from '../../core/contracts.js';
 import type { LoggerLike } from '../../core/logger.js';

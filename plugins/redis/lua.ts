@@ -52,7 +52,7 @@ local function name_in(s, from)
 end
 -- events: one stream entry per kind per script call, 'e' a flat JSON array of (id, name, queue, attempt, extra)
 local function emit(p, kind, list)
-  if #list > 0 then redis.call('XADD', p .. 'events', 'MAXLEN', '~', 10000, '*', 't', kind, 'e', cjson.encode(list)) end
+  if #list > 0 then redis.call('XADD', p .. 'events', 'MAXLEN', '~', 1000, '*', 't', kind, 'e', cjson.encode(list)) end
 end
 -- a delayed member '<deliveries>:<id>' (bump 0) or a lease '<deliveries before it>:<id>'
 -- (bump 1: the lost delivery counts) goes back to its ready queue (rare path: decodes)
