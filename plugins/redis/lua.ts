@@ -342,8 +342,9 @@ if nops > 0 then
       local key = sidx(p, status, queue)
       redis.call('ZADD', key, unpack(scored))
       if status ~= 'retry' then
-        -- records expire with their TTL: so do their index entries; retention by count deletes the oldest
-        if fused then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - tonumber(grp.digits))) end
+        -- records expire with their TTL (here or in another storage): so do their index entries;
+        -- retention by count deletes the oldest
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - tonumber(grp.digits)))
         local limit = keep[status]
         if limit then
           local excess = redis.call('ZCARD', key) - limit

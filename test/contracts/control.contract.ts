@@ -366,8 +366,14 @@ export function controlConformance(target: ControlTarget): void {
         return r?.status === 'process' && (r.progress as { pct?: number } | undefined)?.pct === 60 ? r : undefined;
       }, 'progress stored while running');
       expect(running.progress).toEqual({ pct: 60 });
+      // fenced on the attempt: a delivery that is not the running one cannot write
+      const message = { id: rec.id, name: rec.name, queue: rec.queue, args: [], priority: 0, createdAt: rec.createdAt, maxDeliveries: 3 };
+      expect(await app.broker.control!.progress(message, 2, 'stale')).toBe(false);
+      expect((await app.get(rec.id))?.progress).toEqual({ pct: 60 });
       release.open();
       expect((await app.wait(rec.id, 10_000)).progress).toEqual({ pct: 60 });
+      expect(await app.broker.control!.progress(message, 1, 'late')).toBe(false);
+      expect((await app.get(rec.id))?.progress).toEqual({ pct: 60 });
       const values: unknown[] = [];
       const done = await gen.addTask([4], { timeout: 10_000, onProgress: (v) => values.push(v) });
       expect(done.returning).toEqual([0, 10, 20, 30]);
