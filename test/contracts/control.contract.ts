@@ -176,8 +176,14 @@ export function controlConformance(target: ControlTarget): void {
         return 'done';
       });
       await app.start();
-      const recs = await Promise.all(Array.from({ length: 40 }, (_, i) => t.addTask([i % 5])));
-      const found = await Promise.all(recs.map(async (r, i) => { await sleep(i % 7); return app.cancel(r.id, 'race'); }));
+      // Each task runs ~30 ms; cancels land before, during and after, so both orders happen.
+      const recs = await Promise.all(Array.from({ length: 40 }, () => t.addTask([30])));
+      const found = await Promise.all(
+        recs.map(async (r, i) => {
+          await sleep((i * 3) % 90);
+          return app.cancel(r.id, 'race');
+        }),
+      );
       const finals = await Promise.all(recs.map((r) => app.wait(r.id, 10_000)));
       await sleep(300);
       for (let i = 0; i < recs.length; i++) {
@@ -187,6 +193,7 @@ export function controlConformance(target: ControlTarget): void {
         if (found[i] === 'final') expect(finals[i]!.status).toBe('success');
         if (finals[i]!.status === 'success') expect(finals[i]!.returning).toBe('done');
       }
+      expect(found).toContain('running'); // the race did happen
     });
 
     when('retry')('retries a task in error with a fresh attempt count; refuses others clearly', async () => {
