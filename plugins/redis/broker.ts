@@ -108,7 +108,8 @@ export class RedisBroker implements Broker {
     if (!this.#started || this.#ctx === undefined) throw new ConnectionClosedError('redis broker');
     if (this.#consumer !== undefined) throw new QTasksError(ErrorCodes.UNSUPPORTED, 'redis broker: consume() was already called');
     if (options.queues.length === 0) throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis broker: consume() needs at least one queue');
-    const settings = { leaseMs: this.#ctx.config.leaseMs, blockMs: this.#settings.blockMs };
+    const control = this.control as RedisControl;
+    const settings = { leaseMs: this.#ctx.config.leaseMs, blockMs: this.#settings.blockMs, onCancelRequest: (id: string, reason: string) => control.requested(id, reason) };
     const r = this.#settings.retention ?? {};
     const fused = `${this.records !== undefined ? '1' : ''}|${r.success ?? ''}|${r.error ?? ''}|${r.cancel ?? ''}|${r.dead ?? ''}`;
     const consumer = new Consumer(this.#conn, options, settings, this.#ctx.logger, fused);

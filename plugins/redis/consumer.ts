@@ -38,6 +38,8 @@ export interface ConsumerSettings {
   readonly leaseMs: number;
   /** Longest single block, ms: bounds how late an idle worker notices a missed wake-up. */
   readonly blockMs: number;
+  /** A task this consumer holds has a cancel request (found at lease renewal). */
+  readonly onCancelRequest?: (id: string, reason: string) => void;
 }
 
 const MAX_OPS_PER_STEP = 500;
@@ -341,7 +343,8 @@ export class Consumer {
     const members: string[] = [];
     for (const lease of this.#leases.values()) members.push(lease.member);
     try {
-      await this.#conn.run('qtasksRenew', this.#conn.keys.leases, this.#settings.leaseMs, ...members);
+      const cancels = (await this.#conn.run('qtasksRenew', this.#conn.keys.leases, this.#settings.leaseMs, ...members)) as string[];
+      for (let k = 0; k + 1 < cancels.length; k += 2) this.#settings.onCancelRequest?.(cancels[k]!, cancels[k + 1]!);
     } catch (err) {
       this.#log.warn({ err: messageOf(err) }, 'lease renewal failed');
     }

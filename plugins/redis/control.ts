@@ -32,6 +32,7 @@ export class RedisControl implements Control {
   readonly #conn: RedisConnection;
   readonly #storage: RedisStorage | undefined;
   #ctx: ComponentContext | undefined;
+  readonly #cancelListeners = new Set<(id: string, reason: string) => void>();
 
   constructor(conn: RedisConnection, storage: RedisStorage | undefined) {
     this.#conn = conn;
@@ -149,7 +150,13 @@ export class RedisControl implements Control {
     return () => reader.stop();
   }
 
+  /** A cancel request found some other way than the channel (a tombstone at lease renewal). */
+  requested(id: string, reason: string): void {
+    for (const listener of this.#cancelListeners) listener(id, reason);
+  }
+
   async onCancel(listener: (id: string, reason: string) => void): Promise<() => Promise<void>> {
+    this.#cancelListeners.add(listener);
     const sub = await this.#conn.duplicate('ctl');
     const channel = this.#conn.keys.ctl;
     sub.on('message', (ch: string, text: string) => {
@@ -158,6 +165,9 @@ export class RedisControl implements Control {
       listener(text.slice(0, nl), text.slice(nl + 1));
     });
     await sub.subscribe(channel);
-    return () => this.#conn.close(sub);
+    return async () => {
+      this.#cancelListeners.delete(listener);
+      await this.#conn.close(sub);
+    };
   }
 }

@@ -481,7 +481,10 @@ end
 return out
 `;
 
-/** KEYS: leases. ARGV: leaseMs, then lease members ('<attempt>:<id>'). Extends the leases this worker still holds. */
+/**
+ * KEYS: leases. ARGV: leaseMs, then lease members ('<attempt>:<id>'). Extends the leases this worker
+ * still holds; returns { id, reason, ... } for those with a cancel request.
+ */
 export const RENEW = `${COMMON}
 local until_ms = now_ms() + tonumber(ARGV[1])
 local args = {}
@@ -489,7 +492,20 @@ for i = 2, #ARGV do
   args[#args + 1] = until_ms
   args[#args + 1] = ARGV[i]
 end
-return redis.call('ZADD', KEYS[1], 'XX', 'CH', unpack(args))
+redis.call('ZADD', KEYS[1], 'XX', 'CH', unpack(args))
+-- cancel requests of the tasks held (the tombstone CANCEL leaves): a worker that missed the
+-- message on the ctl channel (reconnecting) still learns within a third of a lease
+local base = string.sub(KEYS[1], 1, -7)
+local out = {}
+for i = 2, #ARGV do
+  local id = string.sub(ARGV[i], string.find(ARGV[i], ':', 1, true) + 1)
+  local reason = redis.call('GET', base .. 'c:' .. id)
+  if reason then
+    out[#out + 1] = id
+    out[#out + 1] = reason
+  end
+end
+return out
 `;
 
 /**
