@@ -235,8 +235,8 @@ export interface Control {
   purge(queue: string): Promise<number>;
   /** Pauses (`paused` true) or resumes `queue`, or every queue with `'*'`. Kept by the broker. */
   setPaused(queue: string, paused: boolean): Promise<void>;
-  /** Stores `value` on the running record of `id` if `attempt` is still its delivery (fenced) and emits `progress`. */
-  progress(id: string, attempt: number, value: unknown): Promise<boolean>;
+  /** Stores `value` on the running record of the task if `attempt` is still its delivery (fenced) and emits `progress`. */
+  progress(message: TaskMessage, attempt: number, value: unknown): Promise<boolean>;
   /** Delivers every event of the app, from any process, until the returned function is called. */
   subscribe(listener: (event: TaskEvent) => void): Promise<() => Promise<void>>;
   /** A worker listens for cancel requests of running tasks (from any process). */

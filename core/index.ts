@@ -5,15 +5,28 @@ export { SandboxCrashedError, type SandboxContext, type SandboxKind, type Sandbo
 export { DEFAULT_CONFIG, resolveConfig, envName, type Config } from './config.js';
 export type {
   Broker,
+  CancelFound,
   ComponentContext,
   ConsumeOptions,
+  Control,
+  ControlCapability,
+  ControlListPage,
+  ControlListQuery,
   DeadLetter,
   Delivery,
   GlobalConfig,
+  ListStatus,
   PublishOptions,
+  QueueCounts,
+  Retention,
   SaveOptions,
   Storage,
+  TaskEvent,
+  TaskEventType,
 } from './contracts.js';
+export { CONTROL_CAPABILITIES } from './contracts.js';
+export type { CleanOptions, ListOptions, ListResult, RetryFilter } from './control/plane.js';
+export type { TaskEventListener, TaskEvents } from './control/events.js';
 export {
   ConnectionClosedError,
   ErrorCodes,

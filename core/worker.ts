@@ -226,7 +226,7 @@ export class Worker {
       return;
     }
     const failed = (err: unknown): void => this.#log.warn({ err, taskId: id }, 'could not store progress');
-    control.progress(id, delivery.attempt, value).catch(failed);
+    control.progress(delivery.message, delivery.attempt, value).catch(failed);
     if (this.#parts.fused) return;
     // Records live in another plugin: store the value there, fenced like every record write. It
     // is sent before any outcome of this delivery, so it lands before it.

@@ -4,7 +4,7 @@
  * QTASKS_ERR_UNSUPPORTED, and composes what a broker without records cannot do alone.
  */
 import type { QueueTasks } from '../app.js';
-import type { Broker, CancelFound, Control, ControlCapability, ListStatus, QueueCounts, Storage } from '../contracts.js';
+import type { Broker, CancelFound, Retention, Control, ControlCapability, ListStatus, QueueCounts, Storage } from '../contracts.js';
 import { ErrorCodes, QTasksError } from '../errors.js';
 import { TaskStatus, isFinal, type TaskMessage, type TaskRecord } from '../record.js';
 
@@ -239,4 +239,14 @@ function unwrap(cursor: unknown, key: string): string {
   }
   if (parsed[0] !== key) throw new QTasksError(ErrorCodes.INVALID_CURSOR, 'list: this cursor belongs to another query (status, queue or name differ)');
   return parsed[1];
+}
+
+/** Checks a retention option: whole numbers >= 0 per final status. */
+export function checkRetention(plugin: string, retention: Retention | undefined): Retention {
+  for (const [status, keep] of Object.entries(retention ?? {})) {
+    if (!['success', 'error', 'cancel', 'dead'].includes(status) || typeof keep !== 'number' || !Number.isInteger(keep) || keep < 0) {
+      throw new QTasksError(ErrorCodes.INVALID_OPTION, `${plugin} plugin: retention.${status} must be a whole number >= 0 for one of success, error, cancel, dead; got ${String(keep)}`);
+    }
+  }
+  return retention ?? {};
 }

@@ -152,8 +152,9 @@ export class MemoryControl implements Control {
     this.#backend.setPaused(queue, paused);
   }
 
-  async progress(id: string, attempt: number, value: unknown): Promise<boolean> {
+  async progress(message: TaskMessage, attempt: number, value: unknown): Promise<boolean> {
     const b = this.#backend;
+    const id = message.id;
     const live = b.live.get(id);
     // fenced: only the delivery that runs now may report (a stale worker's value is dropped)
     if (live === undefined || live.state !== 'running' || live.deliveries + 1 !== attempt) return false;

@@ -3,7 +3,7 @@
  * `memory({ backend })` to let several apps in one process share a queue.
  */
 import type { Broker, GlobalConfig, Retention, Storage } from '../../core/contracts.js';
-import { ErrorCodes, QTasksError } from '../../core/errors.js';
+import { checkRetention } from '../../core/control/plane.js';
 import type { Plugin } from '../../core/plugin.js';
 import { MemoryBackend } from './backend.js';
 import { MemoryBroker } from './broker.js';
@@ -36,15 +36,6 @@ export function createMemoryParts(backend: MemoryBackend = new MemoryBackend(), 
   return { broker: new MemoryBroker(backend, fused ? storage : undefined, retention), storage, globalConfig: new MemoryGlobalConfig(backend) };
 }
 
-/** Checks a retention option: whole numbers >= 0 per final status. */
-export function checkRetention(plugin: string, retention: Retention | undefined): Retention {
-  for (const [status, keep] of Object.entries(retention ?? {})) {
-    if (!['success', 'error', 'cancel', 'dead'].includes(status) || typeof keep !== 'number' || !Number.isInteger(keep) || keep < 0) {
-      throw new QTasksError(ErrorCodes.INVALID_OPTION, `${plugin} plugin: retention.${status} must be a whole number >= 0 for one of success, error, cancel, dead; got ${String(keep)}`);
-    }
-  }
-  return retention ?? {};
-}
 
 export function memory(options: MemoryOptions = {}): Plugin {
   const name = options.name ?? PLUGIN_NAME;

@@ -3,11 +3,13 @@
  * delayed entries, wake-up markers); consuming is the Consumer loop. With `records` (the plugin is also the storage), every
  * record write happens inside the same scripts, fenced by the delivery's lease.
  */
-import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, Storage } from '../../core/contracts.js';
+import type { Broker, ComponentContext, ConsumeOptions, Control, DeadLetter, Delivery, PublishOptions, Retention, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { wholeMs, type RedisConnection } from './connection.js';
 import { Consumer } from './consumer.js';
+import { RedisControl } from './control.js';
+import type { RedisStorage } from './storage.js';
 
 /** Publishes per script call; bounds how long one call holds the server. */
 const MAX_PUBLISH_BATCH = 500;
@@ -26,28 +28,35 @@ interface Outgoing {
 export interface RedisBrokerSettings {
   /** Longest single blocking wait of an idle worker, ms. */
   readonly blockMs: number;
+  /** Finished records kept per queue and status, by count. */
+  readonly retention?: Retention;
 }
+
 
 export class RedisBroker implements Broker {
   readonly name = 'redis';
   readonly records: Storage | undefined;
+  readonly control: Control;
   readonly #conn: RedisConnection;
   readonly #settings: RedisBrokerSettings;
   #ctx: ComponentContext | undefined;
   #consumer: Consumer | undefined;
   #started = false;
   readonly #outbox: Outgoing[] = [];
+  #lastAbout: { status: string; queue: string; name: string; about: string } | undefined;
   #flushScheduled = false;
 
-  constructor(conn: RedisConnection, settings: RedisBrokerSettings, records?: Storage) {
+  constructor(conn: RedisConnection, settings: RedisBrokerSettings, records?: RedisStorage) {
     this.#conn = conn;
     this.#settings = settings;
     this.records = records;
+    this.control = new RedisControl(conn, records);
   }
 
   async start(ctx: ComponentContext): Promise<void> {
     this.#ctx = ctx;
     await this.#conn.acquire(ctx);
+    await (this.control as RedisControl).start(ctx);
     this.#started = true;
   }
 
@@ -99,8 +108,11 @@ export class RedisBroker implements Broker {
     if (!this.#started || this.#ctx === undefined) throw new ConnectionClosedError('redis broker');
     if (this.#consumer !== undefined) throw new QTasksError(ErrorCodes.UNSUPPORTED, 'redis broker: consume() was already called');
     if (options.queues.length === 0) throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis broker: consume() needs at least one queue');
-    const settings = { leaseMs: this.#ctx.config.leaseMs, blockMs: this.#settings.blockMs };
-    const consumer = new Consumer(this.#conn, options, settings, this.#ctx.logger, this.records !== undefined);
+    const control = this.control as RedisControl;
+    const settings = { leaseMs: this.#ctx.config.leaseMs, blockMs: this.#settings.blockMs, onCancelRequest: (id: string, reason: string) => control.requested(id, reason) };
+    const r = this.#settings.retention ?? {};
+    const fused = `${this.records !== undefined ? '1' : ''}|${r.success ?? ''}|${r.error ?? ''}|${r.cancel ?? ''}|${r.dead ?? ''}`;
+    const consumer = new Consumer(this.#conn, options, settings, this.#ctx.logger, fused);
     this.#consumer = consumer;
     await consumer.start();
   }
@@ -124,8 +136,18 @@ export class RedisBroker implements Broker {
   #settle(kind: 'a' | 'r' | 'd', delivery: Delivery, record: TaskRecord, num: number, extra?: string): Promise<boolean> {
     if (this.#consumer === undefined) return Promise.resolve(false);
     // Stored as '<attempts>|<JSON>': the storage fence reads the number without decoding JSON.
-    const json = this.records !== undefined ? `${record.attempts}|${JSON.stringify(record)}` : '';
-    return this.#consumer.settle(kind, delivery, json, num, extra);
+    // Without records the script stores nothing, so the slot carries the event's message (error or reason).
+    const json = this.records !== undefined ? `${record.attempts}|${JSON.stringify(record)}` : (record.reason ?? record.error?.message ?? '');
+    return this.#consumer.settle(kind, delivery, json, num, this.#aboutOf(record), extra);
+  }
+
+  /** STEP's per-op '<status>|<queue byte length>|<queue><name>' (lua.ts); the same string for a whole burst, so cached. */
+  #aboutOf(record: TaskRecord): string {
+    const c = this.#lastAbout;
+    if (c !== undefined && c.status === record.status && c.queue === record.queue && c.name === record.name) return c.about;
+    const about = `${record.status}|${Buffer.byteLength(record.queue)}|${record.queue}${record.name}`;
+    this.#lastAbout = { status: record.status, queue: record.queue, name: record.name, about };
+    return about;
   }
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {

@@ -11,6 +11,7 @@ import { ConnectionClosedError, ErrorCodes, QTasksError, asQTasksError, messageO
 import type { LoggerLike } from '../../core/logger.js';
 import { Keys } from './keys.js';
 import { ALIVE, ENQUEUE, GET, HEARTBEAT, RENEW, SAVE, STEP, WATCH } from './lua.js';
+import { CANCEL, CLEAN, COUNTS, LIST, PAUSE, PROGRESS, PROMOTE, PURGE, REMOVE, RETRY } from './control-lua.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -30,6 +31,16 @@ const SOURCES = {
   qtasksWatch: WATCH,
   qtasksHeartbeat: HEARTBEAT,
   qtasksAlive: ALIVE,
+  qtasksCounts: COUNTS,
+  qtasksList: LIST,
+  qtasksCancel: CANCEL,
+  qtasksRetry: RETRY,
+  qtasksPromote: PROMOTE,
+  qtasksRemove: REMOVE,
+  qtasksClean: CLEAN,
+  qtasksPurge: PURGE,
+  qtasksPause: PAUSE,
+  qtasksProgress: PROGRESS,
 } as const;
 
 export type ScriptName = keyof typeof SOURCES;
@@ -132,6 +143,11 @@ export class RedisConnection {
     } catch (err) {
       throw driverError(err, what);
     }
+  }
+
+  /** Loads a script now, so its first use cannot fall back to EVAL behind a later command (order matters). */
+  async load(name: ScriptName): Promise<void> {
+    await this.client.script('LOAD', SCRIPTS[name].lua);
   }
 
   /** Each component calls this from its start(); the first call connects. */

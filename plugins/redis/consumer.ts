@@ -28,6 +28,8 @@ interface Op {
   readonly extra: string;
   /** Kind d: the delivery's message, the dead letter's payload when no job string is stored. */
   readonly payload?: string;
+  /** '<status>|<queue byte length>|<queue><name>' of the record (empty for a malformed entry): the index and event of the op. */
+  readonly about: string;
   resolve(owned: boolean): void;
   reject(err: Error): void;
 }
@@ -36,6 +38,8 @@ export interface ConsumerSettings {
   readonly leaseMs: number;
   /** Longest single block, ms: bounds how late an idle worker notices a missed wake-up. */
   readonly blockMs: number;
+  /** A task this consumer holds has a cancel request (found at lease renewal). */
+  readonly onCancelRequest?: (id: string, reason: string) => void;
 }
 
 const MAX_OPS_PER_STEP = 500;
@@ -81,13 +85,14 @@ export class Consumer {
   #skew = 0;
   readonly #onReady = (): void => this.#wake('reconnected');
 
-  constructor(conn: RedisConnection, opts: ConsumeOptions, settings: ConsumerSettings, log: LoggerLike, fused: boolean) {
+  /** `fused`: STEP's fused-and-retention argument ('<1 or empty>|<keep success>|<error>|<cancel>|<dead>'). */
+  constructor(conn: RedisConnection, opts: ConsumeOptions, settings: ConsumerSettings, log: LoggerLike, fused: string) {
     this.#conn = conn;
     this.#opts = opts;
     this.#settings = settings;
     this.#log = log;
     this.#queueArgs = [String(opts.queues.length), ...opts.queues];
-    this.#fused = fused ? '1' : '';
+    this.#fused = fused;
     this.#wakeKeys = opts.queues.map((q) => conn.keys.wake(q));
   }
 
@@ -126,17 +131,17 @@ export class Consumer {
   }
 
   /** Queues a settlement for the next step; resolves with whether this delivery still owned the task. */
-  settle(kind: OpKind, delivery: Delivery, record: string, num: number, extra = ''): Promise<boolean> {
+  settle(kind: OpKind, delivery: Delivery, record: string, num: number, about: string, extra = ''): Promise<boolean> {
     const lease = this.#leases.get(delivery);
     if (lease === undefined) return Promise.resolve(false);
     // Dead letters are rare: the message rides along in case its job string is gone (a poison entry).
-    return this.#queue(kind, delivery, lease, record, num, extra, kind === 'd' ? JSON.stringify(delivery.message) : undefined);
+    return this.#queue(kind, delivery, lease, record, num, extra, about, kind === 'd' ? JSON.stringify(delivery.message) : undefined);
   }
 
-  #queue(kind: OpKind, key: Delivery | string, lease: Lease, record: string, num: number, extra: string, payload?: string): Promise<boolean> {
+  #queue(kind: OpKind, key: Delivery | string, lease: Lease, record: string, num: number, extra: string, about: string, payload?: string): Promise<boolean> {
     if (this.#stopped && this.#inflight.size === 0) return Promise.reject(new ConnectionClosedError('redis broker stopped'));
     return new Promise<boolean>((resolve, reject) => {
-      this.#ops.push({ kind, key, lease, record, num, extra, ...(payload !== undefined ? { payload } : {}), resolve, reject });
+      this.#ops.push({ kind, key, lease, record, num, extra, about, ...(payload !== undefined ? { payload } : {}), resolve, reject });
       // Every delivery we hold has settled (a burst is done): waiting for the end of the turn
       // batches nothing more, it only delays the next claim. A lone settlement still waits.
       if (this.#ops.length > 1 && this.#ops.length >= this.#leases.size - this.#sending && !this.#kickScheduled) this.#kick();
@@ -262,7 +267,7 @@ export class Consumer {
       this.#leases.set(key, lease);
       this.#log.error({ taskId: id, reason: problem }, 'malformed message dead-lettered');
       const entryJson = JSON.stringify({ id, reason: `malformed message: ${problem}`, payload: raw });
-      void this.#queue('x', key, lease, '', 0, entryJson).catch(() => undefined);
+      void this.#queue('x', key, lease, '', 0, entryJson, '|0|').catch(() => undefined);
       return;
     }
     const delivery: Delivery = { message: message as TaskMessage, attempt };
@@ -338,7 +343,8 @@ export class Consumer {
     const members: string[] = [];
     for (const lease of this.#leases.values()) members.push(lease.member);
     try {
-      await this.#conn.run('qtasksRenew', this.#conn.keys.leases, this.#settings.leaseMs, ...members);
+      const cancels = (await this.#conn.run('qtasksRenew', this.#conn.keys.leases, this.#settings.leaseMs, ...members)) as string[];
+      for (let k = 0; k + 1 < cancels.length; k += 2) this.#settings.onCancelRequest?.(cancels[k]!, cancels[k + 1]!);
     } catch (err) {
       this.#log.warn({ err: messageOf(err) }, 'lease renewal failed');
     }
@@ -352,8 +358,8 @@ function encodeOps(out: Array<string | number>, ops: readonly Op[]): void {
   while (start < ops.length) {
     const first = ops[start]!;
     let end = start + 1;
-    while (end < ops.length && ops[end]!.kind === first.kind && ops[end]!.num === first.num) end++;
-    out.push(`${first.kind}${first.num}|${end - start}`);
+    while (end < ops.length && ops[end]!.kind === first.kind && ops[end]!.num === first.num && ops[end]!.about === first.about) end++;
+    out.push(`${first.kind}${first.num}|${end - start}|${first.about}`);
     for (let k = start; k < end; k++) {
       const op = ops[k]!;
       out.push(op.lease.member, op.record);

@@ -6,7 +6,9 @@
  */
 import type { Cluster, RedisOptions } from 'ioredis';
 import type { Redis } from 'ioredis';
+import type { Retention } from '../../core/contracts.js';
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
+import { checkRetention } from '../../core/control/plane.js';
 import type { Plugin } from '../../core/plugin.js';
 import { RedisBroker } from './broker.js';
 import { RedisConnection } from './connection.js';
@@ -32,6 +34,8 @@ export interface RedisPluginOptions {
   globalConfig?: boolean;
   /** Longest single blocking wait of an idle worker, ms (default 5000). */
   blockTimeoutMs?: number;
+  /** Finished records kept per queue and status, by count (default: all, until their TTL). */
+  retention?: Retention;
 }
 
 export function redis(options: RedisPluginOptions = {}): Plugin {
@@ -52,6 +56,7 @@ export function redis(options: RedisPluginOptions = {}): Plugin {
   }
   const blockMs = options.blockTimeoutMs ?? 5_000;
   if (!(blockMs >= 10)) throw new QTasksError(ErrorCodes.INVALID_OPTION, `redis plugin: blockTimeoutMs must be >= 10, got ${String(blockMs)}`);
+  const retention = checkRetention(name, options.retention);
   const wantBroker = options.broker !== false;
   const wantStorage = options.storage !== false;
   const wantGlobal = options.globalConfig !== false;
@@ -69,7 +74,7 @@ export function redis(options: RedisPluginOptions = {}): Plugin {
       });
       const storage = wantStorage ? new RedisStorage(conn) : undefined;
       // Broker and storage in one plugin: the broker writes records in its own scripts ("fused").
-      const broker = wantBroker ? new RedisBroker(conn, { blockMs }, storage) : undefined;
+      const broker = wantBroker ? new RedisBroker(conn, { blockMs, retention }, storage) : undefined;
       const globalConfig = wantGlobal ? new RedisGlobalConfig(conn) : undefined;
       if (broker !== undefined) app.hooks.broker.provide.tap(name, () => broker);
       if (storage !== undefined) app.hooks.storage.provide.tap(name, () => storage);

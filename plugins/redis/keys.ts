@@ -15,6 +15,14 @@ export class Keys {
   readonly seq: string;
   /** Ids some caller waits for (ZSET, score = when the wait ends, ms). */
   readonly waiting: string;
+  /** Every queue that ever had a task (SET): what counts, list and clean go over. */
+  readonly queues: string;
+  /** Paused queues (SET; '*': all), read by every claim. */
+  readonly paused: string;
+  /** The event stream (capped STREAM, one entry per kind per script call). */
+  readonly events: string;
+  /** Channel of cancel requests for running tasks ('<id>\n<reason>'). */
+  readonly ctl: string;
 
   constructor(prefix: string, appName: string) {
     this.base = `${prefix}:{${appName}}:`;
@@ -26,6 +34,10 @@ export class Keys {
     this.kv = `${this.base}kv`;
     this.seq = `${this.base}seq`;
     this.waiting = `${this.base}waiting`;
+    this.queues = `${this.base}queues`;
+    this.paused = `${this.base}paused`;
+    this.events = `${this.base}events`;
+    this.ctl = `${this.base}ctl`;
   }
 
   /** The task while it is queued or running: '<runAt>|<message JSON>' (runAt only when delayed). */
@@ -46,6 +58,16 @@ export class Keys {
   /** Wake-up marker of a queue (ZSET with one member) that idle workers block on. */
   wake(queue: string): string {
     return `${this.base}w:${queue}`;
+  }
+
+  /** Ids in `status` of `queue` (ZSET scored by when they entered it), kept by the scripts. */
+  status(status: string, queue: string): string {
+    return `${this.base}s:${status}:${queue}`;
+  }
+
+  /** The running attempt's last progress value: '<attempt>|<JSON>'. */
+  progress(id: string): string {
+    return `${this.base}p:${id}`;
   }
 
   /** A pattern matching every key of the app (for cleanup tools and tests). */

@@ -3,8 +3,9 @@
  * slot) and the app's key base in ARGV[1]; other keys are built from the base and share its hash
  * tag. Times come from the server (`TIME`), so clients with skewed clocks agree on leases and delays.
  *
- * Per task: the string `<base>j:<id>` '<runAt>|<message JSON>' while it is queued or running
- * (runAt only for a delayed task); the string `<base>r:<id>`
+ * Per task: the string `<base>j:<id>` '<runAt>#<ready head>|<message JSON>' while it is queued or
+ * running (runAt only for a delayed task; the ready head '<16 hex><tried>' of its ready member, so
+ * control scripts can find the member by id); the string `<base>r:<id>`
  * '<attempts>|<record JSON>' once the record is past `new` (a `new` record is derived from m),
  * with a TTL when final; the app's `<base>waiting` set holds the ids someone waits for.
  *
@@ -14,7 +15,7 @@
  * per delivery, so it is the fencing token) scored by expiry; delayed '<deliveries>:<id>' by due time.
  */
 
-const COMMON = `
+export const COMMON = `
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -30,10 +31,28 @@ local function dead_letter(p, entry)
   redis.call('LPUSH', p .. 'dead', entry)
   redis.call('LTRIM', p .. 'dead', 0, 9999)
 end
+-- the job string keeps the head of its ready member ('#<16 hex><tried>'): cancel and remove find the member by id
 local function make_ready(p, now, tried, id, queue, prio, m)
-  local seq = redis.call('INCR', p .. 'seq')
-  redis.call('ZADD', p .. 'q:' .. queue, prio, string.format('%016x', seq) .. tried .. ':' .. id .. '\\n' .. m)
+  local head = string.format('%016x', redis.call('INCR', p .. 'seq')) .. tried
+  redis.call('ZADD', p .. 'q:' .. queue, prio, head .. ':' .. id .. '\\n' .. m)
+  redis.call('SET', p .. 'j:' .. id, '#' .. head .. '|' .. m)
   redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
+end
+-- status indexes: ZSETs '<base>s:<status>:<queue>' of ids scored by the time they entered the status
+local function sidx(p, status, queue)
+  return p .. 's:' .. status .. ':' .. queue
+end
+-- a task name from JSON that starts at \`from\` as {"id":"...","name":"..." (how the kernel writes it); else decoded
+local function name_in(s, from)
+  local n = string.match(s, '^{"id":"[^"\\\\]*","name":"([^"\\\\]*)"', from)
+  if n then return n end
+  local ok, v = pcall(cjson.decode, string.sub(s, from))
+  if ok and type(v) == 'table' and type(v.name) == 'string' then return v.name end
+  return ''
+end
+-- events: one stream entry per kind per script call, 'e' a flat JSON array of (id, name, queue, attempt, extra)
+local function emit(p, kind, list)
+  if #list > 0 then redis.call('XADD', p .. 'events', 'MAXLEN', '~', 1000, '*', 't', kind, 'e', cjson.encode(list)) end
 end
 -- a delayed member '<deliveries>:<id>' (bump 0) or a lease '<deliveries before it>:<id>'
 -- (bump 1: the lost delivery counts) goes back to its ready queue (rare path: decodes)
@@ -44,6 +63,13 @@ local function requeue(p, now, member, bump)
   local ok, msg = pcall(cjson.decode, m or '')
   if ok and type(msg) == 'table' and type(msg.queue) == 'string' and tonumber(msg.priority) then
     local tried = (colon and tonumber(string.sub(member, 1, colon - 1)) or 0) + bump
+    if bump == 1 then
+      -- a lost delivery: running no more, waiting for its next attempt
+      redis.call('ZREM', sidx(p, 'process', msg.queue), id)
+      redis.call('ZADD', sidx(p, 'retry', msg.queue), now, id)
+    elseif tried == 0 then
+      redis.call('ZREM', sidx(p, 'delayed', msg.queue), id)
+    end
     make_ready(p, now, tried, id, msg.queue, msg.priority, m)
   else
     dead_letter(p, cjson.encode({ id = id, reason = 'malformed message: cannot deliver it again', payload = m or member }))
@@ -66,20 +92,34 @@ export const ENQUEUE = `${COMMON}
 -- one command per kind of write for the whole batch: each redis.call has a fixed cost
 local p, n, fused = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 local seq0 = redis.call('INCRBY', p .. 'seq', n) - n
+local now = now_ms()
 -- walks the groups; skip (nil on the fast path) holds ids already enqueued, left untouched
 local function collect(skip)
   local sets, ready, delayed, wake, probe = {}, {}, {}, {}, {}
-  local i, done, now, seq = 4, 0, nil, seq0
+  -- status indexes per queue (new; delayed) and the events of the batch
+  local b = { news = {}, dly = {}, added = {}, later = {} }
+  local i, done, seq = 4, 0, seq0
   while done < n do
     local prio, delay, run_at, r, count, queue = string.match(ARGV[i], '^([^|]*)|(%d+)|([^|]*)|([01])|(%d+)|(.*)$')
     count = tonumber(count)
     i = i + 1
-    local q, due
+    local q, due, ev, d
+    local nq = b.news[queue]
+    if not nq then
+      nq = {}
+      b.news[queue] = nq
+    end
     if delay ~= '0' then
       -- formatted once per group: a number argument is printf-formatted per use
-      now = now or now_ms()
       due = string.format('%d', now + tonumber(delay))
+      ev = b.later
+      d = b.dly[queue]
+      if not d then
+        d = {}
+        b.dly[queue] = d
+      end
     else
+      ev = b.added
       q = ready[queue]
       if not q then
         q = {}
@@ -95,15 +135,25 @@ local function collect(skip)
         probe[#probe + 1] = job
         if fused then probe[#probe + 1] = p .. 'r:' .. id end
         sets[#sets + 1] = job
+        nq[#nq + 1] = now
+        nq[#nq + 1] = id
+        ev[#ev + 1] = id
+        ev[#ev + 1] = name_in(msg, 1)
+        ev[#ev + 1] = queue
+        ev[#ev + 1] = 0
+        ev[#ev + 1] = ''
         if due then
           sets[#sets + 1] = run_at .. '|' .. msg
           delayed[#delayed + 1] = due
           delayed[#delayed + 1] = '0:' .. id
+          d[#d + 1] = now
+          d[#d + 1] = id
         else
-          sets[#sets + 1] = '|' .. msg
           q[#q + 1] = prio
           seq = seq + 1
-          q[#q + 1] = string.format('%016x', seq) .. '0:' .. id .. '\\n' .. msg
+          local head = string.format('%016x', seq) .. '0'
+          sets[#sets + 1] = '#' .. head .. '|' .. msg
+          q[#q + 1] = head .. ':' .. id .. '\\n' .. msg
         end
         if rec then
           sets[#sets + 1] = p .. 'r:' .. id
@@ -114,9 +164,9 @@ local function collect(skip)
     end
     done = done + count
   end
-  return sets, ready, delayed, wake, probe
+  return sets, ready, delayed, wake, probe, b
 end
-local sets, ready, delayed, wake, probe = collect(nil)
+local sets, ready, delayed, wake, probe, b = collect(nil)
 -- idempotent: a script resent after its reply was lost (ioredis resends on reconnect) finds its
 -- ids queued, running, or (fused) with a record; none of them is enqueued again. One EXISTS for
 -- the batch; only a batch that finds any walks again, skipping those ids.
@@ -126,7 +176,7 @@ if redis.call('EXISTS', unpack(probe)) > 0 then
     local keys = fused and { probe[k], probe[k + 1] } or { probe[k] }
     if redis.call('EXISTS', unpack(keys)) > 0 then skip[string.sub(probe[k], #p + 3)] = true end
   end
-  sets, ready, delayed, wake, probe = collect(skip)
+  sets, ready, delayed, wake, probe, b = collect(skip)
   if #sets == 0 then return 0 end
 end
 redis.call('MSET', unpack(sets))
@@ -134,6 +184,17 @@ for queue, args in pairs(ready) do
   if #args > 0 then redis.call('ZADD', p .. 'q:' .. queue, unpack(args)) end
 end
 if #delayed > 0 then redis.call('ZADD', p .. 'delayed', unpack(delayed)) end
+local qs = {}
+for queue, args in pairs(b.news) do
+  if #args > 0 then redis.call('ZADD', sidx(p, 'new', queue), unpack(args)) end
+  qs[#qs + 1] = queue
+end
+redis.call('SADD', p .. 'queues', unpack(qs))
+for queue, args in pairs(b.dly) do
+  if #args > 0 then redis.call('ZADD', sidx(p, 'delayed', queue), unpack(args)) end
+end
+emit(p, 'added', b.added)
+emit(p, 'delayed', b.later)
 -- wake an idle worker of each queue (for a delayed task: so it shortens its blocking timeout)
 for queue in pairs(wake) do redis.call('ZADD', p .. 'w:' .. queue, 0, 'w') end
 -- the number of tasks enqueued
@@ -147,8 +208,9 @@ return fused and #probe / 2 or #probe
  * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then the ops
  * in groups of consecutive ops sharing kind and number: a header '<kind><number>|<ops>' (kind: a
  * ack, r retry, d dead, x malformed; number: ttl or delay), then per op its lease member, its
- * record ('<attempt>|<JSON>' or '') and for kinds d and x the extra (reason or dead-letter entry),
- * for kind d then the delivery's message (the payload when the job string is gone).
+ * record ('<attempt>|<JSON>', or without records the event's message) and for kinds d and x the extra
+ * (reason or dead-letter entry), for kind d then the delivery's message (the payload when the job
+ * string is gone).
  * A batch of acks is one group: no per-op header to parse, two arguments per op.
  * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, ready member, ... }:
  * the client parses the members (the script only cuts out the lease, which keeps it cheap).
@@ -156,33 +218,46 @@ return fused and #probe / 2 or #probe
 export const STEP = `${COMMON}
 local p, leases = ARGV[1], KEYS[1]
 local lease, count, nq = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local fused = ARGV[5 + nq] == '1'
+-- '<fused: 1 or empty>|<keep success>|<keep error>|<keep cancel>|<keep dead>' (empty keep: no count limit)
+local fused_s, k_s, k_e, k_c, k_d = string.match(ARGV[5 + nq], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+local fused = fused_s == '1'
+local keep = { success = tonumber(k_s), error = tonumber(k_e), cancel = tonumber(k_c), dead = tonumber(k_d) }
+local EVENT = { success = 'completed', error = 'failed', cancel = 'cancelled', dead = 'dead', retry = 'retrying' }
 local now = now_ms()
 local i = 6 + nq
 local nops = tonumber(ARGV[i])
 i = i + 1
 local flags = {}
 if nops > 0 then
-  -- ops come in groups sharing kind and number: a header '<kind><number>|<ops in the group>',
-  -- then per op its lease member '<attempt>:<id>', its record, for kinds d and x the extra, for d the message
+  -- ops come in groups sharing kind, number, status, queue and task name: a header
+  -- '<kind><number>|<ops>|<status>|<queue byte length>|<queue><name>', then per op its lease
+  -- member '<attempt>:<id>', its record, for kinds d and x the extra, for d the message
+  local groups = {}
   local function walk(visit)
-    local j, k = i, 0
+    local j, k, g = i, 0, 0
     while k < nops do
-      local head = ARGV[j]
-      local bar = string.find(head, '|', 2, true)
-      local kind, digits, size = string.sub(head, 1, 1), string.sub(head, 2, bar - 1), tonumber(string.sub(head, bar + 1))
-      local width = kind == 'd' and 4 or kind == 'x' and 3 or 2
+      g = g + 1
+      local grp = groups[g]
+      if not grp then
+        local head = ARGV[j]
+        local kd, size, status, qlen, rest = string.match(head, '^(%a%d*)|(%d+)|(%a*)|(%d+)|(.*)$')
+        qlen = tonumber(qlen)
+        grp = { kind = string.sub(kd, 1, 1), digits = string.sub(kd, 2), size = tonumber(size), status = status,
+          queue = string.sub(rest, 1, qlen), name = string.sub(rest, qlen + 1), ids = {}, ev = {} }
+        grp.width = grp.kind == 'd' and 4 or grp.kind == 'x' and 3 or 2
+        groups[g] = grp
+      end
       j = j + 1
-      for _ = 1, size do
+      for _ = 1, grp.size do
         k = k + 1
-        visit(k, kind, digits, j)
-        j = j + width
+        visit(k, grp, j)
+        j = j + grp.width
       end
     end
   end
   -- the fence, for the whole batch: an op counts only if its lease '<attempt>:<id>' is still there
   local members = {}
-  walk(function(k, _, _, j) members[k] = ARGV[j] end)
+  walk(function(k, _, j) members[k] = ARGV[j] end)
   local scores = redis.call('ZMSCORE', leases, unpack(members))
   local owned = {}
   for k = 1, nops do
@@ -190,9 +265,11 @@ if nops > 0 then
   end
   if #owned > 0 then redis.call('ZREM', leases, unpack(owned)) end
   local gone, waiters, finals = {}, {}, {}
-  walk(function(k, kind, digits, j)
+  walk(function(k, grp, j)
+    local kind, digits = grp.kind, grp.digits
     local lease_member, rec = ARGV[j], ARGV[j + 1]
-    local id = string.sub(lease_member, string.find(lease_member, ':', 1, true) + 1)
+    local colon = string.find(lease_member, ':', 1, true)
+    local id = string.sub(lease_member, colon + 1)
     local job = p .. 'j:' .. id
     local st = 0
     if scores[k] then
@@ -203,14 +280,34 @@ if nops > 0 then
       if r and string.match(r, '^(%d+)|') == string.match(rec, '^(%d+)|') then st = 2 end
     end
     if st == 1 then
+      local attempt = tonumber(string.sub(lease_member, 1, colon - 1)) + 1
+      if grp.status ~= '' then
+        grp.ids[#grp.ids + 1] = id
+        local ev = grp.ev
+        ev[#ev + 1] = id
+        ev[#ev + 1] = grp.name
+        ev[#ev + 1] = grp.queue
+        ev[#ev + 1] = attempt
+        local extra = ''
+        if kind == 'd' then
+          extra = ARGV[j + 2]
+        elseif not fused then
+          extra = rec
+        elseif grp.status ~= 'success' then
+          local ok, v = pcall(cjson.decode, string.sub(rec, string.find(rec, '|', 1, true) + 1))
+          if ok and type(v) == 'table' then
+            if type(v.reason) == 'string' then extra = v.reason
+            elseif type(v.error) == 'table' and type(v.error.message) == 'string' then extra = v.error.message end
+          end
+        end
+        ev[#ev + 1] = extra
+      end
       if kind == 'r' then
         if fused then redis.call('SET', p .. 'r:' .. id, rec) end
-        local attempt = tonumber(string.match(lease_member, '^(%d+):')) + 1
         if digits ~= '0' then
           redis.call('ZADD', p .. 'delayed', now + tonumber(digits), attempt .. ':' .. id)
           -- an idle worker of the task's queue recomputes its blocking timeout
-          local ok, msg = pcall(cjson.decode, message_of(p, id) or '')
-          if ok and type(msg) == 'table' and type(msg.queue) == 'string' then redis.call('ZADD', p .. 'w:' .. msg.queue, 0, 'w') end
+          redis.call('ZADD', p .. 'w:' .. grp.queue, 0, 'w')
         else
           requeue(p, now, attempt .. ':' .. id, 0)
         end
@@ -232,6 +329,37 @@ if nops > 0 then
     end
     flags[k] = st > 0 and '1' or '0'
   end)
+  -- status indexes and events, one command each per group
+  for _, grp in ipairs(groups) do
+    if #grp.ids > 0 then
+      local status, queue = grp.status, grp.queue
+      redis.call('ZREM', sidx(p, 'process', queue), unpack(grp.ids))
+      local scored = {}
+      for _, id in ipairs(grp.ids) do
+        scored[#scored + 1] = now
+        scored[#scored + 1] = id
+      end
+      local key = sidx(p, status, queue)
+      redis.call('ZADD', key, unpack(scored))
+      if status ~= 'retry' then
+        -- records expire with their TTL (here or in another storage): so do their index entries;
+        -- retention by count deletes the oldest
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - tonumber(grp.digits)))
+        local limit = keep[status]
+        if limit then
+          local excess = redis.call('ZCARD', key) - limit
+          if excess > 0 then
+            local old = redis.call('ZRANGE', key, 0, math.min(excess, 100) - 1)
+            local dels = {}
+            for _, id in ipairs(old) do dels[#dels + 1] = p .. 'r:' .. id end
+            redis.call('DEL', unpack(dels))
+            redis.call('ZREM', key, unpack(old))
+          end
+        end
+      end
+      emit(p, EVENT[status] or status, grp.ev)
+    end
+  end
   -- publish the records someone waits for; nobody waiting (the usual case under load) costs one EXISTS
   if #waiters > 0 and redis.call('EXISTS', p .. 'waiting') == 1 then
     local w = redis.call('ZMSCORE', p .. 'waiting', unpack(waiters))
@@ -259,31 +387,50 @@ for bump, key in ipairs({ p .. 'delayed', leases }) do
   end
 end
 
-local members = {}
-if nq == 1 then
-  local popped = redis.call('ZPOPMIN', p .. 'q:' .. ARGV[5], count)
-  for j = 1, #popped, 2 do members[#members + 1] = popped[j] end
-else
+-- paused queues (app.pause) are not claimed from; '*' pauses them all
+local queues = {}
+do
+  local args = { p .. 'paused', '*' }
+  for q = 1, nq do args[#args + 1] = ARGV[4 + q] end
+  local pz = redis.call('SMISMEMBER', unpack(args))
+  if pz[1] == 0 then
+    for q = 1, nq do
+      if pz[q + 1] == 0 then queues[#queues + 1] = ARGV[4 + q] end
+    end
+  end
+end
+
+local members, from = {}, {}
+if #queues == 1 then
+  local popped = redis.call('ZPOPMIN', p .. 'q:' .. queues[1], count)
+  for j = 1, #popped, 2 do
+    members[#members + 1] = popped[j]
+    from[#from + 1] = queues[1]
+  end
+elseif #queues > 1 then
   local cands = {}
-  for q = 1, nq do
-    local key = p .. 'q:' .. ARGV[4 + q]
-    local r = redis.call('ZRANGE', key, 0, count - 1, 'WITHSCORES')
-    for j = 1, #r, 2 do cands[#cands + 1] = { tonumber(r[j + 1]), r[j], key } end
+  for _, queue in ipairs(queues) do
+    local r = redis.call('ZRANGE', p .. 'q:' .. queue, 0, count - 1, 'WITHSCORES')
+    for j = 1, #r, 2 do cands[#cands + 1] = { tonumber(r[j + 1]), r[j], queue } end
   end
   table.sort(cands, function(a, b)
     if a[1] ~= b[1] then return a[1] < b[1] end
     return a[2] < b[2]
   end)
   for j = 1, math.min(count, #cands) do
-    redis.call('ZREM', cands[j][3], cands[j][2])
+    redis.call('ZREM', p .. 'q:' .. cands[j][3], cands[j][2])
     members[#members + 1] = cands[j][2]
+    from[#from + 1] = cands[j][3]
   end
 end
 
 local leased = {}
+-- per queue: ids leaving 'new' or 'retry' and entering 'process'
+local moved = {}
+local active = {}
 -- one expiry for the whole claim, formatted once (a number argument is formatted per use)
 local lease_until = string.format('%d', now + lease)
-for _, member in ipairs(members) do
+for m, member in ipairs(members) do
   local colon = string.find(member, ':', 17, true)
   local nl = colon and string.find(member, '\\n', colon + 1, true)
   if not nl then
@@ -292,14 +439,36 @@ for _, member in ipairs(members) do
     leased[#leased + 1] = lease_until
     leased[#leased + 1] = string.sub(member, 17, nl - 1)
     out[#out + 1] = member
+    local queue, id = from[m], string.sub(member, colon + 1, nl - 1)
+    local tried = tonumber(string.sub(member, 17, colon - 1)) or 0
+    local mv = moved[queue]
+    if not mv then
+      mv = { new = {}, retry = {}, process = {} }
+      moved[queue] = mv
+    end
+    local left = tried == 0 and mv.new or mv.retry
+    left[#left + 1] = id
+    mv.process[#mv.process + 1] = now
+    mv.process[#mv.process + 1] = id
+    active[#active + 1] = id
+    active[#active + 1] = name_in(member, nl + 1)
+    active[#active + 1] = queue
+    active[#active + 1] = tried + 1
+    active[#active + 1] = ''
   end
 end
 if #leased > 0 then redis.call('ZADD', leases, unpack(leased)) end
+for queue, mv in pairs(moved) do
+  if #mv.new > 0 then redis.call('ZREM', sidx(p, 'new', queue), unpack(mv.new)) end
+  if #mv.retry > 0 then redis.call('ZREM', sidx(p, 'retry', queue), unpack(mv.retry)) end
+  redis.call('ZADD', sidx(p, 'process', queue), unpack(mv.process))
+end
+emit(p, 'active', active)
 
 if #members == count then
   -- there may be more: leave a marker so another idle worker wakes up
-  for q = 1, nq do
-    if redis.call('ZCARD', p .. 'q:' .. ARGV[4 + q]) > 0 then redis.call('ZADD', p .. 'w:' .. ARGV[4 + q], 0, 'w') end
+  for _, queue in ipairs(queues) do
+    if redis.call('ZCARD', p .. 'q:' .. queue) > 0 then redis.call('ZADD', p .. 'w:' .. queue, 0, 'w') end
   end
 else
   local nextAt = -1
@@ -312,7 +481,10 @@ end
 return out
 `;
 
-/** KEYS: leases. ARGV: leaseMs, then lease members ('<attempt>:<id>'). Extends the leases this worker still holds. */
+/**
+ * KEYS: leases. ARGV: leaseMs, then lease members ('<attempt>:<id>'). Extends the leases this worker
+ * still holds; returns { id, reason, ... } for those with a cancel request.
+ */
 export const RENEW = `${COMMON}
 local until_ms = now_ms() + tonumber(ARGV[1])
 local args = {}
@@ -320,7 +492,20 @@ for i = 2, #ARGV do
   args[#args + 1] = until_ms
   args[#args + 1] = ARGV[i]
 end
-return redis.call('ZADD', KEYS[1], 'XX', 'CH', unpack(args))
+redis.call('ZADD', KEYS[1], 'XX', 'CH', unpack(args))
+-- cancel requests of the tasks held (the tombstone CANCEL leaves): a worker that missed the
+-- message on the ctl channel (reconnecting) still learns within a third of a lease
+local base = string.sub(KEYS[1], 1, -7)
+local out = {}
+for i = 2, #ARGV do
+  local id = string.sub(ARGV[i], string.find(ARGV[i], ':', 1, true) + 1)
+  local reason = redis.call('GET', base .. 'c:' .. id)
+  if reason then
+    out[#out + 1] = id
+    out[#out + 1] = reason
+  end
+end
+return out
 `;
 
 /**
@@ -368,9 +553,12 @@ if j then
 end
 `;
 
-/** KEYS: record. ARGV: base, id. Returns { record, lease, job ('<runAt>|<message>') }. */
+/**
+ * KEYS: record. ARGV: base, id. Returns { record, lease, job ('<runAt>#<ready head>|<message>'),
+ * progress ('<attempt>|<JSON>' of a running delivery) }.
+ */
 export const GET = `${READ}
-return { r, lease, j }
+return { r, lease, j, lease and redis.call('GET', p .. 'p:' .. id) or false }
 `;
 
 /**
@@ -384,7 +572,7 @@ local waiting, now = p .. 'waiting', now_ms()
 -- one set for the app, scored by when each wait ends; ended waits are dropped here
 redis.call('ZREMRANGEBYSCORE', waiting, '-inf', '(' .. now)
 redis.call('ZADD', waiting, 'GT', now + tonumber(ARGV[3]), id)
-return { r, lease, j }
+return { r, lease, j, false }
 `;
 
 /** KEYS: workers. ARGV: worker id, ttlMs. */

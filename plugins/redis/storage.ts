@@ -146,14 +146,17 @@ export class RedisStorage implements Storage {
  * renewal (expiry minus this app's leaseMs).
  */
 export function decodeRecord(id: string, reply: ReadonlyArray<string | null>, leaseMs: number): TaskRecord | undefined {
-  const [r, lease, j] = reply;
+  const [r, lease, j, progress] = reply;
   let record: TaskRecord;
   try {
     if (typeof r === 'string') record = JSON.parse(r.slice(r.indexOf('|') + 1)) as TaskRecord;
     else if (typeof j === 'string') {
       const bar = j.indexOf('|');
       const message = JSON.parse(j.slice(bar + 1)) as TaskMessage;
-      record = messageToRecord(message, message.createdAt, bar > 0 ? Number(j.slice(0, bar)) : undefined);
+      // '<runAt>#<ready head>|': the runAt is what precedes the '#' (or the bar)
+      const hash = j.lastIndexOf('#', bar);
+      const end = hash >= 0 ? hash : bar;
+      record = messageToRecord(message, message.createdAt, end > 0 ? Number(j.slice(0, end)) : undefined);
     } else return undefined;
   } catch (err) {
     throw new QTasksError(ErrorCodes.MALFORMED_MESSAGE, `redis storage: the record of task ${id} is not JSON`, { cause: err });
@@ -161,5 +164,11 @@ export function decodeRecord(id: string, reply: ReadonlyArray<string | null>, le
   if (typeof lease !== 'string') return record;
   const colon = lease.indexOf(':');
   const at = Math.round(Number(lease.slice(colon + 1)) - leaseMs);
-  return { ...record, status: TaskStatus.PROCESS, attempts: Number(lease.slice(0, colon)), updatedAt: at, startedAt: at };
+  const attempts = Number(lease.slice(0, colon));
+  const running: TaskRecord = { ...record, status: TaskStatus.PROCESS, attempts, updatedAt: at, startedAt: at };
+  // progress of this delivery only ('<attempt>|<JSON>'): an older attempt's value is not this one's
+  if (typeof progress === 'string' && Number(progress.slice(0, progress.indexOf('|'))) === attempts) {
+    return { ...running, progress: JSON.parse(progress.slice(progress.indexOf('|') + 1)) as unknown };
+  }
+  return running;
 }

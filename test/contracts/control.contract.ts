@@ -176,8 +176,14 @@ export function controlConformance(target: ControlTarget): void {
         return 'done';
       });
       await app.start();
-      const recs = await Promise.all(Array.from({ length: 40 }, (_, i) => t.addTask([i % 5])));
-      const found = await Promise.all(recs.map(async (r, i) => { await sleep(i % 7); return app.cancel(r.id, 'race'); }));
+      // Each task runs ~30 ms; cancels land before, during and after, so both orders happen.
+      const recs = await Promise.all(Array.from({ length: 40 }, () => t.addTask([30])));
+      const found = await Promise.all(
+        recs.map(async (r, i) => {
+          await sleep((i * 3) % 90);
+          return app.cancel(r.id, 'race');
+        }),
+      );
       const finals = await Promise.all(recs.map((r) => app.wait(r.id, 10_000)));
       await sleep(300);
       for (let i = 0; i < recs.length; i++) {
@@ -187,6 +193,7 @@ export function controlConformance(target: ControlTarget): void {
         if (found[i] === 'final') expect(finals[i]!.status).toBe('success');
         if (finals[i]!.status === 'success') expect(finals[i]!.returning).toBe('done');
       }
+      expect(found).toContain('running'); // the race did happen
     });
 
     when('retry')('retries a task in error with a fresh attempt count; refuses others clearly', async () => {
@@ -366,8 +373,14 @@ export function controlConformance(target: ControlTarget): void {
         return r?.status === 'process' && (r.progress as { pct?: number } | undefined)?.pct === 60 ? r : undefined;
       }, 'progress stored while running');
       expect(running.progress).toEqual({ pct: 60 });
+      // fenced on the attempt: a delivery that is not the running one cannot write
+      const message = { id: rec.id, name: rec.name, queue: rec.queue, args: [], priority: 0, createdAt: rec.createdAt, maxDeliveries: 3 };
+      expect(await app.broker.control!.progress(message, 2, 'stale')).toBe(false);
+      expect((await app.get(rec.id))?.progress).toEqual({ pct: 60 });
       release.open();
       expect((await app.wait(rec.id, 10_000)).progress).toEqual({ pct: 60 });
+      expect(await app.broker.control!.progress(message, 1, 'late')).toBe(false);
+      expect((await app.get(rec.id))?.progress).toEqual({ pct: 60 });
       const values: unknown[] = [];
       const done = await gen.addTask([4], { timeout: 10_000, onProgress: (v) => values.push(v) });
       expect(done.returning).toEqual([0, 10, 20, 30]);

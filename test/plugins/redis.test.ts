@@ -101,7 +101,7 @@ describe('redis plugin: options and connection ownership', () => {
       await a.start();
       expect((await t.addTask([1], { timeout: 10_000 })).returning).toBe(2);
       const during = await appConnections(admin, name);
-      expect(during.map((c) => c.name).sort()).toEqual([`qtasks:${name}:block`, `qtasks:${name}:sub`]);
+      expect(during.map((c) => c.name).sort()).toEqual([`qtasks:${name}:block`, `qtasks:${name}:ctl`, `qtasks:${name}:sub`]);
       await a.stop();
       expect(client.status).toBe('ready');
       expect(await client.ping()).toBe('PONG');
@@ -137,7 +137,7 @@ describe('redis plugin: options and connection ownership', () => {
     const t = a.task('t', () => 'ok');
     await a.start();
     expect((await t.addTask([], { timeout: 10_000 })).returning).toBe('ok');
-    expect((await appConnections(admin, name)).map((c) => c.name).sort()).toEqual([`qtasks:${name}:block`, `qtasks:${name}:cmd`, `qtasks:${name}:sub`]);
+    expect((await appConnections(admin, name)).map((c) => c.name).sort()).toEqual([`qtasks:${name}:block`, `qtasks:${name}:cmd`, `qtasks:${name}:ctl`, `qtasks:${name}:sub`]);
     await a.stop();
     await waitUntil(async () => (await appConnections(admin, name)).length === 0, 'owned connections closed');
   });

@@ -1,0 +1,107 @@
+/**
+ * Reading the app's event stream: one connection per subscription, a blocking XREAD loop that
+ * starts at the stream's last entry when subscribed (so "from now on" has no gap) and continues
+ * from the last id it saw after a disconnect (Redis keeps the newest ~1,000 entries, each the events of one kind from one script call).
+ */
+import type { TaskEvent, TaskEventType } from '../../core/contracts.js';
+import type { LoggerLike } from '../../core/logger.js';
+import type { RedisClient, RedisConnection } from './connection.js';
+
+type Entries = Array<[string, string[]]>;
+
+export class EventReader {
+  readonly #conn: RedisConnection;
+  readonly #listener: (event: TaskEvent) => void;
+  readonly #log: LoggerLike | undefined;
+  #client: RedisClient | undefined;
+  #stopped = false;
+  #last = '0-0';
+  #loop: Promise<void> | undefined;
+
+  constructor(conn: RedisConnection, listener: (event: TaskEvent) => void, log: LoggerLike | undefined) {
+    this.#conn = conn;
+    this.#listener = listener;
+    this.#log = log;
+  }
+
+  /** Resolves once every event appended from now on will be read. */
+  async start(): Promise<void> {
+    const client = await this.#conn.duplicate('events');
+    this.#client = client;
+    const tail = (await client.xrevrange(this.#conn.keys.events, '+', '-', 'COUNT', 1)) as Entries;
+    this.#last = tail[0]?.[0] ?? '0-0';
+    this.#loop = this.#run(client);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const client = this.#client;
+    this.#client = undefined;
+    if (client !== undefined) await this.#conn.close(client);
+    await this.#loop;
+  }
+
+  async #run(client: RedisClient): Promise<void> {
+    const key = this.#conn.keys.events;
+    let failures = 0;
+    while (!this.#stopped) {
+      let reply: Array<[string, Entries]> | null;
+      try {
+        reply = (await client.xread('COUNT', 1000, 'BLOCK', 2000, 'STREAMS', key, this.#last)) as Array<[string, Entries]> | null;
+        failures = 0;
+      } catch (err) {
+        if (this.#stopped) return;
+        failures++;
+        this.#log?.warn({ err: (err as Error).message }, 'event stream read failed; resuming from the last event seen');
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
+        continue;
+      }
+      for (const [, entries] of reply ?? []) {
+        for (const [id, fields] of entries) {
+          this.#last = id;
+          this.#deliver(id, fields);
+        }
+      }
+    }
+  }
+
+  #deliver(position: string, fields: string[]): void {
+    let type: string | undefined;
+    let packed: string | undefined;
+    for (let k = 0; k + 1 < fields.length; k += 2) {
+      if (fields[k] === 't') type = fields[k + 1];
+      else if (fields[k] === 'e') packed = fields[k + 1];
+    }
+    if (type === undefined || packed === undefined) return;
+    let flat: unknown[];
+    try {
+      flat = JSON.parse(packed) as unknown[];
+    } catch {
+      return;
+    }
+    if (!Array.isArray(flat)) return; // cjson writes an empty table as {}: nothing in it
+    const at = Number(position.slice(0, position.indexOf('-')));
+    for (let k = 0; k + 4 < flat.length; k += 5) {
+      const extra = String(flat[k + 4] ?? '');
+      const event: TaskEvent = {
+        type: type as TaskEventType,
+        id: String(flat[k]),
+        name: String(flat[k + 1]),
+        queue: String(flat[k + 2]),
+        attempt: Number(flat[k + 3]),
+        at,
+        position,
+        ...(type === 'progress' ? { progress: parseJson(extra) } : extra !== '' ? { message: extra } : {}),
+      };
+      this.#listener(event);
+    }
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
