@@ -9,7 +9,8 @@ import type { Config } from '../../core/config.js';
 import type { ProcessTarget } from './suite.js';
 
 // The child script next to this file: .ts in the repository (run through the target's execArgv), .js once built.
-const CHILD = fileURLToPath(new URL(`./worker-process${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+// Two literal URLs, so the package's reachability check sees the shipped child module.
+const CHILD = fileURLToPath(import.meta.url.endsWith('.ts') ? new URL('./worker-process.ts', import.meta.url) : new URL('./worker-process.js', import.meta.url));
 
 export interface WorkerProcess {
   readonly child: ChildProcess;

@@ -55,9 +55,11 @@ afterAll(() => {
   if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
 });
 
-/** Relative specifiers a compiled ES module imports or re-exports, statically or dynamically. */
+/** Relative specifiers a compiled ES module imports or re-exports, statically or dynamically, or starts (`new URL('./x.js', import.meta.url)`). */
 function relativeImports(js: string): string[] {
-  return [...js.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s*)['"](\.{1,2}\/[^'"]+)['"]/gm)].map((m) => m[1]!);
+  const imported = [...js.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s*)['"](\.{1,2}\/[^'"]+)['"]/gm)].map((m) => m[1]!);
+  const started = [...js.matchAll(/\bnew URL\(\s*['"](\.{1,2}\/[^'"]+\.js)['"]\s*,\s*import\.meta\.url\s*\)/g)].map((m) => m[1]!);
+  return [...imported, ...started];
 }
 
 describe('the packed package', () => {
