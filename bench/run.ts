@@ -53,7 +53,7 @@ const round = (n: number, digits = 0): number => Math.round(n * 10 ** digits) / 
 async function benchOnce(args: Args): Promise<Record<string, unknown>> {
   const target = await benchTargets[args.broker]!();
   const name = `bench-${process.pid}-${Date.now()}`;
-  const config = { logLevel: 'warn', concurrency: args.concurrency, resultTtlMs: 600_000 };
+  const config = { logLevel: 'warn' as const, concurrency: args.concurrency, resultTtlMs: 600_000 };
   const producer = new QueueTasks({ name, plugins: target.plugins(name), config, globals: false });
   producer.task('noop', (i: number) => i);
   await producer.start({ worker: false });

@@ -4,7 +4,7 @@
  * app's level never changes another's.
  */
 import type { QueueTasks } from './app.js';
-import { Logger, levelValue, type LoggerLike } from './logger.js';
+import { Logger, levelValue, type LogLevel, type LoggerLike } from './logger.js';
 import { loggerMain } from './state.js';
 
 export class AppLoggers {
@@ -12,7 +12,7 @@ export class AppLoggers {
   /** Component loggers handed out so far, so that a level change reaches them. */
   readonly #made = new Map<string, LoggerLike>();
   /** Set through `app.logLevel = ...`; applies to every logger handed out from then on. */
-  #levelOverride: string | undefined;
+  #levelOverride: LogLevel | undefined;
 
   constructor(app: QueueTasks) {
     this.#app = app;
@@ -31,7 +31,7 @@ export class AppLoggers {
     return this.#levelOverride ?? this.get('QueueTasks').level;
   }
 
-  set level(level: string) {
+  set level(level: LogLevel) {
     levelValue(level);
     this.#levelOverride = level;
     for (const logger of this.#made.values()) logger.level = level;

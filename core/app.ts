@@ -8,7 +8,7 @@ import { ErrorCodes, QTasksError, WaitTimeoutError } from './errors.js';
 import { createHooks, type KernelHooks, type LifecycleContext } from './hooks.js';
 import { guardHooks, runStopTaps, withTimeout } from './lifecycle.js';
 import { AppLoggers } from './app-loggers.js';
-import { Logger, type LoggerLike } from './logger.js';
+import { Logger, type LogLevel, type LoggerLike } from './logger.js';
 import type { Plugin } from './plugin.js';
 import type { TaskRecord } from './record.js';
 import type { Router } from './router.js';
@@ -241,13 +241,14 @@ export class QueueTasks {
 
   /**
    * This app's log level. Setting it changes every logger this app has handed out (and will hand
-   * out), and no other app's.
+   * out), and no other app's. It reads as a string: a logging plugin's logger may use levels of
+   * its own; it is set only to one of qtasks' levels (a typo does not compile).
    */
   get logLevel(): string {
     return this.#loggers.level;
   }
 
-  set logLevel(level: string) {
+  set logLevel(level: LogLevel) {
     this.#loggers.level = level;
   }
 
@@ -481,12 +482,15 @@ export class QueueTasks {
       const control = broker.control;
       this.events.attach(control !== undefined && control.capabilities.has('events') ? control : plane.unsupported('events'), this.logger('Events'));
       this.#state = 'started';
+      const queues = runWorker ? (options.queues ?? this.#queues()) : [];
+      const concurrency = options.concurrency ?? this.config.concurrency;
       if (runWorker) {
         this.#worker = new Worker(this, this.#parts);
-        await this.#worker.start(options.queues ?? this.#queues(), options.concurrency);
+        await this.#worker.start(queues, concurrency);
       }
       this.hooks.lifecycle.started.call(this);
-      log.info({ broker: broker.name, storage: storage.name, worker: runWorker, tasks: this.#tasks.size }, 'app started');
+      // The one routine line at info: what runs where. The details are debug lines.
+      log.info({ broker: broker.name, storage: storage.name, worker: runWorker, tasks: this.#tasks.size, ...(runWorker ? { queues, concurrency } : {}) }, 'app started');
     } catch (err) {
       this.#state = 'stopping';
       // Release what did start; its own failures are secondary to the one that stopped start.
@@ -530,6 +534,7 @@ export class QueueTasks {
       this.#state = 'stopping';
       try {
         await this.#shutdown();
+        this.#logger.info({}, 'app stopped');
       } finally {
         this.#finish();
       }

@@ -4,6 +4,7 @@
  */
 import { ErrorCodes, QTasksError } from './errors.js';
 import { MAX_TIMER_MS } from './timers.js';
+import { LOG_LEVELS, type LogFormat, type LogLevel } from './logger.js';
 
 export interface Config {
   /** Tasks one worker runs at once (QTasks' max_tasks_process). */
@@ -32,9 +33,9 @@ export interface Config {
   /** Heartbeat period of a running worker; ping() sees it for three periods. */
   heartbeatMs: number;
   /** Level of loggers the app creates itself. */
-  logLevel: string;
+  logLevel: LogLevel;
   /** Output of the core Logger: `text` (one line) or `json`. */
-  logFormat: string;
+  logFormat: LogFormat;
   /** Where environment overrides are read from. */
   envPrefix: string;
 }
@@ -86,7 +87,6 @@ function parseValue(variable: string, raw: string, example: unknown): unknown {
   return raw;
 }
 
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Checks values; `where(key)` names the variable a bad value came from, or `config.key`. */
 function check(config: Config, where: (key: keyof Config) => string): Config {
@@ -106,7 +106,7 @@ function check(config: Config, where: (key: keyof Config) => string): Config {
   if (!Number.isInteger(config.concurrency)) fail('concurrency', 'a whole number');
   if (!Number.isInteger(config.extraDeliveries) || config.extraDeliveries < 0) fail('extraDeliveries', 'a whole number >= 0');
   if (typeof config.defaultPriority !== 'number' || !Number.isFinite(config.defaultPriority)) fail('defaultPriority', 'a finite number');
-  if (!LEVELS.includes(config.logLevel)) fail('logLevel', `one of ${LEVELS.join(', ')}`);
+  if (!Object.hasOwn(LOG_LEVELS, config.logLevel)) fail('logLevel', `one of ${Object.keys(LOG_LEVELS).join(', ')}`);
   if (config.logFormat !== 'text' && config.logFormat !== 'json') fail('logFormat', 'text or json');
   if (typeof config.defaultQueue !== 'string' || config.defaultQueue === '') fail('defaultQueue', 'a non-empty string');
   if (!Array.isArray(config.queues) || config.queues.some((q) => typeof q !== 'string' || q === '')) fail('queues', 'a list of non-empty names');

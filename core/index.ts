@@ -41,7 +41,7 @@ export {
   type ErrorCode,
 } from './errors.js';
 export { createHooks, type KernelHooks, type LifecycleContext, type LoggerRequest, type PublishContext } from './hooks.js';
-export { LOG_LEVELS, Logger, type LogDestination, type LoggerLike, type LoggerOptions } from './logger.js';
+export { LOG_LEVELS, Logger, type LogDestination, type LogFormat, type LogLevel, type LoggerLike, type LoggerOptions } from './logger.js';
 export { definePlugin, type Plugin } from './plugin.js';
 export {
   FINAL_STATUSES,

@@ -17,7 +17,13 @@ export interface LoggerLike {
   child(bindings: Record<string, unknown>): LoggerLike;
 }
 
-export const LOG_LEVELS: Readonly<Record<string, number>> = Object.freeze({
+/** The levels qtasks knows, quietest last. A typo (`'debg'`) does not compile. */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** Output of the core Logger: `text`, one human line; `json`, one JSON object a line. */
+export type LogFormat = 'text' | 'json';
+
+export const LOG_LEVELS: Readonly<Record<LogLevel, number>> = Object.freeze({
   trace: 10,
   debug: 20,
   info: 30,
@@ -36,9 +42,9 @@ export interface LoggerOptions {
   name: string;
   /** The component: `QueueTasks`, `Worker`, a plugin's name... */
   subname?: string;
-  level?: string;
+  level?: LogLevel;
   /** `text`: one human line; `json`: one JSON object a line. */
-  format?: string;
+  format?: LogFormat;
   bindings?: Record<string, unknown>;
   /** Defaults to process.stderr, so a program's own stdout stays its own. */
   destination?: LogDestination;
@@ -46,7 +52,7 @@ export interface LoggerOptions {
 
 /** The numeric value of a level name; throws INVALID_OPTION for an unknown name. */
 export function levelValue(level: string): number {
-  const v = LOG_LEVELS[level];
+  const v = Object.hasOwn(LOG_LEVELS, level) ? LOG_LEVELS[level as LogLevel] : undefined;
   if (v === undefined) throw new QTasksError(ErrorCodes.INVALID_OPTION, `unknown log level "${level}" (use ${Object.keys(LOG_LEVELS).join(', ')})`);
   return v;
 }
@@ -54,9 +60,9 @@ export function levelValue(level: string): number {
 export class Logger implements LoggerLike {
   readonly name: string;
   readonly subname: string | undefined;
-  readonly format: string;
+  readonly format: LogFormat;
   readonly bindings: Readonly<Record<string, unknown>>;
-  #level: string;
+  #level: LogLevel;
   #levelValue: number;
   #destination: LogDestination;
 
@@ -71,13 +77,13 @@ export class Logger implements LoggerLike {
     this.#destination = options.destination ?? process.stderr;
   }
 
-  get level(): string {
+  get level(): LogLevel {
     return this.#level;
   }
 
   set level(level: string) {
     this.#levelValue = levelValue(level);
-    this.#level = level;
+    this.#level = level as LogLevel; // checked by levelValue
   }
 
   isLevelEnabled(level: string): boolean {
@@ -98,7 +104,7 @@ export class Logger implements LoggerLike {
    * added to this logger's). An app derives from loggerMain this way, so its lines carry its own
    * name and level while sharing the main logger's sink.
    */
-  derive(overrides: { name?: string; subname?: string; level?: string; bindings?: Record<string, unknown> }): Logger {
+  derive(overrides: { name?: string; subname?: string; level?: LogLevel; bindings?: Record<string, unknown> }): Logger {
     const subname = overrides.subname ?? this.subname;
     return new Logger({
       name: overrides.name ?? this.name,
@@ -129,8 +135,8 @@ export class Logger implements LoggerLike {
     this.#write('fatal', obj, msg);
   }
 
-  #write(level: string, obj: object | string, msg?: string): void {
-    const value = LOG_LEVELS[level] as number;
+  #write(level: LogLevel, obj: object | string, msg?: string): void {
+    const value = LOG_LEVELS[level];
     if (value < this.#levelValue) return;
     const fields: Record<string, unknown> = typeof obj === 'string' ? {} : errorAware(obj);
     const message = typeof obj === 'string' ? obj : (msg ?? '');

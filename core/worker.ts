@@ -51,7 +51,7 @@ export class Worker {
     const control = this.#parts.broker.control;
     if (control?.capabilities.has('cancel') === true) this.#stopCancels = await control.onCancel((id, reason) => this.#cancel(id, reason));
     await this.#parts.broker.consume({ queues, concurrency, onDelivery: (d) => this.#onDelivery(d) });
-    this.#log.info({ queues, concurrency, worker: this.id }, 'worker consuming');
+    this.#log.debug({ queues, concurrency, worker: this.id }, 'worker consuming');
   }
 
   /**

@@ -4,6 +4,7 @@
  * `qtasks run -A a.ts:app -A b.ts:app` is this class with the apps loaded from files.
  */
 import type { QueueTasks, StartOptions } from '../core/app.js';
+import type { LogLevel } from '../core/logger.js';
 import { ErrorCodes, QTasksError, messageOf } from '../core/errors.js';
 
 /** An app to host, with the label the host reports it by (default: the app's name). */
@@ -18,7 +19,7 @@ export interface WorkerHostOptions {
   /** Queues every app's worker consumes, over each app's own. */
   queues?: readonly string[] | undefined;
   /** Log level for every app (`app.logLevel`), over each app's `config.logLevel`. */
-  logLevel?: string | undefined;
+  logLevel?: LogLevel | undefined;
 }
 
 /** Where signals come from: `process` by default, an EventEmitter in tests. */

@@ -4,7 +4,7 @@
  * wrapper such as npx does not forward signals).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { LOG_LEVELS } from '../../core/logger.js';
+import { LOG_LEVELS, type LogLevel } from '../../core/logger.js';
 import { WorkerHostError, runWorkers } from '../../host/index.js';
 import { OperationError, UsageError, oneLine } from '../cli-error.js';
 import { loadApps } from '../load-app.js';
@@ -13,7 +13,7 @@ interface RunFlags {
   app?: string[];
   concurrency?: number;
   queues?: string[];
-  logLevel?: string;
+  logLevel?: LogLevel;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -30,9 +30,9 @@ function queueList(value: string): string[] {
   return queues;
 }
 
-function level(value: string): string {
+function level(value: string): LogLevel {
   if (!Object.hasOwn(LOG_LEVELS, value)) throw new InvalidArgumentError(`must be one of ${Object.keys(LOG_LEVELS).join(', ')}.`);
-  return value;
+  return value as LogLevel;
 }
 
 export function runCommand(): Command {

@@ -64,8 +64,8 @@ describe('qtasks run (built CLI)', () => {
     });
     expect(result.code).toBe(0);
     expect(result.stdout.split('\n')[0]).toBe(`qtasks: pid ${pid}`);
-    // The fixture's config says logLevel silent: the flag wins, and the worker says what it consumes.
-    const consuming = result.stderr.split('\n').find((l) => l.includes('worker consuming'));
+    // The fixture's config says logLevel silent: the flag wins, and the app says what it consumes.
+    const consuming = result.stderr.split('\n').find((l) => l.includes('app started'));
     expect(consuming).toContain('"queues":["default","extra"],"concurrency":3');
   });
 

@@ -69,7 +69,7 @@ describe('config', () => {
       throw new Error('expected an error');
     };
     expect(messageOf(() => resolveConfig({}, { QTASKS_LOG_LEVEL: 'loud' }))).toBe('QTASKS_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got "loud"');
-    expect(messageOf(() => resolveConfig({ logFormat: 'xml' }, {}))).toBe('config.logFormat must be text or json, got "xml"');
+    expect(messageOf(() => resolveConfig({ logFormat: 'xml' as 'text' }, {}))).toBe('config.logFormat must be text or json, got "xml"');
     expect(messageOf(() => resolveConfig({ defaultPriority: Number.NaN }, {}))).toContain('config.defaultPriority must be a finite number');
     expect(messageOf(() => resolveConfig({}, { QTASKS_EXTRA_DELIVERIES: '1.5' }))).toContain('QTASKS_EXTRA_DELIVERIES must be a whole number');
     expect(messageOf(() => resolveConfig({ queues: ['a', ''] }, {}))).toContain('config.queues');

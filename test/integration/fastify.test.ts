@@ -31,7 +31,7 @@ describe('examples/fastify', () => {
     const [finished] = sink.withMsg('task finished');
     expect(finished).toMatchObject({ taskId: body.id, status: 'success' });
     expect(typeof finished?.reqId).toBe('string');
-    expect(sink.where({ app: 'fastify-example', component: 'Worker', msg: 'worker consuming' })).toHaveLength(1);
+    expect(sink.where({ app: 'fastify-example', component: 'QueueTasks', msg: 'app started', worker: true })).toHaveLength(1);
     // No global was set by the embedded queue; the host's level is untouched.
     expect(appMain()).toBeUndefined();
     expect(server.log.level).toBe('info');

@@ -52,7 +52,7 @@ describe('WorkerHost', () => {
 
   it('a bad host-wide option fails before any app starts', async () => {
     const a = make({ name: 'host-opt', globals: false, config: quiet });
-    await expect(new WorkerHost([a], { logLevel: 'loud' }).start()).rejects.toMatchObject({ code: ErrorCodes.START_FAILED });
+    await expect(new WorkerHost([a], { logLevel: 'loud' as 'info' }).start()).rejects.toMatchObject({ code: ErrorCodes.START_FAILED });
     expect(a.state).toBe('stopped');
     expect(() => new WorkerHost([])).toThrow(/at least one app/);
     expect(() => new WorkerHost([a, a])).toThrow(/given twice/);
