@@ -1,5 +1,5 @@
 // A broker learns from its start context whether it is fused (the app's storage is its records).
-import { expect, it } from 'vitest';
+import { expect, expectTypeOf, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import type { ComponentContext } from '../../core/contracts.js';
 import type { Plugin } from '../../core/plugin.js';
@@ -37,4 +37,13 @@ it('passes fused: true to a broker that is the app storage, and false to one bes
     expect(c.seen()?.fused).toBe(fused);
     expect(c.seen()?.appName).toBe('ctx');
   }
+});
+
+it('exports what a fused broker needs to build records from messages', async () => {
+  const { messageToRecord, recordOf, TaskStatus } = await import('../../core/index.js');
+  const message = { id: 'm1', name: 't', queue: 'default', args: [1], priority: 0, createdAt: 5, maxDeliveries: 3 };
+  expect(messageToRecord(message, 5)).toMatchObject({ id: 'm1', status: 'new', attempts: 0, createdAt: 5, updatedAt: 5 });
+  const running = recordOf(message, TaskStatus.PROCESS, 2, 9, { startedAt: 9 });
+  expect(running).toMatchObject({ status: 'process', attempts: 2, startedAt: 9, updatedAt: 9, args: [1] });
+  expectTypeOf(recordOf).returns.toHaveProperty('attempts');
 });
