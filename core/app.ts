@@ -476,7 +476,7 @@ export class QueueTasks {
       const { broker, storage, globalConfig } = this.#parts;
       await withTimeout(storage.start({ ...ctx, logger: this.logger('Storage') }), limit, `storage ${storage.name} start`);
       await withTimeout(globalConfig.start({ ...ctx, logger: this.logger('GlobalConfig') }), limit, `global config ${globalConfig.name} start`);
-      await withTimeout(broker.start(ctx), limit, `broker ${broker.name} start`);
+      await withTimeout(broker.start({ ...ctx, fused: this.#parts.fused }), limit, `broker ${broker.name} start`);
       await withTimeout(this.hooks.lifecycle.start.promise(this.#lifecycleContext(runWorker)), limit, 'lifecycle.start taps');
       const plane = this.#controlPlane('start');
       const control = broker.control;

@@ -14,6 +14,11 @@ export interface ComponentContext {
   readonly appName: string;
   readonly config: Readonly<Config>;
   readonly logger: LoggerLike;
+  /**
+   * Set for `Broker.start` only: true when the app's storage is this broker's `records` (fused:
+   * the kernel writes no records, the broker stores them with the queue changes), false otherwise.
+   */
+  readonly fused?: boolean;
 }
 
 /** One delivery of a message to this worker. */

@@ -34,7 +34,7 @@ const IDLE_CPU_SHARE = 0.25;
 
 export function timingSemantics({ makeApp }: SuiteContext): void {
   it('renews leases: a task that runs several lease periods runs once', async () => {
-    const leaseMs = 300;
+    const leaseMs = 400;
     const name = uniqueName('renew');
     let runs = 0;
     // Two workers: the second would take over a lease that was not renewed.
@@ -42,7 +42,7 @@ export function timingSemantics({ makeApp }: SuiteContext): void {
       const worker = makeApp(name, { leaseMs });
       worker.task('t', async () => {
         runs++;
-        await sleep(leaseMs * 5);
+        await sleep(leaseMs * 4);
         return 'once';
       });
       await worker.start();

@@ -95,6 +95,56 @@ export function storageConformance(target: StorageTarget): void {
       expect((await s.get('x2'))?.status).toBe(TaskStatus.PROCESS);
     });
 
+    it('wakes a waiter with a final record whose TTL is 0, though get() may no longer find it', async () => {
+      const name = uniqueName('st');
+      const writer = await make(name);
+      const reader = await make(name);
+      await reader.prepareWait?.();
+      const waiting = reader.waitFinal('z1', 10_000);
+      await sleep(50);
+      await writer.save(record('z1', { status: TaskStatus.SUCCESS, attempts: 1, returning: 'gone soon' }), { ttlMs: 0 });
+      expect((await waiting)?.returning).toBe('gone soon');
+    });
+
+    it('wakes every waiter: many on one record, and one on each of many records', async () => {
+      const name = uniqueName('st');
+      const writer = await make(name);
+      const reader = await make(name);
+      await reader.prepareWait?.();
+      const same = Array.from({ length: 10 }, () => reader.waitFinal('many', 10_000));
+      const each = Array.from({ length: 30 }, (_, i) => reader.waitFinal(`each-${i}`, 10_000));
+      await sleep(50);
+      await writer.save(record('many', { status: TaskStatus.SUCCESS, attempts: 1, returning: 'all' }), { ttlMs: 60_000 });
+      await Promise.all(Array.from({ length: 30 }, (_, i) => writer.save(record(`each-${i}`, { status: TaskStatus.ERROR, attempts: 1, returning: i }), { ttlMs: 60_000 })));
+      expect((await Promise.all(same)).map((r) => r?.returning)).toEqual(Array.from({ length: 10 }, () => 'all'));
+      expect((await Promise.all(each)).map((r) => r?.returning)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    });
+
+    it('fences concurrent writes: whatever order they land in, the highest attempt stays', async () => {
+      const name = uniqueName('st');
+      const a = await make(name);
+      const s = await make(name);
+      // Two instances (two connections, for a networked storage): writes race each other.
+      const writes = [3, 1, 5, 2, 4].map((attempts, i) => (i % 2 === 0 ? a : s).save(record('c1', { status: TaskStatus.PROCESS, attempts, returning: attempts }), { ttlMs: 60_000 }));
+      await Promise.all(writes);
+      expect((await s.get('c1'))?.attempts).toBe(5);
+      expect(await s.save(record('c1', { status: TaskStatus.SUCCESS, attempts: 4 }), { ttlMs: 60_000 })).toBe(false);
+      expect((await s.get('c1'))?.returning).toBe(5);
+    });
+
+    it('stores ids with every character the kernel accepts, and large records, unchanged', async () => {
+      const s = await make();
+      const ids = ['nul\u0000byte', 'ctl\u0001\u007f', 'sep|:;,./\\{}[]*?#', 'wide 名前 ✓ \u{1F600}', 'x'.repeat(512)];
+      for (const id of ids) {
+        const r = record(id, { status: TaskStatus.SUCCESS, attempts: 1, returning: id });
+        expect(await s.save(r, { ttlMs: 60_000 })).toBe(true);
+        expect(await s.get(id)).toEqual(r);
+      }
+      const big = record('big', { args: ['ü✓'.repeat(1 << 19)], status: TaskStatus.SUCCESS, attempts: 1 });
+      await s.save(big, { ttlMs: 60_000 });
+      expect(await s.get('big')).toEqual(big);
+    });
+
     it('keeps apps apart: the same id in two apps is two records', async () => {
       const a = await make();
       const b = await make();

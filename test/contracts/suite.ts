@@ -44,9 +44,11 @@ export interface BrokerTarget {
   /**
    * Guarantees the backend cannot give, each with the reason (docs say so too): the suite skips
    * their tests. `priorityAcrossQueues`: a worker consuming several queues takes them in priority
-   * order across the queues, not per queue.
+   * order across the queues, not per queue. `leaseTakeover`: a delivery whose worker is alive but
+   * blocked past `leaseMs` goes to another worker (a broker without time leases keeps it with
+   * its connection).
    */
-  readonly lacks?: Partial<Record<'priorityAcrossQueues', string>>;
+  readonly lacks?: Partial<Record<'priorityAcrossQueues' | 'leaseTakeover', string>>;
 }
 
 /** What the tests of one suite run get. */

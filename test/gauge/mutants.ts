@@ -5,7 +5,7 @@
  * text no longer exists fails the gauge too: edit it along with the code, never drop it quietly.
  */
 
-export type GaugeTarget = 'memory' | 'custom-broker' | 'redis';
+export type GaugeTarget = 'memory' | 'memory-storage' | 'custom-broker' | 'redis';
 
 export interface Mutant {
   readonly target: GaugeTarget;
@@ -19,6 +19,7 @@ export interface Mutant {
 /** How each target's suite is run: the test file and a name filter (vitest -t). */
 export const SUITES: Record<GaugeTarget, { readonly file: string; readonly filter: string }> = {
   memory: { file: 'test/plugins/memory.test.ts', filter: 'broker conformance: memory .broker and storage in one.' },
+  'memory-storage': { file: 'test/plugins/memory.test.ts', filter: 'storage conformance: memory' },
   'custom-broker': { file: 'test/examples/custom-broker.test.ts', filter: 'broker conformance' },
   redis: { file: 'test/plugins/redis.test.ts', filter: 'broker conformance: redis .broker and storage in one.' },
 };
@@ -60,6 +61,22 @@ export const MUTANTS: readonly Mutant[] = [
     file: 'plugins/memory/backend.ts',
     find: 'const byPriority = (a: Ready, b: Ready): boolean => a.message.priority < b.message.priority || (a.message.priority === b.message.priority && a.seq < b.seq);',
     replace: 'const byPriority = (a: Ready, b: Ready): boolean => a.seq < b.seq;',
+  },
+
+  // The memory storage, through the storage suite.
+  {
+    target: 'memory-storage',
+    bug: 'no fencing of record writes (a stale attempt overwrites a newer one)',
+    file: 'plugins/memory/backend.ts',
+    find: '    if (current !== undefined && current.record.attempts > record.attempts) return false;\n',
+    replace: '',
+  },
+  {
+    target: 'memory-storage',
+    bug: 'a waiter not woken when the final record expires at once (result TTL 0)',
+    file: 'plugins/memory/backend.ts',
+    find: '    const final = isFinal(record.status);\n',
+    replace: '    const final = isFinal(record.status);\n    if (final && ttlMs === 0) return true;\n',
   },
 
   // examples/custom-broker.ts: an in-process store, so no crash or fencing test reaches it.

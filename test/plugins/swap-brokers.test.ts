@@ -4,15 +4,16 @@
  * entry only, the broker; results live in the same Redis storage either way, so task code and
  * what callers read back do not change. Real servers on loopback, nothing mocked.
  */
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Plugin } from '../../core/plugin.js';
 import { redis } from '../../plugins/redis/index.js';
 import { brokerConformance } from '../contracts/index.js';
+import { RESULTS_PREFIX, common } from '../fixtures/swap-plugins.js';
 import { RabbitFixture } from './rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys, injectMalformed } from './redis-helpers.js';
 
-const RESULTS_PREFIX = 'qtasks-swap-results';
 const fx = new RabbitFixture();
 let admin: Redis;
 beforeAll(async () => {
@@ -23,8 +24,8 @@ afterAll(async () => {
   await fx.close();
 });
 
-/** The entries every app has, whatever its broker: results (and liveness) in Redis. */
-const common = (): Plugin[] => [redis({ name: 'results', url: REDIS_URL, broker: false, prefix: RESULTS_PREFIX })];
+// Worker processes of the crash harness load the same plugins from here.
+const FIXTURE = fileURLToPath(new URL('../fixtures/swap-plugins.ts', import.meta.url));
 
 async function deleteResults(names: readonly string[]): Promise<void> {
   for (const n of names) {
@@ -47,13 +48,18 @@ brokerConformance({
     await deleteAppKeys(admin, names);
     await deleteResults(names);
   },
+  process: { module: FIXTURE, export: 'redisBroker', execArgv: ['--import', 'tsx'] },
 });
 
 brokerConformance({
   name: 'swap: rabbitmq as the broker',
   plugins: (appName) => [brokers.rabbitmq!(appName), ...common()],
   injectMalformed: (appName, queue, payload) => fx.inject(appName, queue, payload),
-  lacks: { priorityAcrossQueues: 'RabbitMQ delivers each queue on its own; priority holds within a queue' },
+  lacks: {
+    priorityAcrossQueues: 'RabbitMQ delivers each queue on its own; priority holds within a queue',
+    leaseTakeover: 'no time leases: a delivery stays with its connection until it closes (docs/rabbitmq.md)',
+  },
+  process: { module: FIXTURE, export: 'rabbitmqBroker', execArgv: ['--import', 'tsx'] },
   cleanup: async (names) => {
     await fx.cleanup(names);
     await deleteResults(names);
