@@ -5,6 +5,7 @@ import type { QueueTasks } from './app.js';
 import { TASK_OPTION_KEYS, rejectUnknownKeys } from './options.js';
 import { ErrorCodes, QTasksError } from './errors.js';
 import type { BulkAddOptions } from './bulk.js';
+import type { Dependency } from './di/container.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { JsonChecked } from './json-types.js';
 import { checkSchemaOptions, type ArgsSchema, type ResultSchema, type SchemaInput, type SchemaOutput } from './schema.js';
@@ -37,6 +38,16 @@ export interface TaskContext {
   cancel(reason?: string): never;
   /** Reports a progress value (fires `task.progress`). */
   progress(value: unknown): void;
+  /**
+   * Adds a line to the task's log, stored with its record (`app.get(id).logs`): the parts are
+   * joined with spaces (non-strings as JSON). The attempt keeps its last `maxLogLines` lines.
+   */
+  log(...parts: unknown[]): void;
+  /**
+   * The value of a dependency declared with `app.dependency` (app and worker scopes: the shared
+   * one; task scope: this attempt's own, disposed after it). A throwing factory rejects here.
+   */
+  use<T>(dependency: Dependency<T>): Promise<T>;
 }
 
 export interface TaskOptions<Y = never> {
@@ -78,6 +89,8 @@ export interface TaskOptions<Y = never> {
   args?: ArgsSchema;
   /** A Standard Schema of the result: checked (and maybe transformed) before it is stored. */
   result?: ResultSchema;
+  /** Lines `ctx.log` keeps per attempt (the latest ones), stored with the record (default 100; 0: none). */
+  maxLogLines?: number;
   tags?: readonly string[];
   description?: string;
 }
@@ -199,6 +212,7 @@ export function checkTaskOptions(name: string, options: TaskOptions, known: Read
   nonNegative(name, 'retryMaxDelayMs', options.retryMaxDelayMs);
   nonNegative(name, 'delay', options.delay);
   nonNegative(name, 'resultTtlMs', options.resultTtlMs);
+  nonNegative(name, 'maxLogLines', options.maxLogLines, true);
   if (options.maxTime !== undefined && (typeof options.maxTime !== 'number' || !(options.maxTime > 0) || !Number.isFinite(options.maxTime))) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": maxTime must be a positive number of ms, got ${String(options.maxTime)}`);
   }
