@@ -54,4 +54,4 @@ it('serves a request through the Nest app, and drains a running task on SIGTERM'
     child.kill('SIGKILL');
     await probe.stop();
   }
-});
+}, 90_000);
