@@ -7,7 +7,7 @@ import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/
 import type { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { QueueTasks, StartOptions } from '../core/app.js';
 import { ErrorCodes, QTasksError, messageOf } from '../core/errors.js';
-import { taskMetadataOf } from './tokens.js';
+import { getAppToken, taskMetadataOf } from './tokens.js';
 import type { EchoTaskOptions, PlainTaskOptions } from '../core/task.js';
 
 export class QtasksRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -40,7 +40,9 @@ export class QtasksRunner implements OnApplicationBootstrap, BeforeApplicationSh
 
   #registerTasks(): void {
     const seen = new Set<object>();
-    for (const wrapper of this.#discovery.getProviders()) {
+    const providers = this.#discovery.getProviders();
+    const registered = new Set(providers.map((w) => w.token));
+    for (const wrapper of providers) {
       const instance: unknown = wrapper.instance;
       if (instance === null || typeof instance !== 'object' || seen.has(instance)) continue;
       const proto = Object.getPrototypeOf(instance) as object | null;
@@ -49,7 +51,17 @@ export class QtasksRunner implements OnApplicationBootstrap, BeforeApplicationSh
       for (const method of this.#scanner.getAllMethodNames(proto)) {
         const fn = (proto as Record<string, unknown>)[method];
         const meta = taskMetadataOf(fn);
-        if (meta === undefined || meta.registration !== this.#registration) continue;
+        if (meta === undefined) continue;
+        if (meta.registration !== this.#registration) {
+          // A task for an app nobody registered would otherwise never run, silently.
+          if (!registered.has(getAppToken(meta.registration))) {
+            throw new QTasksError(
+              ErrorCodes.INVALID_OPTION,
+              `qtasks/nestjs: task "${meta.name}" is for registration "${meta.registration}", but no QtasksModule.forRoot/forRootAsync has that registration`,
+            );
+          }
+          continue;
+        }
         if (!wrapper.isDependencyTreeStatic()) {
           throw new QTasksError(
             ErrorCodes.INVALID_OPTION,

@@ -92,6 +92,15 @@ describe('qtasks run (built CLI)', () => {
     expect(none.stderr).toContain('Usage: qtasks');
   });
 
+  it('a second signal during the drain exits at once with code 1 and one line', async () => {
+    const result = await run(['run', '-A', 'test/fixtures/cli-long.ts:app'], (line, child) => {
+      if (line === 'task running') child.kill('SIGTERM');
+      if (line === 'qtasks: SIGTERM: draining') child.kill('SIGINT');
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('qtasks: SIGINT during the drain: exiting without waiting\n');
+  });
+
   it('exits 2 for an unknown command', async () => {
     const result = await run(['serve']);
     expect(result.code).toBe(2);

@@ -117,7 +117,7 @@ describe('qtasks run with several apps (real child process)', () => {
     } finally {
       await p.stop();
     }
-  });
+  }, 60_000);
 
   it('an app that fails to start is named, the other apps are stopped, exit 1', async () => {
     const id = randomUUID().slice(0, 8);

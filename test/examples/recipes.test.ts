@@ -63,7 +63,7 @@ describe('recipe: a web app that only produces, plus a separate worker process',
       worker.kill('SIGTERM');
       expect(await exited).toBe(0);
     }
-  });
+  }, 60_000);
 });
 
 describe('recipe: one worker host serving several apps', () => {

@@ -1,8 +1,8 @@
 /** The worker host from code (`qtasks/host`), in process, on the memory default. */
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from 'vitest';
-import { ErrorCodes, definePlugin } from '../../core/index.js';
-import { WorkerHost, WorkerHostError, runWorkers } from '../../host/index.js';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { ErrorCodes, definePlugin, type QueueTasks } from '../../core/index.js';
+import { WorkerHost, WorkerHostError, runWorkers, type HostFailure, type HostedApp } from '../../host/index.js';
 import { gate, waitUntil } from '../contracts/helpers.js';
 import { appsWithCleanGlobals } from '../support/apps.js';
 
@@ -98,5 +98,19 @@ describe('app.start overrides for one run', () => {
     await expect(a.start({ concurrency: 0 })).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION, message: expect.stringContaining('app "start-opts": concurrency') });
     await expect(a.start({ queues: [] })).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION });
     expect(a.state).toBe('created');
+  });
+});
+
+describe('types', () => {
+  it('take apps or { app, label }, and numbers and queue names for the overrides', () => {
+    const a = make({ name: 'types', globals: false, config: quiet });
+    expectTypeOf(runWorkers).parameter(0).toEqualTypeOf<readonly (QueueTasks | HostedApp)[]>();
+    expectTypeOf<WorkerHostError['failures']>().toEqualTypeOf<readonly HostFailure[]>();
+    // @ts-expect-error an app, not its name
+    expect(() => new WorkerHost(['types'])).toThrow();
+    // @ts-expect-error concurrency is a number
+    expect(() => new WorkerHost([a], { concurrency: '4' })).not.toThrow();
+    // @ts-expect-error queues is a list
+    expect(() => new WorkerHost([{ app: a, label: 'x' }], { queues: 'a,b' })).not.toThrow();
   });
 });

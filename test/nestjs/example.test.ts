@@ -36,7 +36,7 @@ it('serves a request through the Nest app, and drains a running task on SIGTERM'
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.on('exit', (code, signal) => done({ code, signal })));
   const probe = new QueueTasks({ name: appName, globals: false, config: { logLevel: 'silent' }, plugins: [redis({ url: REDIS_URL })] });
   try {
-    const url = (await waitUntil(() => /listening (\S+)/.exec(stdout)?.[1], `the example listening (stderr: ${stderr})`, 20_000)).replace('[::1]', '127.0.0.1');
+    const url = (await waitUntil(() => /listening (\S+)/.exec(stdout)?.[1], `the example listening (stderr: ${stderr})`, 40_000)).replace('[::1]', '127.0.0.1');
     const res = await fetch(`${url}/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Ada' }) });
     expect(await res.json()).toMatchObject({ status: 'success', message: 'Welcome, Ada!' });
     // Nest's logger carries qtasks' lines, with the app in the context.
@@ -54,4 +54,4 @@ it('serves a request through the Nest app, and drains a running task on SIGTERM'
     child.kill('SIGKILL');
     await probe.stop();
   }
-});
+}, 90_000);

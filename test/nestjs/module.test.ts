@@ -252,6 +252,25 @@ describe('named registrations', () => {
   });
 });
 
+@Injectable()
+class OrphanTasks {
+  @Task({ name: 'lost', registration: 'nobody' })
+  lost(): string {
+    return 'never';
+  }
+}
+
+describe('a task for a registration that does not exist', () => {
+  it('fails bootstrap, naming the task and the registration', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [rootModule([QtasksModule.forRoot({ name: 'orphans', config: { logLevel: 'silent' } })], [OrphanTasks])],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await expect(app.init()).rejects.toThrow('task "lost" is for registration "nobody", but no QtasksModule.forRoot/forRootAsync has that registration');
+    await app.close();
+  });
+});
+
 describe('logging', () => {
   it('goes through Nest’s logger by default, with the app and component as context', async () => {
     const lines: { level: string; message: string; context: string }[] = [];
