@@ -55,6 +55,7 @@ export class MemoryBroker implements Broker {
         if (malformed !== undefined) {
           const id = (message as { id?: unknown }).id;
           backend.addDeadLetter({ ...(typeof id === 'string' ? { id } : {}), reason: `malformed message: ${malformed}`, payload: safeText(message) });
+          if (typeof id === 'string') backend.finished(id);
           this.#ctx?.logger.error({ reason: malformed }, 'malformed message dead-lettered');
           backend.released(consumer);
           return;
