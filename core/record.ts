@@ -74,6 +74,12 @@ export interface TaskRecord<A extends readonly unknown[] = readonly unknown[], R
   /** The last value the task reported (`ctx.progress`, a generator's yield), for this attempt. */
   readonly progress?: unknown;
   readonly meta?: Readonly<Record<string, unknown>>;
+  /**
+   * Set while an attempt runs alone under suspicion (an earlier delivery was lost with its worker):
+   * which attempt, and how many deliveries had been lost before it. Read back at the next
+   * delivery: if that attempt was lost too, the task took its worker down on its own.
+   */
+  readonly alone?: { readonly attempt: number; readonly lost: number };
 }
 
 /** The parts of a record that change as a task runs. */
