@@ -3,7 +3,7 @@
  * outside world comes from plugins through hooks; with none, the in-memory plugin answers.
  */
 import { resolveConfig, type Config } from './config.js';
-import type { Broker, ComponentContext, GlobalConfig, Storage } from './contracts.js';
+import type { Broker, ComponentContext, GlobalConfig, Storage, WorkerInfo } from './contracts.js';
 import { ErrorCodes, QTasksError, WaitTimeoutError } from './errors.js';
 import { createHooks, type KernelHooks, type LifecycleContext } from './hooks.js';
 import { guardHooks, runStopTaps, withTimeout } from './lifecycle.js';
@@ -437,9 +437,14 @@ export class QueueTasks {
     return this.hooks.storage.afterGet.isUsed() ? this.hooks.storage.afterGet.call(record) : record;
   }
 
-  /** Whether a worker of this app (in any process) is alive. */
+  /** Whether a worker of this app (in any process) is alive: the shorthand for `workers()`. */
   async ping(): Promise<boolean> {
     return (await this.#ready('ping')).globalConfig.alive();
+  }
+
+  /** The live workers of this app, in any process, each as its last heartbeat described it. */
+  async workers(): Promise<WorkerInfo[]> {
+    return (await this.#ready('workers')).globalConfig.workers();
   }
 
   /** The app's shared key-value store and liveness (QTasks' GlobalConfig). */

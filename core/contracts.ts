@@ -26,6 +26,14 @@ export interface Delivery {
   readonly message: TaskMessage;
   /** 1-based count of deliveries of this message, this one included (crash redeliveries count). */
   readonly attempt: number;
+  /**
+   * How many deliveries of this message before this one were lost: handed out and never settled
+   * (their worker crashed, was killed, stopped past its grace period or stopped answering past
+   * the lease). Counted by the broker and carried across retries; absent means 0. The worker runs
+   * a delivery with losses alone, under suspicion, and does not charge innocent losses against
+   * the delivery limit (docs/architecture.md, Reliability).
+   */
+  readonly lost?: number;
 }
 
 export interface PublishOptions {
@@ -90,6 +98,13 @@ export interface Broker {
   ack(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean>;
   /** Deliver again after `delayMs`; `record` is in status `retry`. */
   retry(delivery: Delivery, record: TaskRecord, delayMs: number): Promise<boolean>;
+  /**
+   * Optional: give an unrun delivery back, to be delivered again with the same `attempt` and
+   * `lost` (no attempt is spent), to another consumer first where the broker can arrange it,
+   * not to this consumer before `delayMs`. The worker uses it to leave a task it does not know
+   * to a live worker that does; without it, a worker fails tasks it does not know.
+   */
+  release?(delivery: Delivery, delayMs: number): Promise<boolean>;
   /** Move to the dead letters; `record` is in status `dead` with a reason. */
   deadLetter(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean>;
   /** Malformed messages and dead-lettered tasks, newest first. */
@@ -127,15 +142,40 @@ export interface Storage {
   stop(): Promise<void>;
 }
 
-/** Liveness and a small shared key-value store for an app (QTasks' GlobalConfig). */
+/** What a worker says about itself in each heartbeat; `app.workers()` lists these. */
+export interface WorkerInfo {
+  /** Unique per worker (a UUID), stable for its life. */
+  readonly id: string;
+  /** The app's name (one registry per app name). */
+  readonly app: string;
+  readonly host: string;
+  readonly pid: number;
+  /** The queues it consumes. */
+  readonly queues: readonly string[];
+  readonly concurrency: number;
+  /** Tasks running at its last heartbeat. */
+  readonly running: number;
+  /** The task names it serves (its registered tasks), sorted. */
+  readonly tasks: readonly string[];
+  /** Epoch ms. */
+  readonly startedAt: number;
+  /** Epoch ms of its last heartbeat, by the worker's clock. */
+  readonly lastHeartbeat: number;
+}
+
+/** Liveness, the worker registry and a small shared key-value store for an app (QTasks' GlobalConfig). */
 export interface GlobalConfig {
   readonly name: string;
   start(ctx: ComponentContext): Promise<void>;
   set(key: string, value: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
-  /** Records that worker `workerId` of this app is alive for `ttlMs`. */
-  heartbeat(workerId: string, ttlMs: number): Promise<void>;
-  /** Whether some worker of this app has a live heartbeat. */
+  /** Records that `worker` of this app is alive for `ttlMs`, replacing what it said before. */
+  heartbeat(worker: WorkerInfo, ttlMs: number): Promise<void>;
+  /** Forgets a worker at once (it stopped): it is no longer alive nor listed. */
+  leave(workerId: string): Promise<void>;
+  /** The workers of this app with a live heartbeat, each as its last heartbeat described it. */
+  workers(): Promise<WorkerInfo[]>;
+  /** Whether some worker of this app has a live heartbeat (cheaper than `workers()`). */
   alive(): Promise<boolean>;
   stop(): Promise<void>;
 }

@@ -290,7 +290,8 @@ function decideRetry(app: QueueTasks, def: TaskDefinition, delivery: Delivery, c
   if (retry === undefined) {
     const matches = opts.retryOn === undefined || opts.retryOn.some((cls) => error instanceof cls);
     retry = error instanceof RetryLaterError || matches;
-    retry = retry && delivery.attempt <= retries;
+    // Deliveries lost with an innocent worker (delivery.lost) are not the task's attempts.
+    retry = retry && delivery.attempt - (delivery.lost ?? 0) <= retries;
   }
   if (!retry) return { kind: 'error', error };
   let delayMs =

@@ -25,6 +25,7 @@ export type {
   Storage,
   TaskEvent,
   TaskEventType,
+  WorkerInfo,
 } from './contracts.js';
 export { CONTROL_CAPABILITIES } from './contracts.js';
 export type { CleanOptions, ListOptions, ListResult, RetryFilter } from './control/plane.js';

@@ -76,6 +76,12 @@ export interface TaskRecord<A extends readonly unknown[] = readonly unknown[], R
   /** The lines the attempt logged with `ctx.log` (its last `maxLogLines`). */
   readonly logs?: readonly string[];
   readonly meta?: Readonly<Record<string, unknown>>;
+  /**
+   * Set while an attempt runs alone under suspicion (an earlier delivery was lost with its worker):
+   * which attempt, and how many deliveries had been lost before it. Read back at the next
+   * delivery: if that attempt was lost too, the task took its worker down on its own.
+   */
+  readonly alone?: { readonly attempt: number; readonly lost: number };
 }
 
 /** The parts of a record that change as a task runs. */

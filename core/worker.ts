@@ -12,6 +12,8 @@ import type { LoggerLike } from './logger.js';
 import { NotPlainJson, jsonProblem, toPlainJson } from './json.js';
 import { setLongTimeout, type LongTimer } from './timers.js';
 import { TaskStatus, errorInfo, recordOf, type TaskErrorInfo, type TaskRecord } from './record.js';
+import { Admission, suspicionVerdict } from './suspicion.js';
+import { WorkerRegistry } from './worker-registry.js';
 
 export interface WorkerParts {
   readonly broker: Broker;
@@ -30,6 +32,8 @@ export class Worker {
   /** Cancel requests for tasks not (yet) running here, kept briefly: a claim may arrive after its cancel. */
   readonly #cancels = new Map<string, { reason: string; until: number }>();
   #stopCancels: (() => Promise<void>) | undefined;
+  readonly #admission = new Admission();
+  #registry: WorkerRegistry | undefined;
   #idle: (() => void) | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
 
@@ -45,8 +49,11 @@ export class Worker {
 
   async start(queues: readonly string[], concurrency = this.#app.config.concurrency): Promise<void> {
     const cfg = this.#app.config;
-    await this.#beat();
-    this.#heartbeat = setInterval(() => void this.#beat(), cfg.heartbeatMs);
+    const self = { id: this.id, app: this.#app.name, queues: [...queues], concurrency, tasks: [...this.#app.tasks.keys()].sort(), running: () => this.#running.size };
+    const registry = (this.#registry = new WorkerRegistry(this.#parts.globalConfig, self, this.#log, cfg.heartbeatMs));
+    await registry.beat(cfg.heartbeatMs * 3);
+    await registry.warnConflicts();
+    this.#heartbeat = setInterval(() => void registry.beat(cfg.heartbeatMs * 3), cfg.heartbeatMs);
     this.#heartbeat.unref();
     const control = this.#parts.broker.control;
     if (control?.capabilities.has('cancel') === true) this.#stopCancels = await control.onCancel((id, reason) => this.#cancel(id, reason));
@@ -60,6 +67,15 @@ export class Worker {
    * unsettled: the broker gives them to another worker.
    */
   async stop(graceMs: number): Promise<void> {
+    try {
+      await this.#stop(graceMs);
+    } finally {
+      // Drained or abandoned: this worker runs nothing more, so nothing may be left to it.
+      await this.#registry?.leave();
+    }
+  }
+
+  async #stop(graceMs: number): Promise<void> {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     await this.#parts.broker.pause();
     await this.#stopCancels?.().catch((err: unknown) => this.#log.warn({ err }, 'could not stop listening for cancels'));
@@ -75,6 +91,8 @@ export class Worker {
         this.#running.delete(delivery);
         abandoned++;
       }
+      // Deliveries waiting for their turn to run (suspicion.ts) were abandoned with the rest.
+      this.#admission.abandon();
       if (abandoned > 0) this.#log.warn({ abandoned }, 'stop grace period over: abandoning running tasks to redelivery');
       if (this.#running.size > 0 && (await this.#drained(this.#app.config.stepTimeoutMs)) === 'late') {
         this.#log.warn({ settling: this.#running.size }, 'settlements still in flight after the stop step limit; those tasks return when their lease expires');
@@ -96,16 +114,8 @@ export class Worker {
     }
   }
 
-  async #beat(): Promise<void> {
-    try {
-      await this.#parts.globalConfig.heartbeat(this.id, this.#app.config.heartbeatMs * 3);
-    } catch (err) {
-      this.#log.warn({ err }, 'heartbeat failed');
-    }
-  }
-
   #onDelivery(delivery: Delivery): void {
-    const progress: Progress = { settled: false, ending: false, abandoned: false };
+    const progress: Progress = { settled: false, ending: false, abandoned: false, admitted: undefined };
     this.#running.set(delivery, { execution: undefined, progress, startedAt: 0, ttlMs: 0 });
     void this.#run(delivery, progress);
   }
@@ -141,6 +151,7 @@ export class Worker {
     } catch (err) {
       await this.#giveBack(delivery, progress, err);
     } finally {
+      if (progress.admitted !== undefined) this.#admission.leave(progress.admitted === 'alone');
       this.#running.delete(delivery);
       if (this.#running.size === 0 && this.#idle !== undefined) this.#idle();
     }
@@ -176,16 +187,34 @@ export class Worker {
     const ttlMs = def?.options.resultTtlMs ?? app.config.resultTtlMs;
     // The producer may not know the task's retry count; the worker's definition can raise the limit.
     const limit = Math.max(m.maxDeliveries, def === undefined ? 0 : (def.options.retry ?? 0) + 1 + app.config.extraDeliveries);
-    if (delivery.attempt > limit) {
-      const reason = `delivered ${delivery.attempt} times without an outcome (limit ${limit})`;
-      return this.#deadLetter(delivery, progress, startedAt, reason, ErrorCodes.DELIVERY_LIMIT, ttlMs);
-    }
+    const suspect = (delivery.lost ?? 0) > 0;
+    // Innocent losses are not charged (suspicion.ts); without losses this is the plain limit check.
+    const reason = suspect || delivery.attempt > limit ? await suspicionVerdict(delivery, limit, this.#parts.storage, this.#log) : undefined;
+    if (reason !== undefined) return this.#deadLetter(delivery, progress, startedAt, reason, ErrorCodes.DELIVERY_LIMIT, ttlMs);
     if (def === undefined) {
-      const err = new QTasksError(ErrorCodes.UNKNOWN_TASK, `no task named ${JSON.stringify(m.name)} is registered on app "${app.name}"`);
+      if (await this.#handBack(delivery, progress)) return;
+      const err = new QTasksError(ErrorCodes.UNKNOWN_TASK, `no task named ${JSON.stringify(m.name)} is registered on app "${app.name}", and no live worker of the app serves it on queue "${m.queue}"`);
       const record = recordOf(m, TaskStatus.ERROR, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, error: errorInfo(err) });
       return this.#settle(delivery, progress, record, ttlMs);
     }
-    if (!this.#parts.fused) {
+    const entered = this.#admission.enter(suspect);
+    progress.admitted = suspect ? 'alone' : 'shared';
+    if (entered !== true && (!(await entered) || progress.abandoned)) {
+      progress.admitted = undefined; // abandoned at stop before it could start
+      return;
+    }
+    if (suspect) {
+      // Runs alone now: mark the record, so that if this attempt is lost too, the next delivery knows why.
+      const now = Date.now();
+      const marked = { ...recordOf(m, TaskStatus.PROCESS, delivery.attempt, now, { startedAt: now }), alone: { attempt: delivery.attempt, lost: delivery.lost ?? 0 } };
+      this.#log.warn({ taskId: m.id, task: m.name, attempt: delivery.attempt, lost: delivery.lost }, 'task redelivered after its worker was lost: running it alone');
+      if (!(await this.#parts.storage.save(marked, { ttlMs }))) {
+        // A newer delivery of this task exists: this one is stale. Let the broker drop it.
+        await this.#parts.broker.ack(delivery, marked, { ttlMs });
+        progress.settled = true;
+        return;
+      }
+    } else if (!this.#parts.fused) {
       // A broker that keeps records wrote `process` at delivery; otherwise the kernel does, fenced.
       const base = recordOf(m, TaskStatus.PROCESS, delivery.attempt, startedAt, { startedAt });
       const processing = this.#beforeSave(base);
@@ -213,6 +242,25 @@ export class Worker {
     if (progress.ending) return; // cancelled while running: already settled
     progress.ending = true;
     await this.#settle(delivery, progress, this.#record(delivery, startedAt, outcome, execution.lastProgress, execution.logs), ttlMs, outcome);
+  }
+
+  /**
+   * A task this worker does not know: if a live worker of the app serves it on its queue (a
+   * rolling deploy, or two deployments sharing an app name), give it back for that worker,
+   * spending no attempt. The first time at once; each time it comes back here, with a longer
+   * delay (registry.handbackDelay), so a worker never spins on a task while the one that knows
+   * it is busy. Brokers hand a released task to another consumer first where they can.
+   */
+  async #handBack(delivery: Delivery, progress: Progress): Promise<boolean> {
+    const m = delivery.message;
+    const registry = this.#registry;
+    const broker = this.#parts.broker;
+    if (broker.release === undefined || registry === undefined || !(await registry.knownElsewhere(m.name, m.queue))) return false;
+    const delayMs = registry.handbackDelay(m.id);
+    this.#log.debug({ taskId: m.id, task: m.name, delayMs }, 'task unknown here but served by another live worker: handing it back');
+    await broker.release(delivery, delayMs);
+    progress.settled = true;
+    return true;
   }
 
   /** Stores and publishes a task's progress values through the control plane, fenced on the delivery. */
@@ -367,6 +415,8 @@ interface Progress {
   ending: boolean;
   /** Given up at the stop deadline before it had an outcome: left unsettled for redelivery. */
   abandoned: boolean;
+  /** How the delivery was admitted to run (suspicion.ts), so it leaves the gate the same way. */
+  admitted: 'alone' | 'shared' | undefined;
 }
 
 /** A delivery this worker holds. */

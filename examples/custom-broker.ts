@@ -40,6 +40,8 @@ interface Entry {
   readonly readyAt: number;
   /** How often it was delivered before; the next delivery's attempt is this + 1. */
   readonly deliveries: number;
+  /** How many of those deliveries were lost (their lease expired unsettled): `Delivery.lost`. */
+  readonly lost: number;
 }
 
 /** A delivery in progress on the "server": its entry comes back if `expiresAt` passes. */
@@ -59,8 +61,8 @@ export class ArrayStore {
   #seq = 0;
   #token = 0;
 
-  put(queue: string, payload: string, priority: number, delayMs = 0, deliveries = 0): void {
-    this.entries.push({ queue, payload, priority, seq: this.#seq++, readyAt: Date.now() + delayMs, deliveries });
+  put(queue: string, payload: string, priority: number, delayMs = 0, deliveries = 0, lost = 0): void {
+    this.entries.push({ queue, payload, priority, seq: this.#seq++, readyAt: Date.now() + delayMs, deliveries, lost });
     for (const wake of this.#listeners) wake();
   }
 
@@ -73,7 +75,8 @@ export class ArrayStore {
     for (const [token, lease] of this.#leases) {
       if (lease.expiresAt > now) continue;
       this.#leases.delete(token);
-      this.entries.push({ ...lease.entry, seq: this.#seq++, readyAt: now });
+      // Its worker went away without settling it: that delivery was lost.
+      this.entries.push({ ...lease.entry, seq: this.#seq++, readyAt: now, lost: lease.entry.lost + 1 });
     }
     let best = -1;
     let nextAt = Infinity;
@@ -169,7 +172,7 @@ export class ArrayBroker implements Broker {
   async retry(delivery: Delivery, _record: TaskRecord, delayMs: number): Promise<boolean> {
     if (!this.#settle(delivery)) return false;
     const m = delivery.message;
-    this.#store.put(m.queue, JSON.stringify(m), m.priority, delayMs, delivery.attempt);
+    this.#store.put(m.queue, JSON.stringify(m), m.priority, delayMs, delivery.attempt, delivery.lost);
     return true;
   }
 
@@ -222,7 +225,7 @@ export class ArrayBroker implements Broker {
       if (taken.entry === undefined || taken.token === undefined) break;
       const message = this.#decode(taken.entry, taken.token);
       if (message === undefined) continue; // dead-lettered; it never held a concurrency slot
-      const delivery: Delivery = { message, attempt: taken.entry.deliveries };
+      const delivery: Delivery = { message, attempt: taken.entry.deliveries, lost: taken.entry.lost };
       this.#held.set(delivery, taken.token);
       options.onDelivery(delivery);
     }

@@ -3,7 +3,7 @@
  * and the key-value store. Apps that are given the same backend share one queue, which is how
  * tests model a producer and several workers.
  */
-import type { DeadLetter, TaskEvent } from '../../core/contracts.js';
+import type { DeadLetter, TaskEvent, WorkerInfo } from '../../core/contracts.js';
 import { isFinal, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { setLongTimeout, type LongTimer } from '../../core/timers.js';
 import { Waiters } from '../../core/waiters.js';
@@ -15,6 +15,8 @@ interface Ready {
   readonly seq: number;
   /** Deliveries so far; travels with the entry so no per-task map is needed. */
   readonly deliveries: number;
+  /** Of those, how many were lost (never settled). */
+  readonly lost: number;
 }
 
 interface Delayed extends Ready {
@@ -32,7 +34,7 @@ export interface MemoryConsumer {
   readonly concurrency: number;
   unsettled: number;
   paused: boolean;
-  deliver(message: TaskMessage, attempt: number): void;
+  deliver(message: TaskMessage, attempt: number, lost: number): void;
 }
 
 const byPriority = (a: Ready, b: Ready): boolean => a.message.priority < b.message.priority || (a.message.priority === b.message.priority && a.seq < b.seq);
@@ -47,7 +49,8 @@ export class MemoryBackend {
   readonly #consumers = new Set<MemoryConsumer>();
   readonly #dead: DeadLetter[] = [];
   readonly kv = new Map<string, string>();
-  readonly heartbeats = new Map<string, number>();
+  /** Worker id -> when its heartbeat expires (epoch ms) and what it said. */
+  readonly heartbeats = new Map<string, { until: number; info: WorkerInfo }>();
   /** Tasks queued, delayed or running, by id: what the control plane counts, cancels and promotes. */
   readonly live = new LiveTasks();
   /** Record ids by queue and status (newest last), kept in step with every record write. */
@@ -62,15 +65,15 @@ export class MemoryBackend {
   #delayTimer: LongTimer | undefined;
   #delayAt = Infinity;
 
-  /** Queues a message now or after `delayMs`; `deliveries` is how often it was delivered before. */
-  enqueue(message: TaskMessage, delayMs: number, deliveries = 0, announce = true): void {
+  /** Queues a message now or after `delayMs`; `deliveries` is how often it was delivered before, `lost` how many of those were lost. */
+  enqueue(message: TaskMessage, delayMs: number, deliveries = 0, announce = true, lost = 0): void {
     const seq = this.#seq++;
     const delayed = delayMs > 0;
     this.live.put(message, seq, deliveries, delayed);
     if (announce && deliveries === 0) this.emit(delayed ? 'delayed' : 'added', message, 0);
     if (delayed) {
       const at = Date.now() + delayMs;
-      this.#delayed.push({ message, at, seq, deliveries });
+      this.#delayed.push({ message, at, seq, deliveries, lost });
       this.#armDelay();
       return;
     }
@@ -79,7 +82,7 @@ export class MemoryBackend {
       heap = new Heap(byPriority);
       this.#queues.set(message.queue, heap);
     }
-    heap.push({ message, seq, deliveries });
+    heap.push({ message, seq, deliveries, lost });
     this.#schedulePump();
   }
 
@@ -237,15 +240,27 @@ export class MemoryBackend {
   }
 
   #pump(): void {
+    let served: MemoryConsumer[] | undefined;
     for (const consumer of this.#consumers) {
       const queues = this.paused.size === 0 ? consumer.queues : this.paused.has('*') ? [] : consumer.queues.filter((q) => !this.paused.has(q));
+      let n = 0;
       while (!consumer.paused && consumer.unsettled < consumer.concurrency) {
         const next = this.#take(queues);
         if (next === undefined) break;
         consumer.unsettled++;
+        n++;
         this.live.running(next.message.id);
         this.emit('active', next.message, next.deliveries + 1);
-        consumer.deliver(next.message, next.deliveries + 1);
+        consumer.deliver(next.message, next.deliveries + 1, next.lost);
+      }
+      if (n > 0) (served ??= []).push(consumer);
+    }
+    // Consumers that were served go to the back: the next message goes to another one first, as
+    // a networked broker would spread it (and a task one worker gave back reaches another).
+    if (served !== undefined && this.#consumers.size > 1) {
+      for (const c of served) {
+        this.#consumers.delete(c);
+        this.#consumers.add(c);
       }
     }
   }
@@ -285,7 +300,7 @@ export class MemoryBackend {
     const now = Date.now();
     for (let top = this.#delayed.peek(); top !== undefined && top.at <= now; top = this.#delayed.peek()) {
       this.#delayed.pop();
-      if (this.live.current(top.message.id, top.seq)) this.enqueue(top.message, 0, top.deliveries, false);
+      if (this.live.current(top.message.id, top.seq)) this.enqueue(top.message, 0, top.deliveries, false, top.lost);
     }
     this.#armDelay();
   }

@@ -50,7 +50,7 @@ export class MemoryBroker implements Broker {
       concurrency: options.concurrency,
       unsettled: 0,
       paused: false,
-      deliver: (message, attempt) => {
+      deliver: (message, attempt, lost) => {
         const malformed = validateMessage(message);
         if (malformed !== undefined) {
           const id = (message as { id?: unknown }).id;
@@ -60,9 +60,11 @@ export class MemoryBroker implements Broker {
           backend.released(consumer);
           return;
         }
-        const delivery: Delivery = { message, attempt };
+        const delivery: Delivery = lost > 0 ? { message, attempt, lost } : { message, attempt };
         this.#owned.add(delivery);
-        if (this.records !== undefined) {
+        // A delivery after a loss leaves the record alone: the worker writes `process` with its
+        // suspicion mark when it starts it, and must first read the mark the lost attempt left.
+        if (this.records !== undefined && lost === 0) {
           const now = Date.now();
           backend.saveRecord(recordOf(message, TaskStatus.PROCESS, attempt, now, { startedAt: now }), Infinity);
         }
@@ -86,8 +88,14 @@ export class MemoryBroker implements Broker {
   async retry(delivery: Delivery, record: TaskRecord, delayMs: number): Promise<boolean> {
     if (!this.#settle(delivery)) return false;
     if (this.records !== undefined) this.#backend.saveRecord(record, Infinity);
-    this.#backend.enqueue(delivery.message, delayMs, delivery.attempt);
+    this.#backend.enqueue(delivery.message, delayMs, delivery.attempt, true, delivery.lost);
     this.#backend.emit('retrying', record, delivery.attempt, record.error !== undefined ? { message: record.error.message } : undefined);
+    return true;
+  }
+
+  async release(delivery: Delivery, delayMs: number): Promise<boolean> {
+    if (!this.#settle(delivery)) return false;
+    this.#backend.enqueue(delivery.message, delayMs, delivery.attempt - 1, false, delivery.lost);
     return true;
   }
 
@@ -125,7 +133,7 @@ export class MemoryBroker implements Broker {
     if (abandoned.length === 0) return;
     // What this broker still held was never settled: like an expired lease, it goes back to the queue.
     const timer = setTimeout(() => {
-      for (const d of abandoned) this.#backend.enqueue(d.message, 0, d.attempt);
+      for (const d of abandoned) this.#backend.enqueue(d.message, 0, d.attempt, true, (d.lost ?? 0) + 1);
     }, this.#ctx?.config.leaseMs ?? 0);
     timer.unref();
   }

@@ -1,5 +1,5 @@
 /** Memory storage and global config over a MemoryBackend. */
-import type { ComponentContext, GlobalConfig, SaveOptions, Storage } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
 import type { TaskRecord } from '../../core/record.js';
 import type { MemoryBackend } from './backend.js';
 
@@ -46,17 +46,33 @@ export class MemoryGlobalConfig implements GlobalConfig {
     return this.#backend.kv.get(key);
   }
 
-  async heartbeat(workerId: string, ttlMs: number): Promise<void> {
-    this.#backend.heartbeats.set(workerId, Date.now() + ttlMs);
+  async heartbeat(worker: WorkerInfo, ttlMs: number): Promise<void> {
+    // A copy: the caller's object may change after this call, a networked store would not see that.
+    const info: WorkerInfo = { ...worker, queues: [...worker.queues], tasks: [...worker.tasks] };
+    this.#backend.heartbeats.set(worker.id, { until: Date.now() + ttlMs, info });
+  }
+
+  async leave(workerId: string): Promise<void> {
+    this.#backend.heartbeats.delete(workerId);
+  }
+
+  async workers(): Promise<WorkerInfo[]> {
+    return this.#live().map((w) => ({ ...w, queues: [...w.queues], tasks: [...w.tasks] }));
   }
 
   async alive(): Promise<boolean> {
+    return this.#live().length > 0;
+  }
+
+  /** Live workers; expired ones are dropped on the way (no timer). */
+  #live(): WorkerInfo[] {
     const now = Date.now();
-    for (const [id, until] of this.#backend.heartbeats) {
-      if (until > now) return true;
-      this.#backend.heartbeats.delete(id);
+    const out: WorkerInfo[] = [];
+    for (const [id, beat] of this.#backend.heartbeats) {
+      if (beat.until > now) out.push(beat.info);
+      else this.#backend.heartbeats.delete(id);
     }
-    return false;
+    return out;
   }
 
   async stop(): Promise<void> {}

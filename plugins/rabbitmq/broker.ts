@@ -24,6 +24,8 @@ import { checkShortString, Declarer, MAX_DELAY_MS, Topology } from './topology.j
 import { asQTasksError, ErrorCodes, QTasksError } from '../../core/errors.js';
 
 export const DELIVERIES_HEADER = 'x-qtasks-deliveries';
+/** Of those deliveries, how many were lost (ran and returned unsettled: their worker or channel died). */
+export const LOST_HEADER = 'x-qtasks-lost';
 
 export interface BrokerSettings {
   /** Server-side prefetch; default the worker's concurrency. Extra messages wait here, unacked. */
@@ -44,6 +46,7 @@ class RabbitDelivery implements Delivery {
   constructor(
     readonly message: TaskMessage,
     readonly attempt: number,
+    readonly lost: number,
     readonly raw: ConsumeMessage,
     readonly consumer: Consumer,
   ) {}
@@ -243,11 +246,22 @@ export class RabbitBroker implements Broker {
   /** `attempt`: when the storage told it (a redelivery); otherwise counted from the headers. */
   #deliver(m: ConsumeMessage, consumer: Consumer, message: TaskMessage, known?: number): void {
     const headers = m.properties.headers ?? {};
-    let attempt = known ?? count(headers[DELIVERIES_HEADER]) + 1;
-    if (known === undefined && this.#topo.opts.queueType === 'quorum') attempt += count(headers['x-delivery-count']);
+    const prior = count(headers[DELIVERIES_HEADER]);
+    let attempt = known ?? prior + 1;
+    let lost = count(headers[LOST_HEADER]);
+    if (known !== undefined) {
+      // The storage showed runs beyond the count: each of them was lost with its worker.
+      lost += known - (prior + 1);
+    } else if (this.#topo.opts.queueType === 'quorum') {
+      // Quorum queues count the returns themselves: each one is a lost delivery.
+      const returned = count(headers['x-delivery-count']);
+      attempt += returned;
+      lost += returned;
+    }
     if (this.#routes.enabled) this.#routes.remember(message.id, m.properties.replyTo, m.properties.correlationId);
-    this.#options!.onDelivery(new RabbitDelivery(message, attempt, m, consumer));
+    this.#options!.onDelivery(new RabbitDelivery(message, attempt, lost, m, consumer));
   }
+
 
   /**
    * A message flagged redelivered. The flag says less than it seems: a consumer that died or lost
@@ -280,11 +294,11 @@ export class RabbitBroker implements Broker {
       const ran = stored.status === TaskStatus.PROCESS ? stored.attempts : 0;
       if (ran <= prior) return this.#deliver(m, consumer, message, prior + 1);
       if (this.#topo.opts.queueType === 'quorum') return this.#deliver(m, consumer, message, ran + 1);
-      await this.#recount(m, consumer, queue, ran);
+      await this.#recount(m, consumer, queue, ran, count(m.properties.headers?.[LOST_HEADER]) + (ran - prior));
       return this.#release();
     }
     if (this.#topo.opts.queueType === 'quorum') return this.#deliver(m, consumer, message);
-    await this.#recount(m, consumer, queue, prior + 1);
+    await this.#recount(m, consumer, queue, prior + 1, count(m.properties.headers?.[LOST_HEADER]) + 1);
     this.#release();
   }
 
@@ -298,10 +312,10 @@ export class RabbitBroker implements Broker {
     if (this.#backlog.length > 0) queueMicrotask(() => this.#drain());
   }
 
-  /** A classic redelivery: count the lost deliveries by republishing with `deliveries`, then ack. */
-  async #recount(m: ConsumeMessage, consumer: Consumer, queue: string, deliveries: number): Promise<void> {
+  /** A classic redelivery: count the lost deliveries by republishing with `deliveries` and `lost`, then ack. */
+  async #recount(m: ConsumeMessage, consumer: Consumer, queue: string, deliveries: number, lost: number): Promise<void> {
     try {
-      await this.#send(this.#queueTarget(queue, 0), m.content, this.#copyProps(m, deliveries));
+      await this.#send(this.#queueTarget(queue, 0), m.content, this.#copyProps(m, deliveries, lost));
       this.#settleRaw(consumer, m, 'ack');
     } catch (err) {
       this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not recount a redelivered message; it stays in the queue');
@@ -325,9 +339,12 @@ export class RabbitBroker implements Broker {
     }
   }
 
-  #copyProps(m: ConsumeMessage, deliveries: number): Options.Publish {
+  /** `lost` replaces the message's lost count (a quorum queue's returns are folded into it). */
+  #copyProps(m: ConsumeMessage, deliveries: number, lost?: number): Options.Publish {
     const p = m.properties;
-    const props: Options.Publish = { persistent: true, headers: { ...p.headers, [DELIVERIES_HEADER]: deliveries } };
+    const headers: Record<string, unknown> = { ...p.headers, [DELIVERIES_HEADER]: deliveries };
+    if (lost !== undefined && lost > 0) headers[LOST_HEADER] = lost;
+    const props: Options.Publish = { persistent: true, headers };
     if (typeof p.contentType === 'string') props.contentType = p.contentType;
     if (typeof p.messageId === 'string') props.messageId = p.messageId;
     if (typeof p.priority === 'number') props.priority = p.priority;
@@ -386,13 +403,19 @@ export class RabbitBroker implements Broker {
   }
 
   async retry(delivery: Delivery, _record: TaskRecord, delayMs: number): Promise<boolean> {
-    return this.#moveAndAck(delivery, (d) => [this.#queueTarget(d.message.queue, Math.min(delayMs, MAX_DELAY_MS)), this.#copyProps(d.raw, d.attempt)]);
+    return this.#moveAndAck(delivery, (d) => [this.#queueTarget(d.message.queue, Math.min(delayMs, MAX_DELAY_MS)), this.#copyProps(d.raw, d.attempt, d.lost)]);
+  }
+
+  /** Back unrun: the copy carries the deliveries before this one, so it arrives as the same attempt. */
+  async release(delivery: Delivery, delayMs: number): Promise<boolean> {
+    return this.#moveAndAck(delivery, (d) => [this.#queueTarget(d.message.queue, Math.min(delayMs, MAX_DELAY_MS)), this.#copyProps(d.raw, d.attempt - 1, d.lost)]);
   }
 
   async deadLetter(delivery: Delivery, record: TaskRecord, _options: SaveOptions): Promise<boolean> {
     return this.#moveAndAck(delivery, (d) => {
-      const headers = { ...d.raw.properties.headers, [DELIVERIES_HEADER]: d.attempt, [REASON_HEADER]: record.reason ?? 'dead-lettered', [ID_HEADER]: record.id };
-      return [this.#dlxTarget, { ...this.#copyProps(d.raw, d.attempt), headers }];
+      const props = this.#copyProps(d.raw, d.attempt, d.lost);
+      const headers = { ...props.headers, [REASON_HEADER]: record.reason ?? 'dead-lettered', [ID_HEADER]: record.id };
+      return [this.#dlxTarget, { ...props, headers }];
     });
   }
 

@@ -129,6 +129,11 @@ export class RedisBroker implements Broker {
     return this.#settle('r', delivery, record, wholeMs(delayMs, 0));
   }
 
+  release(delivery: Delivery, delayMs: number): Promise<boolean> {
+    if (this.#consumer === undefined) return Promise.resolve(false);
+    return this.#consumer.release(delivery, wholeMs(delayMs, 0));
+  }
+
   deadLetter(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
     return this.#settle('d', delivery, record, wholeMs(options.ttlMs), record.reason ?? 'dead-lettered');
   }

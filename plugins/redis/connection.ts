@@ -10,7 +10,8 @@ import type { ComponentContext } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError, asQTasksError, messageOf } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { Keys } from './keys.js';
-import { ALIVE, ENQUEUE, GET, HEARTBEAT, RENEW, SAVE, STEP, WATCH } from './lua.js';
+import { ENQUEUE, GET, RENEW, SAVE, STEP, WATCH } from './lua.js';
+import { ALIVE, HEARTBEAT, LEAVE, WORKERS } from './registry-lua.js';
 import { CANCEL, CLEAN, COUNTS, LIST, PAUSE, PROGRESS, PROMOTE, PURGE, REMOVE, RETRY } from './control-lua.js';
 
 export type RedisClient = Redis | Cluster;
@@ -41,6 +42,8 @@ const SOURCES = {
   qtasksPurge: PURGE,
   qtasksPause: PAUSE,
   qtasksProgress: PROGRESS,
+  qtasksLeave: LEAVE,
+  qtasksWorkers: WORKERS,
 } as const;
 
 export type ScriptName = keyof typeof SOURCES;

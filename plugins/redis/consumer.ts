@@ -11,7 +11,7 @@ import type { LoggerLike } from '../../core/logger.js';
 import { validateMessage, type TaskMessage } from '../../core/record.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 
-export type OpKind = 'a' | 'r' | 'd' | 'x';
+export type OpKind = 'a' | 'r' | 'b' | 'd' | 'x';
 
 interface Lease {
   readonly id: string;
@@ -62,6 +62,11 @@ export class Consumer {
   /** Unsettled deliveries (malformed ones by a string key), with the lease each holds. */
   readonly #leases = new Map<Delivery | string, Lease>();
   #ops: Op[] = [];
+  /** Release ops ('b') among #ops: a step that carries one claims nothing (see #kick). */
+  #releases = 0;
+  /** After giving a task back, this consumer claims nothing until the timer fires, so another worker gets it. */
+  #coolUntil = 0;
+  #coolTimer: NodeJS.Timeout | undefined;
   readonly #inflight = new Set<Promise<void>>();
   /** Slots promised to claims still in flight. */
   #reserved = 0;
@@ -115,6 +120,7 @@ export class Consumer {
     this.#paused = true;
     this.#stopped = true;
     if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
+    if (this.#coolTimer !== undefined) clearTimeout(this.#coolTimer);
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#conn.client.off('ready', this.#onReady);
@@ -130,6 +136,30 @@ export class Consumer {
     }
   }
 
+  /**
+   * Gives an unrun delivery back to its queue at once, and claims nothing for `delayMs`: the
+   * task goes to an idle worker woken by its queue's marker, or to whoever claims next (a
+   * delayed task would fall due for every worker at once, and this one, knowing when, would
+   * often win it back).
+   */
+  release(delivery: Delivery, delayMs: number): Promise<boolean> {
+    const until = Date.now() + delayMs;
+    if (delayMs > 0 && until > this.#coolUntil) {
+      this.#coolUntil = until;
+      if (this.#coolTimer !== undefined) clearTimeout(this.#coolTimer);
+      // The timer, not the clock, ends the pause (a timer may fire a millisecond early).
+      this.#coolTimer = setTimeout(() => {
+        this.#coolTimer = undefined;
+        this.#coolUntil = 0;
+        this.#wake('cooled');
+      }, delayMs);
+      this.#coolTimer.unref();
+    }
+    // No status in `about`: a hand-back moves the task back among the waiting ones, with no event.
+    const { queue, name } = delivery.message;
+    return this.settle('b', delivery, '', 0, `|${Buffer.byteLength(queue)}|${queue}${name}`);
+  }
+
   /** Queues a settlement for the next step; resolves with whether this delivery still owned the task. */
   settle(kind: OpKind, delivery: Delivery, record: string, num: number, about: string, extra = ''): Promise<boolean> {
     const lease = this.#leases.get(delivery);
@@ -140,6 +170,7 @@ export class Consumer {
 
   #queue(kind: OpKind, key: Delivery | string, lease: Lease, record: string, num: number, extra: string, about: string, payload?: string): Promise<boolean> {
     if (this.#stopped && this.#inflight.size === 0) return Promise.reject(new ConnectionClosedError('redis broker stopped'));
+    if (kind === 'b') this.#releases++;
     return new Promise<boolean>((resolve, reject) => {
       this.#ops.push({ kind, key, lease, record, num, extra, about, ...(payload !== undefined ? { payload } : {}), resolve, reject });
       // Every delivery we hold has settled (a burst is done): waiting for the end of the turn
@@ -176,7 +207,11 @@ export class Consumer {
       // so an idle worker woken for one task sends one step, not two.
       const claiming = this.#mayHaveWork && (this.#inflight.size === 0 || this.#backlog);
       const settling = this.#settling(ops);
-      const claim = claiming ? Math.min(this.#free(settling), perLane) : 0;
+      // A task given back goes to the other workers first: the step that returns it to its queue
+      // claims nothing, so this worker cannot take it straight back (a woken idle worker takes it).
+      const released = this.#releases > 0 ? countReleases(ops) : 0;
+      this.#releases -= released;
+      const claim = claiming && released === 0 ? Math.min(this.#free(settling), perLane) : 0;
       if (ops.length === 0 && claim === 0) break;
       const step: Promise<void> = this.#step(ops, claim, settling).finally(() => {
         this.#inflight.delete(step);
@@ -189,7 +224,7 @@ export class Consumer {
 
   /** Free slots, counting the deliveries that `settling` ops (about to be sent) will release. */
   #free(settling = 0): number {
-    if (this.#paused) return 0;
+    if (this.#paused || this.#coolTimer !== undefined) return 0;
     return Math.max(0, this.#opts.concurrency - this.#leases.size + settling + this.#sending - this.#reserved);
   }
 
@@ -214,6 +249,7 @@ export class Consumer {
       reply = (await this.#conn.runArgs('qtasksStep', args)) as unknown[];
     } catch (err) {
       this.#ops.unshift(...ops);
+      this.#releases += countReleases(ops);
       this.#failed(err);
       return;
     } finally {
@@ -229,7 +265,7 @@ export class Consumer {
       this.#leases.delete(op.key);
       op.resolve(flags[k] === '1');
     }
-    const claimed = reply.length - 3;
+    const claimed = reply.length - 4;
     // A short claim means the queues were drained when it ran; with no slots we learned nothing.
     // A wake-up (a marker consumed, a reconnect) after this step was sent may mean work that
     // arrived after it ran: then look again instead of blocking on a marker already taken.
@@ -237,11 +273,14 @@ export class Consumer {
       this.#backlog = claimed === claim;
       this.#mayHaveWork = this.#backlog || this.#wakes !== wakes;
     }
-    for (let j = 3; j < reply.length; j++) this.#deliver(String(reply[j]));
+    // Lost counts per claimed member, or '' (none lost: the usual case).
+    const lost = String(reply[3]);
+    const counts = lost === '' ? undefined : lost.split(',');
+    for (let j = 4; j < reply.length; j++) this.#deliver(String(reply[j]), counts === undefined ? 0 : Number(counts[j - 4]));
   }
 
-  /** `entry` is a ready member: '<16 hex digits><deliveries so far>:<id>\n<message JSON>'. */
-  #deliver(entry: string): void {
+  /** `entry` is a ready member: '<16 hex digits><deliveries so far>:<id>\n<message JSON>'; `lost`: how many of those deliveries were lost. */
+  #deliver(entry: string, lost: number): void {
     const colon = entry.indexOf(':', 16);
     const nl = entry.indexOf('\n', colon + 1);
     const id = entry.slice(colon + 1, nl);
@@ -270,7 +309,7 @@ export class Consumer {
       void this.#queue('x', key, lease, '', 0, entryJson, '|0|').catch(() => undefined);
       return;
     }
-    const delivery: Delivery = { message: message as TaskMessage, attempt };
+    const delivery: Delivery = lost > 0 ? { message: message as TaskMessage, attempt, lost } : { message: message as TaskMessage, attempt };
     this.#leases.set(delivery, lease);
     try {
       this.#opts.onDelivery(delivery);
@@ -349,6 +388,13 @@ export class Consumer {
       this.#log.warn({ err: messageOf(err) }, 'lease renewal failed');
     }
   }
+}
+
+/** How many of `ops` give a task back ('b'). Only scanned while some are pending (rare). */
+function countReleases(ops: readonly Op[]): number {
+  let n = 0;
+  for (const op of ops) if (op.kind === 'b') n++;
+  return n;
 }
 
 /** The ops part of the STEP arguments (layout in lua.ts): runs of ops sharing kind and number get one header. */

@@ -1,8 +1,9 @@
 /**
- * Liveness and the shared key-value store of an app: heartbeats are members of a ZSET scored by
- * their expiry (server time), so `alive()` is one ZCOUNT and dead workers need no cleanup job.
+ * Liveness, the worker registry and the shared key-value store of an app: heartbeats are members
+ * of a ZSET scored by their expiry (server time), so `alive()` is one ZCOUNT and dead workers need
+ * no cleanup job; what each worker said is in a hash beside it (registry-lua.ts).
  */
-import type { ComponentContext, GlobalConfig } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, WorkerInfo } from '../../core/contracts.js';
 import { ConnectionClosedError } from '../../core/errors.js';
 import { wholeMs, type RedisConnection } from './connection.js';
 
@@ -30,9 +31,25 @@ export class RedisGlobalConfig implements GlobalConfig {
     return (await conn.call('get', (c) => c.hget(conn.keys.kv, key))) ?? undefined;
   }
 
-  async heartbeat(workerId: string, ttlMs: number): Promise<void> {
+  async heartbeat(worker: WorkerInfo, ttlMs: number): Promise<void> {
     const conn = this.#ready();
-    await conn.run('qtasksHeartbeat', conn.keys.workers, workerId, wholeMs(ttlMs));
+    await conn.run('qtasksHeartbeat', conn.keys.workers, worker.id, wholeMs(ttlMs), JSON.stringify(worker), conn.keys.workerInfo);
+  }
+
+  async leave(workerId: string): Promise<void> {
+    const conn = this.#ready();
+    await conn.run('qtasksLeave', conn.keys.workers, workerId, conn.keys.workerInfo);
+  }
+
+  async workers(): Promise<WorkerInfo[]> {
+    const conn = this.#ready();
+    const rows = (await conn.run('qtasksWorkers', conn.keys.workers, conn.keys.workerInfo)) as Array<string | null>;
+    const out: WorkerInfo[] = [];
+    for (const row of rows) {
+      const info = typeof row === 'string' ? parseWorker(row) : undefined;
+      if (info !== undefined) out.push(info);
+    }
+    return out;
   }
 
   async alive(): Promise<boolean> {
@@ -49,5 +66,16 @@ export class RedisGlobalConfig implements GlobalConfig {
   #ready(): RedisConnection {
     if (!this.#started) throw new ConnectionClosedError('redis global config');
     return this.#conn;
+  }
+}
+
+/** A registry entry, or undefined when it is not one (written by something else): skipped, not thrown. */
+function parseWorker(row: string): WorkerInfo | undefined {
+  try {
+    const v = JSON.parse(row) as Partial<WorkerInfo> | null;
+    if (v === null || typeof v !== 'object' || typeof v.id !== 'string' || !Array.isArray(v.tasks) || !Array.isArray(v.queues)) return undefined;
+    return v as WorkerInfo;
+  } catch {
+    return undefined;
   }
 }

@@ -11,6 +11,8 @@ export class Keys {
   readonly dead: string;
   readonly done: string;
   readonly workers: string;
+  /** What each live worker said in its last heartbeat (HASH id -> JSON). */
+  readonly workerInfo: string;
   readonly kv: string;
   readonly seq: string;
   /** Ids some caller waits for (ZSET, score = when the wait ends, ms). */
@@ -31,6 +33,7 @@ export class Keys {
     this.dead = `${this.base}dead`;
     this.done = `${this.base}done`;
     this.workers = `${this.base}workers`;
+    this.workerInfo = `${this.base}workers:info`;
     this.kv = `${this.base}kv`;
     this.seq = `${this.base}seq`;
     this.waiting = `${this.base}waiting`;

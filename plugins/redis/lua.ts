@@ -54,6 +54,8 @@ end
 local function emit(p, kind, list)
   if #list > 0 then redis.call('XADD', p .. 'events', 'MAXLEN', '~', 1000, '*', 't', kind, 'e', cjson.encode(list)) end
 end
+-- set when requeue counted a lost delivery in this call
+local lost_added = false
 -- a delayed member '<deliveries>:<id>' (bump 0) or a lease '<deliveries before it>:<id>'
 -- (bump 1: the lost delivery counts) goes back to its ready queue (rare path: decodes)
 local function requeue(p, now, member, bump)
@@ -64,7 +66,10 @@ local function requeue(p, now, member, bump)
   if ok and type(msg) == 'table' and type(msg.queue) == 'string' and tonumber(msg.priority) then
     local tried = (colon and tonumber(string.sub(member, 1, colon - 1)) or 0) + bump
     if bump == 1 then
-      -- a lost delivery: running no more, waiting for its next attempt
+      -- a lost delivery: running no more, waiting for its next attempt; counted apart, so the
+      -- worker can tell it from the task's own attempts
+      redis.call('HINCRBY', p .. 'lost', id, 1)
+      lost_added = true
       redis.call('ZREM', sidx(p, 'process', msg.queue), id)
       redis.call('ZADD', sidx(p, 'retry', msg.queue), now, id)
     elseif tried == 0 then
@@ -74,6 +79,7 @@ local function requeue(p, now, member, bump)
   else
     dead_letter(p, cjson.encode({ id = id, reason = 'malformed message: cannot deliver it again', payload = m or member }))
     redis.call('DEL', p .. 'j:' .. id)
+    redis.call('HDEL', p .. 'lost', id)
   end
 end
 `;
@@ -207,13 +213,15 @@ return fused and #probe / 2 or #probe
  * a delivery whose lease expired (and was taken over) can settle nothing.
  * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then the ops
  * in groups of consecutive ops sharing kind and number: a header '<kind><number>|<ops>' (kind: a
- * ack, r retry, d dead, x malformed; number: ttl or delay), then per op its lease member, its
+ * ack, r retry, b back unrun (same attempt), d dead, x malformed; number: ttl or delay), then per op its lease member, its
  * record ('<attempt>|<JSON>', or without records the event's message) and for kinds d and x the extra
  * (reason or dead-letter entry), for kind d then the delivery's message (the payload when the job
  * string is gone).
  * A batch of acks is one group: no per-op header to parse, two arguments per op.
- * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, ready member, ... }:
- * the client parses the members (the script only cuts out the lease, which keeps it cheap).
+ * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, lost counts, ready
+ * member, ... }: the client parses the members (the script only cuts out the lease, which keeps it
+ * cheap). Lost counts: '' when no claimed task has lost deliveries (the `lost` hash, id -> count,
+ * is empty in a healthy app), else one comma-separated count per member.
  */
 export const STEP = `${COMMON}
 local p, leases = ARGV[1], KEYS[1]
@@ -228,6 +236,8 @@ local i = 6 + nq
 local nops = tonumber(ARGV[i])
 i = i + 1
 local flags = {}
+-- lost deliveries are rare: one EXISTS per step spares the hash lookups in a healthy app
+local has_lost = redis.call('EXISTS', p .. 'lost') == 1
 if nops > 0 then
   -- ops come in groups sharing kind, number, status, queue and task name: a header
   -- '<kind><number>|<ops>|<status>|<queue byte length>|<queue><name>', then per op its lease
@@ -264,7 +274,7 @@ if nops > 0 then
     if scores[k] then owned[#owned + 1] = members[k] end
   end
   if #owned > 0 then redis.call('ZREM', leases, unpack(owned)) end
-  local gone, waiters, finals = {}, {}, {}
+  local gone, gone_ids, waiters, finals = {}, {}, {}, {}
   walk(function(k, grp, j)
     local kind, digits = grp.kind, grp.digits
     local lease_member, rec = ARGV[j], ARGV[j + 1]
@@ -311,6 +321,18 @@ if nops > 0 then
         else
           requeue(p, now, attempt .. ':' .. id, 0)
         end
+      elseif kind == 'b' then
+        -- given back unrun (no status in its group: no event): same deliveries count, so the next
+        -- delivery has the same attempt; it waits as it did before this delivery
+        local tried = attempt - 1
+        redis.call('ZREM', sidx(p, 'process', grp.queue), id)
+        redis.call('ZADD', sidx(p, tried == 0 and 'new' or 'retry', grp.queue), now, id)
+        if digits ~= '0' then
+          redis.call('ZADD', p .. 'delayed', now + tonumber(digits), lease_member)
+          redis.call('ZADD', p .. 'w:' .. grp.queue, 0, 'w')
+        else
+          requeue(p, now, lease_member, 0)
+        end
       else
         if kind == 'x' then
           dead_letter(p, ARGV[j + 2])
@@ -319,6 +341,7 @@ if nops > 0 then
           dead_letter(p, cjson.encode({ id = id, reason = ARGV[j + 2], payload = message_of(p, id) or ARGV[j + 3] }))
         end
         gone[#gone + 1] = job
+        if has_lost then gone_ids[#gone_ids + 1] = id end
         if fused and kind ~= 'x' then
           -- the TTL stays the client's digits: Redis printf-formats every Lua number argument
           redis.call('SET', p .. 'r:' .. id, rec, 'PX', digits)
@@ -373,9 +396,10 @@ if nops > 0 then
     if #seen > 0 then redis.call('ZREM', p .. 'waiting', unpack(seen)) end
   end
   if #gone > 0 then redis.call('DEL', unpack(gone)) end
+  if #gone_ids > 0 then redis.call('HDEL', p .. 'lost', unpack(gone_ids)) end
 end
 
-local out = { table.concat(flags), now, -1 }
+local out = { table.concat(flags), now, -1, '' }
 if count <= 0 then return out end
 
 -- due delayed tasks and expired leases go (back) to their ready queues
@@ -464,6 +488,20 @@ for queue, mv in pairs(moved) do
   redis.call('ZADD', sidx(p, 'process', queue), unpack(mv.process))
 end
 emit(p, 'active', active)
+if #leased > 0 and (has_lost or lost_added) then
+  local ids = {}
+  for k = 2, #leased, 2 do
+    local lm = leased[k]
+    ids[#ids + 1] = string.sub(lm, string.find(lm, ':', 1, true) + 1)
+  end
+  local counts = redis.call('HMGET', p .. 'lost', unpack(ids))
+  local any, csv = false, {}
+  for k = 1, #ids do
+    csv[k] = counts[k] or '0'
+    if counts[k] then any = true end
+  end
+  if any then out[4] = table.concat(csv, ',') end
+end
 
 if #members == count then
   -- there may be more: leave a marker so another idle worker wakes up
@@ -573,18 +611,4 @@ local waiting, now = p .. 'waiting', now_ms()
 redis.call('ZREMRANGEBYSCORE', waiting, '-inf', '(' .. now)
 redis.call('ZADD', waiting, 'GT', now + tonumber(ARGV[3]), id)
 return { r, lease, j, false }
-`;
-
-/** KEYS: workers. ARGV: worker id, ttlMs. */
-export const HEARTBEAT = `${COMMON}
-local now, ttl = now_ms(), tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1
-`;
-
-/** KEYS: workers. The number of workers with a live heartbeat. */
-export const ALIVE = `${COMMON}
-return redis.call('ZCOUNT', KEYS[1], '(' .. now_ms(), '+inf')
 `;

@@ -130,28 +130,97 @@ export function brokerConformance(target: BrokerTarget): void {
       expect(done.attempts).toBe(2);
     });
 
-    it('dead-letters a task that keeps losing its worker', async () => {
+    it('dead-letters a task that loses its worker again while it runs alone, without running it a third time', async () => {
       const name = uniqueName('dead');
       const cfg = { stopTimeoutMs: 50, extraDeliveries: 0 };
+      // Lost once (with its worker): a suspect, not yet guilty.
       const first = makeApp(name, cfg);
       const started = hangingTask(first);
       await first.start();
       const rec = await first.addTask('t', []);
       await started;
       await first.stop();
+      // Redelivered with its loss counted, it runs alone (not charged: the limit is 1) and is lost again.
       const second = makeApp(name, cfg);
-      let ran = 0;
-      second.task('t', () => void ran++);
+      const again = hangingTask(second);
       await second.start();
-      const done = await second.wait(rec.id, 15_000);
+      await again;
+      expect((await second.get(rec.id))?.alone).toEqual({ attempt: 2, lost: 1 });
+      await second.stop();
+      const third = makeApp(name, cfg);
+      let ran = 0;
+      third.task('t', () => void ran++);
+      await third.start();
+      const done = await third.wait(rec.id, 15_000);
       expect(done.status).toBe('dead');
-      expect(done.reason).toMatch(/delivered 2 times/);
+      expect(done.reason).toMatch(/lost while it ran alone/);
+      expect(done.attempts).toBe(3);
       expect(ran).toBe(0);
       const letters = await waitUntil(async () => {
-        const all = await second.broker.deadLetters(50);
+        const all = await third.broker.deadLetters(50);
         return all.find((l) => l.id === rec.id);
       }, 'dead letter listed');
-      expect(letters.reason).toMatch(/delivered/);
+      expect(letters.reason).toMatch(/alone/);
+    });
+
+    it('leaves a task its worker does not know to a live worker that does (release: no attempt spent)', async () => {
+      const name = uniqueName('known');
+      const a = makeApp(name, { concurrency: 2 });
+      a.task('a', () => 'A');
+      const b = makeApp(name, { concurrency: 2 });
+      b.task('b', () => 'B');
+      await a.start();
+      await b.start();
+      // A broker without `release` cannot give a task back for free: its workers fail unknown tasks.
+      if (a.broker.release === undefined) return;
+      const records = [];
+      for (let i = 0; i < 10; i++) records.push(await a.addTask(i % 2 === 0 ? 'a' : 'b', []));
+      for (const [i, r] of records.entries()) {
+        const done = await a.wait(r.id, 15_000);
+        expect(done.status).toBe('success');
+        expect(done.returning).toBe(i % 2 === 0 ? 'A' : 'B');
+        expect(done.attempts).toBe(1);
+      }
+      const nobody = await a.addTask('nobody', [], { timeout: 15_000 });
+      expect(nobody.status).toBe('error');
+      expect(nobody.error?.code).toBe(ErrorCodes.UNKNOWN_TASK);
+    });
+
+    it('runs a task lost with its worker alone, and does not charge the loss against its limit', async () => {
+      const name = uniqueName('suspect');
+      const cfg = { stopTimeoutMs: 50, extraDeliveries: 0, concurrency: 4 };
+      const first = makeApp(name, cfg);
+      const hung = gate();
+      let good = 0;
+      first.task('good', async () => {
+        good++;
+        hung.open();
+        await new Promise(() => undefined);
+      });
+      await first.start();
+      const rec = await first.addTask('good', []);
+      await hung.promise;
+      await first.stop(); // lost, through no fault of its own
+      const second = makeApp(name, cfg);
+      const spans: Array<[string, number, number]> = [];
+      const span = async (label: string, ms: number): Promise<string> => {
+        const from = Date.now();
+        await sleep(ms);
+        spans.push([label, from, Date.now()]);
+        return label;
+      };
+      second.task('good', () => span('good', 150));
+      const other = second.task('other', () => span('other', 150));
+      await second.start();
+      const others = await Promise.all([other.addTask([]), other.addTask([])]);
+      const done = await second.wait(rec.id, 15_000);
+      for (const o of others) expect((await second.wait(o.id, 15_000)).status).toBe('success');
+      // Its limit is one delivery and this was its second: the loss was not charged.
+      expect(done.status).toBe('success');
+      expect(done.attempts).toBe(2);
+      // Nothing else ran while it did.
+      const [, from, to] = spans.find(([label]) => label === 'good')!;
+      for (const [label, f, t] of spans) if (label !== 'good') expect(t <= from || f >= to).toBe(true);
     });
 
     it('dead-letters malformed messages with a reason and keeps running', async () => {
