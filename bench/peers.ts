@@ -75,13 +75,13 @@ export async function runBulkPeers(broker: string, jobs: number, size: number): 
   return out;
 }
 
-export async function runPeers(broker: string, jobs: number, concurrency: number): Promise<Array<Record<string, unknown>>> {
+export async function runPeers(broker: string, jobs: number, concurrency: number, extra: readonly string[] = []): Promise<Array<Record<string, unknown>>> {
   const scripts = PEERS[broker] ?? [];
   if (scripts.length === 0) return [];
   prepareScratch();
   const out: Array<Record<string, unknown>> = [];
   for (const script of scripts) {
-    const text = execFileSync('node', [join(scratch, script), String(jobs), String(concurrency)], { cwd: scratch, encoding: 'utf8' });
+    const text = execFileSync('node', [join(scratch, script), String(jobs), String(concurrency), ...extra], { cwd: scratch, encoding: 'utf8' });
     const last = text.trim().split('\n').pop() ?? '{}';
     out.push(JSON.parse(last) as Record<string, unknown>);
   }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --broker memory|redis|rabbitmq --jobs 20000 --concurrency 50 [--peers] [--bulk [--bulk-size 1000]]`
+ * `npm run bench -- --broker memory|redis|rabbitmq --jobs 20000 --concurrency 50 [--payload BYTES] [--peers] [--bulk [--bulk-size 1000]]`
  *
  * With --bulk: enqueue N tasks with `addTasks` in calls of --bulk-size (one after the other),
  * then the same with BullMQ's `addBulk` (Redis) in the same invocation, then ours again.
@@ -18,13 +18,15 @@ interface Args {
   jobs: number;
   concurrency: number;
   latencyJobs: number;
+  /** Each task carries a string of this many bytes besides its index, as the peers' --payload. */
+  payload: number;
   peers: boolean;
   bulk: boolean;
   bulkSize: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, peers: false, bulk: false, bulkSize: 1_000 };
+  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, peers: false, bulk: false, bulkSize: 1_000 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -35,11 +37,12 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--jobs' && value !== undefined) (args.jobs = Number(value)), i++;
     else if (flag === '--concurrency' && value !== undefined) (args.concurrency = Number(value)), i++;
     else if (flag === '--latency-jobs' && value !== undefined) (args.latencyJobs = Number(value)), i++;
+    else if (flag === '--payload' && value !== undefined) (args.payload = Number(value)), i++;
     else throw new Error(`unknown or incomplete argument ${flag ?? ''}`);
   }
   if (!(args.broker in benchTargets)) throw new Error(`--broker must be one of ${Object.keys(benchTargets).join(', ')}`);
   if (!(args.bulkSize > 0) || args.bulkSize > 100_000) throw new Error('--bulk-size must be between 1 and 100000');
-  if (!(args.jobs > 0) || !(args.concurrency > 0) || !(args.latencyJobs >= 0)) throw new Error('--jobs, --concurrency, --latency-jobs must be positive numbers');
+  if (!(args.jobs > 0) || !(args.concurrency > 0) || !(args.latencyJobs >= 0) || !(args.payload >= 0)) throw new Error('--jobs, --concurrency, --latency-jobs, --payload must be positive numbers');
   return args;
 }
 
@@ -59,10 +62,12 @@ async function benchOnce(args: Args): Promise<Record<string, unknown>> {
   await producer.start({ worker: false });
   const before = (await target.counters?.()) ?? {};
 
+  const blob = args.payload > 0 ? 'x'.repeat(args.payload) : undefined;
+  const argsOf = (n: number): unknown[] => (blob === undefined ? [n] : [n, blob]);
   let t0 = performance.now();
   for (let i = 0; i < args.jobs; i += 100) {
     const window: Promise<unknown>[] = [];
-    for (let j = i; j < Math.min(args.jobs, i + 100); j++) window.push(producer.addTask('noop', [j]));
+    for (let j = i; j < Math.min(args.jobs, i + 100); j++) window.push(producer.addTask('noop', argsOf(j)));
     await Promise.all(window);
   }
   const enqueueMs = performance.now() - t0;
@@ -102,6 +107,7 @@ async function benchOnce(args: Args): Promise<Record<string, unknown>> {
     broker: args.broker,
     jobs: args.jobs,
     concurrency: args.concurrency,
+    ...(args.payload > 0 ? { payload_bytes: args.payload } : {}),
     enqueue_per_s: Math.round((args.jobs / enqueueMs) * 1000),
     process_per_s: Math.round((args.jobs / processMs) * 1000),
     p50_ms: round(percentile(lat, 50), 3),
@@ -149,7 +155,7 @@ async function main(): Promise<void> {
   const ours = await benchOnce(args);
   if (args.peers) {
     console.log(JSON.stringify(ours));
-    for (const line of await runPeers(args.broker, args.jobs, args.concurrency)) console.log(JSON.stringify(line));
+    for (const line of await runPeers(args.broker, args.jobs, args.concurrency, args.payload > 0 ? ['--payload', String(args.payload)] : [])) console.log(JSON.stringify(line));
     // Alternate: ours again after the peers, so drift shows up in both.
     const again = await benchOnce(args);
     console.log(JSON.stringify(again));

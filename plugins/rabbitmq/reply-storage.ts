@@ -11,7 +11,8 @@
 import type { ConsumeMessage } from 'amqplib';
 import type { ComponentContext, SaveOptions, Storage } from '../../core/contracts.js';
 import type { LoggerLike } from '../../core/logger.js';
-import { isFinal, type TaskRecord } from '../../core/record.js';
+import { ErrorCodes } from '../../core/errors.js';
+import { isFinal, TaskStatus, type TaskRecord } from '../../core/record.js';
 import { Waiters } from '../../core/waiters.js';
 import { BoundedMap } from './bounded-map.js';
 import type { AmqpSession, Link } from './connection.js';
@@ -121,15 +122,24 @@ export class ReplyStorage implements Storage {
   async save(record: TaskRecord, options: SaveOptions): Promise<boolean> {
     const current = this.#current(record.id);
     if (current !== undefined && current.attempts > record.attempts) return false;
+    const route = isFinal(record.status) ? this.#routes.take(record.id) : undefined;
+    if (route === undefined) {
+      this.#keep(record, options.ttlMs);
+      return true;
+    }
+    let body = Buffer.from(JSON.stringify(record));
+    if (body.length > this.#session.maxMessageBytes) {
+      // The reply cannot carry this record: the task ends in error saying so, once, rather than
+      // failing to settle and running again until its delivery limit.
+      record = tooLargeReply(record, body.length, this.#session.maxMessageBytes);
+      body = Buffer.from(JSON.stringify(record));
+      if (body.length > this.#session.maxMessageBytes) body = Buffer.from(JSON.stringify((record = { ...record, args: [] })));
+    }
     this.#keep(record, options.ttlMs);
-    if (!isFinal(record.status)) return true;
-    const route = this.#routes.take(record.id);
-    if (route === undefined) return true;
     // Awaited: the kernel acks the task only after this resolves, so a reply lost to a dropped
     // link leaves the task unacked and it runs (and replies) again.
     const deadline = Date.now() + this.#session.publishTimeoutMs;
     const link = await this.#session.ready(deadline);
-    const body = Buffer.from(JSON.stringify(record));
     await this.#session.confirm(link, '', route.replyTo, body, { correlationId: route.correlationId, contentType: 'application/json', headers: { [TTL_HEADER]: options.ttlMs } }, deadline);
     return true;
   }
@@ -150,4 +160,11 @@ export class ReplyStorage implements Storage {
     this.#session.removeSetup(this.#setup);
     await this.#session.release();
   }
+}
+
+/** The record a waiter gets instead of one too large for a reply: status error, INVALID_RESULT. */
+function tooLargeReply(record: TaskRecord, bytes: number, max: number): TaskRecord {
+  const { returning: _returning, progress: _progress, ...rest } = record;
+  const message = `rabbitmq: the final record of task "${record.name}" is ${bytes} bytes, over the broker's max message size of ${max} bytes; a reply cannot carry it`;
+  return { ...rest, status: TaskStatus.ERROR, finishedAt: record.finishedAt ?? Date.now(), error: { name: 'QTasksError', code: ErrorCodes.INVALID_RESULT, message } };
 }

@@ -137,6 +137,27 @@ describe('messages over the broker\'s size limit', () => {
   });
 });
 
+describe('results over the broker\'s size limit (RabbitMQ alone: results travel as replies)', () => {
+  it('a result too large for its reply ends the task in error with INVALID_RESULT, after one run', async () => {
+    const name = uniqueName('bigres');
+    const producer = make(name, [fx.plugin(name, { maxMessageBytes: 4_000 })]);
+    await producer.start({ worker: false });
+    const worker = make(name, [fx.plugin(name, { maxMessageBytes: 4_000 })]);
+    let runs = 0;
+    worker.task({ name: 't', retry: 2 }, (n: number) => {
+      runs++;
+      return 'y'.repeat(n);
+    });
+    await worker.start();
+    expect((await producer.addTask('t', [10], { timeout: 10_000 })).returning).toBe('y'.repeat(10));
+    const record = await producer.addTask('t', [5_000], { timeout: 10_000 });
+    expect(record.status).toBe('error');
+    expect(record.error?.code).toBe(ErrorCodes.INVALID_RESULT);
+    expect(record.error?.message).toMatch(/max message size of 4000 bytes/);
+    expect(runs).toBe(2);
+  });
+});
+
 describe('a server that refuses the connection', () => {
   it('fails start promptly with CONNECTION_FAILED, keeping the driver error as cause: nothing listening, a bad password', async () => {
     const refused = make(uniqueName('conn'), [rabbitmq({ url: 'amqp://guest:guest@127.0.0.1:1' })], { startTimeoutMs: 20_000 });
