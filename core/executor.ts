@@ -40,9 +40,14 @@ class Context implements TaskContext {
   /** The last progress value, stored on the final record. */
   lastProgress: unknown = undefined;
   finished = false;
+  /** Lines from ctx.log, the latest `maxLogLines`; undefined until the first. */
+  lines: string[] | undefined;
+  readonly #maxLines: number;
+  #textOf = (part: unknown): string => (typeof part === 'string' ? part : part instanceof Error ? `${part.name}: ${part.message}` : safeJson(part));
 
-  constructor(app: QueueTasks, delivery: Delivery, report?: (delivery: Delivery, value: unknown) => void) {
+  constructor(app: QueueTasks, delivery: Delivery, maxLines: number, report?: (delivery: Delivery, value: unknown) => void) {
     this.#report = report;
+    this.#maxLines = maxLines;
     this.#delivery = delivery;
     const m = delivery.message;
     this.app = app;
@@ -78,6 +83,15 @@ class Context implements TaskContext {
     throw new TaskCancelError(reason);
   }
 
+  log(...parts: unknown[]): void {
+    if (this.#maxLines === 0) return;
+    let line = parts.map(this.#textOf).join(' ');
+    if (line.length > MAX_LINE) line = `${line.slice(0, MAX_LINE)}…`;
+    const lines = (this.lines ??= []);
+    lines.push(line);
+    if (lines.length > this.#maxLines) lines.shift();
+  }
+
   progress(value: unknown): void {
     this.lastProgress = value;
     if (this.#hooks.task.progress.isUsed()) this.#hooks.task.progress.call(value, this);
@@ -85,8 +99,22 @@ class Context implements TaskContext {
   }
 }
 
+/** Longest stored log line, characters (the rest is cut). */
+const MAX_LINE = 2_000;
+const DEFAULT_MAX_LOG_LINES = 100;
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
 export interface Execution {
   readonly ctx: TaskContext;
+  /** The lines logged with ctx.log, undefined if none. */
+  readonly logs: readonly string[] | undefined;
   /** The last value passed to ctx.progress (or yielded), undefined if none. */
   readonly lastProgress: unknown;
   /** The outcome exists (set the moment it does, before `done` resolves): a stopping worker settles it rather than abandon it. */
@@ -110,9 +138,12 @@ function backoff(base: number, max: number, attempt: number): number {
 
 /** `report` receives each progress value (the control plane stores and publishes it). */
 export function execute(app: QueueTasks, def: TaskDefinition, delivery: Delivery, report?: (delivery: Delivery, value: unknown) => void): Execution {
-  const ctx = new Context(app, delivery, report);
+  const ctx = new Context(app, delivery, def.options.maxLogLines ?? DEFAULT_MAX_LOG_LINES, report);
   return {
     ctx,
+    get logs() {
+      return ctx.lines;
+    },
     done: run(app, def, delivery, ctx),
     abort: (reason) => ctx.abort(reason),
     get lastProgress() {

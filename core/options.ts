@@ -28,6 +28,7 @@ export const TASK_OPTION_KEYS: Readonly<Record<keyof TaskOptions, true>> = Objec
   description: true,
   args: true,
   result: true,
+  maxLogLines: true,
 });
 
 /** A sandboxed task (`app.task({ name, processor, sandbox })`) takes these on top of the task options. */

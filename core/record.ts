@@ -73,6 +73,8 @@ export interface TaskRecord<A extends readonly unknown[] = readonly unknown[], R
   readonly reason?: string;
   /** The last value the task reported (`ctx.progress`, a generator's yield), for this attempt. */
   readonly progress?: unknown;
+  /** The lines the attempt logged with `ctx.log` (its last `maxLogLines`). */
+  readonly logs?: readonly string[];
   readonly meta?: Readonly<Record<string, unknown>>;
 }
 
@@ -85,6 +87,7 @@ export interface RecordFields {
   readonly error?: TaskErrorInfo;
   readonly reason?: string;
   readonly progress?: unknown;
+  readonly logs?: readonly string[];
 }
 
 const NO_FIELDS: RecordFields = Object.freeze({});
@@ -111,6 +114,7 @@ export function recordOf(message: TaskMessage, status: TaskStatusName, attempts:
     error: fields.error,
     reason: fields.reason,
     progress: fields.progress,
+    logs: fields.logs,
     meta: message.meta,
   };
 }

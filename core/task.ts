@@ -37,6 +37,11 @@ export interface TaskContext {
   cancel(reason?: string): never;
   /** Reports a progress value (fires `task.progress`). */
   progress(value: unknown): void;
+  /**
+   * Adds a line to the task's log, stored with its record (`app.get(id).logs`): the parts are
+   * joined with spaces (non-strings as JSON). The attempt keeps its last `maxLogLines` lines.
+   */
+  log(...parts: unknown[]): void;
 }
 
 export interface TaskOptions<Y = never> {
@@ -78,6 +83,8 @@ export interface TaskOptions<Y = never> {
   args?: ArgsSchema;
   /** A Standard Schema of the result: checked (and maybe transformed) before it is stored. */
   result?: ResultSchema;
+  /** Lines `ctx.log` keeps per attempt (the latest ones), stored with the record (default 100; 0: none). */
+  maxLogLines?: number;
   tags?: readonly string[];
   description?: string;
 }
@@ -199,6 +206,7 @@ export function checkTaskOptions(name: string, options: TaskOptions, known: Read
   nonNegative(name, 'retryMaxDelayMs', options.retryMaxDelayMs);
   nonNegative(name, 'delay', options.delay);
   nonNegative(name, 'resultTtlMs', options.resultTtlMs);
+  nonNegative(name, 'maxLogLines', options.maxLogLines, true);
   if (options.maxTime !== undefined && (typeof options.maxTime !== 'number' || !(options.maxTime > 0) || !Number.isFinite(options.maxTime))) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": maxTime must be a positive number of ms, got ${String(options.maxTime)}`);
   }

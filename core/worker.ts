@@ -122,7 +122,7 @@ export class Worker {
       run.progress.ending = true;
       run.execution.abort(new TaskCancelError(reason));
       const now = Date.now();
-      const record = recordOf(delivery.message, TaskStatus.CANCEL, delivery.attempt, now, { startedAt: run.startedAt, finishedAt: now, reason, progress: run.execution.lastProgress });
+      const record = recordOf(delivery.message, TaskStatus.CANCEL, delivery.attempt, now, { startedAt: run.startedAt, finishedAt: now, reason, progress: run.execution.lastProgress, logs: run.execution.logs });
       this.#settle(delivery, run.progress, record, run.ttlMs).catch((err: unknown) => this.#giveBack(delivery, run.progress, err));
       return;
     }
@@ -212,7 +212,7 @@ export class Worker {
     if (progress.abandoned) return; // abandoned at stop: leave it unsettled
     if (progress.ending) return; // cancelled while running: already settled
     progress.ending = true;
-    await this.#settle(delivery, progress, this.#record(delivery, startedAt, outcome, execution.lastProgress), ttlMs, outcome);
+    await this.#settle(delivery, progress, this.#record(delivery, startedAt, outcome, execution.lastProgress, execution.logs), ttlMs, outcome);
   }
 
   /** Stores and publishes a task's progress values through the control plane, fenced on the delivery. */
@@ -246,7 +246,8 @@ export class Worker {
     }
   }
 
-  #record(delivery: Delivery, startedAt: number, outcome: Outcome, progress: unknown): TaskRecord {
+  #record(delivery: Delivery, startedAt: number, outcome: Outcome, progress: unknown, logs?: readonly string[]): TaskRecord {
+    if (logs !== undefined) return { ...this.#record(delivery, startedAt, outcome, progress), logs: [...logs] };
     const now = Date.now();
     const m = delivery.message;
     const attempt = delivery.attempt;

@@ -43,6 +43,14 @@ async function run(m) {
     logger: logger(m.id),
     cancel(reason = 'cancelled') { const e = new Error(reason); e.name = 'TaskCancelError'; e.code = 'QTASKS_ERR_TASK_CANCELLED'; throw e; },
     progress(value) { send({ t: 'progress', id: m.id, value }); },
+    log(...parts) {
+      const text = parts.map((p) => {
+        if (typeof p === 'string') return p;
+        if (p instanceof Error) return p.name + ': ' + p.message;
+        try { const j = JSON.stringify(p); return j === undefined ? String(p) : j; } catch { return String(p); }
+      }).join(' ');
+      send({ t: 'line', id: m.id, text });
+    },
   };
   try {
     let value = m.echo ? handler(ctx, ...m.args) : handler(...m.args);

@@ -46,7 +46,8 @@ type FromChild =
   | { t: 'done'; id: string; ok: true; value: unknown }
   | { t: 'done'; id: string; ok: false; error: ErrorData }
   | { t: 'log'; id: string; level: string; obj: unknown; msg: string | undefined }
-  | { t: 'progress'; id: string; value: unknown };
+  | { t: 'progress'; id: string; value: unknown }
+  | { t: 'line'; id: string; text: string };
 
 interface Current {
   readonly ctx: TaskContext;
@@ -227,6 +228,8 @@ export class Sandbox {
       const fn = log[m.level] ?? log.info!;
       if (m.obj === undefined) fn.call(current.ctx.logger, m.msg);
       else fn.call(current.ctx.logger, m.obj, m.msg);
+    } else if (m.t === 'line') {
+      current.ctx.log(m.text);
     } else if (m.t === 'progress') {
       current.ctx.progress(m.value);
     } else if (m.t === 'done') {

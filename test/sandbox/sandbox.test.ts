@@ -141,6 +141,7 @@ describe('sandbox on memory', () => {
     expect(ok.returning).toEqual({ name: 'ctx', attempt: 1, hasApp: false });
     expect(lines).toContainEqual(['info', { mode: 'ok', attempt: 1 }, 'in the sandbox']);
     expect(progress).toContainEqual({ step: 1, id: ok.id });
+    expect(ok.logs).toEqual(['mode is ok {"attempt":1}']);
 
     const cancelled = await ctxTask.addTask(['cancel'], { timeout: 10_000 });
     expect(cancelled.status).toBe('cancel');
