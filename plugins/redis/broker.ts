@@ -190,7 +190,7 @@ function pushGroups(args: Array<string | number>, batch: readonly Outgoing[]): v
 }
 
 /** Fields a `new` record may carry beyond those the derivation copies from the message. */
-const UNSET_IN_NEW = ['startedAt', 'finishedAt', 'returning', 'error', 'reason', 'progress'] as const;
+const UNSET_IN_NEW = ['startedAt', 'finishedAt', 'returning', 'error', 'reason', 'progress', 'logs'] as const;
 const RECORD_KEYS = new Set(['id', 'name', 'queue', 'args', 'priority', 'status', 'attempts', 'createdAt', 'updatedAt', 'runAt', 'meta', ...UNSET_IN_NEW]);
 
 /** Whether `record` is exactly messageToRecord(message, message.createdAt, runAt): decodeRecord rebuilds it then. */
