@@ -35,6 +35,7 @@ import { enqueue } from './enqueue.js';
 import { SANDBOXED_TASK_OPTION_KEYS } from './options.js';
 import { checkSchemaOptions, type ArgsSchema, type ResultSchema, type SchemaInput } from './schema.js';
 import { enqueueMany, type BulkItem } from './bulk.js';
+import { Container, type Dependency, type DependencyOptions } from './di/container.js';
 import type { CancelFound, QueueCounts } from './contracts.js';
 import { ControlPlane, type CleanOptions, type ListOptions, type ListResult, type RetryFilter } from './control/plane.js';
 import { TaskEvents } from './control/events.js';
@@ -96,6 +97,7 @@ export class QueueTasks {
   readonly config: Readonly<Config>;
   readonly #tasks = new Map<string, TaskDefinition>();
   readonly #plugins: Plugin[] = [];
+  readonly #dependencies = new Container();
   readonly #options: QueueTasksOptions;
   #state: AppState = 'created';
   #starting: Promise<void> | undefined;
@@ -213,6 +215,21 @@ export class QueueTasks {
       this.#register({ name, options: Object.freeze(opts), handler });
     }
     return new TaskHandle(name, this.#tasks.get(name)!.options, () => this);
+  }
+
+  /**
+   * Declares a dependency tasks reach with `await ctx.use(dep)`: `scope` app (one per app,
+   * created at start), worker (one per worker) or task (one per attempt, disposed after it);
+   * `deps` are other dependencies the factory takes. Checked at start: a cycle fails start.
+   */
+  dependency<T, D extends Readonly<Record<string, Dependency<unknown>>> = Record<string, never>>(name: string, options: DependencyOptions<T, D>): Dependency<T> {
+    this.#assertCreated(`declare dependency "${name}"`);
+    return this.#dependencies.declare(name, options);
+  }
+
+  /** The dependencies declared on this app (what ctx.use resolves from). */
+  get dependencies(): Container {
+    return this.#dependencies;
   }
 
   /** Registers every task of a router on this app. */
@@ -477,6 +494,11 @@ export class QueueTasks {
       await withTimeout(globalConfig.start({ ...ctx, logger: this.logger('GlobalConfig') }), limit, `global config ${globalConfig.name} start`);
       await withTimeout(broker.start(ctx), limit, `broker ${broker.name} start`);
       await withTimeout(this.hooks.lifecycle.start.promise(this.#lifecycleContext(runWorker)), limit, 'lifecycle.start taps');
+      if (this.#dependencies.size > 0) {
+        this.#dependencies.check();
+        await withTimeout(this.#dependencies.open('app'), limit, 'app-scoped dependencies');
+        if (runWorker) await withTimeout(this.#dependencies.open('worker'), limit, 'worker-scoped dependencies');
+      }
       const plane = this.#controlPlane('start');
       const control = broker.control;
       this.events.attach(control !== undefined && control.capabilities.has('events') ? control : plane.unsupported('events'), this.logger('Events'));
@@ -567,6 +589,10 @@ export class QueueTasks {
         errors.push(err);
       }
     }
+    // After the worker: no task uses them any more. Worker scope first, then app scope.
+    const deps = this.#dependencies;
+    if (deps.worker !== undefined) await step('worker-scoped dependencies', () => deps.worker!.dispose(this.#logger));
+    if (deps.app !== undefined) await step('app-scoped dependencies', () => deps.app!.dispose(this.#logger));
     errors.push(...(await runStopTaps(this.hooks.lifecycle.stop, this.#lifecycleContext(worker !== undefined), limit)));
     await step('events stop', () => this.events.close());
     const parts = this.#parts;

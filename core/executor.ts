@@ -7,6 +7,7 @@ import type { Delivery } from './contracts.js';
 import { ErrorCodes, NoRetryError, QTasksError, RetryLaterError, TaskCancelError, TaskTimeoutError, toError } from './errors.js';
 import type { KernelHooks } from './hooks.js';
 import type { LoggerLike } from './logger.js';
+import type { Dependency, ScopeInstance } from './di/container.js';
 import { validate } from './schema.js';
 import { setLongTimeout, type LongTimer } from './timers.js';
 import type { TaskContext, TaskDefinition } from './task.js';
@@ -43,6 +44,7 @@ class Context implements TaskContext {
   /** Lines from ctx.log, the latest `maxLogLines`; undefined until the first. */
   lines: string[] | undefined;
   readonly #maxLines: number;
+  #scope: ScopeInstance | undefined;
   #textOf = (part: unknown): string => (typeof part === 'string' ? part : part instanceof Error ? `${part.name}: ${part.message}` : safeJson(part));
 
   constructor(app: QueueTasks, delivery: Delivery, maxLines: number, report?: (delivery: Delivery, value: unknown) => void) {
@@ -81,6 +83,19 @@ class Context implements TaskContext {
 
   cancel(reason = 'cancelled'): never {
     throw new TaskCancelError(reason);
+  }
+
+  use<T>(dependency: Dependency<T>): Promise<T> {
+    this.#scope ??= this.app.dependencies.task();
+    return this.#scope.get(dependency);
+  }
+
+  /** Disposes this attempt's task-scoped values (after it ended, however it ended). */
+  async closeScope(): Promise<void> {
+    const scope = this.#scope;
+    if (scope === undefined) return;
+    this.#scope = undefined;
+    await scope.dispose(this.logger);
   }
 
   log(...parts: unknown[]): void {
@@ -205,6 +220,7 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
   } finally {
     ctx.finished = true;
     timer?.cancel();
+    await ctx.closeScope();
   }
 }
 

@@ -1,5 +1,7 @@
 /** `qtasks`: the kernel's public surface, listed one by one so internals stay internal. */
 export { QueueTasks, type AppState, type QueueTasksOptions, type SandboxTaskOptions, type StartOptions } from './app.js';
+export { type Dependency, type DependencyOptions, type Resolved, type Scope } from './di/container.js';
+export { State } from './di/state.js';
 export { BulkAddError, MAX_BULK_ITEMS, type BulkAddOptions, type BulkItem } from './bulk.js';
 export { SandboxCrashedError, type SandboxContext, type SandboxKind, type SandboxOptions } from './sandbox/index.js';
 export { DEFAULT_CONFIG, resolveConfig, envName, type Config } from './config.js';

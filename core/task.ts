@@ -5,6 +5,7 @@ import type { QueueTasks } from './app.js';
 import { TASK_OPTION_KEYS, rejectUnknownKeys } from './options.js';
 import { ErrorCodes, QTasksError } from './errors.js';
 import type { BulkAddOptions } from './bulk.js';
+import type { Dependency } from './di/container.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { JsonChecked } from './json-types.js';
 import { checkSchemaOptions, type ArgsSchema, type ResultSchema, type SchemaInput, type SchemaOutput } from './schema.js';
@@ -42,6 +43,11 @@ export interface TaskContext {
    * joined with spaces (non-strings as JSON). The attempt keeps its last `maxLogLines` lines.
    */
   log(...parts: unknown[]): void;
+  /**
+   * The value of a dependency declared with `app.dependency` (app and worker scopes: the shared
+   * one; task scope: this attempt's own, disposed after it). A throwing factory rejects here.
+   */
+  use<T>(dependency: Dependency<T>): Promise<T>;
 }
 
 export interface TaskOptions<Y = never> {

@@ -16,8 +16,8 @@ import type { SandboxKind } from './sandbox.js';
 
 export { SandboxCrashedError, type SandboxKind } from './sandbox.js';
 
-/** What a sandboxed handler's context has: everything but `app`, which stays in the main thread. */
-export type SandboxContext = Omit<TaskContext, 'app'>;
+/** What a sandboxed handler's context has: everything but `app` and `use`, which stay in the main thread. */
+export type SandboxContext = Omit<TaskContext, 'app' | 'use'>;
 
 export interface SandboxOptions {
   /** The processor module (a file URL, or a path); its default export is the handler. */
