@@ -152,3 +152,25 @@ describe('State', () => {
     expect(state.get().count).toBe(50);
   });
 });
+
+describe('dependency types', () => {
+  it('types factories from their deps and ctx.use from the factory', () => {
+    expectTypeOf(typed).toBeFunction(); // checked by tsc; never run
+  });
+});
+
+function typed(): void {
+  const app = new QueueTasks({ name: 'di-types', globals: false });
+  const pool = app.dependency('pool', { scope: 'app', create: () => new Pool() });
+  expectTypeOf(pool).toEqualTypeOf<Dependency<Pool>>();
+  const count = app.dependency('count', { scope: 'task', deps: { pool }, create: async ({ pool: p }) => p.query('x').length });
+  expectTypeOf(count).toEqualTypeOf<Dependency<number>>();
+  app.task({ name: 't', echo: true }, async (ctx) => {
+    expectTypeOf(await ctx.use(count)).toEqualTypeOf<number>();
+    expectTypeOf(await ctx.use(pool)).toEqualTypeOf<Pool>();
+  });
+  // @ts-expect-error the factory sees its deps' types
+  app.dependency('bad', { scope: 'app', deps: { pool }, create: ({ pool: p }) => p.nope() });
+  // @ts-expect-error only app, worker and task scopes
+  app.dependency('request', { scope: 'request', create: () => 1 });
+}
