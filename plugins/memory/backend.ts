@@ -69,7 +69,7 @@ export class MemoryBackend {
   enqueue(message: TaskMessage, delayMs: number, deliveries = 0, announce = true, lost = 0): void {
     const seq = this.#seq++;
     const delayed = delayMs > 0;
-    this.live.put(message, seq, deliveries, delayed);
+    this.live.put(message, seq, deliveries, delayed, lost);
     if (announce && deliveries === 0) this.emit(delayed ? 'delayed' : 'added', message, 0);
     if (delayed) {
       const at = Date.now() + delayMs;
@@ -118,7 +118,7 @@ export class MemoryBackend {
   promote(id: string): boolean {
     const task = this.live.get(id);
     if (task === undefined || !task.delayed) return false;
-    this.enqueue(task.message, 0, task.deliveries, false);
+    this.enqueue(task.message, 0, task.deliveries, false, task.lost);
     return true;
   }
 

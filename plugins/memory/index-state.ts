@@ -12,6 +12,8 @@ export interface LiveTask {
   /** The queue entry that is current; older heap entries of the same id are stale and skipped. */
   readonly seq: number;
   readonly deliveries: number;
+  /** Of those, how many were lost with their worker (`Delivery.lost`). */
+  readonly lost: number;
   /** In the delay schedule (not yet in its ready queue). */
   readonly delayed: boolean;
   state: LiveState;
@@ -32,10 +34,10 @@ export class LiveTasks {
     return this.#byId.get(id)?.seq === seq;
   }
 
-  put(message: TaskMessage, seq: number, deliveries: number, delayed: boolean): void {
+  put(message: TaskMessage, seq: number, deliveries: number, delayed: boolean, lost = 0): void {
     this.drop(message.id);
     const state: LiveState = deliveries > 0 ? 'retrying' : delayed ? 'delayed' : 'waiting';
-    this.#byId.set(message.id, { message, seq, deliveries, delayed, state });
+    this.#byId.set(message.id, { message, seq, deliveries, lost, delayed, state });
     this.#of(message.queue)[state]++;
   }
 

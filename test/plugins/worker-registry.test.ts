@@ -7,8 +7,9 @@
  */
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
+import type { GlobalConfig, WorkerInfo } from '../../core/index.js';
 import { ErrorCodes } from '../../core/errors.js';
 import { memory, MemoryBackend } from '../../plugins/memory/index.js';
 import { redis } from '../../plugins/redis/index.js';
@@ -47,6 +48,17 @@ function worker(name: string, env: Record<string, string> = {}): WorkerProcess {
 }
 
 describe('worker registry', () => {
+  it('types: app.workers() resolves to WorkerInfo[], ping() to boolean; a heartbeat needs a whole WorkerInfo', () => {
+    const app = new QueueTasks({ name: 'types', globals: false, sharedTasks: false });
+    expectTypeOf(app.workers).returns.resolves.toEqualTypeOf<WorkerInfo[]>();
+    expectTypeOf(app.ping).returns.resolves.toEqualTypeOf<boolean>();
+    expectTypeOf<WorkerInfo['tasks']>().toEqualTypeOf<readonly string[]>();
+    const gc = {} as GlobalConfig;
+    // @ts-expect-error a heartbeat carries the worker's info, not just its id
+    void (() => gc.heartbeat('worker-id', 1_000));
+  });
+
+
   it('lists a worker running in another process, and forgets it as soon as it stops', { timeout: 60_000 }, async () => {
     const name = uniqueName('reg');
     const app = producer(name);
