@@ -4,7 +4,7 @@
  */
 import { resolveConfig, type Config } from './config.js';
 import type { Broker, ComponentContext, GlobalConfig, Storage, WorkerInfo } from './contracts.js';
-import { ErrorCodes, QTasksError, WaitTimeoutError } from './errors.js';
+import { ErrorCodes, QTasksError, WaitTimeoutError, asQTasksError } from './errors.js';
 import { createHooks, type KernelHooks, type LifecycleContext } from './hooks.js';
 import { guardHooks, runStopTaps, withTimeout } from './lifecycle.js';
 import { AppLoggers } from './app-loggers.js';
@@ -277,21 +277,21 @@ export class QueueTasks {
   /** Enqueues task `name` with `args` (the name-based, untyped form of `handle.addTask`). */
   async addTask(name: string, args: readonly unknown[] = [], options: AddTaskOptions = {}): Promise<TaskRecord> {
     checkTaskName(name);
-    // Started is the usual case: no extra await per call on the hot path.
-    const parts = this.#state === 'started' && this.#parts !== undefined ? this.#parts : await this.#ready('addTask');
-    const timeout = options.timeout;
-    if (options.onProgress !== undefined) return this.#addWatched(parts, name, args, options);
-    if (timeout === undefined) return enqueue(this, parts, name, args, options);
-    // The wait begins before the publish: a task that finishes, and whose record expires (a short
-    // result TTL), before a later wait could look would otherwise be missed.
     let waiting: Promise<TaskRecord | undefined> | undefined;
-    if (parts.storage.prepareWait !== undefined) await parts.storage.prepareWait();
     try {
+      // Started is the usual case: no extra await per call on the hot path.
+      const parts = this.#state === 'started' && this.#parts !== undefined ? this.#parts : await this.#ready('addTask');
+      const timeout = options.timeout;
+      if (options.onProgress !== undefined) return await this.#addWatched(parts, name, args, options);
+      if (timeout === undefined) return await enqueue(this, parts, name, args, options);
+      // The wait begins before the publish: a task that finishes, and whose record expires (a short
+      // result TTL), before a later wait could look would otherwise be missed.
+      if (parts.storage.prepareWait !== undefined) await parts.storage.prepareWait();
       const record = await enqueue(this, parts, name, args, options, (id) => (waiting = parts.storage.waitFinal(id, timeout)));
       return await this.#finalOf(record.id, timeout, waiting!);
     } catch (err) {
       waiting?.catch(() => undefined); // the publish failed: nobody reads this wait
-      throw err;
+      throw pluginError(err, `addTask of task "${name}"`);
     }
   }
 
@@ -302,7 +302,11 @@ export class QueueTasks {
    */
   async addTasks(items: readonly BulkItem[]): Promise<TaskRecord[]> {
     const parts = this.#state === 'started' && this.#parts !== undefined ? this.#parts : await this.#ready('addTasks');
-    return enqueueMany(this, parts, items);
+    try {
+      return await enqueueMany(this, parts, items);
+    } catch (err) {
+      throw pluginError(err, 'addTasks');
+    }
   }
 
   /**
@@ -420,7 +424,11 @@ export class QueueTasks {
       throw new QTasksError(ErrorCodes.INVALID_OPTION, `wait: timeoutMs must be a finite number >= 0, got ${String(timeoutMs)}`);
     }
     const parts = await this.#ready('wait');
-    return this.#finalOf(id, timeoutMs, parts.storage.waitFinal(id, timeoutMs));
+    try {
+      return await this.#finalOf(id, timeoutMs, parts.storage.waitFinal(id, timeoutMs));
+    } catch (err) {
+      throw pluginError(err, `wait for task ${id}`);
+    }
   }
 
   async #finalOf(id: string, timeoutMs: number, waiting: Promise<TaskRecord | undefined>): Promise<TaskRecord> {
@@ -432,19 +440,27 @@ export class QueueTasks {
   /** The stored record of task `id`, or undefined (unknown or expired). */
   async get(id: string): Promise<TaskRecord | undefined> {
     const parts = await this.#ready('get');
-    const record = await parts.storage.get(id);
+    const record = await parts.storage.get(id).catch((err: unknown) => {
+      throw pluginError(err, `get of task ${id}`);
+    });
     if (record === undefined) return undefined;
     return this.hooks.storage.afterGet.isUsed() ? this.hooks.storage.afterGet.call(record) : record;
   }
 
   /** Whether a worker of this app (in any process) is alive: the shorthand for `workers()`. */
   async ping(): Promise<boolean> {
-    return (await this.#ready('ping')).globalConfig.alive();
+    const parts = await this.#ready('ping');
+    return parts.globalConfig.alive().catch((err: unknown) => {
+      throw pluginError(err, 'ping');
+    });
   }
 
   /** The live workers of this app, in any process, each as its last heartbeat described it. */
   async workers(): Promise<WorkerInfo[]> {
-    return (await this.#ready('workers')).globalConfig.workers();
+    const parts = await this.#ready('workers');
+    return parts.globalConfig.workers().catch((err: unknown) => {
+      throw pluginError(err, 'workers');
+    });
   }
 
   /** The app's shared key-value store and liveness (QTasks' GlobalConfig). */
@@ -523,7 +539,7 @@ export class QueueTasks {
       // Release what did start; its own failures are secondary to the one that stopped start.
       await this.#shutdown().catch((stopErr: unknown) => this.#logger.warn({ err: stopErr }, 'cleanup after a failed start had errors'));
       this.#finish();
-      throw err;
+      throw pluginError(err, `start of app "${this.name}"`);
     }
   }
 
@@ -655,4 +671,12 @@ export class QueueTasks {
       throw new QTasksError(ErrorCodes.ALREADY_STARTED, `cannot ${what}: app "${this.name}" is ${this.#state}`);
     }
   }
+}
+
+/**
+ * Every error a caller gets from the app is a QTasksError: a plugin's own error (a driver's, a
+ * bug's) is wrapped with PLUGIN_FAILED, the original as `cause`. Plugins wrap what they know better.
+ */
+function pluginError(err: unknown, what: string): QTasksError {
+  return asQTasksError(err, ErrorCodes.PLUGIN_FAILED, `${what} failed`);
 }

@@ -49,7 +49,7 @@ export const ErrorCodes = Object.freeze({
   CONNECTION_FAILED: 'QTASKS_ERR_CONNECTION_FAILED',
   /** A broker or storage server did not answer a request (an outage); the call may succeed later. */
   BROKER_UNAVAILABLE: 'QTASKS_ERR_BROKER_UNAVAILABLE',
-  /** A broker, storage or global config plugin failed with an error of its own; `cause` holds it. */
+  /** A plugin (or other code the kernel runs for the app, such as a dependency factory) failed with an error that is not a QTasksError; `cause` holds it. */
   PLUGIN_FAILED: 'QTASKS_ERR_PLUGIN_FAILED',
   /** A start or stop step did not finish in time. */
   LIFECYCLE_TIMEOUT: 'QTASKS_ERR_LIFECYCLE_TIMEOUT',

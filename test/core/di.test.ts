@@ -130,7 +130,10 @@ describe('dependencies', () => {
         throw new Error('no database');
       },
     });
-    expect((await rejection(app.start())).message).toBe('no database');
+    // What the factory threw reaches the caller as the cause of a QTasksError (PLUGIN_FAILED).
+    const err = await rejection(app.start());
+    expect((err.cause as Error).message).toBe('no database');
+    expect(err.message).toContain('no database');
   });
 });
 
