@@ -254,10 +254,10 @@ describe('sandbox on memory', () => {
 
 describe('sandbox on redis: the lease', () => {
   it('keeps a CPU-bound sandboxed task leased past leaseMs: it runs once', async () => {
-    const app = makeApp(brokers[1]!, { leaseMs: 1_000 });
+    const app = makeApp(brokers[1]!, { leaseMs: 2_000 });
     const cpu = app.task({ name: 'cpu', processor: processor('spin.mjs'), maxTime: 20_000 });
     await app.start();
-    const rec = await cpu.addTask([3_000], { timeout: 20_000 });
+    const rec = await cpu.addTask([4_500], { timeout: 20_000 });
     expect(rec.status).toBe('success');
     expect(rec.attempts).toBe(1);
   });
