@@ -7,6 +7,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { runCommand } from './commands/run.js';
+import { statsCommand } from './commands/stats.js';
+import { tasksCommand } from './commands/tasks.js';
+import { showCommand } from './commands/show.js';
+import { retryCommand } from './commands/retry.js';
+import { cancelCommand } from './commands/cancel.js';
+import { promoteCommand } from './commands/promote.js';
+import { removeCommand } from './commands/remove.js';
+import { cleanCommand } from './commands/clean.js';
+import { purgeCommand } from './commands/purge.js';
+import { pauseCommand, resumeCommand } from './commands/pause.js';
+import { eventsCommand } from './commands/events.js';
+import { workersCommand } from './commands/workers.js';
 
 /** package.json's version, found upwards from this file (bin/ in source, dist/bin/ built). */
 function version(): string {
@@ -30,7 +42,7 @@ export function program(): Command {
     .showSuggestionAfterError(false)
     .exitOverride()
     .configureOutput({ outputError: () => undefined }); // errors are printed once, by qtasks.ts
-  for (const command of [runCommand()]) {
+  for (const command of [runCommand(), statsCommand(), tasksCommand(), showCommand(), retryCommand(), cancelCommand(), promoteCommand(), removeCommand(), cleanCommand(), purgeCommand(), pauseCommand(), resumeCommand(), workersCommand(), eventsCommand()]) {
     cli.addCommand(command.exitOverride().configureOutput({ outputError: () => undefined }));
   }
   return cli;
