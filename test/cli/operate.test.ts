@@ -1,0 +1,283 @@
+/**
+ * The operator commands, run as the built binary against a real Redis app: a worker runs in
+ * another `qtasks run` process, the test produces through its own app of the same name, and each
+ * command is a fresh process that loads the fixture app with its worker off.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { QueueTasks } from '../../core/app.js';
+import type { QueueCounts } from '../../core/contracts.js';
+import type { TaskRecord } from '../../core/record.js';
+import { redis } from '../../plugins/redis/index.js';
+import { uniqueName, waitUntil } from '../contracts/helpers.js';
+import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const bin = resolve(root, 'dist', 'bin', 'qtasks.js');
+const TARGET = 'test/fixtures/cli-control-app.ts:app';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('qtasks operator commands (built CLI, Redis)', () => {
+  let admin: Redis;
+  let dir: string;
+  const names: string[] = [];
+  const children: ChildProcess[] = [];
+  const apps: QueueTasks[] = [];
+  let name = '';
+  let flag = '';
+
+  const env = (): NodeJS.ProcessEnv => ({ ...process.env, QT_APP: name, QT_REDIS_URL: REDIS_URL, QT_FLAG: flag });
+
+  function cli(args: string[], input?: string): Promise<Run> {
+    return new Promise((done) => {
+      const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.stdin.end(input ?? '');
+      child.on('exit', (code) => done({ code, stdout, stderr }));
+    });
+  }
+
+  /** A long-running command (events, stats --watch): its output so far, and a way to stop it. */
+  function tail(args: string[]): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    return { child, out: () => stdout, err: () => stderr, exited };
+  }
+
+  /** `qtasks run` of the fixture in another process, resolved once it consumes. */
+  async function worker(): Promise<ChildProcess> {
+    const w = tail(['run', '-A', TARGET, '--log-level', 'info']);
+    await waitUntil(() => w.err().includes('worker consuming'), 'the worker process consumes', 30_000);
+    return w.child;
+  }
+
+  async function producer(): Promise<QueueTasks> {
+    const app = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL })], config: { logLevel: 'silent' }, globals: false });
+    apps.push(app);
+    await app.start({ worker: false });
+    return app;
+  }
+
+  beforeAll(async () => {
+    admin = await adminClient();
+    dir = mkdtempSync(join(tmpdir(), 'qtasks-cli-'));
+  });
+  afterEach(async () => {
+    for (const c of children.splice(0)) {
+      if (c.exitCode === null && c.signalCode === null) {
+        const gone = new Promise((r) => c.once('exit', r));
+        c.kill('SIGKILL');
+        await gone;
+      }
+    }
+    for (const a of apps.splice(0)) await a.stop();
+  });
+  afterAll(async () => {
+    await deleteAppKeys(admin, names);
+    admin.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const fresh = (): void => {
+    name = uniqueName('cli-ops');
+    names.push(name);
+    flag = join(dir, `${name}.fixed`);
+  };
+
+  it('tasks --status error lists a failed task, show prints its error and stack, retry re-runs it', async () => {
+    fresh();
+    const producing = await producer();
+    await worker();
+    const failed = await producing.addTask('fail', ['widget'], { timeout: 20_000 });
+    expect(failed.status).toBe('error');
+
+    const listed = await cli(['tasks', '-A', TARGET, '--status', 'error']);
+    expect(listed.stderr).toBe('');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/^ID\s+NAME\s+QUEUE\s+STATUS\s+ATTEMPTS\s+UPDATED\s+OUTCOME/);
+    expect(listed.stdout).toContain(failed.id);
+    expect(listed.stdout).toContain('Error: broken widget');
+
+    const json = await cli(['tasks', '-A', TARGET, '--status', 'error', '--json']);
+    expect((JSON.parse(json.stdout) as TaskRecord[]).map((r) => r.id)).toEqual([failed.id]);
+    const none = await cli(['tasks', '-A', TARGET, '--status', 'error', '--name', 'ok', '--json']);
+    expect(JSON.parse(none.stdout)).toEqual([]);
+
+    const shown = await cli(['show', '-A', TARGET, failed.id]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain(`id:        ${failed.id}`);
+    expect(shown.stdout).toContain('status:    error');
+    expect(shown.stdout).toMatch(/args:\n\s+\[\n\s+"widget"\n\s+\]/);
+    expect(shown.stdout).toContain('error:\n  Error: broken widget');
+    expect(shown.stdout).toMatch(/stack:\n\s+Error: broken widget\n\s+at /);
+    expect(shown.stdout).toMatch(/timeline:\n\s+\S+Z\s+created/);
+
+    writeFileSync(flag, '');
+    const retried = await cli(['retry', '-A', TARGET, failed.id]);
+    expect(retried.stderr).toBe('');
+    expect(retried.stdout).toBe(`retried ${failed.id}\n`);
+    const after = await producing.wait(failed.id, 20_000);
+    expect(after.status).toBe('success');
+    expect(after.returning).toBe('fixed');
+
+    const again = await cli(['retry', '-A', TARGET, failed.id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim().split('\n')).toEqual([expect.stringContaining('only tasks in error or dead can be retried')]);
+  });
+
+  it('bulk retry refuses without --yes when nobody can answer, and with --yes retries every one with progress lines', async () => {
+    fresh();
+    const producing = await producer();
+    await worker();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await producing.addTask('fail', [`n${i}`], { timeout: 20_000 })).id);
+
+    const refused = await cli(['retry', '-A', TARGET, '--status', 'error']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split('\n')).toEqual(['qtasks retry: retry 3 error task(s): refusing without confirmation in a non-interactive run; pass --yes']);
+    expect((await producing.counts())[0]?.error).toBe(3);
+
+    writeFileSync(flag, '');
+    const done = await cli(['retry', '-A', TARGET, '--status', 'error', '--yes']);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toBe('retried 3 task(s)\n');
+    expect(done.stderr).toBe('retried 3/3\n'); // not a terminal: plain progress lines
+    for (const id of ids) expect((await producing.wait(id, 20_000)).status).toBe('success');
+  });
+
+  it('stats shows counts per queue and status; pause stops the worker in another process, resume lets it go on', async () => {
+    fresh();
+    const producing = await producer();
+    await worker();
+    const paused = await cli(['pause', '-A', TARGET]);
+    expect(paused.stdout).toBe('paused every queue\n');
+    const waiting = await producing.addTask('ok', [7]);
+    const stats = await cli(['stats', '-A', TARGET]);
+    expect(stats.code).toBe(0);
+    expect(stats.stdout).toMatch(/^QUEUE\s+WAITING\s+DELAYED\s+RUNNING\s+RETRYING\s+DEAD\s+SUCCESS\s+ERROR\s+CANCEL\s+PAUSED\n/);
+    expect(stats.stdout).toMatch(/default\s+1\s+0\s+0\s+0\s+0\s+0\s+0\s+0\s+yes/);
+    // Still waiting a while later: the worker in the other process honours the pause.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await producing.get(waiting.id))?.status).toBe('new');
+
+    const resumed = await cli(['resume', '-A', TARGET, '--json']);
+    expect(JSON.parse(resumed.stdout)).toEqual({ queue: '*', resumed: true });
+    expect((await producing.wait(waiting.id, 20_000)).returning).toBe(7);
+    const counts = JSON.parse((await cli(['stats', '-A', TARGET, '--json'])).stdout) as QueueCounts[];
+    expect(counts).toEqual([expect.objectContaining({ queue: 'default', waiting: 0, success: 1, paused: false })]);
+  });
+
+  it('cancel stops a running task; promote runs a delayed one; remove deletes one; purge asks, then drops what waits', async () => {
+    fresh();
+    const producing = await producer();
+    await worker();
+    const slow = await producing.addTask('slow', []);
+    await waitUntil(async () => (await producing.get(slow.id))?.status === 'process', 'the slow task runs', 20_000);
+    const cancelled = await cli(['cancel', '-A', TARGET, slow.id, '--reason', 'operator said so']);
+    expect(cancelled.stdout).toBe(`${slow.id}: cancel requested (it was running: its worker aborts it)\n`);
+    const final = await producing.wait(slow.id, 20_000);
+    expect(final).toMatchObject({ status: 'cancel', reason: 'operator said so' });
+    const late = await cli(['cancel', '-A', TARGET, slow.id]);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toBe(`qtasks cancel: task ${slow.id} has already finished\n`);
+
+    const delayed = await producing.addTask('ok', [1], { delay: 3_600_000 });
+    expect((await cli(['promote', '-A', TARGET, delayed.id])).stdout).toBe(`promoted ${delayed.id}\n`);
+    expect((await producing.wait(delayed.id, 20_000)).status).toBe('success');
+    const twice = await cli(['promote', '-A', TARGET, delayed.id]);
+    expect(twice.code).toBe(1);
+
+    const doomed = await producing.addTask('ok', [2], { delay: 3_600_000 });
+    expect((await cli(['remove', '-A', TARGET, doomed.id])).stdout).toBe(`removed ${doomed.id}\n`);
+    expect(await producing.get(doomed.id)).toBeUndefined();
+    const gone = await cli(['show', '-A', TARGET, doomed.id]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toBe(`qtasks show: no task ${doomed.id} (unknown, or its record expired)\n`);
+
+    for (let i = 0; i < 2; i++) await producing.addTask('ok', [i], { delay: 3_600_000 });
+    const refused = await cli(['purge', '-A', TARGET, 'default']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('drop the 2 waiting and delayed task(s) of queue default: refusing without confirmation');
+    const purged = await cli(['purge', '-A', TARGET, 'default', '--yes']);
+    expect(purged.stdout).toBe('dropped 2 task(s) from queue default\n');
+    expect((await producing.counts('default'))[0]).toMatchObject({ waiting: 0, delayed: 0 });
+  });
+
+  it('clean deletes old finished records after confirmation; events tails the live stream', async () => {
+    fresh();
+    const producing = await producer();
+    await worker();
+    const events = tail(['events', '-A', TARGET, '--json']);
+    await waitUntil(() => events.err().includes('listening'), 'events is listening', 30_000);
+    const ok = await producing.addTask('ok', [5], { timeout: 20_000 });
+    await waitUntil(() => events.out().includes('"completed"'), 'the completed event is printed', 20_000);
+    const seen = events.out().trim().split('\n').map((l) => JSON.parse(l) as { type: string; id: string });
+    expect(seen.filter((e) => e.id === ok.id).map((e) => e.type)).toEqual(expect.arrayContaining(['added', 'active', 'completed']));
+    events.child.kill('SIGINT');
+    expect(await events.exited).toBe(0);
+
+    const refused = await cli(['clean', '-A', TARGET, '--status', 'success', '--older-than', '1ms']);
+    expect(refused.code).toBe(2);
+    const young = await cli(['clean', '-A', TARGET, '--status', 'success', '--older-than', '1h', '--yes']);
+    expect(young.stdout).toBe('deleted 0 record(s)\n');
+    const cleaned = await cli(['clean', '-A', TARGET, '--status', 'success', '--older-than', '1ms', '--yes', '--json']);
+    expect(JSON.parse(cleaned.stdout)).toEqual({ deleted: 1 });
+    expect(await producing.get(ok.id)).toBeUndefined();
+  });
+
+  it('workers lists the worker process, or fails in one line where the registry is missing', async () => {
+    fresh();
+    const w = await worker();
+    const listed = await cli(['workers', '-A', TARGET, '--json']);
+    if (listed.code === 0) {
+      expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ pid: w.pid })]);
+    } else {
+      expect(listed.code).toBe(1);
+      expect(listed.stderr).toBe('qtasks workers: this version of qtasks has no worker registry (app.workers()); upgrade qtasks\n');
+    }
+  });
+
+  it.each([
+    [['tasks', '-A', TARGET], 'required option "-s, --status <status>" not specified'],
+    [['tasks', '-A', TARGET, '--status', 'lost'], 'argument "lost" is invalid'],
+    [['retry', '-A', TARGET], 'give a task id or --status dead|error, not both'],
+    [['retry', '-A', TARGET, 'some-id', '--queue', 'q'], '--queue, --name and --limit go with --status'],
+    [['clean', '-A', TARGET, '--status', 'success', '--older-than', 'soon'], 'argument "soon" is invalid'],
+    [['stats'], 'missing -A'],
+    [['show', '-A', TARGET], 'missing required argument "id"'],
+  ])('exits 2 with one line for a usage error: %j', async (args, message) => {
+    fresh();
+    const result = await cli(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(message);
+    expect(result.stdout).toBe('');
+  });
+
+  it('--help per command and --version', async () => {
+    const help = await cli(['retry', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--status <status>');
+    expect(help.stdout).toContain('--yes');
+    const version = await cli(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
