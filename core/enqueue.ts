@@ -108,8 +108,22 @@ export async function enqueue(
   }
   const record = messageToRecord(message, now, now + delayMs);
   beforePublish?.(message.id);
-  if (!parts.fused) await parts.storage.save(record, { ttlMs: config.resultTtlMs });
-  await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
+  try {
+    if (!parts.fused) await parts.storage.save(record, { ttlMs: config.resultTtlMs });
+    await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
+  } catch (err) {
+    if (hooks.publishFailed.isUsed()) publishFailed(app, message, err);
+    throw err;
+  }
   if (hooks.afterPublish.isUsed()) hooks.afterPublish.call(message);
   return record;
+}
+
+/** `broker.publishFailed` is a notification: a tap that throws is logged, the caller gets the publish error. */
+function publishFailed(app: QueueTasks, message: TaskMessage, err: unknown): void {
+  try {
+    app.hooks.broker.publishFailed.call(message, err instanceof Error ? err : new Error(messageOf(err)));
+  } catch (tapErr) {
+    app.logger('QueueTasks').error({ err: tapErr, taskId: message.id }, 'a broker.publishFailed tap failed');
+  }
 }

@@ -1,7 +1,11 @@
-/** `task.around`: runners wrap each attempt, see its context and delivery, and can neither change nor lose it. */
+/**
+ * The hooks telemetry needs: `task.around` runners wrap each attempt, see its context and delivery,
+ * and can neither change nor lose it; `broker.publishFailed` tells what `afterPublish` never will.
+ */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { QueueTasks, type AttemptRunner, type Plugin, type TaskOutcome } from '../../core/index.js';
+import { QueueTasks, type AttemptRunner, type Broker, type Plugin, type TaskMessage, type TaskOutcome } from '../../core/index.js';
+import { memory } from '../../plugins/memory/index.js';
 import type { TaskContext } from '../../core/task.js';
 
 const apps: QueueTasks[] = [];
@@ -91,5 +95,55 @@ describe('task.around', () => {
   it('costs nothing untapped: the kernel does not call it', () => {
     const app = makeApp([]);
     expect(app.hooks.task.around.isUsed()).toBe(false);
+  });
+});
+
+/** A broker whose server refuses every message. */
+class RefusingBroker implements Broker {
+  readonly name = 'refusing';
+  async start(): Promise<void> {}
+  async publish(): Promise<void> {
+    throw new Error('the server said no');
+  }
+  async consume(): Promise<void> {}
+  async pause(): Promise<void> {}
+  async ack(): Promise<boolean> {
+    return true;
+  }
+  async retry(): Promise<boolean> {
+    return true;
+  }
+  async deadLetter(): Promise<boolean> {
+    return true;
+  }
+  async deadLetters(): Promise<[]> {
+    return [];
+  }
+  async stop(): Promise<void> {}
+}
+
+describe('broker.publishFailed', () => {
+  it('tells a failed publish with its message and error; a tap that throws leaves the caller the publish error', async () => {
+    const failed: Array<[TaskMessage, string]> = [];
+    const published: TaskMessage[] = [];
+    const app = makeApp([
+      { name: 'refusing', apply: (a) => a.hooks.broker.provide.tap('refusing', () => new RefusingBroker()) },
+      memory({ broker: false }),
+      {
+        name: 'watch',
+        apply: (a) => {
+          a.hooks.broker.publishFailed.tap('watch', (m, err) => void failed.push([m, err.message]));
+          a.hooks.broker.publishFailed.tap('broken', () => {
+            throw new Error('tap bug');
+          });
+          a.hooks.broker.afterPublish.tap('watch', (m) => void published.push(m));
+        },
+      },
+    ]);
+    app.task('t', () => 1);
+    await app.start({ worker: false });
+    await expect(app.addTask('t', [1], { meta: { k: 'v' } })).rejects.toThrow('the server said no');
+    expect(failed.map(([m, e]) => [m.name, m.args, m.meta, e])).toEqual([['t', [1], { k: 'v' }, 'the server said no']]);
+    expect(published).toEqual([]);
   });
 });
