@@ -4,8 +4,9 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { QueueTasks, type AttemptRunner, type Broker, type Plugin, type TaskMessage, type TaskOutcome } from '../../core/index.js';
+import { QueueTasks, type AttemptRunner, type Plugin, type TaskMessage, type TaskOutcome } from '../../core/index.js';
 import { memory } from '../../plugins/memory/index.js';
+import { refusingBroker } from '../support/refusing-broker.js';
 import type { TaskContext } from '../../core/task.js';
 
 const apps: QueueTasks[] = [];
@@ -98,36 +99,12 @@ describe('task.around', () => {
   });
 });
 
-/** A broker whose server refuses every message. */
-class RefusingBroker implements Broker {
-  readonly name = 'refusing';
-  async start(): Promise<void> {}
-  async publish(): Promise<void> {
-    throw new Error('the server said no');
-  }
-  async consume(): Promise<void> {}
-  async pause(): Promise<void> {}
-  async ack(): Promise<boolean> {
-    return true;
-  }
-  async retry(): Promise<boolean> {
-    return true;
-  }
-  async deadLetter(): Promise<boolean> {
-    return true;
-  }
-  async deadLetters(): Promise<[]> {
-    return [];
-  }
-  async stop(): Promise<void> {}
-}
-
 describe('broker.publishFailed', () => {
   it('tells a failed publish with its message and error; a tap that throws leaves the caller the publish error', async () => {
     const failed: Array<[TaskMessage, string]> = [];
     const published: TaskMessage[] = [];
     const app = makeApp([
-      { name: 'refusing', apply: (a) => a.hooks.broker.provide.tap('refusing', () => new RefusingBroker()) },
+      refusingBroker(),
       memory({ broker: false }),
       {
         name: 'watch',
