@@ -162,6 +162,48 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     for (const id of ids) expect((await producing.wait(id, 20_000)).status).toBe('success');
   });
 
+  it('on a terminal, bulk retry asks: "n" leaves the tasks, "y" retries them with a progress bar', async () => {
+    fresh();
+    const producing = await producer();
+    await worker();
+    for (let i = 0; i < 2; i++) await producing.addTask('fail', [`t${i}`], { timeout: 20_000 });
+    /** The command under a pseudo-terminal (util-linux script), answering `answer` once asked. */
+    const onTerminal = (answer: string): Promise<Run> =>
+      new Promise((done) => {
+        const command = [process.execPath, bin, 'retry', '-A', TARGET, '--status', 'error'].map((a) => `'${a}'`).join(' ');
+        const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { cwd: root, env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString();
+          if (stdout.includes('[y/N]') && !child.stdin.writableEnded) child.stdin.end(`${answer}\n`);
+        });
+        child.on('exit', (code) => done({ code, stdout, stderr: '' }));
+      });
+    const no = await onTerminal('n');
+    expect(no.stdout).toContain('retry 2 error task(s)? [y/N]');
+    expect(no.code).toBe(1);
+    expect(no.stdout).toContain('qtasks retry: not confirmed; nothing retried');
+    expect((await producing.counts())[0]?.error).toBe(2);
+
+    writeFileSync(flag, '');
+    const yes = await onTerminal('y');
+    expect(yes.code).toBe(0);
+    expect(yes.stdout).toContain('[##############################] 100% retried 2/2');
+    expect(yes.stdout).toContain('retried 2 task(s)');
+    await waitUntil(async () => (await producing.counts())[0]?.success === 2, 'both retried tasks succeed', 20_000);
+  });
+
+  it('stats --watch prints a fresh table every interval until interrupted', async () => {
+    fresh();
+    const producing = await producer();
+    await producing.addTask('ok', [1], { delay: 3_600_000 });
+    const watch = tail(['stats', '-A', TARGET, '--watch', '1']);
+    await waitUntil(() => (watch.out().match(/^QUEUE/gm) ?? []).length >= 2, 'two snapshots', 20_000);
+    expect(watch.out()).toMatch(/default\s+0\s+1\s+/);
+    watch.child.kill('SIGINT');
+    expect(await watch.exited).toBe(0);
+  });
+
   it('stats shows counts per queue and status; pause stops the worker in another process, resume lets it go on', async () => {
     fresh();
     const producing = await producer();
