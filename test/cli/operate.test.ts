@@ -14,6 +14,7 @@ import type { QueueCounts } from '../../core/contracts.js';
 import type { TaskRecord } from '../../core/record.js';
 import { redis } from '../../plugins/redis/index.js';
 import { uniqueName, waitUntil } from '../contracts/helpers.js';
+import { AMQP_URL, RabbitFixture } from '../plugins/rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -34,8 +35,11 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
   const apps: QueueTasks[] = [];
   let name = '';
   let flag = '';
+  let amqp: string | undefined;
+  const rabbit = new RabbitFixture();
+  const rabbitApps: string[] = [];
 
-  const env = (): NodeJS.ProcessEnv => ({ ...process.env, QT_APP: name, QT_REDIS_URL: REDIS_URL, QT_FLAG: flag });
+  const env = (): NodeJS.ProcessEnv => ({ ...process.env, QT_APP: name, QT_REDIS_URL: REDIS_URL, QT_FLAG: flag, ...(amqp !== undefined ? { QT_AMQP_URL: amqp } : {}) });
 
   function cli(args: string[], input?: string): Promise<Run> {
     return new Promise((done) => {
@@ -92,10 +96,13 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
   afterAll(async () => {
     await deleteAppKeys(admin, names);
     admin.disconnect();
+    await rabbit.cleanup(rabbitApps);
+    await rabbit.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   const fresh = (): void => {
+    amqp = undefined;
     name = uniqueName('cli-ops');
     names.push(name);
     flag = join(dir, `${name}.fixed`);
@@ -293,6 +300,27 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     } else {
       expect(listed.code).toBe(1);
       expect(listed.stderr).toBe('qtasks workers: this version of qtasks has no worker registry (app.workers()); upgrade qtasks\n');
+    }
+  });
+
+  it('RabbitMQ (with Redis storage) has no control plane yet: the commands fail in one line naming what offers it', async () => {
+    fresh();
+    amqp = AMQP_URL;
+    rabbitApps.push(name);
+    // The test's own app declares what the command's app would, so that cleanup finds it.
+    const producing = new QueueTasks({ name, plugins: [rabbit.plugin(name), redis({ url: REDIS_URL, broker: false })], config: { logLevel: 'silent' }, globals: false });
+    apps.push(producing);
+    producing.task('ok', (n: number) => n);
+    await producing.start({ worker: false });
+    for (const [args, capability] of [
+      [['stats', '-A', TARGET], 'counts'],
+      [['pause', '-A', TARGET], 'pause'],
+      [['cancel', '-A', TARGET, 'some-id'], 'cancel'],
+    ] as const) {
+      const result = await cli([...args]);
+      expect(result.code, args[0]).toBe(1);
+      expect(result.stderr.trim().split('\n'), args[0]).toEqual([expect.stringContaining(`${capability} is not supported by plugin "rabbitmq"`)]);
+      expect(result.stderr).toContain('redis() as both broker and storage');
     }
   });
 
