@@ -104,11 +104,12 @@ export async function enqueue(
   if (hooks.beforePublish.isUsed()) {
     // A tap may return anything: what reaches the broker is plain JSON all the same.
     message = await hooks.beforePublish.promise(message, { app, delayMs });
-    plain(message, 'message', ErrorCodes.INVALID_ARGS, name, 'broker.beforePublish must return a plain JSON message');
   }
-  const record = messageToRecord(message, now, now + delayMs);
-  beforePublish?.(message.id);
+  let record: TaskRecord;
   try {
+    if (hooks.beforePublish.isUsed()) plain(message, 'message', ErrorCodes.INVALID_ARGS, name, 'broker.beforePublish must return a plain JSON message');
+    record = messageToRecord(message, now, now + delayMs);
+    beforePublish?.(message.id);
     if (!parts.fused) await parts.storage.save(record, { ttlMs: config.resultTtlMs });
     await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
   } catch (err) {

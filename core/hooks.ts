@@ -64,7 +64,7 @@ export function createHooks() {
       beforePublish: new AsyncSeriesWaterfallHook<[TaskMessage, PublishContext]>(['message', 'ctx']),
       /** After the broker confirmed a message. */
       afterPublish: new SyncHook<[TaskMessage]>(['message']),
-      /** The message was not published (the record write or the broker refused it): addTask rejects with `error`. */
+      /** The message was not published (not plain JSON after beforePublish, or the record write or the broker refused it): addTask rejects with `error`. */
       publishFailed: new SyncHook<[TaskMessage, Error]>(['message', 'error']),
       /** A delivery arrived, before it runs: return a reason string to dead-letter it instead. */
       receive: new SyncBailHook<[Delivery], string | undefined>(['delivery']),
