@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import type { QueueTasks } from '../core/app.js';
+import { LOG_LEVELS, type LogLevel } from '../core/logger.js';
 import { UsageError } from './cli-error.js';
 import { loadApp } from './load-app.js';
 
@@ -22,13 +23,16 @@ export function appCommand(name: string, description: string): Command {
 
 /**
  * Loads the app of `-A`, starts it without a worker (this process only inspects and steers),
- * runs `fn`, and stops the app. Operator commands log warnings only: their output is the answer.
+ * runs `fn`, and stops the app. Operator commands log warnings at most: their output is the answer.
  */
 export async function withApp<T>(command: string, flags: AppFlags, fn: (app: QueueTasks) => Promise<T>): Promise<T> {
   if (flags.app === undefined) throw new UsageError(`qtasks ${command}: missing -A <module>[:<export>]`);
   const { app } = await loadApp(flags.app);
   if (app.state !== 'created') throw new UsageError(`qtasks ${command}: the app of ${flags.app} is already ${app.state}; export an app that the module does not start`);
-  app.logLevel = 'warn';
+  // Quieter than the app's own setting only: an app configured for errors alone stays so.
+  // The level reads as a string (a logging plugin may have levels of its own): unknown ones rank lowest.
+  const current = Object.hasOwn(LOG_LEVELS, app.logLevel) ? LOG_LEVELS[app.logLevel as LogLevel] : 0;
+  if (current < LOG_LEVELS.warn) app.logLevel = 'warn';
   try {
     await app.start({ worker: false });
     return await fn(app);

@@ -104,12 +104,27 @@ export async function enqueue(
   if (hooks.beforePublish.isUsed()) {
     // A tap may return anything: what reaches the broker is plain JSON all the same.
     message = await hooks.beforePublish.promise(message, { app, delayMs });
-    plain(message, 'message', ErrorCodes.INVALID_ARGS, name, 'broker.beforePublish must return a plain JSON message');
   }
-  const record = messageToRecord(message, now, now + delayMs);
-  beforePublish?.(message.id);
-  if (!parts.fused) await parts.storage.save(record, { ttlMs: config.resultTtlMs });
-  await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
+  let record: TaskRecord;
+  try {
+    if (hooks.beforePublish.isUsed()) plain(message, 'message', ErrorCodes.INVALID_ARGS, name, 'broker.beforePublish must return a plain JSON message');
+    record = messageToRecord(message, now, now + delayMs);
+    beforePublish?.(message.id);
+    if (!parts.fused) await parts.storage.save(record, { ttlMs: config.resultTtlMs });
+    await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
+  } catch (err) {
+    if (hooks.publishFailed.isUsed()) publishFailed(app, message, err);
+    throw err;
+  }
   if (hooks.afterPublish.isUsed()) hooks.afterPublish.call(message);
   return record;
+}
+
+/** `broker.publishFailed` is a notification: a tap that throws is logged, the caller gets the publish error. */
+function publishFailed(app: QueueTasks, message: TaskMessage, err: unknown): void {
+  try {
+    app.hooks.broker.publishFailed.call(message, err instanceof Error ? err : new Error(messageOf(err)));
+  } catch (tapErr) {
+    app.logger('QueueTasks').error({ err: tapErr, taskId: message.id }, 'a broker.publishFailed tap failed');
+  }
 }

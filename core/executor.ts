@@ -5,6 +5,7 @@
 import type { QueueTasks } from './app.js';
 import type { Delivery } from './contracts.js';
 import { ErrorCodes, NoRetryError, QTasksError, RetryLaterError, TaskCancelError, TaskTimeoutError, toError } from './errors.js';
+import { aroundAttempt } from './around.js';
 import type { KernelHooks } from './hooks.js';
 import type { LoggerLike } from './logger.js';
 import type { Dependency, ScopeInstance } from './di/container.js';
@@ -12,11 +13,13 @@ import { validate } from './schema.js';
 import { setLongTimeout, type LongTimer } from './timers.js';
 import type { TaskContext, TaskDefinition } from './task.js';
 
-export type Outcome =
+/** How an attempt ended, before the worker stores it (`task.around` runners see it). */
+export type TaskOutcome =
   | { readonly kind: 'success'; readonly returning: unknown }
   | { readonly kind: 'error'; readonly error: Error }
   | { readonly kind: 'cancel'; readonly reason: string }
   | { readonly kind: 'retry'; readonly error: Error; readonly delayMs: number };
+export type Outcome = TaskOutcome;
 
 /** Aborts a running attempt because the worker is stopping; its delivery is left unsettled. */
 export class ShutdownAbort extends Error {
@@ -159,7 +162,7 @@ export function execute(app: QueueTasks, def: TaskDefinition, delivery: Delivery
     get logs() {
       return ctx.lines;
     },
-    done: run(app, def, delivery, ctx),
+    done: app.hooks.task.around.isUsed() ? aroundAttempt(app.hooks.task.around, () => run(app, def, delivery, ctx), ctx, delivery) : run(app, def, delivery, ctx),
     abort: (reason) => ctx.abort(reason),
     get lastProgress() {
       return ctx.lastProgress;

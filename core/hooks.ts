@@ -15,6 +15,10 @@ import type { Broker, Delivery, GlobalConfig, Storage } from './contracts.js';
 import type { LoggerLike } from './logger.js';
 import type { TaskMessage, TaskRecord } from './record.js';
 import type { TaskContext, TaskDefinition } from './task.js';
+import type { TaskOutcome } from './executor.js';
+
+/** One attempt of a task, as `task.around` wraps it: resolves with its outcome, never rejects. */
+export type AttemptRunner = () => Promise<TaskOutcome>;
 
 /** Passed to `lifecycle.start` and `lifecycle.stop` taps. */
 export interface LifecycleContext {
@@ -60,6 +64,8 @@ export function createHooks() {
       beforePublish: new AsyncSeriesWaterfallHook<[TaskMessage, PublishContext]>(['message', 'ctx']),
       /** After the broker confirmed a message. */
       afterPublish: new SyncHook<[TaskMessage]>(['message']),
+      /** The message was not published (not plain JSON after beforePublish, or the record write or the broker refused it): addTask rejects with `error`. */
+      publishFailed: new SyncHook<[TaskMessage, Error]>(['message', 'error']),
       /** A delivery arrived, before it runs: return a reason string to dead-letter it instead. */
       receive: new SyncBailHook<[Delivery], string | undefined>(['delivery']),
     }),
@@ -80,6 +86,13 @@ export function createHooks() {
     task: Object.freeze({
       /** A task was registered on this app (at `app.task`, `includeRouter`, or adoption at start). */
       registered: new SyncHook<[TaskDefinition]>(['definition']),
+      /**
+       * Around each attempt (beforeExecute, handler, afterExecute, the retry decision): return a
+       * runner that calls `run` once and resolves when it does (to time it, or to run it inside a
+       * context). The attempt's own outcome stands whatever the runner returns; a runner that
+       * throws or rejects is logged and the attempt runs (or goes on) without it.
+       */
+      around: new SyncWaterfallHook<[AttemptRunner, TaskContext, Delivery]>(['run', 'ctx', 'delivery']),
       /** Before the handler runs: return replacement arguments (QTasks' args-replace). */
       beforeExecute: new AsyncSeriesWaterfallHook<[readonly unknown[], TaskContext]>(['args', 'ctx']),
       /** After the handler succeeded: return a replacement result. */

@@ -43,7 +43,8 @@ export {
   asQTasksError,
   type ErrorCode,
 } from './errors.js';
-export { createHooks, type KernelHooks, type LifecycleContext, type LoggerRequest, type PublishContext } from './hooks.js';
+export type { TaskOutcome } from './executor.js';
+export { createHooks, type AttemptRunner, type KernelHooks, type LifecycleContext, type LoggerRequest, type PublishContext } from './hooks.js';
 export { LOG_LEVELS, Logger, type LogDestination, type LogFormat, type LogLevel, type LoggerLike, type LoggerOptions } from './logger.js';
 export { definePlugin, type Plugin } from './plugin.js';
 export {

@@ -14,6 +14,7 @@ import type { QueueCounts } from '../../core/contracts.js';
 import type { TaskRecord } from '../../core/record.js';
 import { redis } from '../../plugins/redis/index.js';
 import { uniqueName, waitUntil } from '../contracts/helpers.js';
+import { AMQP_URL, RabbitFixture } from '../plugins/rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -34,8 +35,11 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
   const apps: QueueTasks[] = [];
   let name = '';
   let flag = '';
+  let amqp: string | undefined;
+  const rabbit = new RabbitFixture();
+  const rabbitApps: string[] = [];
 
-  const env = (): NodeJS.ProcessEnv => ({ ...process.env, QT_APP: name, QT_REDIS_URL: REDIS_URL, QT_FLAG: flag });
+  const env = (): NodeJS.ProcessEnv => ({ ...process.env, QT_APP: name, QT_REDIS_URL: REDIS_URL, QT_FLAG: flag, ...(amqp !== undefined ? { QT_AMQP_URL: amqp } : {}) });
 
   function cli(args: string[], input?: string): Promise<Run> {
     return new Promise((done) => {
@@ -92,10 +96,13 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
   afterAll(async () => {
     await deleteAppKeys(admin, names);
     admin.disconnect();
+    await rabbit.cleanup(rabbitApps);
+    await rabbit.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   const fresh = (): void => {
+    amqp = undefined;
     name = uniqueName('cli-ops');
     names.push(name);
     flag = join(dir, `${name}.fixed`);
@@ -160,6 +167,48 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     expect(done.stdout).toBe('retried 3 task(s)\n');
     expect(done.stderr).toBe('retried 3/3\n'); // not a terminal: plain progress lines
     for (const id of ids) expect((await producing.wait(id, 20_000)).status).toBe('success');
+  });
+
+  it('on a terminal, bulk retry asks: "n" leaves the tasks, "y" retries them with a progress bar', async () => {
+    fresh();
+    const producing = await producer();
+    await worker();
+    for (let i = 0; i < 2; i++) await producing.addTask('fail', [`t${i}`], { timeout: 20_000 });
+    /** The command under a pseudo-terminal (util-linux script), answering `answer` once asked. */
+    const onTerminal = (answer: string): Promise<Run> =>
+      new Promise((done) => {
+        const command = [process.execPath, bin, 'retry', '-A', TARGET, '--status', 'error'].map((a) => `'${a}'`).join(' ');
+        const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { cwd: root, env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString();
+          if (stdout.includes('[y/N]') && !child.stdin.writableEnded) child.stdin.end(`${answer}\n`);
+        });
+        child.on('exit', (code) => done({ code, stdout, stderr: '' }));
+      });
+    const no = await onTerminal('n');
+    expect(no.stdout).toContain('retry 2 error task(s)? [y/N]');
+    expect(no.code).toBe(1);
+    expect(no.stdout).toContain('qtasks retry: not confirmed; nothing retried');
+    expect((await producing.counts())[0]?.error).toBe(2);
+
+    writeFileSync(flag, '');
+    const yes = await onTerminal('y');
+    expect(yes.code).toBe(0);
+    expect(yes.stdout).toContain('[##############################] 100% retried 2/2');
+    expect(yes.stdout).toContain('retried 2 task(s)');
+    await waitUntil(async () => (await producing.counts())[0]?.success === 2, 'both retried tasks succeed', 20_000);
+  });
+
+  it('stats --watch prints a fresh table every interval until interrupted', async () => {
+    fresh();
+    const producing = await producer();
+    await producing.addTask('ok', [1], { delay: 3_600_000 });
+    const watch = tail(['stats', '-A', TARGET, '--watch', '1']);
+    await waitUntil(() => (watch.out().match(/^QUEUE/gm) ?? []).length >= 2, 'two snapshots', 20_000);
+    expect(watch.out()).toMatch(/default\s+0\s+1\s+/);
+    watch.child.kill('SIGINT');
+    expect(await watch.exited).toBe(0);
   });
 
   it('stats shows counts per queue and status; pause stops the worker in another process, resume lets it go on', async () => {
@@ -251,6 +300,27 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     } else {
       expect(listed.code).toBe(1);
       expect(listed.stderr).toBe('qtasks workers: this version of qtasks has no worker registry (app.workers()); upgrade qtasks\n');
+    }
+  });
+
+  it('RabbitMQ (with Redis storage) has no control plane yet: the commands fail in one line naming what offers it', async () => {
+    fresh();
+    amqp = AMQP_URL;
+    rabbitApps.push(name);
+    // The test's own app declares what the command's app would, so that cleanup finds it.
+    const producing = new QueueTasks({ name, plugins: [rabbit.plugin(name), redis({ url: REDIS_URL, broker: false })], config: { logLevel: 'silent' }, globals: false });
+    apps.push(producing);
+    producing.task('ok', (n: number) => n);
+    await producing.start({ worker: false });
+    for (const [args, capability] of [
+      [['stats', '-A', TARGET], 'counts'],
+      [['pause', '-A', TARGET], 'pause'],
+      [['cancel', '-A', TARGET, 'some-id'], 'cancel'],
+    ] as const) {
+      const result = await cli([...args]);
+      expect(result.code, args[0]).toBe(1);
+      expect(result.stderr.trim().split('\n'), args[0]).toEqual([expect.stringContaining(`${capability} is not supported by plugin "rabbitmq"`)]);
+      expect(result.stderr).toContain('redis() as both broker and storage');
     }
   });
 
