@@ -443,7 +443,7 @@ export class RabbitBroker implements Broker {
   async deadLetters(limit: number): Promise<DeadLetter[]> {
     const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
     await this.#declarerOf(link).base();
-    return readDeadLetters(link.model, this.#topo.dlq, limit, this.#settings.deadLetterScanLimit);
+    return readDeadLetters(link.model, this.#topo.dlq, limit, this.#settings.deadLetterScanLimit, this.#session.publishTimeoutMs);
   }
 
   async stop(): Promise<void> {

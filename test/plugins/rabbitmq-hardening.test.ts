@@ -85,6 +85,10 @@ describe('names the driver cannot take', () => {
       expect(err.code).toBe(ErrorCodes.CONNECTION_CLOSED);
       expect(err.message).toMatch(/declaring .*never-answered/);
       expect(Date.now() - started).toBeLessThan(5_000);
+      // Reading the dead letters has the same bound.
+      const listing = await rejection(app.broker.deadLetters(10));
+      expect(listing.code).toBe(ErrorCodes.CONNECTION_CLOSED);
+      expect(listing.message).toMatch(/dead letters/);
       proxy.release();
       // The declaration channel was retired, not left waiting: the same queue declares now.
       expect((await app.addTask('t', [1], { queue: 'never-answered' })).status).toBe('new');
