@@ -4,6 +4,7 @@
  */
 import { expect, it } from 'vitest';
 import { sleep, uniqueName, waitUntil } from './helpers.js';
+import { unlessLacking } from './lacks.js';
 import type { SuiteContext } from './suite.js';
 
 export function competingConsumers({ target, makeApp, base }: SuiteContext): void {
@@ -33,7 +34,7 @@ export function competingConsumers({ target, makeApp, base }: SuiteContext): voi
     expect(byWorker.reduce((a, b) => a + b, 0)).toBe(90);
   });
 
-  (target.lacks?.priorityAcrossQueues === undefined ? it : it.skip)('priorities hold across the queues a worker consumes', async () => {
+  unlessLacking(target.lacks?.priorityAcrossQueues)('priorities hold across the queues a worker consumes', async () => {
     const name = uniqueName('prioq');
     const producer = makeApp(name);
     producer.task({ name: 'a', queue: 'qa' }, () => undefined);

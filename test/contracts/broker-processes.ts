@@ -6,6 +6,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { sleep, uniqueName, waitUntil } from './helpers.js';
+import { unlessLacking } from './lacks.js';
 import { startWorkerProcess, type WorkerProcess } from './crash-harness.js';
 import type { SuiteContext } from './suite.js';
 
@@ -76,7 +77,7 @@ export function workerProcesses({ target, base, makeApp }: SuiteContext): void {
     for (const r of recs) expect((await producer.get(r.id))?.status).toBe('success');
   });
 
-  (target.lacks?.leaseTakeover === undefined ? it : it.skip)('fences a worker whose lease was taken over while its event loop was blocked: its outcome is refused', async () => {
+  unlessLacking(target.lacks?.leaseTakeover)('fences a worker whose lease was taken over while its event loop was blocked: its outcome is refused', async () => {
     const name = uniqueName('fence');
     const leaseMs = config.leaseMs!;
     const blocked = makeApp(name, { concurrency: 1 });

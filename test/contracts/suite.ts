@@ -42,8 +42,8 @@ export interface BrokerTarget {
    */
   durable?(appName: string, id: string): Promise<boolean>;
   /**
-   * Guarantees the backend cannot give, each with the reason (docs say so too): the suite skips
-   * their tests. `priorityAcrossQueues`: a worker consuming several queues takes them in priority
+   * Guarantees the backend cannot give, each with the reason (docs say so too): the suite does
+   * not register their tests (a run never shows a skip, which would read as a missing server). `priorityAcrossQueues`: a worker consuming several queues takes them in priority
    * order across the queues, not per queue. `leaseTakeover`: a delivery whose worker is alive but
    * blocked past `leaseMs` goes to another worker (a broker without time leases keeps it with
    * its connection).
