@@ -11,6 +11,7 @@
  * - events: published on the app's topic exchange by the process where they happen;
  * - progress: fenced on the delivery this process runs, sent as an event (the kernel stores it).
  */
+import { randomUUID } from 'node:crypto';
 import type { CancelFound, ComponentContext, Control, ControlCapability, ControlListPage, GlobalConfig, QueueCounts, Storage, TaskEvent, TaskEventType } from '../../core/contracts.js';
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, isFinal, type TaskMessage } from '../../core/record.js';
@@ -25,7 +26,13 @@ const SKEW_MS = 2_000;
 const PAUSED_KEY = 'rabbitmq:paused:';
 const REVOKED_AT_KEY = 'rabbitmq:revoked-at';
 
-type ControlMessage = { k: 'cancel'; id: string; reason: string } | { k: 'pause'; queue: string; paused: boolean };
+type ControlMessage =
+  | { k: 'cancel'; id: string; reason: string }
+  | { k: 'pause'; queue: string; paused: boolean; token: string }
+  /** A consuming process applied the pause message `token`. */
+  | { k: 'applied'; token: string };
+/** How long `pause`/`resume` wait for every live worker to say it applied the change. */
+const APPLY_WAIT_MS = 1_500;
 
 /** What the control reads from the app it belongs to (available once the app started). */
 export interface ControlParts {
@@ -44,7 +51,9 @@ export class RabbitControl implements Control {
   readonly running = new Map<string, number>();
   readonly #paused = new Set<string>();
   readonly #cancelListeners = new Set<(id: string, reason: string) => void>();
-  readonly #pauseListeners = new Set<() => void>();
+  readonly #pauseListeners = new Set<(token: string | undefined) => void>();
+  /** pause/resume calls of this process waiting for workers to apply them: token -> on one reply. */
+  readonly #applying = new Map<string, () => void>();
   #listening: Promise<() => Promise<void>> | undefined;
   /** Pause messages heard so far. */
   #changes = 0;
@@ -101,16 +110,24 @@ export class RabbitControl implements Control {
       this.#changes++;
       if (m.paused) this.#paused.add(m.queue);
       else this.#paused.delete(m.queue);
-      this.#notifyPause();
+      this.#notifyPause(typeof m.token === 'string' ? m.token : undefined);
+    } else if (m.k === 'applied' && typeof m.token === 'string') {
+      this.#applying.get(m.token)?.();
     }
   }
 
-  #notifyPause(): void {
-    for (const l of this.#pauseListeners) l();
+  #notifyPause(token?: string): void {
+    for (const l of this.#pauseListeners) l(token);
   }
 
-  onPauseChange(listener: () => void): void {
+  /** `token`: the pause message being applied, to confirm with `applied` once consumers follow it. */
+  onPauseChange(listener: (token: string | undefined) => void): void {
     this.#pauseListeners.add(listener);
+  }
+
+  /** Tells the process that paused or resumed that this one's consumers follow the change. */
+  applied(token: string): void {
+    this.#exchange.send(this.#exchange.control, '', { k: 'applied', token } satisfies ControlMessage);
   }
 
   held(queue: string): boolean {
@@ -183,9 +200,32 @@ export class RabbitControl implements Control {
     throw this.#unsupported('purge');
   }
 
+  /**
+   * Kept in global config for workers started later; sent to the running ones, and resolved once
+   * every live worker of the app says its consumers follow it (or after APPLY_WAIT_MS), so a task
+   * added after `pause()` resolves is not taken.
+   */
   async setPaused(queue: string, paused: boolean): Promise<void> {
-    await this.#parts.globalConfig()?.set(PAUSED_KEY + queue, paused ? '1' : '');
-    await this.#exchange.publish(this.#exchange.control, '', { k: 'pause', queue, paused } satisfies ControlMessage);
+    const gc = this.#parts.globalConfig();
+    await gc?.set(PAUSED_KEY + queue, paused ? '1' : '');
+    await this.listen();
+    const expected = (await gc?.workers())?.length ?? 0;
+    const token = randomUUID();
+    let replies = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const all = new Promise<void>((resolve) => {
+      this.#applying.set(token, () => {
+        if (++replies >= expected) resolve();
+      });
+      timer = setTimeout(resolve, APPLY_WAIT_MS);
+    });
+    try {
+      await this.#exchange.publish(this.#exchange.control, '', { k: 'pause', queue, paused, token } satisfies ControlMessage);
+      if (expected > 0) await all;
+    } finally {
+      clearTimeout(timer);
+      this.#applying.delete(token);
+    }
   }
 
   async progress(message: TaskMessage, attempt: number, value: unknown): Promise<boolean> {

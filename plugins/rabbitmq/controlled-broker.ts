@@ -54,16 +54,21 @@ export class ControlledBroker implements Broker {
 
   async consume(options: ConsumeOptions): Promise<void> {
     const control = this.control;
-    control.onPauseChange(() => this.#applyHolds());
+    control.onPauseChange((token) => this.#applyHolds(token));
     await control.loadPaused(options.queues);
     await this.#holding;
     const next = options.onDelivery;
     await this.#inner.consume({ ...options, onDelivery: (d) => this.#onDelivery(d, next) });
   }
 
-  #applyHolds(): void {
+  #applyHolds(token: string | undefined): void {
     const held = (q: string): boolean => this.control.held(q);
-    this.#holding = this.#holding.then(() => this.#inner.hold(held)).catch((err: unknown) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not apply a pause'));
+    this.#holding = this.#holding
+      .then(() => this.#inner.hold(held))
+      .then(() => {
+        if (token !== undefined) this.control.applied(token);
+      })
+      .catch((err: unknown) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not apply a pause'));
   }
 
   #onDelivery(d: Delivery, next: (d: Delivery) => void): void {
