@@ -38,6 +38,8 @@ interface Consumer {
   readonly ch: Channel;
   readonly gen: number;
   readonly tags: Set<string>;
+  /** The consumer tag of each queue consumed now (a held queue has none). */
+  readonly byQueue: Map<string, string>;
   readonly acks: AckBatcher;
 }
 
@@ -69,6 +71,8 @@ export class RabbitBroker implements Broker {
   #unsettled = 0;
   #backlog: Array<[ConsumeMessage, Consumer, string]> = [];
   #paused = false;
+  /** Queues the control plane paused (control.ts): not consumed until released. */
+  #held: (queue: string) => boolean = () => false;
   /** Redeliveries being checked or recounted and malformed messages being dead-lettered: stop waits for them. */
   readonly #handling = new Set<Promise<void>>();
   #started = false;
@@ -201,15 +205,37 @@ export class RabbitBroker implements Broker {
     const prefetch = Math.min(65_535, this.#settings.prefetch ?? options.concurrency);
     await ch.prefetch(prefetch, !quorum && options.queues.length > 1);
     const acks = new AckBatcher(ch, (err) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq channel closed before its acks went out; the messages return to the queue'));
-    const consumer: Consumer = { ch, gen: link.gen, tags: new Set(), acks };
+    const consumer: Consumer = { ch, gen: link.gen, tags: new Set(), byQueue: new Map(), acks };
     this.#session.watch(ch, link.gen, 'consume', () => this.#stopped || consumer !== this.#consumer);
     this.#consumer = consumer;
     this.#backlog = [];
-    for (const q of options.queues) {
-      const queue = this.#topo.workQueue(q);
-      // The queue travels with each message: deliveries can arrive before consume() resolves.
-      const { consumerTag } = await ch.consume(queue, (m) => this.#onMessage(m, consumer, q), { noAck: false });
-      consumer.tags.add(consumerTag);
+    for (const q of options.queues) if (!this.#held(q)) await this.#consumeQueue(consumer, q);
+  }
+
+  async #consumeQueue(consumer: Consumer, q: string): Promise<void> {
+    // The queue travels with each message: deliveries can arrive before consume() resolves.
+    const { consumerTag } = await consumer.ch.consume(this.#topo.workQueue(q), (m) => this.#onMessage(m, consumer, q), { noAck: false });
+    consumer.tags.add(consumerTag);
+    consumer.byQueue.set(q, consumerTag);
+  }
+
+  /**
+   * The control plane's pause: stop consuming the queues `held` names, consume the others again,
+   * on the same channel (deliveries in flight stay settleable). Applied to every later consumer too.
+   */
+  async hold(held: (queue: string) => boolean): Promise<void> {
+    this.#held = held;
+    const consumer = this.#consumer;
+    if (this.#options === undefined || this.#paused || this.#stopped || consumer === undefined || !this.#alive(consumer)) return;
+    for (const q of this.#options.queues) {
+      const tag = consumer.byQueue.get(q);
+      if (held(q) && tag !== undefined) {
+        consumer.byQueue.delete(q);
+        consumer.tags.delete(tag);
+        await consumer.ch.cancel(tag).catch(() => undefined);
+      } else if (!held(q) && tag === undefined) {
+        await this.#consumeQueue(consumer, q);
+      }
     }
   }
 

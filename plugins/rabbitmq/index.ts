@@ -11,6 +11,9 @@ import type { Plugin } from '../../core/plugin.js';
 import { STAGE_FIRST, STAGE_LAST } from '../../core/stages.js';
 import { RabbitBroker } from './broker.js';
 import { AmqpSession } from './connection.js';
+import { ControlExchange } from './control-exchange.js';
+import { RabbitControl } from './control.js';
+import { ControlledBroker } from './controlled-broker.js';
 import { ReplyRoutes, ReplyStorage } from './reply-storage.js';
 import { MAX_PREFIX_BYTES, Topology, type QueueType } from './topology.js';
 
@@ -130,7 +133,7 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
     name,
     connectionNames: () => [...names],
     declaredQueues: () => topologies.flatMap((t) => [...t.declaredQueues]),
-    declaredExchanges: () => topologies.map((t) => t.dlx),
+    declaredExchanges: () => topologies.flatMap((t) => [t.dlx, `${t.base}.control`, `${t.base}.events`]),
     apply(app) {
       const connectionName = `${options.connectionName ?? `${prefix}.${app.name}`}#${process.pid}.${randomUUID().slice(0, 8)}`;
       if (options.url !== undefined) names.push(connectionName);
@@ -148,7 +151,10 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
       topologies.push(topology);
       const routes = new ReplyRoutes(maxLocalRecords);
       const storageOf = (): Storage | undefined => (app.state === 'started' || app.state === 'stopping' ? app.storage : undefined);
-      const broker = new RabbitBroker(session, topology, routes, { ...(prefetch !== undefined ? { prefetch } : {}), deadLetterScanLimit }, storageOf);
+      const amqp = new RabbitBroker(session, topology, routes, { ...(prefetch !== undefined ? { prefetch } : {}), deadLetterScanLimit }, storageOf);
+      const exchange = new ControlExchange(session, topology);
+      const control = new RabbitControl(exchange, { storage: storageOf, globalConfig: () => (app.state === 'started' || app.state === 'stopping' ? app.globalConfig : undefined) });
+      const broker = new ControlledBroker(amqp, control, exchange);
       app.hooks.broker.provide.tap(name, () => broker);
       if (results !== 'off') {
         const storage = new ReplyStorage(session, routes, maxLocalRecords);
@@ -159,5 +165,5 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
   };
 }
 
-export { RabbitBroker, ReplyStorage, Topology };
+export { ControlledBroker, RabbitBroker, RabbitControl, ReplyStorage, Topology };
 export type { QueueType };

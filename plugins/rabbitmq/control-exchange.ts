@@ -1,0 +1,144 @@
+/**
+ * The two exchanges of an app's control plane on RabbitMQ:
+ *
+ *   ${prefix}.${app}.control  fanout: cancel and pause requests, heard by every process of the app
+ *   ${prefix}.${app}.events   topic (routing key `${type}.${queue}`): task events, cross-process
+ *
+ * Each listener gets a server-named exclusive auto-delete queue bound to one of them, so a process
+ * hears what is sent while it listens and nothing is left behind when it goes. Both are fire and
+ * forget (no confirms): a lost event or request costs what it would cost on Redis pub/sub, and the
+ * state that must survive (pause, cancel) is kept elsewhere (global config, storage). Listeners
+ * are bound again on every new link.
+ */
+import type { Channel, ConsumeMessage } from 'amqplib';
+import type { LoggerLike } from '../../core/logger.js';
+import { messageOf, type AmqpSession, type Link } from './connection.js';
+import type { Topology } from './topology.js';
+
+interface Listener {
+  readonly exchange: string;
+  readonly key: string;
+  readonly handler: (body: unknown, routingKey: string) => void;
+  /** The channel and tag of its current consumer. */
+  current?: { ch: Channel; tag: string };
+}
+
+export class ControlExchange {
+  readonly control: string;
+  readonly events: string;
+  readonly #session: AmqpSession;
+  readonly #listeners = new Set<Listener>();
+  #ch: { gen: number; ch: Channel } | undefined;
+  #opening: Promise<Channel> | undefined;
+  #log: LoggerLike | undefined;
+  #started = false;
+  #stopped = false;
+
+  constructor(session: AmqpSession, topo: Topology) {
+    this.#session = session;
+    this.control = `${topo.base}.control`;
+    this.events = `${topo.base}.events`;
+  }
+
+  async start(log: LoggerLike): Promise<void> {
+    this.#log = log;
+    this.#started = true;
+    await this.#session.addSetup(this.#onLink);
+  }
+
+  readonly #onLink = async (link: Link): Promise<void> => {
+    if (this.#stopped) return;
+    await this.#channel(link);
+    for (const l of this.#listeners) await this.#bind(l, link);
+  };
+
+  /** One plain channel per link for publishing and consuming; both exchanges declared on it. */
+  #channel(link: Link): Promise<Channel> {
+    if (this.#ch?.gen === link.gen) return Promise.resolve(this.#ch.ch);
+    if (this.#opening !== undefined) return this.#opening;
+    this.#opening = (async () => {
+      const ch = await link.model.createChannel();
+      ch.on('error', (err: unknown) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq control channel error'));
+      ch.on('close', () => {
+        if (this.#ch?.ch === ch) this.#ch = undefined;
+      });
+      await ch.assertExchange(this.control, 'fanout', { durable: true });
+      await ch.assertExchange(this.events, 'topic', { durable: true });
+      this.#ch = { gen: link.gen, ch };
+      return ch;
+    })().finally(() => (this.#opening = undefined));
+    return this.#opening;
+  }
+
+  async #ready(): Promise<{ ch: Channel; link: Link }> {
+    const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
+    return { ch: await this.#channel(link), link };
+  }
+
+  /** Sends `body` (JSON) to `exchange`; resolves once handed to the connection. */
+  async publish(exchange: string, routingKey: string, body: unknown): Promise<void> {
+    const { ch } = await this.#ready();
+    ch.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { contentType: 'application/json' });
+  }
+
+  /** Same, for the hot path: never waits and never throws (an event is best effort). */
+  send(exchange: string, routingKey: string, body: unknown): void {
+    const current = this.#ch;
+    if (current !== undefined && this.#session.link?.gen === current.gen) {
+      try {
+        current.ch.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { contentType: 'application/json' });
+        return;
+      } catch {
+        // channel closing: fall through to the slow path
+      }
+    }
+    this.publish(exchange, routingKey, body).catch((err: unknown) => this.#log?.debug({ err: messageOf(err) }, 'rabbitmq control message not sent'));
+  }
+
+  /** Calls `handler` for every message sent to `exchange` (matching `key`) from now on. */
+  async listen(exchange: string, key: string, handler: (body: unknown, routingKey: string) => void): Promise<() => Promise<void>> {
+    if (!this.#started) throw new Error('control exchange used before the broker started');
+    const listener: Listener = { exchange, key, handler };
+    this.#listeners.add(listener);
+    const { link } = await this.#ready();
+    await this.#bind(listener, link);
+    return async () => {
+      this.#listeners.delete(listener);
+      const c = listener.current;
+      listener.current = undefined;
+      if (c !== undefined) await c.ch.cancel(c.tag).catch(() => undefined);
+    };
+  }
+
+  async #bind(l: Listener, link: Link): Promise<void> {
+    const ch = await this.#channel(link);
+    if (l.current?.ch === ch) return;
+    const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await ch.bindQueue(queue, l.exchange, l.key);
+    const { consumerTag } = await ch.consume(
+      queue,
+      (m: ConsumeMessage | null) => {
+        if (m === null) return;
+        let body: unknown;
+        try {
+          body = JSON.parse(m.content.toString());
+        } catch {
+          return; // not ours
+        }
+        l.handler(body, m.fields.routingKey);
+      },
+      { noAck: true },
+    );
+    l.current = { ch, tag: consumerTag };
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#session.removeSetup(this.#onLink);
+    this.#listeners.clear();
+    const c = this.#ch;
+    this.#ch = undefined;
+    // Exclusive queues go with the channel.
+    if (c !== undefined) await c.ch.close().catch(() => undefined);
+  }
+}

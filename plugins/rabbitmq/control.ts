@@ -1,0 +1,259 @@
+/**
+ * The RabbitMQ control plane (docs/rabbitmq.md, "Control plane"). AMQP offers no way to find,
+ * count, move or delete a queued message by id, so what needs that is not offered here:
+ *
+ * - cancel: a running task is signalled through the control exchange (its worker aborts it,
+ *   wherever it runs); a queued or delayed one is revoked: every worker keeps the revoked ids it
+ *   heard of and drops such a message on receipt, and a worker started after a revocation checks
+ *   the stored record of messages created before it (the record is `cancel`);
+ * - pause: a flag per queue in the app's global config (so a worker started later reads it) and a
+ *   message on the control exchange (so running workers stop consuming that queue at once);
+ * - events: published on the app's topic exchange by the process where they happen;
+ * - progress: fenced on the delivery this process runs, sent as an event (the kernel stores it).
+ */
+import { randomUUID } from 'node:crypto';
+import type { CancelFound, ComponentContext, Control, ControlCapability, ControlListPage, GlobalConfig, QueueCounts, Storage, TaskEvent, TaskEventType } from '../../core/contracts.js';
+import { ErrorCodes, QTasksError } from '../../core/errors.js';
+import { TaskStatus, isFinal, type TaskMessage } from '../../core/record.js';
+import { BoundedMap } from './bounded-map.js';
+import type { ControlExchange } from './control-exchange.js';
+
+const OFFERED: ControlCapability[] = ['cancel', 'pause', 'events', 'progress'];
+/** Revoked ids a process remembers (oldest forgotten first). */
+const MAX_REVOKED = 100_000;
+/** Clock skew allowed between the process that revokes and the one that publishes. */
+const SKEW_MS = 2_000;
+const PAUSED_KEY = 'rabbitmq:paused:';
+const REVOKED_AT_KEY = 'rabbitmq:revoked-at';
+
+type ControlMessage =
+  | { k: 'cancel'; id: string; reason: string }
+  | { k: 'pause'; queue: string; paused: boolean; token: string }
+  /** A consuming process applied the pause message `token`. */
+  | { k: 'applied'; token: string };
+/** How long `pause`/`resume` wait for every live worker to say it applied the change. */
+const APPLY_WAIT_MS = 1_500;
+
+/** What the control reads from the app it belongs to (available once the app started). */
+export interface ControlParts {
+  storage(): Storage | undefined;
+  globalConfig(): GlobalConfig | undefined;
+}
+
+export class RabbitControl implements Control {
+  readonly name = 'rabbitmq';
+  readonly capabilities: ReadonlySet<ControlCapability> = new Set(OFFERED);
+  readonly alternatives = 'redis() or memory() as both broker and storage (AMQP cannot count, list, move or delete a queued message by id; see docs/rabbitmq.md)';
+  readonly #exchange: ControlExchange;
+  readonly #parts: ControlParts;
+  readonly #revoked = new BoundedMap<string, string>(MAX_REVOKED);
+  /** Deliveries this process runs now: id -> attempt (the progress fence). */
+  readonly running = new Map<string, number>();
+  readonly #paused = new Set<string>();
+  readonly #cancelListeners = new Set<(id: string, reason: string) => void>();
+  readonly #pauseListeners = new Set<(token: string | undefined) => void>();
+  /** pause/resume calls of this process waiting for workers to apply them: token -> on one reply. */
+  readonly #applying = new Map<string, () => void>();
+  #listening: Promise<() => Promise<void>> | undefined;
+  /** Pause messages heard so far. */
+  #changes = 0;
+  /** Messages created before this (epoch ms) may have been revoked before this process listened. */
+  #checkBefore = 0;
+  #ctx: ComponentContext | undefined;
+
+  constructor(exchange: ControlExchange, parts: ControlParts) {
+    this.#exchange = exchange;
+    this.#parts = parts;
+  }
+
+  start(ctx: ComponentContext): void {
+    this.#ctx = ctx;
+  }
+
+  // --- what a worker of this process uses (controlled-broker.ts) ---
+
+  /** Listens to the control exchange (once per process), then reads what global config keeps. */
+  async listen(): Promise<void> {
+    if (this.#listening === undefined) {
+      this.#listening = this.#exchange.listen(this.#exchange.control, '', (body) => this.#apply(body as ControlMessage));
+      await this.#listening;
+      const since = Date.now();
+      const revokedAt = Number((await this.#parts.globalConfig()?.get(REVOKED_AT_KEY)) ?? 0);
+      this.#checkBefore = revokedAt > 0 ? Math.min(since, revokedAt) + SKEW_MS : 0;
+    } else {
+      await this.#listening;
+    }
+  }
+
+  /** Reads the pause flags of `queues` (and of all queues), listening first so no change is missed. */
+  async loadPaused(queues: readonly string[]): Promise<void> {
+    await this.listen();
+    const gc = this.#parts.globalConfig();
+    for (const q of ['*', ...queues]) {
+      const seen = this.#changes;
+      const flag = (await gc?.get(PAUSED_KEY + q)) === '1';
+      // a message heard meanwhile is newer than what was read
+      if (this.#changes !== seen) continue;
+      if (flag) this.#paused.add(q);
+      else this.#paused.delete(q);
+    }
+    this.#notifyPause();
+  }
+
+  #apply(m: ControlMessage): void {
+    if (m === null || typeof m !== 'object') return;
+    if (m.k === 'cancel' && typeof m.id === 'string') {
+      const reason = typeof m.reason === 'string' ? m.reason : 'cancelled';
+      this.#revoked.set(m.id, reason);
+      for (const l of this.#cancelListeners) l(m.id, reason);
+    } else if (m.k === 'pause' && typeof m.queue === 'string') {
+      this.#changes++;
+      if (m.paused) this.#paused.add(m.queue);
+      else this.#paused.delete(m.queue);
+      this.#notifyPause(typeof m.token === 'string' ? m.token : undefined);
+    } else if (m.k === 'applied' && typeof m.token === 'string') {
+      this.#applying.get(m.token)?.();
+    }
+  }
+
+  #notifyPause(token?: string): void {
+    for (const l of this.#pauseListeners) l(token);
+  }
+
+  /** `token`: the pause message being applied, to confirm with `applied` once consumers follow it. */
+  onPauseChange(listener: (token: string | undefined) => void): void {
+    this.#pauseListeners.add(listener);
+  }
+
+  /** Tells the process that paused or resumed that this one's consumers follow the change. */
+  applied(token: string): void {
+    this.#exchange.send(this.#exchange.control, '', { k: 'applied', token } satisfies ControlMessage);
+  }
+
+  held(queue: string): boolean {
+    return this.#paused.has('*') || this.#paused.has(queue);
+  }
+
+  /** The cancel reason if this message was revoked; `undefined` if it may run; a promise when storage must tell. */
+  revocation(message: TaskMessage): string | undefined | Promise<string | undefined> {
+    const reason = this.#revoked.get(message.id);
+    if (reason !== undefined || message.createdAt > this.#checkBefore) return reason;
+    const storage = this.#parts.storage();
+    if (storage === undefined) return undefined;
+    return storage.get(message.id).then(
+      (r) => (r !== undefined && r.status === TaskStatus.CANCEL ? (r.reason ?? 'cancelled') : undefined),
+      () => undefined,
+    );
+  }
+
+  emit(type: TaskEventType, message: Pick<TaskMessage, 'id' | 'name' | 'queue'>, attempt: number, extra?: { progress?: unknown; message?: string }): void {
+    const event: TaskEvent = { type, id: message.id, name: message.name, queue: message.queue, attempt, at: Date.now(), ...extra };
+    this.#exchange.send(this.#exchange.events, `${type}.${message.queue}`, event);
+  }
+
+  // --- the Control contract ---
+
+  async counts(): Promise<QueueCounts[]> {
+    throw this.#unsupported('counts');
+  }
+
+  async list(): Promise<ControlListPage> {
+    throw this.#unsupported('list');
+  }
+
+  async cancel(id: string, reason: string): Promise<CancelFound> {
+    const storage = this.#parts.storage();
+    const record = await storage?.get(id);
+    if (record === undefined) return 'unknown';
+    if (isFinal(record.status)) return 'final';
+    const queued = record.status !== TaskStatus.PROCESS;
+    // Workers started from now on check older messages against storage.
+    if (queued) await this.#parts.globalConfig()?.set(REVOKED_AT_KEY, String(Date.now()));
+    // Every worker hears it: one running the task aborts it, one receiving it later drops it.
+    await this.#exchange.publish(this.#exchange.control, '', { k: 'cancel', id, reason } satisfies ControlMessage);
+    if (!queued) return 'running';
+    // It may have started meanwhile: then its worker settles the cancel, not the caller.
+    const now = await storage?.get(id);
+    if (now !== undefined && now.status === TaskStatus.PROCESS) return 'running';
+    if (now !== undefined && isFinal(now.status)) return 'final';
+    this.emit('cancelled', record, record.attempts, { message: reason });
+    return 'queued';
+  }
+
+  async retry(): Promise<boolean> {
+    throw this.#unsupported('retry');
+  }
+
+  async promote(): Promise<boolean> {
+    throw this.#unsupported('promote');
+  }
+
+  async remove(): Promise<boolean> {
+    throw this.#unsupported('remove');
+  }
+
+  async clean(): Promise<number> {
+    throw this.#unsupported('clean');
+  }
+
+  async purge(): Promise<number> {
+    throw this.#unsupported('purge');
+  }
+
+  /**
+   * Kept in global config for workers started later; sent to the running ones, and resolved once
+   * every live worker of the app says its consumers follow it (or after APPLY_WAIT_MS), so a task
+   * added after `pause()` resolves is not taken.
+   */
+  async setPaused(queue: string, paused: boolean): Promise<void> {
+    const gc = this.#parts.globalConfig();
+    await gc?.set(PAUSED_KEY + queue, paused ? '1' : '');
+    await this.listen();
+    const expected = (await gc?.workers())?.length ?? 0;
+    const token = randomUUID();
+    let replies = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const all = new Promise<void>((resolve) => {
+      this.#applying.set(token, () => {
+        if (++replies >= expected) resolve();
+      });
+      timer = setTimeout(resolve, APPLY_WAIT_MS);
+    });
+    try {
+      await this.#exchange.publish(this.#exchange.control, '', { k: 'pause', queue, paused, token } satisfies ControlMessage);
+      if (expected > 0) await all;
+    } finally {
+      clearTimeout(timer);
+      this.#applying.delete(token);
+    }
+  }
+
+  async progress(message: TaskMessage, attempt: number, value: unknown): Promise<boolean> {
+    if (this.running.get(message.id) !== attempt) return false;
+    this.emit('progress', message, attempt, { progress: value });
+    return true;
+  }
+
+  async subscribe(listener: (event: TaskEvent) => void): Promise<() => Promise<void>> {
+    return this.#exchange.listen(this.#exchange.events, '#', (body) => {
+      if (body !== null && typeof body === 'object' && typeof (body as TaskEvent).id === 'string') listener(body as TaskEvent);
+    });
+  }
+
+  async onCancel(listener: (id: string, reason: string) => void): Promise<() => Promise<void>> {
+    this.#cancelListeners.add(listener);
+    await this.listen();
+    return async () => void this.#cancelListeners.delete(listener);
+  }
+
+  async stop(): Promise<void> {
+    const listening = this.#listening;
+    this.#listening = undefined;
+    if (listening !== undefined) await (await listening.catch(() => async () => undefined))();
+  }
+
+  // The kernel checks capabilities first; this answers a direct call the same way.
+  #unsupported(capability: ControlCapability): QTasksError {
+    return new QTasksError(ErrorCodes.UNSUPPORTED, `${capability} is not supported by plugin "rabbitmq" (app "${this.#ctx?.appName ?? '?'}"); it is offered by ${this.alternatives}`);
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The RabbitMQ control plane (with Redis storage) across real processes: a task running in a
+ * child process is cancelled from the parent, a queued one is revoked before the child receives
+ * it, a pause set by the parent stops the child's worker (also one started while paused), and
+ * events and progress of tasks run in the child reach the parent.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { QueueTasks } from '../../core/app.js';
+import type { TaskEvent } from '../../core/contracts.js';
+import { redis } from '../../plugins/redis/index.js';
+import { AMQP_URL, RabbitFixture, TEST_PREFIX } from './rabbitmq-helpers.js';
+import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { REDIS_URL, adminClient, deleteAppKeys } from './redis-helpers.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/rabbitmq-control-worker.ts', import.meta.url));
+
+interface Child {
+  readonly proc: ChildProcess;
+  readonly lines: string[];
+  readonly ready: Promise<void>;
+  readonly exited: Promise<unknown>;
+}
+
+function startWorker(app: string): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+    env: { ...process.env, QT_APP: app, QT_REDIS_URL: REDIS_URL, QT_AMQP_URL: AMQP_URL, QT_PREFIX: TEST_PREFIX },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  let onReady!: () => void;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  let buffer = '';
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (line === 'ready') onReady();
+      else lines.push(line);
+    }
+  });
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  return { proc, lines, ready, exited };
+}
+
+describe('rabbitmq control plane across processes', () => {
+  const fx = new RabbitFixture();
+  let admin: Redis;
+  const children: Child[] = [];
+  const apps: QueueTasks[] = [];
+  const names: string[] = [];
+
+  beforeAll(async () => {
+    admin = await adminClient();
+  });
+  afterEach(async () => {
+    for (const c of children.splice(0)) {
+      if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+      await c.exited;
+    }
+    await Promise.allSettled(apps.splice(0).map((a) => a.stop()));
+    const done = names.splice(0);
+    await fx.cleanup(done);
+    await deleteAppKeys(admin, done);
+  });
+  afterAll(async () => {
+    await fx.close();
+    await admin?.quit();
+  });
+
+  async function setup(): Promise<{ name: string; producer: QueueTasks }> {
+    const name = uniqueName('ctl');
+    names.push(name);
+    const producer = new QueueTasks({ name, plugins: [fx.plugin(name), redis({ url: REDIS_URL, broker: false })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    apps.push(producer);
+    await producer.start({ worker: false });
+    return { name, producer };
+  }
+
+  function child(name: string): Child {
+    const c = startWorker(name);
+    children.push(c);
+    return c;
+  }
+
+  it('cancels a task running in another process: its signal aborts there, it ends cancel promptly, never retried', async () => {
+    const { name, producer } = await setup();
+    const worker = child(name);
+    await worker.ready;
+    const rec = await producer.addTask('slow', []);
+    await waitUntil(() => worker.lines.includes(`start ${rec.id}`), 'the task started in the child', 20_000);
+    const t0 = Date.now();
+    expect(await producer.cancel(rec.id, 'from the parent')).toBe('running');
+    const done = await producer.wait(rec.id, 10_000);
+    const took = Date.now() - t0;
+    expect(done).toMatchObject({ status: 'cancel', reason: 'from the parent', attempts: 1 });
+    expect(took).toBeLessThan(2_000); // "well under a second" on an idle machine; generous on a shared one
+    await waitUntil(() => worker.lines.includes(`aborted ${rec.id}`), 'the signal aborted in the child');
+    await sleep(500);
+    expect(worker.lines.filter((l) => l === `start ${rec.id}`)).toHaveLength(1);
+    expect((await producer.get(rec.id))?.status).toBe('cancel');
+  });
+
+  it('a task cancelled while queued is dropped on receipt by a worker in another process, started after the cancel or before it', async () => {
+    const { name, producer } = await setup();
+    await producer.pause('default');
+    const a = await producer.addTask('quick', [1]);
+    const b = await producer.addTask('quick', [2]);
+    expect(await producer.cancel(a.id, 'not wanted')).toBe('queued');
+    // Started after the cancel: it finds the cancel in storage.
+    const worker = child(name);
+    await worker.ready;
+    await producer.resume('default');
+    expect((await producer.wait(b.id, 10_000)).returning).toBe(2); // FIFO: a was received first
+    // Listening when the cancel is sent: it hears the revocation.
+    await producer.pause('default');
+    await sleep(300);
+    const c = await producer.addTask('quick', [3]);
+    const d = await producer.addTask('quick', [4]);
+    expect(await producer.cancel(c.id, 'changed my mind')).toBe('queued');
+    await producer.resume('default');
+    expect((await producer.wait(d.id, 10_000)).returning).toBe(4);
+    await sleep(300);
+    expect(await producer.get(a.id)).toMatchObject({ status: 'cancel', reason: 'not wanted', attempts: 0 });
+    expect(await producer.get(c.id)).toMatchObject({ status: 'cancel', reason: 'changed my mind', attempts: 0 });
+  });
+
+  it('pause stops a worker in another process, including one started while paused; resume restarts it', async () => {
+    const { name, producer } = await setup();
+    await producer.pause('default');
+    const worker = child(name);
+    await worker.ready;
+    const first = await producer.addTask('quick', [1]);
+    await sleep(1_000);
+    expect((await producer.get(first.id))?.status).toBe('new');
+    await producer.resume('default');
+    expect((await producer.wait(first.id, 5_000)).returning).toBe(1);
+    await producer.pause();
+    const second = await producer.addTask('quick', [2]);
+    await sleep(1_000);
+    expect((await producer.get(second.id))?.status).toBe('new');
+    await producer.resume();
+    expect((await producer.wait(second.id, 5_000)).returning).toBe(2);
+  });
+
+  it('events and progress of a task run in another process reach the parent', async () => {
+    const { name, producer } = await setup();
+    const seen: TaskEvent[] = [];
+    producer.events.on('*', (e) => void seen.push(e));
+    await producer.events.ready();
+    const worker = child(name);
+    await worker.ready;
+    const values: unknown[] = [];
+    const done = await producer.addTask('tick', [], { timeout: 10_000, onProgress: (v) => values.push(v) });
+    expect(done).toMatchObject({ status: 'success', returning: 'ticked', progress: 3 });
+    expect(values).toEqual([1, 2, 3]);
+    await waitUntil(() => seen.some((e) => e.id === done.id && e.type === 'completed'), 'completed event');
+    expect(seen.filter((e) => e.id === done.id).map((e) => e.type)).toEqual(['added', 'active', 'progress', 'progress', 'progress', 'completed']);
+    expect(seen.find((e) => e.type === 'active' && e.id === done.id)).toMatchObject({ name: 'tick', queue: 'default', attempt: 1 });
+  });
+});
