@@ -43,6 +43,35 @@ export interface PublishOptions {
   readonly record: TaskRecord;
   /** The caller will wait for the outcome (addTask with a timeout): a broker without storage may arrange a reply. */
   readonly awaitsResult: boolean;
+  /**
+   * Set only for a broker that keeps the app's records (fused) and only when the call asked for
+   * it: the id was chosen by the caller (`unique`) or a dedup key was given. The broker checks
+   * them atomically with the enqueue and answers `{ existing }` instead of enqueuing. Other
+   * brokers never see these: storage (`Storage.reserve`) takes the id and key before publishing.
+   */
+  readonly unique?: boolean;
+  readonly dedup?: DedupRequest;
+}
+
+/** A dedup key as the kernel hands it to a broker or storage (checked: key non-empty, ttlMs whole). */
+export interface DedupRequest {
+  readonly key: string;
+  readonly mode: 'simple' | 'throttle' | 'debounce';
+  /** 0: none (simple without a bound). */
+  readonly ttlMs: number;
+}
+
+/**
+ * What `publish` answers when it did not enqueue because the task exists: `existing` is the id of
+ * the task the call was merged into (its own id for `unique`; for `debounce`, the pending task,
+ * whose args and delay were replaced by this call's).
+ */
+export interface PublishOutcome {
+  readonly existing: string;
+}
+
+export interface ReserveOptions extends SaveOptions {
+  readonly dedup?: DedupRequest;
 }
 
 export interface ConsumeOptions {
@@ -78,8 +107,11 @@ export interface Broker {
   readonly control?: Control | undefined;
   /** Connect. Called once, before any other method. */
   start(ctx: ComponentContext): Promise<void>;
-  /** Resolves once the broker has the message durably (confirmed), never before. */
-  publish(message: TaskMessage, options: PublishOptions): Promise<void>;
+  /**
+   * Resolves once the broker has the message durably (confirmed), never before. A fused broker
+   * given `unique` or `dedup` resolves with `{ existing }` when it did not enqueue (see PublishOptions).
+   */
+  publish(message: TaskMessage, options: PublishOptions): Promise<void | PublishOutcome>;
   /**
    * Start delivering messages from `queues`: lower priority first, FIFO within a priority,
    * delayed messages not before their time, redelivery of deliveries whose worker vanished.
@@ -128,6 +160,14 @@ export interface Storage {
    */
   save(record: TaskRecord, options: SaveOptions): Promise<boolean>;
   get(id: string): Promise<TaskRecord | undefined>;
+  /**
+   * Optional: stores the `new` record unless the id is taken (a record with it exists) or, with
+   * `dedup`, the key is held (simple: by a task still pending; throttle: for ttlMs after it was
+   * taken); atomic. Returns the id of the task that holds it, or undefined when it stored the
+   * record (and took the key). The kernel uses it before publishing to a broker that does not
+   * keep records, for `addTask` with `id` or `dedup`; without it those calls fail UNSUPPORTED.
+   */
+  reserve?(record: TaskRecord, options: ReserveOptions): Promise<string | undefined>;
   /**
    * Resolves with the record once it is final, or undefined after `timeoutMs`. Event driven
    * (a notification or a blocking read), never a polling loop.

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { QueueTasks } from './app.js';
-import type { Broker, Storage } from './contracts.js';
+import type { Broker, DedupRequest, Storage } from './contracts.js';
 import { ErrorCodes, QTasksError, messageOf, type ErrorCode } from './errors.js';
 import { NotPlainJson, toPlainJson } from './json.js';
 import { ADD_TASK_OPTION_KEYS, rejectUnknownKeys } from './options.js';
@@ -32,6 +32,7 @@ export function checkCall(name: string, args: readonly unknown[], options: AddTa
       throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": ${key} must be a finite number${key === 'priority' ? '' : ' >= 0'}, got ${String(v)}`);
     }
   }
+  checkUnique(name, options);
   // What the handler receives must equal what the caller passed, on every broker.
   plain(args, 'args', ErrorCodes.INVALID_ARGS, name, 'args must be JSON-serializable');
   const meta = options.meta;
@@ -40,6 +41,35 @@ export function checkCall(name: string, args: readonly unknown[], options: AddTa
     throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": meta must be a plain object of JSON values, got ${describe(meta)}`);
   }
   plain(meta, 'meta', ErrorCodes.INVALID_OPTION, name, 'meta must be a plain object of JSON values');
+}
+
+const DEDUP_MODES = new Set(['simple', 'throttle', 'debounce']);
+
+/** A caller-chosen id or dedup key: a short string without control characters (it is part of broker keys). */
+function checkKey(name: string, what: string, value: unknown): void {
+  // eslint-disable-next-line no-control-regex
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200 || /[\u0000-\u001f]/.test(value)) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": ${what} must be a string of 1 to 200 characters without control characters, got ${typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : typeof value}`);
+  }
+}
+
+function checkUnique(name: string, options: AddTaskOptions): void {
+  if (options.id !== undefined) checkKey(name, 'id', options.id);
+  const dedup = options.dedup;
+  if (dedup === undefined) return;
+  if (dedup === null || typeof dedup !== 'object') throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": dedup must be { key, mode, ttlMs? }`);
+  rejectUnknownKeys(dedup, { key: true, mode: true, ttlMs: true }, `dedup of task "${name}"`);
+  checkKey(name, 'dedup.key', dedup.key);
+  if (!DEDUP_MODES.has(dedup.mode)) throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": dedup.mode must be 'simple', 'throttle' or 'debounce', got ${String(dedup.mode)}`);
+  const ttl = dedup.ttlMs;
+  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 1)) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": dedup.ttlMs must be a finite number >= 1, got ${String(ttl)}`);
+  }
+  if (dedup.mode === 'throttle' && ttl === undefined) throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": dedup mode 'throttle' needs ttlMs (the window)`);
+  // The id waited for would not be the id of the task the call merges into.
+  if (options.timeout !== undefined || options.onProgress !== undefined) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": dedup cannot be combined with timeout or onProgress; wait with app.wait(record.id) on the record addTask returns`);
+  }
 }
 
 function plain(value: unknown, root: string, code: ErrorCode, name: string, rule: string): void {
@@ -90,7 +120,7 @@ export async function enqueue(
   const config = app.config;
   const now = Date.now();
   let message: TaskMessage = {
-    id: randomUUID(),
+    id: options.id ?? randomUUID(),
     name,
     queue: options.queue ?? def?.options.queue ?? config.defaultQueue,
     args,
@@ -105,13 +135,20 @@ export async function enqueue(
     // A tap may return anything: what reaches the broker is plain JSON all the same.
     message = await hooks.beforePublish.promise(message, { app, delayMs });
   }
+  const unique = options.id !== undefined;
+  const dedup = dedupRequest(name, options, delayMs);
   let record: TaskRecord;
   try {
     if (hooks.beforePublish.isUsed()) plain(message, 'message', ErrorCodes.INVALID_ARGS, name, 'broker.beforePublish must return a plain JSON message');
     record = messageToRecord(message, now, now + delayMs);
     beforePublish?.(message.id);
-    if (!parts.fused) await parts.storage.save(record, { ttlMs: config.resultTtlMs });
-    await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
+    if (!unique && dedup === undefined) {
+      if (!parts.fused) await parts.storage.save(record, { ttlMs: config.resultTtlMs });
+      await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
+    } else {
+      const existing = await publishUnique(parts, message, record, delayMs, options.timeout !== undefined, config.resultTtlMs, unique, dedup);
+      if (existing !== undefined) return await existingRecord(parts.storage, existing, record);
+    }
   } catch (err) {
     if (hooks.publishFailed.isUsed()) publishFailed(app, message, err);
     throw err;
@@ -127,4 +164,51 @@ function publishFailed(app: QueueTasks, message: TaskMessage, err: unknown): voi
   } catch (tapErr) {
     app.logger('QueueTasks').error({ err: tapErr, taskId: message.id }, 'a broker.publishFailed tap failed');
   }
+}
+
+function dedupRequest(name: string, options: AddTaskOptions, delayMs: number): DedupRequest | undefined {
+  const d = options.dedup;
+  if (d === undefined) return undefined;
+  if (d.mode === 'debounce' && !(delayMs > 0)) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": dedup mode 'debounce' needs a delay (the quiet time after the last call)`);
+  }
+  return { key: d.key, mode: d.mode, ttlMs: d.ttlMs === undefined ? 0 : Math.ceil(d.ttlMs) };
+}
+
+/**
+ * Enqueues a task with a caller-chosen id or a dedup key, atomically with the check: in the broker
+ * when it keeps the records, else in storage before publishing (docs/decisions.md says what that
+ * guarantees). Returns the id of the existing task when the call was deduplicated.
+ */
+async function publishUnique(
+  parts: EnqueueParts,
+  message: TaskMessage,
+  record: TaskRecord,
+  delayMs: number,
+  awaitsResult: boolean,
+  ttlMs: number,
+  unique: boolean,
+  dedup: DedupRequest | undefined,
+): Promise<string | undefined> {
+  if (parts.fused) {
+    const outcome = await parts.broker.publish(message, { delayMs, record, awaitsResult, unique, ...(dedup !== undefined ? { dedup } : {}) });
+    return outcome === undefined ? undefined : outcome.existing;
+  }
+  const what = dedup !== undefined ? `dedup mode '${dedup.mode}'` : 'a caller-chosen id';
+  if (dedup?.mode === 'debounce') {
+    throw new QTasksError(ErrorCodes.UNSUPPORTED, `${what} changes a queued task: it needs a broker that keeps the records (memory or redis as both broker and storage); the ${parts.broker.name} broker cannot`);
+  }
+  if (parts.storage.reserve === undefined) {
+    throw new QTasksError(ErrorCodes.UNSUPPORTED, `${what} needs a storage that can reserve ids (redis or memory storage, or a broker that keeps records); storage "${parts.storage.name}" cannot`);
+  }
+  const existing = await parts.storage.reserve(record, { ttlMs, ...(dedup !== undefined ? { dedup } : {}) });
+  if (existing !== undefined) return existing;
+  await parts.broker.publish(message, { delayMs, record, awaitsResult });
+  return undefined;
+}
+
+/** The record of the task a call was merged into, flagged; if it expired meanwhile, this call's as it would have been. */
+async function existingRecord(storage: Storage, id: string, fallback: TaskRecord): Promise<TaskRecord> {
+  const found = await storage.get(id);
+  return { ...(found ?? { ...fallback, id }), deduplicated: true };
 }

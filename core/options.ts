@@ -48,6 +48,8 @@ export const ADD_TASK_OPTION_KEYS: Readonly<Record<keyof AddTaskOptions, true>> 
   timeout: true,
   meta: true,
   onProgress: true,
+  id: true,
+  dedup: true,
 });
 
 /** Throws INVALID_OPTION for the first key of `options` not in `known`, suggesting the nearest known one. */

@@ -82,6 +82,11 @@ export interface TaskRecord<A extends readonly unknown[] = readonly unknown[], R
    * delivery: if that attempt was lost too, the task took its worker down on its own.
    */
   readonly alone?: { readonly attempt: number; readonly lost: number };
+  /**
+   * Only on what `addTask` returns, never stored: true when the call was deduplicated (an `id` or
+   * `dedup` key matched a task that exists) and this is that task's record.
+   */
+  readonly deduplicated?: true;
 }
 
 /** The parts of a record that change as a task runs. */

@@ -109,6 +109,28 @@ export interface AddTaskOptions {
    * it runs, from whatever process runs it. Needs `timeout` (the wait it belongs to).
    */
   onProgress?: (value: unknown) => void;
+  /**
+   * A caller-chosen task id, unique while a task with it is waiting, delayed, running or its
+   * record is retained: adding it again returns that task's record, flagged `deduplicated`,
+   * instead of a second run. 1..200 characters. See docs/flow-control.md.
+   */
+  id?: string;
+  /** Drop (or, debounce: merge) this call when another with the same key is pending or recent. See `DedupOptions`. */
+  dedup?: DedupOptions;
+}
+
+/**
+ * Deduplication by key: `simple` drops a call while a task added with the key is still pending
+ * (waiting, delayed, running or retrying); `throttle` drops calls for `ttlMs` after one was added;
+ * `debounce` replaces the pending delayed task's args and restarts its delay (the last call of a
+ * burst wins). A dropped call resolves with the existing task's record, flagged `deduplicated`.
+ */
+export interface DedupOptions {
+  /** 1..200 characters, per app. */
+  key: string;
+  mode: 'simple' | 'throttle' | 'debounce';
+  /** throttle: the window (required). simple: an upper bound on how long the key holds (optional). debounce: unused (the delay is the window). */
+  ttlMs?: number;
 }
 
 /** A registered task as the worker sees it. */

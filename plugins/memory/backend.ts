@@ -7,6 +7,7 @@ import type { DeadLetter, TaskEvent, WorkerInfo } from '../../core/contracts.js'
 import { isFinal, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { setLongTimeout, type LongTimer } from '../../core/timers.js';
 import { Waiters } from '../../core/waiters.js';
+import { DedupKeys } from './dedup.js';
 import { Heap } from './heap.js';
 import { LiveTasks, RecordIndex, type LiveTask } from './index-state.js';
 
@@ -57,6 +58,8 @@ export class MemoryBackend {
   readonly index = new RecordIndex();
   /** Queues paused through the control plane ('*': all); consumers skip them. */
   readonly paused = new Set<string>();
+  /** Dedup keys taken by `addTask(..., { dedup })` (dedup.ts). */
+  readonly dedup = new DedupKeys();
   /** Cross-app listeners of this backend: events, and cancel requests for running tasks. */
   readonly eventListeners = new Set<(event: TaskEvent) => void>();
   readonly cancelListeners = new Set<(id: string, reason: string) => void>();

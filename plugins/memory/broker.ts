@@ -3,11 +3,12 @@
  * redelivery, dead letters) inside one process. A lease lasts while the broker that took the
  * delivery runs; when it stops with deliveries unsettled, they return after config.leaseMs.
  */
-import type { Broker, ComponentContext, ConsumeOptions, Control, DeadLetter, Delivery, PublishOptions, Retention, SaveOptions, Storage, TaskEventType } from '../../core/contracts.js';
+import type { Broker, ComponentContext, ConsumeOptions, Control, DeadLetter, Delivery, PublishOptions, PublishOutcome, Retention, SaveOptions, Storage, TaskEventType } from '../../core/contracts.js';
 import { ConnectionClosedError } from '../../core/errors.js';
 import { TaskStatus, recordOf, validateMessage, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import type { MemoryBackend, MemoryConsumer } from './backend.js';
 import { MemoryControl } from './control.js';
+import { admit } from './dedup.js';
 
 const FINAL_EVENT: Partial<Record<TaskRecord['status'], TaskEventType>> = { success: 'completed', error: 'failed', cancel: 'cancelled', dead: 'dead' };
 
@@ -34,11 +35,15 @@ export class MemoryBroker implements Broker {
     (this.control as MemoryControl).start(ctx);
   }
 
-  async publish(message: TaskMessage, options: PublishOptions): Promise<void> {
+  async publish(message: TaskMessage, options: PublishOptions): Promise<void | PublishOutcome> {
     if (this.#stopped) throw new ConnectionClosedError('memory broker');
     // A copy, as a networked broker would hand the worker: later changes by the caller do not
     // leak in. Primitive arguments (the common case) only need a new array.
     const copy: TaskMessage = { ...message, args: copyArgs(message.args), ...(message.meta !== undefined ? { meta: structuredClone(message.meta) } : {}) };
+    if (options.unique === true || options.dedup !== undefined) {
+      const existing = admit(this.#backend, copy, options.record, options.delayMs, options.unique === true, options.dedup, this.records !== undefined);
+      if (existing !== undefined) return { existing };
+    }
     if (this.records !== undefined) this.#backend.saveRecord(options.record, Infinity);
     this.#backend.enqueue(copy, options.delayMs);
   }

@@ -1,5 +1,6 @@
 /** Memory storage and global config over a MemoryBackend. */
-import type { ComponentContext, GlobalConfig, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, ReserveOptions, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
+import { isFinal } from '../../core/record.js';
 import type { TaskRecord } from '../../core/record.js';
 import type { MemoryBackend } from './backend.js';
 
@@ -19,6 +20,25 @@ export class MemoryStorage implements Storage {
 
   async get(id: string): Promise<TaskRecord | undefined> {
     return this.#backend.getRecord(id);
+  }
+
+  /** Takes the id (and dedup key) in this storage for a broker that does not keep records. */
+  async reserve(record: TaskRecord, options: ReserveOptions): Promise<string | undefined> {
+    const backend = this.#backend;
+    if (backend.getRecord(record.id) !== undefined) return record.id;
+    const dedup = options.dedup;
+    if (dedup !== undefined) {
+      const now = Date.now();
+      const held = backend.dedup.holder(dedup.key, now);
+      if (held !== undefined) {
+        const status = backend.getRecord(held.id)?.status;
+        // simple: held while the task is pending (its record exists and is not final)
+        if (dedup.mode === 'throttle' || (status !== undefined && !isFinal(status))) return held.id;
+      }
+      backend.dedup.take(dedup.key, record.id, dedup.mode === 'throttle' || dedup.ttlMs > 0 ? now + dedup.ttlMs : Infinity);
+    }
+    backend.saveRecord(record, options.ttlMs);
+    return undefined;
   }
 
   waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {

@@ -3,7 +3,7 @@
  * delayed entries, wake-up markers); consuming is the Consumer loop. With `records` (the plugin is also the storage), every
  * record write happens inside the same scripts, fenced by the delivery's lease.
  */
-import type { Broker, ComponentContext, ConsumeOptions, Control, DeadLetter, Delivery, PublishOptions, Retention, SaveOptions, Storage } from '../../core/contracts.js';
+import type { Broker, ComponentContext, ConsumeOptions, Control, DeadLetter, Delivery, PublishOptions, PublishOutcome, DedupRequest, Retention, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { wholeMs, type RedisConnection } from './connection.js';
@@ -21,7 +21,7 @@ interface Outgoing {
   readonly id: string;
   readonly body: string;
   readonly record: string | undefined;
-  readonly resolve: () => void;
+  readonly resolve: (outcome: PublishOutcome | undefined) => void;
   readonly reject: (err: Error) => void;
 }
 
@@ -45,6 +45,8 @@ export class RedisBroker implements Broker {
   readonly #outbox: Outgoing[] = [];
   #lastAbout: { status: string; queue: string; name: string; about: string } | undefined;
   #flushScheduled = false;
+  /** Caller-chosen ids in the outbox (publishes with `unique`), each with its publish. */
+  readonly #outboxIds = new Map<string, Promise<PublishOutcome | undefined>>();
 
   constructor(conn: RedisConnection, settings: RedisBrokerSettings, records?: RedisStorage) {
     this.#conn = conn;
@@ -61,7 +63,7 @@ export class RedisBroker implements Broker {
   }
 
   /** Resolves once the batch holding this message ran on the server (publishes of one tick go together). */
-  publish(message: TaskMessage, options: PublishOptions): Promise<void> {
+  publish(message: TaskMessage, options: PublishOptions): Promise<void | PublishOutcome> {
     if (!this.#started) return Promise.reject(new ConnectionClosedError('redis broker'));
     // The `new` record is stored only when it is not the one the message derives to (the usual
     // case): half the bytes and a cheaper write per task.
@@ -70,17 +72,37 @@ export class RedisBroker implements Broker {
     const delay = wholeMs(options.delayMs, 0);
     const fields = `${message.priority}|${delay}|${delay > 0 ? (options.record.runAt ?? '') : ''}|${record === '' ? 0 : 1}|`;
     const body = JSON.stringify(message);
-    return new Promise<void>((resolve, reject) => {
+    if (options.dedup !== undefined) return this.#publishDedup(message, fields, body, record, options.dedup);
+    // One script call checks its ids before writing any: a caller-chosen id twice in one batch
+    // would be written twice, so the second waits for the first and is the duplicate.
+    if (options.unique === true) {
+      const earlier = this.#outboxIds.get(message.id);
+      if (earlier !== undefined) return earlier.then(() => ({ existing: message.id }));
+    }
+    const sent = new Promise<PublishOutcome | undefined>((resolve, reject) => {
       this.#outbox.push({ fields, queue: message.queue, id: message.id, body, record: record === '' ? undefined : record, resolve, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => this.#flush());
       }
     });
+    if (options.unique === true) this.#outboxIds.set(message.id, sent);
+    return sent;
+  }
+
+  /** One task with a dedup key: its own script call (ENQUEUE_DEDUP), checked and enqueued atomically. */
+  async #publishDedup(message: TaskMessage, fields: string, body: string, record: string, dedup: DedupRequest): Promise<PublishOutcome | undefined> {
+    const keys = this.#conn.keys;
+    const args: Array<string | number> = [keys.seq, keys.base, 1, this.records !== undefined ? '1' : '', `${fields}1|${message.queue}`, message.id, body];
+    if (record !== '') args.push(record);
+    // The message begins with its id (the kernel builds it so): the script swaps it for a debounced task's.
+    args.push(dedup.mode, dedup.key, dedup.ttlMs, Buffer.byteLength(`{"id":${JSON.stringify(message.id)}`));
+    return outcomeOf(await this.#conn.runArgs('qtasksEnqueueDedup', args), message.id);
   }
 
   #flush(): void {
     this.#flushScheduled = false;
+    this.#outboxIds.clear();
     while (this.#outbox.length > 0) {
       const batch = this.#outbox.splice(0, MAX_PUBLISH_BATCH);
       let sent: Promise<unknown>;
@@ -93,8 +115,10 @@ export class RedisBroker implements Broker {
         sent = Promise.reject(err); // stopped in the meantime
       }
       sent.then(
-        () => {
-          for (const p of batch) p.resolve();
+        (reply) => {
+          // An array: the ids the script left alone because they exist (deduplicated).
+          const skipped = Array.isArray(reply) && reply.length > 0 ? new Set(reply as string[]) : undefined;
+          for (const p of batch) p.resolve(skipped?.has(p.id) === true ? { existing: p.id } : undefined);
         },
         (err: unknown) => {
           const error = err instanceof Error ? err : new Error(String(err));
@@ -175,6 +199,13 @@ export class RedisBroker implements Broker {
       await this.records?.stop();
     }
   }
+}
+
+/** ENQUEUE_DEDUP's reply: { existing id } when merged, else ENQUEUE's (a count, or the ids skipped). */
+function outcomeOf(reply: unknown, id: string): PublishOutcome | undefined {
+  if (!Array.isArray(reply) || reply.length === 0) return undefined;
+  const first = reply[0] as unknown;
+  return typeof first === 'string' ? { existing: reply.includes(id) ? id : first } : undefined;
 }
 
 /** ENQUEUE's task arguments: each run of consecutive tasks with the same fields and queue gets one header. */

@@ -11,6 +11,7 @@ import { ConnectionClosedError, ErrorCodes, QTasksError, asQTasksError, messageO
 import type { LoggerLike } from '../../core/logger.js';
 import { Keys } from './keys.js';
 import { ENQUEUE, GET, RENEW, SAVE, STEP, WATCH } from './lua.js';
+import { ENQUEUE_DEDUP, RESERVE } from './dedup-lua.js';
 import { ALIVE, HEARTBEAT, LEAVE, WORKERS } from './registry-lua.js';
 import { CANCEL, CLEAN, COUNTS, LIST, PAUSE, PROGRESS, PROMOTE, PURGE, REMOVE, RETRY } from './control-lua.js';
 
@@ -25,6 +26,8 @@ export interface ConnectionOptions {
 
 const SOURCES = {
   qtasksEnqueue: ENQUEUE,
+  qtasksEnqueueDedup: ENQUEUE_DEDUP,
+  qtasksReserve: RESERVE,
   qtasksStep: STEP,
   qtasksRenew: RENEW,
   qtasksSave: SAVE,

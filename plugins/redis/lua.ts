@@ -94,7 +94,7 @@ end
  * arguments, which cost on both sides of the socket.
  * FIFO within a priority comes from the app's counter on the server: one INCRBY per batch.
  */
-export const ENQUEUE = `${COMMON}
+export const ENQUEUE_BODY = `
 -- one command per kind of write for the whole batch: each redis.call has a fixed cost
 local p, n, fused = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 local seq0 = redis.call('INCRBY', p .. 'seq', n) - n
@@ -173,6 +173,7 @@ local function collect(skip)
   return sets, ready, delayed, wake, probe, b
 end
 local sets, ready, delayed, wake, probe, b = collect(nil)
+local skipped = false
 -- idempotent: a script resent after its reply was lost (ioredis resends on reconnect) finds its
 -- ids queued, running, or (fused) with a record; none of them is enqueued again. One EXISTS for
 -- the batch; only a batch that finds any walks again, skipping those ids.
@@ -183,7 +184,10 @@ if redis.call('EXISTS', unpack(probe)) > 0 then
     if redis.call('EXISTS', unpack(keys)) > 0 then skip[string.sub(probe[k], #p + 3)] = true end
   end
   sets, ready, delayed, wake, probe, b = collect(skip)
-  if #sets == 0 then return 0 end
+  -- the ids left alone, for the caller: a task added with an id that exists was deduplicated
+  skipped = {}
+  for id in pairs(skip) do skipped[#skipped + 1] = id end
+  if #sets == 0 then return skipped end
 end
 redis.call('MSET', unpack(sets))
 for queue, args in pairs(ready) do
@@ -203,9 +207,12 @@ emit(p, 'added', b.added)
 emit(p, 'delayed', b.later)
 -- wake an idle worker of each queue (for a delayed task: so it shortens its blocking timeout)
 for queue in pairs(wake) do redis.call('ZADD', p .. 'w:' .. queue, 0, 'w') end
--- the number of tasks enqueued
+-- the number of tasks enqueued, or the ids skipped when some were
+if skipped then return skipped end
 return fused and #probe / 2 or #probe
 `;
+
+export const ENQUEUE = `${COMMON}${ENQUEUE_BODY}`;
 
 /**
  * Settle a batch of deliveries, then promote due delayed tasks, recover expired leases and claim

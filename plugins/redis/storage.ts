@@ -4,7 +4,7 @@
  * when the task's id is in the app's `waiting` set; waiters subscribe before they look, so none
  * is missed.
  */
-import type { ComponentContext, SaveOptions, Storage } from '../../core/contracts.js';
+import type { ComponentContext, ReserveOptions, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { Waiters } from '../../core/waiters.js';
@@ -34,6 +34,14 @@ export class RedisStorage implements Storage {
     const value = `${record.attempts}|${JSON.stringify(record)}`;
     const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, isFinal(record.status) ? '1' : '', wholeMs(options.ttlMs), keys.waiting, record.id);
     return ok === 1;
+  }
+
+  /** Takes the id (and dedup key) here before a broker without records publishes (RESERVE in dedup-lua.ts). */
+  async reserve(record: TaskRecord, options: ReserveOptions): Promise<string | undefined> {
+    const keys = this.#ready().keys;
+    const d = options.dedup;
+    const reply = await this.#conn.run('qtasksReserve', keys.record(record.id), keys.base, record.id, `0|${JSON.stringify(record)}`, d?.mode ?? '', d?.key ?? '', d?.ttlMs ?? 0);
+    return typeof reply === 'string' ? reply : undefined;
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {

@@ -1,0 +1,77 @@
+/**
+ * Dedup keys on Redis (docs/flow-control.md): `<base>dk:<key>` holds the id of the task that took
+ * the key (throttle: with the window as its TTL). ENQUEUE_DEDUP checks the key and enqueues in one
+ * script, so two callers with the same key cannot both enqueue; only calls with `dedup` use it,
+ * the batched ENQUEUE stays as it was for everything else.
+ */
+import { COMMON, ENQUEUE_BODY } from './lua.js';
+
+/**
+ * One task with a dedup key, for a broker that keeps the records. ARGV as ENQUEUE's for a batch
+ * of one (base, 1, fused, header, id, message[, record]) followed by mode, key, ttlMs and the byte
+ * length of the message's '{"id":<id JSON>' prefix. Returns { existing id } when the call was
+ * merged (simple: the key's task is queued or running; throttle: the key is held; debounce: the
+ * key's task is delayed and not yet delivered, and now carries this call's message and delay),
+ * else what ENQUEUE returns.
+ */
+export const ENQUEUE_DEDUP = `${COMMON}
+local d_p = ARGV[1]
+local d_mode, d_key, d_ttl, d_cut = ARGV[#ARGV - 3], d_p .. 'dk:' .. ARGV[#ARGV - 2], tonumber(ARGV[#ARGV - 1]), tonumber(ARGV[#ARGV])
+local d_id, d_msg = ARGV[5], ARGV[6]
+local d_prio, d_delay, d_run_at, d_queue = string.match(ARGV[4], '^([^|]*)|(%d+)|([^|]*)|[01]|%d+|(.*)$')
+local held = redis.call('GET', d_key)
+if held then
+  if d_mode == 'throttle' then return { held } end
+  local job = redis.call('GET', d_p .. 'j:' .. held)
+  if job and d_mode == 'simple' then return { held } end
+  if job and d_mode == 'debounce' and redis.call('ZSCORE', d_p .. 'delayed', '0:' .. held) then
+    local ok, old = pcall(cjson.decode, message_of(d_p, held) or '')
+    if ok and type(old) == 'table' and old.queue == d_queue then
+      -- the last call wins: its message under the pending task's id, its delay from now
+      local msg = '{"id":' .. cjson.encode(held) .. string.sub(d_msg, d_cut + 1)
+      local now = now_ms()
+      redis.call('SET', d_p .. 'j:' .. held, d_run_at .. '|' .. msg)
+      -- a stored new record would now be stale; the record derives from the message again
+      redis.call('DEL', d_p .. 'r:' .. held)
+      redis.call('ZADD', d_p .. 'delayed', now + tonumber(d_delay), '0:' .. held)
+      redis.call('PEXPIRE', d_key, tonumber(d_delay) + 60000)
+      redis.call('ZADD', d_p .. 'w:' .. d_queue, 0, 'w')
+      return { held }
+    end
+  end
+end
+-- the key is free: this call takes it (simple without ttlMs: until a later call finds its task gone)
+if d_mode == 'throttle' or d_ttl > 0 then
+  redis.call('SET', d_key, d_id, 'PX', d_ttl)
+elseif d_mode == 'debounce' then
+  redis.call('SET', d_key, d_id, 'PX', tonumber(d_delay) + 60000)
+else
+  redis.call('SET', d_key, d_id)
+end
+${ENQUEUE_BODY}`;
+
+/**
+ * Storage-side reservation for a broker that does not keep records (RabbitMQ with Redis storage).
+ * KEYS: the record key. ARGV: base, id, value ('0|<record JSON>'), mode ('' without dedup), key,
+ * ttlMs. Returns the holder's id, or false when it stored the record (and took the key).
+ */
+export const RESERVE = `
+local p, id = ARGV[1], ARGV[2]
+if redis.call('EXISTS', KEYS[1]) == 1 then return id end
+local mode = ARGV[4]
+if mode ~= '' then
+  local key, ttl = p .. 'dk:' .. ARGV[5], tonumber(ARGV[6])
+  local held = redis.call('GET', key)
+  if held then
+    if mode == 'throttle' then return held end
+    -- simple: held while the holder's record is not final
+    local r = redis.call('GET', p .. 'r:' .. held)
+    local ok, rec = pcall(cjson.decode, r and string.sub(r, (string.find(r, '|', 1, true) or 0) + 1) or '')
+    local status = ok and type(rec) == 'table' and rec.status
+    if status == 'new' or status == 'process' or status == 'retry' then return held end
+  end
+  if ttl > 0 then redis.call('SET', key, id, 'PX', ttl) else redis.call('SET', key, id) end
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return false
+`;
