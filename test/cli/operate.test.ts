@@ -68,7 +68,7 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
   /** `qtasks run` of the fixture in another process, resolved once it consumes. */
   async function worker(): Promise<ChildProcess> {
     const w = tail(['run', '-A', TARGET, '--log-level', 'info']);
-    await waitUntil(() => w.err().includes('worker consuming'), 'the worker process consumes', 30_000);
+    await waitUntil(() => w.err().includes('app started'), 'the worker process consumes', 30_000);
     return w.child;
   }
 

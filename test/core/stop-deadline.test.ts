@@ -13,15 +13,13 @@ afterEach(async () => {
   await Promise.allSettled(apps.splice(0).map((a) => a.stop()));
 });
 
-/** A memory broker whose acks take `ms` (a slow network round trip). */
-class SlowAckBroker extends MemoryBroker {
-  readonly #ms: number;
-  constructor(backend: MemoryBackend, records: MemoryStorage, ms: number) {
-    super(backend, records);
-    this.#ms = ms;
-  }
+/** A memory broker whose acks wait for `held` (a slow network round trip); `acking` opens when one starts. */
+class HeldAckBroker extends MemoryBroker {
+  readonly acking = gate();
+  readonly held = gate();
   override async ack(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
-    await sleep(this.#ms);
+    this.acking.open();
+    await this.held.promise;
     return super.ack(delivery, record, options);
   }
 }
@@ -30,33 +28,40 @@ describe('the stop deadline', () => {
   it('a task that finished before the deadline but is still settling is settled, not abandoned and run again', async () => {
     const backend = new MemoryBackend();
     const storage = new MemoryStorage(backend);
-    const broker = new SlowAckBroker(backend, storage, 300);
-    const config = { logLevel: 'silent' as const, leaseMs: 50, stopTimeoutMs: 100 };
+    const broker = new HeldAckBroker(backend, storage);
+    const config = { logLevel: 'silent' as const, leaseMs: 50, stopTimeoutMs: 500 };
     const first = new QueueTasks({
       name: 'deadline',
       globals: false,
       sharedTasks: false,
       config,
-      plugins: [{ name: 'slow', apply: (a) => void (a.hooks.broker.provide.tap('slow', () => broker), a.hooks.storage.provide.tap('slow', () => storage)) }],
+      plugins: [{ name: 'held', apply: (a) => void (a.hooks.broker.provide.tap('held', () => broker), a.hooks.storage.provide.tap('held', () => storage)) }],
     });
     apps.push(first);
     let runs = 0;
     const started = gate();
-    const body = async (): Promise<string> => {
+    const release = gate();
+    first.task('t', async () => {
       runs++;
       started.open();
-      await sleep(30);
+      await release.promise;
       return 'done';
-    };
-    first.task('t', body);
+    });
     await first.start();
     const added = await first.addTask('t', []);
     await started.promise;
-    // The handler ends at ~30 ms, its ack lands at ~330 ms, the grace period ends at 100 ms.
-    await first.stop();
+    const stopping = first.stop();
+    release.open(); // the handler ends now, well before the 500 ms deadline; its ack is held past it
+    await broker.acking.promise;
+    await sleep(700);
+    broker.held.open();
+    await stopping;
     const second = new QueueTasks({ name: 'deadline', globals: false, sharedTasks: false, config, plugins: [memory({ backend })] });
     apps.push(second);
-    second.task('t', body);
+    second.task('t', async () => {
+      runs++;
+      return 'again';
+    });
     await second.start();
     await sleep(300); // well past the lease: an abandoned task would have come back by now
     expect(runs).toBe(1);
@@ -73,7 +78,7 @@ describe('the stop deadline', () => {
     first.task('t', async (_n: number) => {
       runs++;
       started.open();
-      await sleep(200);
+      await new Promise(() => undefined); // still running at the deadline, whatever the machine's speed
       return runs;
     });
     await first.start();
@@ -96,11 +101,12 @@ describe('the stop deadline', () => {
   it('a delivery still being prepared at the deadline is abandoned: the stopped worker never starts it', async () => {
     const backend = new MemoryBackend();
     const saving = gate();
+    const saved = gate();
     class SlowProcessSave extends MemoryStorage {
       override async save(record: TaskRecord, options: SaveOptions): Promise<boolean> {
         if (record.status === 'process') {
           saving.open();
-          await sleep(200);
+          await saved.promise;
         }
         return super.save(record, options);
       }
@@ -121,7 +127,8 @@ describe('the stop deadline', () => {
     const added = await first.addTask('t', []);
     await saving.promise;
     await first.stop();
-    await sleep(300); // the slow save is over: before the fix the handler ran now, on a stopped app
+    saved.open(); // the save ends after the stop: before the fix the handler ran now, on a stopped app
+    await sleep(100);
     expect(stoppedRuns).toBe(0);
     const second = new QueueTasks({ name: 'deadline-3', globals: false, sharedTasks: false, config, plugins: [memory({ backend, storage: false }), { name: 's', apply: (a) => void a.hooks.storage.provide.tap('s', () => storage) }] });
     apps.push(second);
