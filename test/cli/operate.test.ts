@@ -302,25 +302,39 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     expect(table.stdout).toContain(` ${w.pid} `);
   });
 
-  it('RabbitMQ (with Redis storage) has no control plane yet: the commands fail in one line naming what offers it', async () => {
+  it('RabbitMQ with Redis storage: counts and lists fail in one line naming what offers them; pause and cancel reach a worker in another process', async () => {
     fresh();
     amqp = AMQP_URL;
     rabbitApps.push(name);
-    // The test's own app declares what the command's app would, so that cleanup finds it.
+    // The test's own app declares what the command's and the worker's apps declare, so that cleanup finds it.
     const producing = new QueueTasks({ name, plugins: [rabbit.plugin(name), redis({ url: REDIS_URL, broker: false })], config: { logLevel: 'silent' }, globals: false });
     apps.push(producing);
     producing.task('ok', (n: number) => n);
+    producing.task('slow', () => undefined);
     await producing.start({ worker: false });
     for (const [args, capability] of [
       [['stats', '-A', TARGET], 'counts'],
-      [['pause', '-A', TARGET], 'pause'],
-      [['cancel', '-A', TARGET, 'some-id'], 'cancel'],
+      [['tasks', '-A', TARGET, '--status', 'error'], 'list'],
     ] as const) {
       const result = await cli([...args]);
       expect(result.code, args[0]).toBe(1);
       expect(result.stderr.trim().split('\n'), args[0]).toEqual([expect.stringContaining(`${capability} is not supported by plugin "rabbitmq"`)]);
-      expect(result.stderr).toContain('redis() as both broker and storage');
+      expect(result.stderr).toContain('as both broker and storage');
     }
+
+    await worker();
+    expect((await cli(['pause', '-A', TARGET])).stdout).toBe('paused every queue\n');
+    const waiting = await producing.addTask('ok', [3]);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await producing.get(waiting.id))?.status).toBe('new');
+    expect((await cli(['resume', '-A', TARGET])).stdout).toBe('resumed every queue\n');
+    expect((await producing.wait(waiting.id, 20_000)).returning).toBe(3);
+
+    const slow = await producing.addTask('slow', []);
+    await waitUntil(async () => (await producing.get(slow.id))?.status === 'process', 'the slow task runs', 20_000);
+    const cancelled = await cli(['cancel', '-A', TARGET, slow.id]);
+    expect(cancelled.stdout).toBe(`${slow.id}: cancel requested (it was running: its worker aborts it)\n`);
+    expect((await producing.wait(slow.id, 20_000)).status).toBe('cancel');
   });
 
   it.each([
