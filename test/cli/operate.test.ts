@@ -68,7 +68,7 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
   /** `qtasks run` of the fixture in another process, resolved once it consumes. */
   async function worker(): Promise<ChildProcess> {
     const w = tail(['run', '-A', TARGET, '--log-level', 'info']);
-    await waitUntil(() => w.err().includes('app started'), 'the worker process consumes', 30_000);
+    await waitUntil(() => w.out().includes('qtasks: running'), 'the worker process consumes', 30_000);
     return w.child;
   }
 
@@ -291,37 +291,50 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     expect(await producing.get(ok.id)).toBeUndefined();
   });
 
-  it('workers lists the worker process, or fails in one line where the registry is missing', async () => {
+  it('workers lists the worker process from its heartbeat', async () => {
     fresh();
     const w = await worker();
     const listed = await cli(['workers', '-A', TARGET, '--json']);
-    if (listed.code === 0) {
-      expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ pid: w.pid })]);
-    } else {
-      expect(listed.code).toBe(1);
-      expect(listed.stderr).toBe('qtasks workers: this version of qtasks has no worker registry (app.workers()); upgrade qtasks\n');
-    }
+    expect(listed.stderr).toBe('');
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ pid: w.pid, queues: ['default'], concurrency: 10, running: 0 })]);
+    const table = await cli(['workers', '-A', TARGET]);
+    expect(table.stdout).toMatch(/^ID\s+HOST\s+PID\s+QUEUES\s+CONCURRENCY\s+RUNNING\s+STARTED\s+HEARTBEAT\n/);
+    expect(table.stdout).toContain(` ${w.pid} `);
   });
 
-  it('RabbitMQ (with Redis storage) has no control plane yet: the commands fail in one line naming what offers it', async () => {
+  it('RabbitMQ with Redis storage: counts and lists fail in one line naming what offers them; pause and cancel reach a worker in another process', async () => {
     fresh();
     amqp = AMQP_URL;
     rabbitApps.push(name);
-    // The test's own app declares what the command's app would, so that cleanup finds it.
+    // The test's own app declares what the command's and the worker's apps declare, so that cleanup finds it.
     const producing = new QueueTasks({ name, plugins: [rabbit.plugin(name), redis({ url: REDIS_URL, broker: false })], config: { logLevel: 'silent' }, globals: false });
     apps.push(producing);
     producing.task('ok', (n: number) => n);
+    producing.task('slow', () => undefined);
     await producing.start({ worker: false });
     for (const [args, capability] of [
       [['stats', '-A', TARGET], 'counts'],
-      [['pause', '-A', TARGET], 'pause'],
-      [['cancel', '-A', TARGET, 'some-id'], 'cancel'],
+      [['tasks', '-A', TARGET, '--status', 'error'], 'list'],
     ] as const) {
       const result = await cli([...args]);
       expect(result.code, args[0]).toBe(1);
       expect(result.stderr.trim().split('\n'), args[0]).toEqual([expect.stringContaining(`${capability} is not supported by plugin "rabbitmq"`)]);
-      expect(result.stderr).toContain('redis() as both broker and storage');
+      expect(result.stderr).toContain('as both broker and storage');
     }
+
+    await worker();
+    expect((await cli(['pause', '-A', TARGET])).stdout).toBe('paused every queue\n');
+    const waiting = await producing.addTask('ok', [3]);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await producing.get(waiting.id))?.status).toBe('new');
+    expect((await cli(['resume', '-A', TARGET])).stdout).toBe('resumed every queue\n');
+    expect((await producing.wait(waiting.id, 20_000)).returning).toBe(3);
+
+    const slow = await producing.addTask('slow', []);
+    await waitUntil(async () => (await producing.get(slow.id))?.status === 'process', 'the slow task runs', 20_000);
+    const cancelled = await cli(['cancel', '-A', TARGET, slow.id]);
+    expect(cancelled.stdout).toBe(`${slow.id}: cancel requested (it was running: its worker aborts it)\n`);
+    expect((await producing.wait(slow.id, 20_000)).status).toBe('cancel');
   });
 
   it.each([
