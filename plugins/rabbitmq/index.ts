@@ -165,5 +165,5 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
   };
 }
 
-export { ControlledBroker, RabbitBroker, RabbitControl, ReplyStorage, Topology };
+export { RabbitBroker, ReplyStorage, Topology };
 export type { QueueType };
