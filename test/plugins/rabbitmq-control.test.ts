@@ -1,9 +1,12 @@
 // The control plane on RabbitMQ with Redis storage: cancel, pause, events and progress; what AMQP
 // cannot do by id (count, list, move, delete queued messages) fails at once, clearly (docs/rabbitmq.md).
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { QueueTasks } from '../../core/app.js';
+import { ErrorCodes } from '../../core/errors.js';
 import { redis } from '../../plugins/redis/index.js';
 import { controlConformance } from '../contracts/index.js';
+import { uniqueName, waitUntil } from '../contracts/helpers.js';
 import { RabbitFixture } from './rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from './redis-helpers.js';
 
@@ -25,4 +28,40 @@ controlConformance({
     await fx.cleanup(names);
     await deleteAppKeys(admin, names);
   },
+});
+
+// RabbitMQ alone: its reply storage knows this process's tasks only and the global config is the
+// kernel's per-app memory one, so cancel and pause are not offered; events and progress are.
+describe('rabbitmq control plane without storage or global-config plugins', () => {
+  const names: string[] = [];
+  const apps: QueueTasks[] = [];
+  afterEach(async () => {
+    await Promise.allSettled(apps.splice(0).map((a) => a.stop()));
+    await fx.cleanup(names.splice(0));
+  });
+
+  it('fails cancel and pause clearly, naming the plugins that offer them; events and progress work', async () => {
+    const name = uniqueName('alone');
+    names.push(name);
+    const app = new QueueTasks({ name, plugins: [fx.plugin(name)], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    apps.push(app);
+    const t = app.task({ name: 'tick', echo: true }, (ctx) => {
+      ctx.progress(1);
+      return 'ok';
+    });
+    await app.start();
+    for (const call of [() => app.cancel('x'), () => app.pause('default')]) {
+      const err = await call().then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+      expect(err?.code).toBe(ErrorCodes.UNSUPPORTED);
+      expect(err?.message).toContain('redis({ broker: false })');
+    }
+    const seen: string[] = [];
+    app.events.on('*', (e) => void seen.push(e.type));
+    await app.events.ready();
+    const values: unknown[] = [];
+    expect((await t.addTask([], { timeout: 10_000, onProgress: (v) => values.push(v) })).returning).toBe('ok');
+    expect(values).toEqual([1]);
+    await waitUntil(() => seen.includes('completed'), 'completed event');
+    expect(seen).toEqual(['added', 'active', 'progress', 'completed']);
+  });
 });
