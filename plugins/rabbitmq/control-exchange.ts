@@ -11,6 +11,7 @@
  * are bound again on every new link.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { ErrorCodes, QTasksError } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { messageOf, type AmqpSession, type Link } from './connection.js';
 import type { Topology } from './topology.js';
@@ -97,7 +98,7 @@ export class ControlExchange {
 
   /** Calls `handler` for every message sent to `exchange` (matching `key`) from now on. */
   async listen(exchange: string, key: string, handler: (body: unknown, routingKey: string) => void): Promise<() => Promise<void>> {
-    if (!this.#started) throw new Error('control exchange used before the broker started');
+    if (!this.#started) throw new QTasksError(ErrorCodes.NOT_STARTED, 'rabbitmq: the control plane is used before the broker started');
     const listener: Listener = { exchange, key, handler };
     this.#listeners.add(listener);
     const { link } = await this.#ready();

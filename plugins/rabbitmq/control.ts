@@ -18,7 +18,14 @@ import { TaskStatus, isFinal, type TaskMessage } from '../../core/record.js';
 import { BoundedMap } from './bounded-map.js';
 import type { ControlExchange } from './control-exchange.js';
 
-const OFFERED: ControlCapability[] = ['cancel', 'pause', 'events', 'progress'];
+const ALWAYS: ControlCapability[] = ['events', 'progress'];
+/** Cancel reads records of other processes; pause keeps a flag that workers started later read. */
+const ALL = new Set<ControlCapability>([...ALWAYS, 'cancel', 'pause']);
+const NO_CANCEL = new Set<ControlCapability>([...ALWAYS, 'pause']);
+const NO_PAUSE = new Set<ControlCapability>([...ALWAYS, 'cancel']);
+const ALONE = new Set<ControlCapability>(ALWAYS);
+/** The storage RabbitMQ supplies when nothing else does: it knows this process's tasks only. */
+const REPLY_STORAGE = 'rabbitmq-reply';
 /** Revoked ids a process remembers (oldest forgotten first). */
 const MAX_REVOKED = 100_000;
 /** Clock skew allowed between the process that revokes and the one that publishes. */
@@ -38,12 +45,22 @@ const APPLY_WAIT_MS = 1_500;
 export interface ControlParts {
   storage(): Storage | undefined;
   globalConfig(): GlobalConfig | undefined;
+  /** Whether a plugin supplies the global config (else the kernel's per-app memory one). */
+  sharedGlobalConfig(): boolean;
 }
 
 export class RabbitControl implements Control {
   readonly name = 'rabbitmq';
-  readonly capabilities: ReadonlySet<ControlCapability> = new Set(OFFERED);
-  readonly alternatives = 'redis() or memory() as both broker and storage (AMQP cannot count, list, move or delete a queued message by id; see docs/rabbitmq.md)';
+  get capabilities(): ReadonlySet<ControlCapability> {
+    const cancel = this.#parts.storage()?.name !== REPLY_STORAGE;
+    const pause = this.#parts.sharedGlobalConfig();
+    return cancel ? (pause ? ALL : NO_PAUSE) : pause ? NO_CANCEL : ALONE;
+  }
+
+  get alternatives(): string {
+    const extra = this.capabilities.size < ALL.size ? 'rabbitmq() with redis({ broker: false }) for storage and global config (cancel, pause), or ' : '';
+    return `${extra}redis() or memory() as both broker and storage (AMQP cannot count, list, move or delete a queued message by id; see docs/rabbitmq.md)`;
+  }
   readonly #exchange: ControlExchange;
   readonly #parts: ControlParts;
   readonly #revoked = new BoundedMap<string, string>(MAX_REVOKED);

@@ -153,7 +153,11 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
       const storageOf = (): Storage | undefined => (app.state === 'started' || app.state === 'stopping' ? app.storage : undefined);
       const amqp = new RabbitBroker(session, topology, routes, { ...(prefetch !== undefined ? { prefetch } : {}), deadLetterScanLimit }, storageOf);
       const exchange = new ControlExchange(session, topology);
-      const control = new RabbitControl(exchange, { storage: storageOf, globalConfig: () => (app.state === 'started' || app.state === 'stopping' ? app.globalConfig : undefined) });
+      const control = new RabbitControl(exchange, {
+        storage: storageOf,
+        globalConfig: () => (app.state === 'started' || app.state === 'stopping' ? app.globalConfig : undefined),
+        sharedGlobalConfig: () => app.hooks.storage.provideGlobalConfig.isUsed(),
+      });
       const broker = new ControlledBroker(amqp, control, exchange);
       app.hooks.broker.provide.tap(name, () => broker);
       if (results !== 'off') {
@@ -165,5 +169,5 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
   };
 }
 
-export { ControlledBroker, RabbitBroker, RabbitControl, ReplyStorage, Topology };
+export { RabbitBroker, ReplyStorage, Topology };
 export type { QueueType };

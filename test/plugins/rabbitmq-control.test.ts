@@ -1,10 +1,14 @@
 // The control plane on RabbitMQ with Redis storage: cancel, pause, events and progress; what AMQP
 // cannot do by id (count, list, move, delete queued messages) fails at once, clearly (docs/rabbitmq.md).
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { QueueTasks } from '../../core/app.js';
+import { ErrorCodes } from '../../core/errors.js';
 import { redis } from '../../plugins/redis/index.js';
 import { controlConformance } from '../contracts/index.js';
-import { RabbitFixture } from './rabbitmq-helpers.js';
+import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import type { TaskEvent } from '../../core/contracts.js';
+import { RabbitFixture, closeConnectionByName } from './rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from './redis-helpers.js';
 
 const fx = new RabbitFixture();
@@ -25,4 +29,90 @@ controlConformance({
     await fx.cleanup(names);
     await deleteAppKeys(admin, names);
   },
+});
+
+// RabbitMQ alone: its reply storage knows this process's tasks only and the global config is the
+// kernel's per-app memory one, so cancel and pause are not offered; events and progress are.
+describe('rabbitmq control plane without storage or global-config plugins', () => {
+  const names: string[] = [];
+  const apps: QueueTasks[] = [];
+  afterEach(async () => {
+    await Promise.allSettled(apps.splice(0).map((a) => a.stop()));
+    await fx.cleanup(names.splice(0));
+  });
+
+  it('fails cancel and pause clearly, naming the plugins that offer them; events and progress work', async () => {
+    const name = uniqueName('alone');
+    names.push(name);
+    const app = new QueueTasks({ name, plugins: [fx.plugin(name)], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    apps.push(app);
+    const t = app.task({ name: 'tick', echo: true }, (ctx) => {
+      ctx.progress(1);
+      return 'ok';
+    });
+    await app.start();
+    for (const call of [() => app.cancel('x'), () => app.pause('default')]) {
+      const err = await call().then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+      expect(err?.code).toBe(ErrorCodes.UNSUPPORTED);
+      expect(err?.message).toContain('redis({ broker: false })');
+    }
+    const seen: string[] = [];
+    app.events.on('*', (e) => void seen.push(e.type));
+    await app.events.ready();
+    const values: unknown[] = [];
+    expect((await t.addTask([], { timeout: 10_000, onProgress: (v) => values.push(v) })).returning).toBe('ok');
+    expect(values).toEqual([1]);
+    await waitUntil(() => seen.includes('completed'), 'completed event');
+    expect(seen).toEqual(['added', 'active', 'progress', 'completed']);
+  });
+});
+
+describe('rabbitmq control plane after a lost connection', () => {
+  const names: string[] = [];
+  const apps: QueueTasks[] = [];
+  afterEach(async () => {
+    await Promise.allSettled(apps.splice(0).map((a) => a.stop()));
+    await fx.cleanup(names);
+    await deleteAppKeys(admin, names.splice(0));
+  });
+
+  it('a worker whose connection the server closed still hears cancels and pauses, and still sends events', async () => {
+    const name = uniqueName('relink');
+    names.push(name);
+    const make = (): QueueTasks => {
+      const app = new QueueTasks({ name, plugins: [fx.plugin(name), redis({ url: REDIS_URL, broker: false })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+      apps.push(app);
+      return app;
+    };
+    const producer = make();
+    await producer.start({ worker: false });
+    const worker = make();
+    const started = new Set<string>();
+    worker.task({ name: 'slow', echo: true }, async (ctx) => {
+      started.add(ctx.id);
+      await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+      throw new Error('aborted');
+    });
+    worker.task('quick', (n: number) => n);
+    await worker.start();
+    const seen: TaskEvent[] = [];
+    producer.events.on('*', (e) => void seen.push(e));
+    await producer.events.ready();
+    const workerPlugin = fx.plugins(name)[1]!;
+    expect(await closeConnectionByName(workerPlugin.connectionNames()[0]!)).toBe(1);
+    // back: it takes tasks again, and its events reach the producer
+    const first = await producer.addTask('quick', [1]);
+    expect((await producer.wait(first.id, 15_000)).returning).toBe(1);
+    await waitUntil(() => seen.some((e) => e.id === first.id && e.type === 'completed'), 'completed event after the relink');
+    const slow = await producer.addTask('slow', []);
+    await waitUntil(() => started.has(slow.id), 'slow task started');
+    expect(await producer.cancel(slow.id, 'after relink')).toBe('running');
+    expect(await producer.wait(slow.id, 5_000)).toMatchObject({ status: 'cancel', reason: 'after relink' });
+    await producer.pause('default');
+    const held = await producer.addTask('quick', [2]);
+    await sleep(500);
+    expect((await producer.get(held.id))?.status).toBe('new');
+    await producer.resume('default');
+    expect((await producer.wait(held.id, 5_000)).returning).toBe(2);
+  });
 });
