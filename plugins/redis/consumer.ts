@@ -355,7 +355,9 @@ export class Consumer {
         this.#wake('due');
         return;
       }
-      this.#armDue(dueIn);
+      // Beyond the cap the block ends first and this runs again (a timer cannot hold 2^31 ms).
+      if (dueIn < this.#settings.blockMs) this.#armDue(dueIn);
+      else this.#clearDue();
     } else this.#clearDue();
     // The block waits for markers only (new work); the timer above covers the due time.
     if (this.#blocking) return;
@@ -402,7 +404,7 @@ export class Consumer {
       this.#dueTimer = undefined;
       this.#dueAt = -1;
       if (!this.#stopped) this.#wake('due');
-    }, dueIn + 1);
+    }, Math.min(dueIn + 1, 2 ** 31 - 1));
     this.#dueTimer.unref();
   }
 
