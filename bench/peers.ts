@@ -5,17 +5,19 @@
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-// dist/bench -> repo root -> ../shared/bench
-// (from a worktree in /work/wt/<name>, two levels up); QTASKS_BENCH_SHARED overrides.
+// The repo root: bench/ runs from dist/bench (npm run bench) or from source (tsx).
+const root = basename(resolve(here, '..')) === 'dist' ? resolve(here, '..', '..') : resolve(here, '..');
+// ../shared/bench beside the repo (or two levels up from a worktree in /work/wt/<name>);
+// QTASKS_BENCH_SHARED overrides.
 const shared =
   process.env.QTASKS_BENCH_SHARED ??
-  [resolve(here, '..', '..', '..', 'shared', 'bench'), resolve(here, '..', '..', '..', '..', 'shared', 'bench')].find((p) => existsSync(p)) ??
-  resolve(here, '..', '..', '..', 'shared', 'bench');
-const scratch = resolve(here, '..', '..', '.bench-tmp');
+  [resolve(root, '..', 'shared', 'bench'), resolve(root, '..', '..', 'shared', 'bench')].find((p) => existsSync(p)) ??
+  resolve(root, '..', 'shared', 'bench');
+const scratch = join(root, '.bench-tmp');
 
 const PEERS: Record<string, string[]> = {
   memory: [],

@@ -11,7 +11,8 @@
  * With --bulk: enqueue N tasks with `addTasks` in calls of --bulk-size (one after the other),
  * then the same with BullMQ's `addBulk` (Redis) in the same invocation, then ours again.
  *
- * With --matrix: the whole envelope (bench/matrix.ts), one JSON line per cell and a ratio table.
+ * With --matrix: the whole envelope (bench/matrix.ts), one JSON line per cell and a ratio table;
+ * --quick: a handful of tasks per cell and no peers (--quick --peers: with them, to try the peers quickly).
  */
 import { benchTargets } from './brokers.js';
 import { runMatrix, summaryTable } from './matrix.js';
@@ -77,7 +78,7 @@ function peerExtra(args: Args): string[] {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.matrix) {
-    const cells = await runMatrix({ quick: args.quick, peers: !args.quick, onCell: (cell) => console.log(JSON.stringify(cell)) });
+    const cells = await runMatrix({ quick: args.quick, peers: !args.quick || args.peers, onCell: (cell) => console.log(JSON.stringify(cell)) });
     console.log(`\n${summaryTable(cells)}`);
     return;
   }
