@@ -140,7 +140,7 @@ export function summaryTable(cells: readonly Cell[]): string {
   const rows = ['| cell | qtasks | peers | ratio to the better peer |', '| --- | --- | --- | --- |'];
   for (const cell of cells) {
     const key = cell.kind === 'memory' ? ['key_bytes_per_task'] : cell.kind === 'latency' ? ['p50_ms', 'p99_ms'] : cell.kind === 'delayed' ? ['lateness_p50_ms', 'lateness_p99_ms', 'process_per_s'] : ['enqueue_per_s', 'process_per_s'];
-    const show = (line: Line): string => key.map((k) => `${k.replace(/_per_s$|_per_task$/, '')} ${fmt(round(num(line, k), 2))}`).join(', ');
+    const show = (line: Line): string => key.map((k) => `${k.replace(/_per_s$|_per_task$/, '')} ${fmt(round(num(line, k), k.endsWith('_ms') ? 2 : 0))}`).join(', ');
     const ours = oursOf(cell.runs);
     const oursMean: Line = Object.fromEntries(key.map((k) => [k, mean(ours.map((o) => num(o, k)))]));
     const peers = peersOf(cell.runs).map((p) => `${String(p.system)}: ${p.error !== undefined ? 'failed' : show(p)}`).join('; ');
