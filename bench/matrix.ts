@@ -75,12 +75,15 @@ export interface MatrixOptions {
   readonly quick: boolean;
   /** Run the peer scripts (off with --quick). */
   readonly peers: boolean;
+  /** Only the cells whose name contains this (e.g. 'delayed', 'rabbitmq', '10KB'). */
+  readonly only?: string;
   /** Called with each cell as it completes (the JSON line). */
   readonly onCell: (cell: Cell) => void;
 }
 
 export async function runMatrix(opts: MatrixOptions): Promise<Cell[]> {
   const cells: Cell[] = [];
+  const want = (cell: string): boolean => opts.only === undefined || cell.includes(opts.only);
   const done = (cell: Cell): void => {
     cells.push(cell);
     opts.onCell(cell);
@@ -92,18 +95,22 @@ export async function runMatrix(opts: MatrixOptions): Promise<Cell[]> {
   // 1. Redis throughput: args 100 B / 10 KB / 100 KB x concurrency 1 / 10 / 50 / 200.
   for (const payload of PAYLOADS) {
     for (const c of CONCURRENCIES) {
+      const cell = `redis ${label(payload)} c=${c}`;
+      if (!want(cell)) continue;
       const jobs = jobsFor(payload, c, opts.quick);
       const runs = await interleave(() => benchOnce(shape('redis', jobs, c, payload)), redisPeers(peerArgs(jobs, c, ['--payload', String(payload)])));
-      done({ cell: `redis ${label(payload)} c=${c}`, kind: 'throughput', runs, ratios: throughputRatios(runs) });
+      done({ cell, kind: 'throughput', runs, ratios: throughputRatios(runs) });
     }
   }
 
   // 2. Redis memory per queued task, at each payload size.
   for (const payload of PAYLOADS) {
+    const cell = `redis memory ${label(payload)}`;
+    if (!want(cell)) continue;
     const jobs = opts.quick ? 10 : payload >= 100_000 ? 300 : 2_000;
     const peerLines = opts.peers ? runMemoryPeers(jobs, payload) : [];
     const runs = [await benchMemory(jobs, payload), ...peerLines, await benchMemory(jobs, payload)];
-    done({ cell: `redis memory ${label(payload)}`, kind: 'memory', runs, ratios: lowerIsBetter(runs, 'key_bytes_per_task') });
+    done({ cell, kind: 'memory', runs, ratios: lowerIsBetter(runs, 'key_bytes_per_task') });
   }
 
   // 3. Delayed tasks: a few hundred due over the enqueue window with an idle worker; a batch due together.
@@ -111,12 +118,13 @@ export async function runMatrix(opts: MatrixOptions): Promise<Cell[]> {
     ['delayed 300 x 1s', opts.quick ? 10 : 300, 1_000],
     ['delayed batch 20k', opts.quick ? 20 : 20_000, 2_000],
   ] as const) {
+    if (!want(`redis ${what}`)) continue;
     const runs = await interleave(() => benchOnce(shape('redis', jobs, 50, 0, delay)), redisPeers(peerArgs(jobs, 50, ['--delay', String(delay)])));
     done({ cell: `redis ${what}`, kind: 'delayed', runs, ratios: { ...lowerIsBetter(runs, 'lateness_p99_ms'), ...throughputRatios(runs) } });
   }
 
   // 4. Idle round trip, one task at a time.
-  {
+  if (want('redis idle round trip')) {
     const samples = opts.quick ? 10 : 500;
     const runs = await interleave(() => benchLatency('redis', samples, 1), redisPeers(['0', '1', '--latency', String(samples)]));
     done({ cell: 'redis idle round trip', kind: 'latency', runs, ratios: { ...lowerIsBetter(runs, 'p50_ms'), ...lowerIsBetter(runs, 'p99_ms') } });
@@ -124,6 +132,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<Cell[]> {
 
   // 5. RabbitMQ publish and consume at 10 KB vs raw amqplib.
   for (const c of CONCURRENCIES) {
+    if (!want(`rabbitmq 10KB c=${c}`)) continue;
     const jobs = opts.quick ? 10 : c === 1 ? 500 : 2_000;
     const payload = 10_240;
     const peers = opts.peers ? [() => runPeerScript('amqp.mjs', peerArgs(jobs, c, ['--payload', String(payload)]))] : [];

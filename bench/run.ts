@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --broker memory|redis|rabbitmq --jobs 20000 --concurrency 50 [--payload BYTES]
- *   [--delay MS] [--latency SAMPLES] [--peers] [--bulk [--bulk-size 1000]] [--matrix [--quick]]`
+ *   [--delay MS] [--latency SAMPLES] [--peers] [--bulk [--bulk-size 1000]] [--matrix [--quick] [--only TEXT]]`
  *
  * Throughput (the default): enqueue N no-op tasks (windows of 100 in parallel), then process them
  * with one worker, then time --latency-jobs round trips against the idle worker. --delay delays
@@ -33,10 +33,11 @@ interface Args {
   bulkSize: number;
   matrix: boolean;
   quick: boolean;
+  only: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, delay: 0, latency: 0, peers: false, bulk: false, bulkSize: 1_000, matrix: false, quick: false };
+  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, delay: 0, latency: 0, peers: false, bulk: false, bulkSize: 1_000, matrix: false, quick: false, only: undefined };
   const numeric: Record<string, 'jobs' | 'concurrency' | 'latencyJobs' | 'payload' | 'delay' | 'latency' | 'bulkSize'> = {
     '--jobs': 'jobs',
     '--concurrency': 'concurrency',
@@ -55,6 +56,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--matrix') args.matrix = true;
     else if (flag === '--quick') args.quick = true;
     else if (flag === '--broker' && value !== undefined) (args.broker = value), i++;
+    else if (flag === '--only' && value !== undefined) (args.only = value), i++;
     else if (key !== undefined && value !== undefined) (args[key] = Number(value)), i++;
     else throw new Error(`unknown or incomplete argument ${flag}`);
   }
@@ -62,7 +64,7 @@ function parseArgs(argv: string[]): Args {
   if (!(args.bulkSize > 0) || args.bulkSize > 100_000) throw new Error('--bulk-size must be between 1 and 100000');
   if (!(args.jobs > 0) || !(args.concurrency > 0)) throw new Error('--jobs and --concurrency must be positive numbers');
   for (const k of ['latencyJobs', 'payload', 'delay', 'latency'] as const) if (!(args[k] >= 0)) throw new Error(`--${k.replace('Jobs', '-jobs')} must be a number >= 0`);
-  if (args.quick && !args.matrix) throw new Error('--quick goes with --matrix');
+  if ((args.quick || args.only !== undefined) && !args.matrix) throw new Error('--quick and --only go with --matrix');
   return args;
 }
 
@@ -78,7 +80,7 @@ function peerExtra(args: Args): string[] {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.matrix) {
-    const cells = await runMatrix({ quick: args.quick, peers: !args.quick || args.peers, onCell: (cell) => console.log(JSON.stringify(cell)) });
+    const cells = await runMatrix({ quick: args.quick, peers: !args.quick || args.peers, ...(args.only !== undefined ? { only: args.only } : {}), onCell: (cell) => console.log(JSON.stringify(cell)) });
     console.log(`\n${summaryTable(cells)}`);
     return;
   }
