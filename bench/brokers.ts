@@ -5,6 +5,7 @@
 import type { Plugin } from '../core/plugin.js';
 import { MemoryBackend, memory } from '../plugins/memory/index.js';
 import { deleteAppKeys, redis } from '../plugins/redis/index.js';
+import { Keys } from '../plugins/redis/keys.js';
 
 export interface BenchTarget {
   /** Plugins for an app; apps of one run share `appName`. */
@@ -14,6 +15,10 @@ export interface BenchTarget {
   /** Removes what the run left on the server. */
   cleanup?(appName: string): Promise<void>;
   close?(): Promise<void>;
+  /** Redis: the server's used_memory (INFO memory). */
+  usedMemory?(): Promise<number>;
+  /** Redis: the bytes of the app's keys (MEMORY USAGE of each, SAMPLES 0: exact). */
+  keyBytes?(appName: string): Promise<number>;
 }
 
 /** Commands the plugin's scripts call; their own commandstats lines repeat time already in EVALSHA. */
@@ -86,6 +91,17 @@ export const benchTargets: Record<string, () => Promise<BenchTarget>> = {
         return { redis_usec: usec + lua, redis_lua_usec: lua, redis_cpu_usec: Math.round((user + sys) * 1e6) };
       },
       cleanup: async (appName) => void (await deleteAppKeys(admin, appName)),
+      usedMemory: async () => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? 0),
+      keyBytes: async (appName) => {
+        let sum = 0;
+        let cursor = '0';
+        do {
+          const [next, keys] = await admin.scan(cursor, 'MATCH', new Keys('qtasks', appName).pattern, 'COUNT', 1000);
+          cursor = next;
+          for (const key of keys) sum += Number(await admin.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+        } while (cursor !== '0');
+        return sum;
+      },
       close: async () => void (await admin.quit()),
     };
   },

@@ -4,18 +4,20 @@
  * dependencies. Each script prints one JSON line.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-// dist/bench -> repo root -> ../shared/bench
-// (from a worktree in /work/wt/<name>, two levels up); QTASKS_BENCH_SHARED overrides.
+// The repo root: bench/ runs from dist/bench (npm run bench) or from source (tsx).
+const root = basename(resolve(here, '..')) === 'dist' ? resolve(here, '..', '..') : resolve(here, '..');
+// ../shared/bench beside the repo (or two levels up from a worktree in /work/wt/<name>);
+// QTASKS_BENCH_SHARED overrides.
 const shared =
   process.env.QTASKS_BENCH_SHARED ??
-  [resolve(here, '..', '..', '..', 'shared', 'bench'), resolve(here, '..', '..', '..', '..', 'shared', 'bench')].find((p) => existsSync(p)) ??
-  resolve(here, '..', '..', '..', 'shared', 'bench');
-const scratch = resolve(here, '..', '..', '.bench-tmp');
+  [resolve(root, '..', 'shared', 'bench'), resolve(root, '..', '..', 'shared', 'bench')].find((p) => existsSync(p)) ??
+  resolve(root, '..', 'shared', 'bench');
+const scratch = join(root, '.bench-tmp');
 
 const PEERS: Record<string, string[]> = {
   memory: [],
@@ -23,13 +25,83 @@ const PEERS: Record<string, string[]> = {
   rabbitmq: ['amqp.mjs'],
 };
 
+/** Peer runs are bounded: a hung peer fails its cell instead of the whole matrix. */
+const PEER_TIMEOUT_MS = 180_000;
+
 function prepareScratch(): void {
   if (!existsSync(shared)) throw new Error(`peer scripts not found at ${shared}`);
-  if (!existsSync(join(scratch, 'node_modules'))) {
-    mkdirSync(scratch, { recursive: true });
-    cpSync(shared, scratch, { recursive: true });
-    execFileSync('npm', ['install', '--silent', '--no-audit', '--no-fund'], { cwd: scratch, stdio: 'inherit' });
-  }
+  mkdirSync(scratch, { recursive: true });
+  // The scripts are copied every time (they change: --payload, --delay, --latency came later);
+  // the dependencies are installed once.
+  for (const file of readdirSync(shared)) if (file !== 'node_modules') cpSync(join(shared, file), join(scratch, file), { recursive: true });
+  if (!existsSync(join(scratch, 'node_modules'))) execFileSync('npm', ['install', '--silent', '--no-audit', '--no-fund'], { cwd: scratch, stdio: 'inherit' });
+}
+
+/** The names of the peers of `broker` (the scripts' `system` field), in the order they run. */
+export function peerScripts(broker: string): readonly string[] {
+  return PEERS[broker] ?? [];
+}
+
+/** Runs one peer script with `args`; returns its last line, parsed. */
+export function runPeerScript(script: string, args: readonly string[]): Record<string, unknown> {
+  prepareScratch();
+  const text = execFileSync('node', [join(scratch, script), ...args], { cwd: scratch, encoding: 'utf8', timeout: PEER_TIMEOUT_MS });
+  return JSON.parse(text.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+}
+
+/**
+ * Redis memory per queued task for a peer (shared/bench has no such mode): N jobs added with no
+ * worker, then its keys summed with MEMORY USAGE and INFO used_memory before and after, as
+ * benchMemory measures ours.
+ */
+const MEMORY_PEER = `
+import { Redis } from 'ioredis';
+const [system, jobs, payload] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+const redis = { host: '127.0.0.1', port: 6379 };
+const r = new Redis(redis);
+const name = 'bench-mem-' + process.pid;
+const blob = payload > 0 ? 'x'.repeat(payload) : undefined;
+const data = (i) => (blob ? { i, at: Date.now(), blob } : { i, at: Date.now() });
+const used = async () => Number(/used_memory:(\\d+)/.exec(await r.info('memory'))[1]);
+let add, close, pattern;
+if (system === 'bullmq') {
+  const { Queue } = await import('bullmq');
+  const q = new Queue(name, { connection: { ...redis, maxRetriesPerRequest: null } });
+  await q.waitUntilReady();
+  add = (j) => q.add('t', data(j), { removeOnComplete: true });
+  close = async () => { await q.obliterate({ force: true }); await q.close(); };
+  pattern = 'bull:' + name + ':*';
+} else {
+  const { default: Queue } = await import('bee-queue');
+  const q = new Queue(name, { redis, isWorker: false, getEvents: false, storeJobs: false, removeOnSuccess: true });
+  await q.ready();
+  add = (j) => q.createJob(data(j)).save();
+  close = async () => { await q.destroy(); await q.close(); };
+  pattern = 'bq:' + name + ':*';
+}
+const before = await used();
+for (let i = 0; i < jobs; i += 100) {
+  const ps = [];
+  for (let j = i; j < Math.min(jobs, i + 100); j++) ps.push(add(j));
+  await Promise.all(ps);
+}
+const after = await used();
+let sum = 0, cursor = '0';
+do {
+  const [next, keys] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+  cursor = next;
+  for (const k of keys) sum += Number(await r.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'));
+} while (cursor !== '0');
+await close(); await r.quit();
+console.log(JSON.stringify({ system: system === 'bullmq' ? 'bullmq' : 'bee-queue', jobs, payload_bytes: payload, key_bytes_per_task: Math.round(sum / jobs), info_bytes_per_task: Math.round((after - before) / jobs) }));
+process.exit(0);
+`;
+
+/** Memory per queued task of BullMQ and bee-queue, one line each. */
+export function runMemoryPeers(jobs: number, payload: number): Array<Record<string, unknown>> {
+  prepareScratch();
+  writeFileSync(join(scratch, 'memory-peer.mjs'), MEMORY_PEER);
+  return ['bullmq', 'beequeue'].map((system) => runPeerScript('memory-peer.mjs', [system, String(jobs), String(payload)]));
 }
 
 /**
@@ -69,7 +141,7 @@ export async function runBulkPeers(broker: string, jobs: number, size: number): 
   const out: Array<Record<string, unknown>> = [];
   for (const [file, source] of Object.entries(scripts)) {
     writeFileSync(join(scratch, file), source);
-    const text = execFileSync('node', [join(scratch, file), String(jobs), String(size)], { cwd: scratch, encoding: 'utf8' });
+    const text = execFileSync('node', [join(scratch, file), String(jobs), String(size)], { cwd: scratch, encoding: 'utf8', timeout: PEER_TIMEOUT_MS });
     out.push(JSON.parse(text.trim().split('\n').pop() ?? '{}') as Record<string, unknown>);
   }
   return out;
@@ -80,10 +152,6 @@ export async function runPeers(broker: string, jobs: number, concurrency: number
   if (scripts.length === 0) return [];
   prepareScratch();
   const out: Array<Record<string, unknown>> = [];
-  for (const script of scripts) {
-    const text = execFileSync('node', [join(scratch, script), String(jobs), String(concurrency), ...extra], { cwd: scratch, encoding: 'utf8' });
-    const last = text.trim().split('\n').pop() ?? '{}';
-    out.push(JSON.parse(last) as Record<string, unknown>);
-  }
+  for (const script of scripts) out.push(runPeerScript(script, [String(jobs), String(concurrency), ...extra]));
   return out;
 }

@@ -1,16 +1,22 @@
 /**
- * `npm run bench -- --broker memory|redis|rabbitmq --jobs 20000 --concurrency 50 [--payload BYTES] [--peers] [--bulk [--bulk-size 1000]]`
+ * `npm run bench -- --broker memory|redis|rabbitmq --jobs 20000 --concurrency 50 [--payload BYTES]
+ *   [--delay MS] [--latency SAMPLES] [--peers] [--bulk [--bulk-size 1000]] [--matrix [--quick] [--only TEXT]]`
+ *
+ * Throughput (the default): enqueue N no-op tasks (windows of 100 in parallel), then process them
+ * with one worker, then time --latency-jobs round trips against the idle worker. --delay delays
+ * every task and adds the lateness of each start. --latency SAMPLES measures round trips only,
+ * one at a time, like the peer scripts' option. With --peers, the peer scripts in ../shared/bench
+ * run in the same invocation, alternating with ours, with the same options.
  *
  * With --bulk: enqueue N tasks with `addTasks` in calls of --bulk-size (one after the other),
  * then the same with BullMQ's `addBulk` (Redis) in the same invocation, then ours again.
  *
- * Three phases, like the peer scripts in ../shared/bench: enqueue N no-op tasks (windows of 100
- * in parallel), then process them with one worker, then measure round-trip latency (enqueue to
- * final record) one task at a time against an idle worker. With --peers, the peer scripts run in
- * the same invocation, alternating with ours. The last line is one JSON object.
+ * With --matrix: the whole envelope (bench/matrix.ts), one JSON line per cell and a ratio table;
+ * --quick: a handful of tasks per cell and no peers (--quick --peers: with them, to try the peers quickly).
  */
-import { QueueTasks } from '../core/app.js';
 import { benchTargets } from './brokers.js';
+import { runMatrix, summaryTable } from './matrix.js';
+import { benchBulk, benchLatency, benchOnce, round } from './measure.js';
 import { runBulkPeers, runPeers } from './peers.js';
 
 interface Args {
@@ -18,146 +24,87 @@ interface Args {
   jobs: number;
   concurrency: number;
   latencyJobs: number;
-  /** Each task carries a string of this many bytes besides its index, as the peers' --payload. */
   payload: number;
+  delay: number;
+  /** Round trips only (the peers' --latency); 0: throughput. */
+  latency: number;
   peers: boolean;
   bulk: boolean;
   bulkSize: number;
+  matrix: boolean;
+  quick: boolean;
+  only: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, peers: false, bulk: false, bulkSize: 1_000 };
+  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, delay: 0, latency: 0, peers: false, bulk: false, bulkSize: 1_000, matrix: false, quick: false, only: undefined };
+  const numeric: Record<string, 'jobs' | 'concurrency' | 'latencyJobs' | 'payload' | 'delay' | 'latency' | 'bulkSize'> = {
+    '--jobs': 'jobs',
+    '--concurrency': 'concurrency',
+    '--latency-jobs': 'latencyJobs',
+    '--payload': 'payload',
+    '--delay': 'delay',
+    '--latency': 'latency',
+    '--bulk-size': 'bulkSize',
+  };
   for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
+    const flag = argv[i]!;
     const value = argv[i + 1];
+    const key = numeric[flag];
     if (flag === '--peers') args.peers = true;
     else if (flag === '--bulk') args.bulk = true;
-    else if (flag === '--bulk-size' && value !== undefined) (args.bulkSize = Number(value)), i++;
+    else if (flag === '--matrix') args.matrix = true;
+    else if (flag === '--quick') args.quick = true;
     else if (flag === '--broker' && value !== undefined) (args.broker = value), i++;
-    else if (flag === '--jobs' && value !== undefined) (args.jobs = Number(value)), i++;
-    else if (flag === '--concurrency' && value !== undefined) (args.concurrency = Number(value)), i++;
-    else if (flag === '--latency-jobs' && value !== undefined) (args.latencyJobs = Number(value)), i++;
-    else if (flag === '--payload' && value !== undefined) (args.payload = Number(value)), i++;
-    else throw new Error(`unknown or incomplete argument ${flag ?? ''}`);
+    else if (flag === '--only' && value !== undefined) (args.only = value), i++;
+    else if (key !== undefined && value !== undefined) (args[key] = Number(value)), i++;
+    else throw new Error(`unknown or incomplete argument ${flag}`);
   }
   if (!(args.broker in benchTargets)) throw new Error(`--broker must be one of ${Object.keys(benchTargets).join(', ')}`);
   if (!(args.bulkSize > 0) || args.bulkSize > 100_000) throw new Error('--bulk-size must be between 1 and 100000');
-  if (!(args.jobs > 0) || !(args.concurrency > 0) || !(args.latencyJobs >= 0) || !(args.payload >= 0)) throw new Error('--jobs, --concurrency, --latency-jobs, --payload must be positive numbers');
+  if (!(args.jobs > 0) || !(args.concurrency > 0)) throw new Error('--jobs and --concurrency must be positive numbers');
+  for (const k of ['latencyJobs', 'payload', 'delay', 'latency'] as const) if (!(args[k] >= 0)) throw new Error(`--${k.replace('Jobs', '-jobs')} must be a number >= 0`);
+  if ((args.quick || args.only !== undefined) && !args.matrix) throw new Error('--quick and --only go with --matrix');
   return args;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
-const round = (n: number, digits = 0): number => Math.round(n * 10 ** digits) / 10 ** digits;
-
-async function benchOnce(args: Args): Promise<Record<string, unknown>> {
-  const target = await benchTargets[args.broker]!();
-  const name = `bench-${process.pid}-${Date.now()}`;
-  const config = { logLevel: 'warn' as const, concurrency: args.concurrency, resultTtlMs: 600_000 };
-  const producer = new QueueTasks({ name, plugins: target.plugins(name), config, globals: false });
-  producer.task('noop', (i: number) => i);
-  await producer.start({ worker: false });
-  const before = (await target.counters?.()) ?? {};
-
-  const blob = args.payload > 0 ? 'x'.repeat(args.payload) : undefined;
-  const argsOf = (n: number): unknown[] => (blob === undefined ? [n] : [n, blob]);
-  let t0 = performance.now();
-  for (let i = 0; i < args.jobs; i += 100) {
-    const window: Promise<unknown>[] = [];
-    for (let j = i; j < Math.min(args.jobs, i + 100); j++) window.push(producer.addTask('noop', argsOf(j)));
-    await Promise.all(window);
-  }
-  const enqueueMs = performance.now() - t0;
-
-  let done = 0;
-  let finish!: () => void;
-  const finished = new Promise<void>((resolve) => (finish = resolve));
-  const worker = new QueueTasks({ name, plugins: target.plugins(name), config, globals: false });
-  worker.task('noop', (i: number) => i);
-  worker.hooks.task.settled.tap('bench', () => {
-    if (++done === args.jobs) finish();
-  });
-  t0 = performance.now();
-  await worker.start();
-  await finished;
-  const processMs = performance.now() - t0;
-  const after = (await target.counters?.()) ?? {};
-
-  // Latency against an idle worker: one task at a time, enqueue to final record.
-  const lat: number[] = [];
-  for (let i = 0; i < args.latencyJobs; i++) {
-    const s = performance.now();
-    await producer.addTask('noop', [i], { timeout: 10_000 });
-    lat.push(performance.now() - s);
-  }
-  lat.sort((a, b) => a - b);
-
-  await worker.stop();
-  await producer.stop();
-  await target.cleanup?.(name);
-  await target.close?.();
-
-  const perTask: Record<string, number> = {};
-  for (const [key, value] of Object.entries(after)) perTask[`${key}_per_task`] = round((value - (before[key] ?? 0)) / args.jobs, 2);
-  return {
-    system: `qtasks-${args.broker}`,
-    broker: args.broker,
-    jobs: args.jobs,
-    concurrency: args.concurrency,
-    ...(args.payload > 0 ? { payload_bytes: args.payload } : {}),
-    enqueue_per_s: Math.round((args.jobs / enqueueMs) * 1000),
-    process_per_s: Math.round((args.jobs / processMs) * 1000),
-    p50_ms: round(percentile(lat, 50), 3),
-    p99_ms: round(percentile(lat, 99), 3),
-    ...perTask,
-  };
-}
-
-/** Bulk enqueue only: N tasks through `addTasks`, --bulk-size per call, one call after the other. */
-async function benchBulk(args: Args): Promise<Record<string, unknown>> {
-  const target = await benchTargets[args.broker]!();
-  const name = `bench-bulk-${process.pid}-${Date.now()}`;
-  const producer = new QueueTasks({ name, plugins: target.plugins(name), config: { logLevel: 'warn', resultTtlMs: 600_000 }, globals: false });
-  const noop = producer.task('noop', (i: number) => i);
-  await producer.start({ worker: false });
-  // One untimed call first (script load, JIT), as the peer does.
-  await noop.addTasks(Array.from({ length: args.bulkSize }, (_, j): [number] => [j]));
-  const t0 = performance.now();
-  for (let i = 0; i < args.jobs; i += args.bulkSize) {
-    const calls: Array<[number]> = [];
-    for (let j = i; j < Math.min(args.jobs, i + args.bulkSize); j++) calls.push([j]);
-    await noop.addTasks(calls);
-  }
-  const ms = performance.now() - t0;
-  await producer.stop();
-  await target.cleanup?.(name);
-  await target.close?.();
-  return { system: `qtasks-${args.broker}`, broker: args.broker, jobs: args.jobs, bulk_size: args.bulkSize, bulk_enqueue_per_s: Math.round((args.jobs / ms) * 1000) };
+/** The options the peer scripts take, as given to us. */
+function peerExtra(args: Args): string[] {
+  const out: string[] = [];
+  if (args.payload > 0) out.push('--payload', String(args.payload));
+  if (args.delay > 0) out.push('--delay', String(args.delay));
+  if (args.latency > 0) out.push('--latency', String(args.latency));
+  return out;
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.matrix) {
+    const cells = await runMatrix({ quick: args.quick, peers: !args.quick || args.peers, ...(args.only !== undefined ? { only: args.only } : {}), onCell: (cell) => console.log(JSON.stringify(cell)) });
+    console.log(`\n${summaryTable(cells)}`);
+    return;
+  }
   if (args.bulk) {
-    const ours = await benchBulk(args);
+    const ours = await benchBulk(args.broker, args.jobs, args.bulkSize);
     console.log(JSON.stringify(ours));
     const peers = await runBulkPeers(args.broker, args.jobs, args.bulkSize);
     for (const line of peers) console.log(JSON.stringify(line));
-    const again = await benchBulk(args);
+    const again = await benchBulk(args.broker, args.jobs, args.bulkSize);
     console.log(JSON.stringify(again));
     const best = Math.max(ours.bulk_enqueue_per_s as number, again.bulk_enqueue_per_s as number);
     const ratios = Object.fromEntries(peers.map((p) => [`vs_${String(p.system)}`, round(best / Number(p.bulk_enqueue_per_s), 2)]));
     console.log(JSON.stringify({ ...again, previous_run: ours, ...ratios }));
     return;
   }
-  const ours = await benchOnce(args);
+  const once = (): Promise<Record<string, unknown>> =>
+    args.latency > 0 ? benchLatency(args.broker, args.latency, args.concurrency, args.payload) : benchOnce({ ...args, latencyJobs: args.delay > 0 ? 0 : args.latencyJobs });
+  const ours = await once();
   if (args.peers) {
     console.log(JSON.stringify(ours));
-    for (const line of await runPeers(args.broker, args.jobs, args.concurrency, args.payload > 0 ? ['--payload', String(args.payload)] : [])) console.log(JSON.stringify(line));
+    // The peers take (jobs, concurrency); in latency mode jobs is unused.
+    for (const line of await runPeers(args.broker, args.latency > 0 ? 0 : args.jobs, args.concurrency, peerExtra(args))) console.log(JSON.stringify(line));
     // Alternate: ours again after the peers, so drift shows up in both.
-    const again = await benchOnce(args);
+    const again = await once();
     console.log(JSON.stringify(again));
     console.log(JSON.stringify({ ...again, previous_run: ours }));
     return;

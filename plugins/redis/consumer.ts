@@ -88,6 +88,13 @@ export class Consumer {
   /** Server time of the next delayed task or lease expiry, and the server/local clock offset. */
   #nextAt = -1;
   #skew = 0;
+  /**
+   * Fires at the next due time while idle. Redis checks a blocked call's timeout only when its
+   * event loop wakes (about ten times a second when idle), so a due time ending the block ran
+   * 10-100 ms late; a local timer starts the claim within a millisecond or two of it.
+   */
+  #dueTimer: NodeJS.Timeout | undefined;
+  #dueAt = -1;
   readonly #onReady = (): void => this.#wake('reconnected');
 
   /** `fused`: STEP's fused-and-retention argument ('<1 or empty>|<keep success>|<error>|<cancel>|<dead>'). */
@@ -123,6 +130,7 @@ export class Consumer {
     if (this.#coolTimer !== undefined) clearTimeout(this.#coolTimer);
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    this.#clearDue();
     this.#conn.client.off('ready', this.#onReady);
     // Settlements already handed to us still go out; unsettled deliveries return at lease expiry.
     if (this.#ops.length > 0) this.#kick();
@@ -259,7 +267,8 @@ export class Consumer {
     this.#failures = 0;
     const flags = String(reply[0]);
     this.#skew = Number(reply[1]) - Date.now();
-    this.#nextAt = Number(reply[2]);
+    // A step that claims nothing reports no due time (-1): keep the one we know.
+    if (claim > 0) this.#nextAt = Number(reply[2]);
     for (let k = 0; k < ops.length; k++) {
       const op = ops[k]!;
       this.#leases.delete(op.key);
@@ -336,16 +345,23 @@ export class Consumer {
 
   /** Nothing to send and nothing claimable: block until a marker, a due time, or the cap. */
   #idle(): void {
-    if (this.#blocking || this.#paused || this.#retryTimer !== undefined || this.#mayHaveWork || this.#inflight.size > 0) return;
+    if (this.#paused || this.#retryTimer !== undefined || this.#mayHaveWork || this.#inflight.size > 0) return;
     if (this.#free() === 0) return;
     const blocker = this.#blocker;
     if (blocker === undefined) return;
-    let waitMs = this.#settings.blockMs;
-    if (this.#nextAt >= 0) waitMs = Math.min(waitMs, this.#nextAt - (Date.now() + this.#skew) + 1);
-    if (waitMs <= 0) {
-      this.#wake('due');
-      return;
-    }
+    if (this.#nextAt >= 0) {
+      const dueIn = this.#nextAt - (Date.now() + this.#skew);
+      if (dueIn <= 0) {
+        this.#wake('due');
+        return;
+      }
+      // Beyond the cap the block ends first and this runs again (a timer cannot hold 2^31 ms).
+      if (dueIn < this.#settings.blockMs) this.#armDue(dueIn);
+      else this.#clearDue();
+    } else this.#clearDue();
+    // The block waits for markers only (new work); the timer above covers the due time.
+    if (this.#blocking) return;
+    const waitMs = this.#settings.blockMs;
     this.#blocking = true;
     // If the blocked call does not come back (a half-open socket), recycle the connection.
     const watchdog = setTimeout(() => {
@@ -375,6 +391,27 @@ export class Consumer {
         this.#blocking = false;
         if (!this.#stopped) this.#wake('marker');
       });
+  }
+
+  /** (Re)arms the due timer for `dueIn` ms from now, unless it already fires at that time. */
+  #armDue(dueIn: number): void {
+    const at = this.#nextAt;
+    if (this.#dueTimer !== undefined && this.#dueAt === at) return;
+    this.#clearDue();
+    this.#dueAt = at;
+    // +1: a timer may fire a little early, and the server promotes only what is due by its clock.
+    this.#dueTimer = setTimeout(() => {
+      this.#dueTimer = undefined;
+      this.#dueAt = -1;
+      if (!this.#stopped) this.#wake('due');
+    }, Math.min(dueIn + 1, 2 ** 31 - 1));
+    this.#dueTimer.unref();
+  }
+
+  #clearDue(): void {
+    if (this.#dueTimer !== undefined) clearTimeout(this.#dueTimer);
+    this.#dueTimer = undefined;
+    this.#dueAt = -1;
   }
 
   async #renew(): Promise<void> {

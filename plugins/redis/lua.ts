@@ -238,6 +238,55 @@ local fused_s, k_s, k_e, k_c, k_d = string.match(ARGV[5 + nq], '^([^|]*)|([^|]*)
 local fused = fused_s == '1'
 local keep = { success = tonumber(k_s), error = tonumber(k_e), cancel = tonumber(k_c), dead = tonumber(k_d) }
 local EVENT = { success = 'completed', error = 'failed', cancel = 'cancelled', dead = 'dead', retry = 'retrying' }
+-- the top-level priority of a message as the kernel writes it ({"id","name","queue","args",
+-- "priority","createdAt","maxDeliveries"}, no meta): the last keys, so nothing in args can fake it
+local TAIL = ',"priority":(%-?[%d%.eE+%-]+),"createdAt":%d+,"maxDeliveries":%d+}$'
+-- due delayed members '<deliveries>:<id>' to their ready queues with a few commands per batch
+-- (not five per task), reading queue and priority from the message's layout instead of decoding
+-- it: a batch of 20k tasks due together drained at half the ready rate. Others go through requeue.
+local function promote(p, now, due)
+  local jobs = {}
+  for k, member in ipairs(due) do
+    jobs[k] = p .. 'j:' .. (string.match(member, '^%d+:(.*)$') or '')
+  end
+  local js = redis.call('MGET', unpack(jobs))
+  local seq = redis.call('INCRBY', p .. 'seq', #due) - #due
+  local sets, ready, left = {}, {}, {}
+  for k, member in ipairs(due) do
+    local tried, id = string.match(member, '^(%d+):(.*)$')
+    local j, m, queue, prio = js[k], nil, nil, nil
+    if tried and j then
+      local bar = string.find(j, '|', 1, true)
+      m = bar and string.sub(j, bar + 1) or j
+      queue = string.match(m, '^{"id":"[^"\\\\]*","name":"[^"\\\\]*","queue":"([^"\\\\]*)","args":')
+      prio = queue and tonumber(string.match(m, TAIL))
+    end
+    if prio then
+      seq = seq + 1
+      local head = string.format('%016x', seq) .. tried
+      local q = ready[queue]
+      if not q then
+        q = {}
+        ready[queue] = q
+        left[queue] = {}
+      end
+      q[#q + 1] = prio
+      q[#q + 1] = head .. ':' .. id .. '\\n' .. m
+      sets[#sets + 1] = jobs[k]
+      sets[#sets + 1] = '#' .. head .. '|' .. m
+      -- a first delivery leaves the 'delayed' index; a retry stays in 'retry'
+      if tried == '0' then left[queue][#left[queue] + 1] = id end
+    else
+      requeue(p, now, member, 0)
+    end
+  end
+  if #sets > 0 then redis.call('MSET', unpack(sets)) end
+  for queue, args in pairs(ready) do
+    redis.call('ZADD', p .. 'q:' .. queue, unpack(args))
+    if #left[queue] > 0 then redis.call('ZREM', sidx(p, 'delayed', queue), unpack(left[queue])) end
+    redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
+  end
+end
 local now = now_ms()
 local i = 6 + nq
 local nops = tonumber(ARGV[i])
@@ -413,7 +462,7 @@ if count <= 0 then return out end
 for bump, key in ipairs({ p .. 'delayed', leases }) do
   local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 200)
   if #due > 0 then
-    for _, member in ipairs(due) do requeue(p, now, member, bump - 1) end
+    if bump == 1 then promote(p, now, due) else for _, member in ipairs(due) do requeue(p, now, member, 1) end end
     redis.call('ZREM', key, unpack(due))
   end
 end
