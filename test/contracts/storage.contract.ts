@@ -7,7 +7,7 @@ import { DEFAULT_CONFIG } from '../../core/config.js';
 import type { ComponentContext, Storage } from '../../core/contracts.js';
 import { Logger } from '../../core/logger.js';
 import { TaskStatus, type TaskRecord } from '../../core/record.js';
-import { sleep, uniqueName, waitUntil } from './helpers.js';
+import { guide, sleep, uniqueName, waitUntil } from './helpers.js';
 
 export interface StorageTarget {
   readonly name: string;
@@ -159,7 +159,7 @@ export function storageConformance(target: StorageTarget): void {
           { record: record('b-seq', { status: TaskStatus.SUCCESS, attempts: 2, returning: 'second' }), options: { ttlMs: 60_000 } },
           { record: record('b-seq', { status: TaskStatus.ERROR, attempts: 1, returning: 'third, stale' }), options: { ttlMs: 60_000 } },
         ];
-        expect(await s.saveMany!(writes), 'saveMany must answer one fencing result per write, in order (docs/writing-a-broker-plugin.md, "Storage")').toEqual([true, false, true, true, false]);
+        expect(await s.saveMany!(writes), `saveMany must answer one fencing result per write, in order (${guide('Storage: `saveMany` (optional)')})`).toEqual([true, false, true, true, false]);
         expect((await s.get('b-new'))?.status).toBe(TaskStatus.NEW);
         expect((await s.get('b-newer'))?.status, 'a stale write in a batch must not overwrite the newer record').toBe(TaskStatus.PROCESS);
         expect((await s.get('b-seq'))?.returning).toBe('second');
