@@ -11,6 +11,7 @@ import { AppLoggers } from './app-loggers.js';
 import { Logger, type LogLevel, type LoggerLike } from './logger.js';
 import type { Plugin } from './plugin.js';
 import type { TaskRecord } from './record.js';
+import { RecordWrites } from './record-writes.js';
 import type { Router } from './router.js';
 import { appMain, loggerMain, setAppMain, setLoggerMain, sharedTaskDefinitions } from './state.js';
 import {
@@ -84,6 +85,8 @@ interface Parts {
   storage: Storage;
   globalConfig: GlobalConfig;
   fused: boolean;
+  /** The kernel's writes to `storage` (unfused mode), grouped per turn where the storage can. */
+  writes: RecordWrites;
 }
 
 /** Options of a sandboxed task. */
@@ -550,7 +553,7 @@ export class QueueTasks {
     const memory = broker === undefined || (storage === undefined && broker.records === undefined) || globalConfig === undefined ? createMemoryParts() : undefined;
     const b = broker ?? memory!.broker;
     const s = storage ?? b.records ?? memory!.storage;
-    return { broker: b, storage: s, globalConfig: globalConfig ?? memory!.globalConfig, fused: b.records !== undefined && b.records === s };
+    return { broker: b, storage: s, globalConfig: globalConfig ?? memory!.globalConfig, fused: b.records !== undefined && b.records === s, writes: new RecordWrites(s) };
   }
 
   #queues(): string[] {

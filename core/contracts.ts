@@ -150,6 +150,12 @@ export interface SaveOptions {
   readonly ttlMs: number;
 }
 
+/** One write of `Storage.saveMany`. */
+export interface RecordWrite {
+  readonly record: TaskRecord;
+  readonly options: SaveOptions;
+}
+
 export interface Storage {
   readonly name: string;
   start(ctx: ComponentContext): Promise<void>;
@@ -159,6 +165,14 @@ export interface Storage {
    * A final record is kept for `ttlMs` and wakes `waitFinal` callers.
    */
   save(record: TaskRecord, options: SaveOptions): Promise<boolean>;
+  /**
+   * Optional: several `save`s in one call (one round trip for a networked storage). Each write is
+   * fenced on its own and applied in the given order (a later write of the same id sees the
+   * earlier one); the answer holds each write's `save` result, in the same order. The kernel,
+   * when the broker does not keep records, groups the writes of one event-loop turn (the `new`
+   * records of a bulk add, `process` and outcome records) into one call; without it, one `save` each.
+   */
+  saveMany?(writes: readonly RecordWrite[]): Promise<boolean[]>;
   get(id: string): Promise<TaskRecord | undefined>;
   /**
    * Optional: stores the `new` record unless the id is taken (a record with it exists) or, with

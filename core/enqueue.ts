@@ -9,6 +9,7 @@ import { ErrorCodes, QTasksError, messageOf, type ErrorCode } from './errors.js'
 import { NotPlainJson, toPlainJson } from './json.js';
 import { ADD_TASK_OPTION_KEYS, rejectUnknownKeys } from './options.js';
 import { messageToRecord, type TaskMessage, type TaskRecord } from './record.js';
+import type { RecordWrites } from './record-writes.js';
 import { validate } from './schema.js';
 import type { AddTaskOptions } from './task.js';
 
@@ -17,6 +18,8 @@ export interface EnqueueParts {
   readonly storage: Storage;
   /** The broker writes records itself (it is the app's storage). */
   readonly fused: boolean;
+  /** Where the kernel writes records when not fused (grouped per turn: a bulk add's `new` records go together). */
+  readonly writes: RecordWrites;
 }
 
 /**
@@ -143,7 +146,7 @@ export async function enqueue(
     record = messageToRecord(message, now, now + delayMs);
     beforePublish?.(message.id);
     if (!unique && dedup === undefined) {
-      if (!parts.fused) await parts.storage.save(record, { ttlMs: config.resultTtlMs });
+      if (!parts.fused) await parts.writes.save(record, { ttlMs: config.resultTtlMs });
       await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
     } else {
       const existing = await publishUnique(parts, message, record, delayMs, options.timeout !== undefined, config.resultTtlMs, unique, dedup);

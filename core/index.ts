@@ -22,6 +22,7 @@ export type {
   PublishOptions,
   PublishOutcome,
   QueueCounts,
+  RecordWrite,
   ReserveOptions,
   Retention,
   SaveOptions,

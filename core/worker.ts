@@ -12,6 +12,7 @@ import type { LoggerLike } from './logger.js';
 import { NotPlainJson, jsonProblem, toPlainJson } from './json.js';
 import { setLongTimeout, type LongTimer } from './timers.js';
 import { TaskStatus, errorInfo, recordOf, type TaskErrorInfo, type TaskRecord } from './record.js';
+import type { RecordWrites } from './record-writes.js';
 import { Admission, suspicionVerdict } from './suspicion.js';
 import { WorkerRegistry } from './worker-registry.js';
 
@@ -21,6 +22,8 @@ export interface WorkerParts {
   readonly globalConfig: GlobalConfig;
   /** True when the broker writes records itself (it is the app's storage). */
   readonly fused: boolean;
+  /** The kernel's record writes (unfused), grouped per turn where the storage can take them together. */
+  readonly writes: RecordWrites;
 }
 
 export class Worker {
@@ -208,7 +211,7 @@ export class Worker {
       const now = Date.now();
       const marked = { ...recordOf(m, TaskStatus.PROCESS, delivery.attempt, now, { startedAt: now }), alone: { attempt: delivery.attempt, lost: delivery.lost ?? 0 } };
       this.#log.warn({ taskId: m.id, task: m.name, attempt: delivery.attempt, lost: delivery.lost }, 'task redelivered after its worker was lost: running it alone');
-      if (!(await this.#parts.storage.save(marked, { ttlMs }))) {
+      if (!(await this.#parts.writes.save(marked, { ttlMs }))) {
         // A newer delivery of this task exists: this one is stale. Let the broker drop it.
         await this.#parts.broker.ack(delivery, marked, { ttlMs });
         progress.settled = true;
@@ -219,7 +222,7 @@ export class Worker {
       const base = recordOf(m, TaskStatus.PROCESS, delivery.attempt, startedAt, { startedAt });
       const processing = this.#beforeSave(base);
       if (processing.status !== TaskStatus.PROCESS) return this.#settle(delivery, progress, processing, ttlMs);
-      const current = await this.#parts.storage.save(processing, { ttlMs });
+      const current = await this.#parts.writes.save(processing, { ttlMs });
       if (!current) {
         // A newer delivery of this task exists: this one is stale. Let the broker drop it.
         await this.#parts.broker.ack(delivery, base, { ttlMs });
@@ -281,7 +284,7 @@ export class Worker {
     const run = this.#running.get(delivery);
     if (run === undefined || run.progress.ending) return;
     const record = recordOf(delivery.message, TaskStatus.PROCESS, delivery.attempt, Date.now(), { startedAt: run.startedAt, progress: value });
-    this.#parts.storage.save(record, { ttlMs: run.ttlMs }).catch(failed);
+    this.#parts.writes.save(record, { ttlMs: run.ttlMs }).catch(failed);
   };
 
   #receive(delivery: Delivery): string | undefined {
@@ -362,9 +365,9 @@ export class Worker {
   async #settle(delivery: Delivery, progress: Progress, raw: TaskRecord, ttlMs: number, outcome?: Outcome): Promise<void> {
     progress.ending = true; // an outcome exists: a stopping worker waits for it instead of abandoning it
     const record = this.#storable(delivery, this.#beforeSave(raw));
-    const { broker, storage, fused } = this.#parts;
+    const { broker, writes, fused } = this.#parts;
     if (!fused) {
-      const current = await storage.save(record, { ttlMs });
+      const current = await writes.save(record, { ttlMs });
       if (!current) {
         await broker.ack(delivery, record, { ttlMs });
         progress.settled = true;
@@ -390,7 +393,7 @@ export class Worker {
     const error = { name: 'QTasksError', code, message: reason };
     const record = this.#storable(delivery, this.#beforeSave(recordOf(delivery.message, TaskStatus.DEAD, delivery.attempt, now, { startedAt, finishedAt: now, reason, error })), true);
     this.#log.error({ taskId: record.id, task: record.name, reason }, 'task dead-lettered');
-    if (!this.#parts.fused) await this.#parts.storage.save(record, { ttlMs });
+    if (!this.#parts.fused) await this.#parts.writes.save(record, { ttlMs });
     await this.#parts.broker.deadLetter(delivery, record, { ttlMs });
     progress.settled = true;
     this.#notify(record);

@@ -1,5 +1,5 @@
 /** Memory storage and global config over a MemoryBackend. */
-import type { ComponentContext, GlobalConfig, ReserveOptions, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, RecordWrite, ReserveOptions, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
 import { isFinal } from '../../core/record.js';
 import type { TaskRecord } from '../../core/record.js';
 import type { MemoryBackend } from './backend.js';
@@ -16,6 +16,10 @@ export class MemoryStorage implements Storage {
 
   async save(record: TaskRecord, options: SaveOptions): Promise<boolean> {
     return this.#backend.saveRecord(record, options.ttlMs);
+  }
+
+  async saveMany(writes: readonly RecordWrite[]): Promise<boolean[]> {
+    return writes.map((w) => this.#backend.saveRecord(w.record, w.options.ttlMs));
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {

@@ -10,7 +10,7 @@ import type { ComponentContext } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError, asQTasksError, messageOf } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { Keys } from './keys.js';
-import { ENQUEUE, GET, RENEW, SAVE, STEP, WATCH } from './lua.js';
+import { ENQUEUE, GET, RENEW, SAVE, SAVE_MANY, STEP, WATCH } from './lua.js';
 import { ENQUEUE_DEDUP, RESERVE } from './dedup-lua.js';
 import { ALIVE, HEARTBEAT, LEAVE, WORKERS } from './registry-lua.js';
 import { CANCEL, CLEAN, COUNTS, LIST, PAUSE, PROGRESS, PROMOTE, PURGE, REMOVE, RETRY } from './control-lua.js';
@@ -31,6 +31,7 @@ const SOURCES = {
   qtasksStep: STEP,
   qtasksRenew: RENEW,
   qtasksSave: SAVE,
+  qtasksSaveMany: SAVE_MANY,
   qtasksGet: GET,
   qtasksWatch: WATCH,
   qtasksHeartbeat: HEARTBEAT,

@@ -626,6 +626,37 @@ return 1
 `;
 
 /*
+ * SAVE for many records of the app, in order: ARGV[1] the key base, then five per record (id,
+ * value, attempts, final flag, ttl ms). Answers 1 or 0 per record, as SAVE does.
+ */
+export const SAVE_MANY = `${COMMON}
+local p = ARGV[1]
+local out = {}
+for i = 2, #ARGV, 5 do
+  local id, value, attempts, final, ttl = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
+  local key = p .. 'r:' .. id
+  local cur = redis.call('GET', key)
+  local n = cur and tonumber(string.match(cur, '^(%d+)|'))
+  if n and n > attempts then
+    out[#out + 1] = 0
+  else
+    if final == '1' then
+      redis.call('SET', key, value, 'PX', ttl)
+      local until_ms = redis.call('ZSCORE', p .. 'waiting', id)
+      if until_ms then
+        redis.call('ZREM', p .. 'waiting', id)
+        if tonumber(until_ms) >= now_ms() then redis.call('PUBLISH', p .. 'done', value) end
+      end
+    else
+      redis.call('SET', key, value)
+    end
+    out[#out + 1] = 1
+  end
+end
+return out
+`;
+
+/*
  * Reads a task: its record, and while it is queued or running its message and runAt, and the
  * lease of a running delivery ('<attempt>:<lease expiry>'), looked up from the record's attempts
  * on (a crashed delivery leaves no record, so a few attempts are tried).

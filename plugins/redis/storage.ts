@@ -4,7 +4,7 @@
  * when the task's id is in the app's `waiting` set; waiters subscribe before they look, so none
  * is missed.
  */
-import type { ComponentContext, ReserveOptions, SaveOptions, Storage } from '../../core/contracts.js';
+import type { ComponentContext, RecordWrite, ReserveOptions, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { Waiters } from '../../core/waiters.js';
@@ -34,6 +34,17 @@ export class RedisStorage implements Storage {
     const value = `${record.attempts}|${JSON.stringify(record)}`;
     const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, isFinal(record.status) ? '1' : '', wholeMs(options.ttlMs), keys.waiting, record.id);
     return ok === 1;
+  }
+
+  /** Every write in one script call (SAVE_MANY in lua.ts), fenced one by one, in order. */
+  async saveMany(writes: readonly RecordWrite[]): Promise<boolean[]> {
+    const keys = this.#ready().keys;
+    const args: Array<string | number> = [keys.base, keys.base];
+    for (const { record, options } of writes) {
+      args.push(record.id, `${record.attempts}|${JSON.stringify(record)}`, record.attempts, isFinal(record.status) ? '1' : '', wholeMs(options.ttlMs));
+    }
+    const reply = (await this.#conn.runArgs('qtasksSaveMany', args)) as number[];
+    return reply.map((ok) => ok === 1);
   }
 
   /** Takes the id (and dedup key) here before a broker without records publishes (RESERVE in dedup-lua.ts). */

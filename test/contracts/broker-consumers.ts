@@ -3,7 +3,7 @@
  * queues; every task runs once, none is lost, and priorities hold across a worker's queues.
  */
 import { expect, it } from 'vitest';
-import { sleep, uniqueName, waitUntil } from './helpers.js';
+import { guide, sleep, uniqueName, waitUntil } from './helpers.js';
 import { unlessLacking } from './lacks.js';
 import type { SuiteContext } from './suite.js';
 
@@ -30,7 +30,7 @@ export function competingConsumers({ target, makeApp, base }: SuiteContext): voi
     // A lease period more: a task claimed twice would run again now.
     await sleep(base.leaseMs! * 2);
     expect([...runs.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 90 }, (_, i) => i));
-    expect([...runs.values()].every((c) => c === 1)).toBe(true);
+    expect([...runs.values()].every((c) => c === 1), `a task ran on two competing workers: a take must lock the task (${guide('Leases: the one design that survives a crash')})`).toBe(true);
     expect(byWorker.reduce((a, b) => a + b, 0)).toBe(90);
   });
 
@@ -50,6 +50,6 @@ export function competingConsumers({ target, makeApp, base }: SuiteContext): voi
     await worker.start();
     for (const id of ids) await worker.wait(id, 10_000);
     await waitUntil(() => order.length === 6, 'six runs');
-    expect(order).toEqual(['a0', 'b1', 'b3', 'a5', 'b7', 'a9']);
+    expect(order, `priority must hold across the queues a worker consumes (${guide('`consume({ queues, concurrency, onDelivery })`')}), or declare lacks.priorityAcrossQueues`).toEqual(['a0', 'b1', 'b3', 'a5', 'b7', 'a9']);
   });
 }

@@ -5,7 +5,7 @@
 import { expect, it } from 'vitest';
 import { QTasksError } from '../../core/errors.js';
 import type { TaskRecord } from '../../core/record.js';
-import { uniqueName } from './helpers.js';
+import { guide, uniqueName } from './helpers.js';
 import type { SuiteContext } from './suite.js';
 
 /** Every kind of character the kernel accepts in a name: NUL and controls, separators, quotes, astral, 512 long. */
@@ -63,4 +63,23 @@ export function namesAndDurability({ target, makeApp }: SuiteContext): void {
       for (const r of recs) expect(await durable(name, r.id)).toBe(true);
     });
   }
+
+  it('stores the outcome before or with the ack: once the ack resolves, another app reads the final record', async () => {
+    const name = uniqueName('ackorder');
+    const worker = makeApp(name);
+    const reader = makeApp(name);
+    const reads: Array<Promise<TaskRecord | undefined>> = [];
+    worker.task('acked', (n: number) => n + 1);
+    // task.settled runs once the broker's ack (or the kernel's write, then the ack) resolved.
+    worker.hooks.task.settled.tap('conformance', (record) => void reads.push(reader.get(record.id)));
+    await reader.start({ worker: false });
+    await worker.start();
+    const recs = await Promise.all([1, 2, 3].map((n) => worker.addTask('acked', [n])));
+    for (const r of recs) await worker.wait(r.id, 10_000);
+    const read = await Promise.all(reads);
+    expect(
+      read.map((r) => `${r?.status} ${String(r?.returning)}`).sort(),
+      `ack resolved before the outcome was stored: a fused broker writes the final record in the same step as the ack, before it resolves (${guide('`records` (optional)')})`,
+    ).toEqual(['success 2', 'success 3', 'success 4']);
+  });
 }

@@ -6,7 +6,7 @@
 import { createHook } from 'node:async_hooks';
 import { expect, it } from 'vitest';
 import { QTasksError, RetryLaterError } from '../../core/errors.js';
-import { sleep, uniqueName } from './helpers.js';
+import { guide, sleep, uniqueName } from './helpers.js';
 import type { SuiteContext } from './suite.js';
 
 /** Timers and immediates created, and CPU time used (ms), by this process while `during` runs. */
@@ -53,7 +53,7 @@ export function timingSemantics({ makeApp }: SuiteContext): void {
     const done = await producer.wait(rec.id, 15_000);
     expect([done.status, done.returning, done.attempts]).toEqual(['success', 'once', 1]);
     await sleep(leaseMs * 2);
-    expect(runs).toBe(1);
+    expect(runs, `a task longer than leaseMs ran more than once: renew leases while the task runs (${guide('Leases: the one design that survives a crash')})`).toBe(1);
   });
 
   it('does not run a retry before its delay', async () => {
@@ -74,7 +74,7 @@ export function timingSemantics({ makeApp }: SuiteContext): void {
     const done = await t.addTask([], { timeout: 15_000 });
     expect([done.status, done.returning, done.attempts]).toEqual(['success', 'third', 3]);
     // Lower bounds only (a few ms of slack for clock rounding).
-    expect(starts[1]! - ends[0]!).toBeGreaterThanOrEqual(490);
+    expect(starts[1]! - ends[0]!, `a retry ran before its delay (${guide('`ack(delivery, record, { ttlMs })`, `retry(delivery, record, delayMs)`, `deadLetter(delivery, record, { ttlMs })`')})`).toBeGreaterThanOrEqual(490);
     expect(starts[2]! - ends[1]!).toBeGreaterThanOrEqual(290);
   });
 
@@ -91,10 +91,10 @@ export function timingSemantics({ makeApp }: SuiteContext): void {
     const soon = await t.addTask([], { delay: 100 });
     expect((await app.wait(soon.id, 10_000)).status).toBe('success');
     const seen = await activity(() => sleep(2_000));
-    expect(runs).toBe(1);
+    expect(runs, `a delay beyond 2^31 ms fired early: one Node timer that long fires after 1 ms (${guide('`consume({ queues, concurrency, onDelivery })`')})`).toBe(1);
     if (far !== undefined) expect((await app.get(far.id))?.status).toBe('new');
-    expect(seen.timers).toBeLessThan(IDLE_TIMERS_PER_SECOND * 2);
-    expect(seen.cpuMs).toBeLessThan(2_000 * IDLE_CPU_SHARE);
+    expect(seen.timers, `too many timers while idle: no busy polling (${guide('`consume({ queues, concurrency, onDelivery })`')})`).toBeLessThan(IDLE_TIMERS_PER_SECOND * 2);
+    expect(seen.cpuMs, `too much CPU while idle: no busy polling (${guide('`consume({ queues, concurrency, onDelivery })`')})`).toBeLessThan(2_000 * IDLE_CPU_SHARE);
   });
 
   it('does not busy-poll while idle (timers created and CPU time over two idle seconds)', async () => {
@@ -104,8 +104,8 @@ export function timingSemantics({ makeApp }: SuiteContext): void {
     expect((await t.addTask([], { timeout: 10_000 })).returning).toBe(1);
     await sleep(300);
     const seen = await activity(() => sleep(2_000));
-    expect(seen.timers).toBeLessThan(IDLE_TIMERS_PER_SECOND * 2);
-    expect(seen.cpuMs).toBeLessThan(2_000 * IDLE_CPU_SHARE);
+    expect(seen.timers, `too many timers while idle: no busy polling (${guide('`consume({ queues, concurrency, onDelivery })`')})`).toBeLessThan(IDLE_TIMERS_PER_SECOND * 2);
+    expect(seen.cpuMs, `too much CPU while idle: no busy polling (${guide('`consume({ queues, concurrency, onDelivery })`')})`).toBeLessThan(2_000 * IDLE_CPU_SHARE);
     // Still awake: new work is picked up without a poll.
     expect((await t.addTask([], { timeout: 10_000 })).returning).toBe(1);
   });

@@ -26,7 +26,7 @@ export interface WorkerProcess {
   kill(): Promise<void>;
 }
 
-/** Starts the worker process of app `appName` with `config` (its tasks: `work`, `fence`; see worker-process.ts). */
+/** Starts the worker process of app `appName` with `config` (its tasks: `work`, `fence`, `exit`, `die-after-ack`; see worker-process.ts). */
 export function startWorkerProcess(target: ProcessTarget, appName: string, config: Partial<Config>): WorkerProcess {
   const child = spawn(process.execPath, [...(target.execArgv ?? []), CHILD], {
     env: { ...process.env, QT_MODULE: target.module, QT_EXPORT: target.export, QT_APP: appName, QT_CONFIG: JSON.stringify(config) },

@@ -2,6 +2,15 @@
 import { randomUUID } from 'node:crypto';
 import type { QueueTasks } from '../../core/app.js';
 
+/**
+ * Where a failing check's rule is explained: a section of the plugin guide, which ships in the
+ * package (docs/ is in its "files"), unlike these test sources' own paths. A test keeps the
+ * sections named here in step with the guide's headings.
+ */
+export function guide(section: string): string {
+  return `see docs/writing-a-broker-plugin.md, section "${section}" (shipped in the qtasks package under docs/)`;
+}
+
 /** A unique, readable name per test: apps, queues and keys never collide between runs or files. */
 export function uniqueName(prefix = 't'): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;

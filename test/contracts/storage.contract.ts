@@ -7,7 +7,7 @@ import { DEFAULT_CONFIG } from '../../core/config.js';
 import type { ComponentContext, Storage } from '../../core/contracts.js';
 import { Logger } from '../../core/logger.js';
 import { TaskStatus, type TaskRecord } from '../../core/record.js';
-import { sleep, uniqueName, waitUntil } from './helpers.js';
+import { guide, sleep, uniqueName, waitUntil } from './helpers.js';
 
 export interface StorageTarget {
   readonly name: string;
@@ -144,6 +144,46 @@ export function storageConformance(target: StorageTarget): void {
       await s.save(big, { ttlMs: 60_000 });
       expect(await s.get('big')).toEqual(big);
     });
+
+    // saveMany is optional: a storage without it gets one save per record from the kernel.
+    const batched = target.create(uniqueName('probe')).saveMany !== undefined;
+    if (batched) {
+      it('saveMany fences each record of a batch on its own and answers per record, in order', async () => {
+        const s = await make();
+        await s.save(record('b-newer', { status: TaskStatus.PROCESS, attempts: 3 }), { ttlMs: 60_000 });
+        const writes = [
+          { record: record('b-new', { attempts: 0 }), options: { ttlMs: 60_000 } },
+          { record: record('b-newer', { status: TaskStatus.SUCCESS, attempts: 2, returning: 'stale' }), options: { ttlMs: 60_000 } },
+          { record: record('b-seq', { status: TaskStatus.PROCESS, attempts: 1 }), options: { ttlMs: 60_000 } },
+          // A later write of the same id in the same batch sees the earlier one.
+          { record: record('b-seq', { status: TaskStatus.SUCCESS, attempts: 2, returning: 'second' }), options: { ttlMs: 60_000 } },
+          { record: record('b-seq', { status: TaskStatus.ERROR, attempts: 1, returning: 'third, stale' }), options: { ttlMs: 60_000 } },
+        ];
+        expect(await s.saveMany!(writes), `saveMany must answer one fencing result per write, in order (${guide('Storage: `saveMany` (optional)')})`).toEqual([true, false, true, true, false]);
+        expect((await s.get('b-new'))?.status).toBe(TaskStatus.NEW);
+        expect((await s.get('b-newer'))?.status, 'a stale write in a batch must not overwrite the newer record').toBe(TaskStatus.PROCESS);
+        expect((await s.get('b-seq'))?.returning).toBe('second');
+      });
+
+      it('saveMany mixes final and non-final records: finals wake waiters and expire, the others stay', async () => {
+        const name = uniqueName('st');
+        const writer = await make(name);
+        const reader = await make(name);
+        await reader.prepareWait?.();
+        const waiting = reader.waitFinal('m-final', 10_000);
+        await sleep(50);
+        const results = await writer.saveMany!([
+          { record: record('m-run', { status: TaskStatus.PROCESS, attempts: 1 }), options: { ttlMs: 200 } },
+          { record: record('m-final', { status: TaskStatus.SUCCESS, attempts: 1, returning: 'done' }), options: { ttlMs: 200 } },
+          { record: record('m-new'), options: { ttlMs: 200 } },
+        ]);
+        expect(results).toEqual([true, true, true]);
+        expect((await waiting)?.returning, 'a final record written by saveMany must wake its waiter').toBe('done');
+        await waitUntil(async () => (await writer.get('m-final')) === undefined, 'the final record of a batch to expire after its TTL', 5_000, 50);
+        expect((await writer.get('m-run'))?.status, 'a non-final record of a batch must be kept (no TTL)').toBe(TaskStatus.PROCESS);
+        expect((await writer.get('m-new'))?.status).toBe(TaskStatus.NEW);
+      });
+    }
 
     it('keeps apps apart: the same id in two apps is two records', async () => {
       const a = await make();

@@ -1,7 +1,8 @@
 /**
  * The worker a crash test runs in a child process (started by `startWorkerProcess`). It loads the
  * plugins from the module and export the author named, runs the suite's tasks and reports on
- * stdout: `ready`, `start <id> <attempt>` when a handler starts, `settled <id> <status>` once an
+ * stdout: `ready`, `start <id> <attempt>` when a handler starts (tasks: `work`, `fence`, `exit`,
+ * `die-after-ack`), `settled <id> <status>` once an
  * outcome is stored. Env: QT_MODULE, QT_EXPORT, QT_APP, QT_CONFIG (JSON), QT_CONCURRENCY.
  */
 import { pathToFileURL } from 'node:url';
@@ -29,7 +30,22 @@ app.task({ name: 'fence', echo: true }, (ctx) => {
   say(`start ${ctx.id} ${ctx.attempt}`);
   return 'child';
 });
-app.hooks.task.settled.tap('conformance', (record) => say(`settled ${record.id} ${record.status}`));
+/** Takes its worker down: exits `ms` after it starts (the crash-attribution test's poison task). */
+app.task({ name: 'exit', echo: true }, (ctx, ms: number) => {
+  say(`start ${ctx.id} ${ctx.attempt}`);
+  setTimeout(() => process.exit(1), ms);
+  return new Promise<never>(() => undefined);
+});
+/** Succeeds; its worker is killed the moment the broker's ack resolved (see the settled tap). */
+app.task({ name: 'die-after-ack', echo: true }, (ctx) => {
+  say(`start ${ctx.id} ${ctx.attempt}`);
+  return 'acked';
+});
+app.hooks.task.settled.tap('conformance', (record) => {
+  say(`settled ${record.id} ${record.status}`);
+  // Between the ack and anything the broker would still write after it: nothing more runs here.
+  if (record.name === 'die-after-ack') process.kill(process.pid, 'SIGKILL');
+});
 
 process.once('SIGTERM', () => void app.stop().finally(() => process.exit(0)));
 await app.start();

@@ -63,6 +63,14 @@ export const MUTANTS: readonly Mutant[] = [
     replace: 'const byPriority = (a: Ready, b: Ready): boolean => a.seq < b.seq;',
   },
 
+  {
+    target: 'memory',
+    bug: 'fused: the outcome written after the ack, not awaited',
+    file: 'plugins/memory/broker.ts',
+    find: '      backend.saveRecord(record, options.ttlMs);\n      const keep',
+    replace: '      setTimeout(() => backend.saveRecord(record, options.ttlMs), 5);\n      const keep',
+  },
+
   // The memory storage, through the storage suite.
   {
     target: 'memory-storage',
@@ -77,6 +85,14 @@ export const MUTANTS: readonly Mutant[] = [
     file: 'plugins/memory/backend.ts',
     find: '    const final = isFinal(record.status);\n',
     replace: '    const final = isFinal(record.status);\n    if (final && ttlMs === 0) return true;\n',
+  },
+
+  {
+    target: 'memory-storage',
+    bug: 'saveMany not fenced per record (answers true for every write)',
+    file: 'plugins/memory/storage.ts',
+    find: 'return writes.map((w) => this.#backend.saveRecord(w.record, w.options.ttlMs));',
+    replace: 'return writes.map((w) => (this.#backend.saveRecord(w.record, w.options.ttlMs), true));',
   },
 
   // examples/custom-broker.ts: an in-process store, so no crash or fencing test reaches it.
@@ -151,5 +167,13 @@ export const MUTANTS: readonly Mutant[] = [
     file: 'plugins/redis/broker.ts',
     find: 'this.#outbox.push({ fields, queue: message.queue, id: message.id, body, record: record === \'\' ? undefined : record, resolve, reject });',
     replace: 'this.#outbox.push({ fields, queue: message.queue, id: message.id, body, record: record === \'\' ? undefined : record, resolve: () => undefined, reject: () => undefined });\n      resolve();',
+  },
+  {
+    target: 'redis',
+    bug: 'fused: ack and outcome written as two separate steps (the outcome follows the ack)',
+    file: 'plugins/redis/broker.ts',
+    find: '    return this.#consumer.settle(kind, delivery, json, num, this.#aboutOf(record), extra);\n',
+    replace:
+      "    const records = this.records;\n    if (kind === 'a' && records !== undefined) {\n      const running = `${record.attempts}|${JSON.stringify({ ...record, status: 'process', returning: undefined, finishedAt: undefined })}`;\n      return this.#consumer.settle(kind, delivery, running, num, this.#aboutOf(record), extra).then((ok) => {\n        if (ok) setTimeout(() => void records.save(record, { ttlMs: num }), 50);\n        return ok;\n      });\n    }\n    return this.#consumer.settle(kind, delivery, json, num, this.#aboutOf(record), extra);\n",
   },
 ];
