@@ -1,5 +1,6 @@
 /**
  * `npm run bench -- --broker memory|redis|rabbitmq --jobs 20000 --concurrency 50 [--payload BYTES] [--peers] [--bulk [--bulk-size 1000]]`
+ * `npm run bench -- --broker redis --jobs 600 --rate-limit 100/1000 [--workers 3] [--peers]` (bench/rate.ts)
  *
  * With --bulk: enqueue N tasks with `addTasks` in calls of --bulk-size (one after the other),
  * then the same with BullMQ's `addBulk` (Redis) in the same invocation, then ours again.
@@ -11,7 +12,8 @@
  */
 import { QueueTasks } from '../core/app.js';
 import { benchTargets } from './brokers.js';
-import { runBulkPeers, runPeers } from './peers.js';
+import { runBulkPeers, runPeers, runRatePeer } from './peers.js';
+import { BULLMQ_RATE, benchRate } from './rate.js';
 
 interface Args {
   broker: string;
@@ -23,10 +25,13 @@ interface Args {
   peers: boolean;
   bulk: boolean;
   bulkSize: number;
+  /** '--rate-limit MAX/PERMS': the rate-limited mode. */
+  rate: { max: number; perMs: number } | undefined;
+  workers: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, peers: false, bulk: false, bulkSize: 1_000 };
+  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, peers: false, bulk: false, bulkSize: 1_000, rate: undefined, workers: 3 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -38,6 +43,13 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--concurrency' && value !== undefined) (args.concurrency = Number(value)), i++;
     else if (flag === '--latency-jobs' && value !== undefined) (args.latencyJobs = Number(value)), i++;
     else if (flag === '--payload' && value !== undefined) (args.payload = Number(value)), i++;
+    else if (flag === '--workers' && value !== undefined) (args.workers = Number(value)), i++;
+    else if (flag === '--rate-limit' && value !== undefined) {
+      const [max, perMs] = value.split('/').map(Number);
+      if (!(Number.isInteger(max) && max! > 0 && Number.isInteger(perMs) && perMs! > 0)) throw new Error('--rate-limit takes MAX/PERMS, for example 100/1000');
+      args.rate = { max: max!, perMs: perMs! };
+      i++;
+    }
     else throw new Error(`unknown or incomplete argument ${flag ?? ''}`);
   }
   if (!(args.broker in benchTargets)) throw new Error(`--broker must be one of ${Object.keys(benchTargets).join(', ')}`);
@@ -140,6 +152,12 @@ async function benchBulk(args: Args): Promise<Record<string, unknown>> {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.rate !== undefined) {
+    const { max, perMs } = args.rate;
+    console.log(JSON.stringify(await benchRate(args.broker, args.jobs, args.concurrency, max, perMs, args.workers)));
+    if (args.peers && args.broker === 'redis') console.log(JSON.stringify(await runRatePeer(BULLMQ_RATE, args.jobs, args.concurrency, max, perMs, args.workers)));
+    return;
+  }
   if (args.bulk) {
     const ours = await benchBulk(args);
     console.log(JSON.stringify(ours));
