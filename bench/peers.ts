@@ -147,6 +147,14 @@ export async function runBulkPeers(broker: string, jobs: number, size: number): 
   return out;
 }
 
+/** BullMQ's limiter beside `--rate-limit` (bench/rate.ts); one JSON line. */
+export async function runRatePeer(source: string, jobs: number, concurrency: number, max: number, perMs: number, workers: number): Promise<Record<string, unknown>> {
+  prepareScratch();
+  writeFileSync(join(scratch, 'bullmq-rate.mjs'), source);
+  const text = execFileSync('node', [join(scratch, 'bullmq-rate.mjs'), String(jobs), String(concurrency), String(max), String(perMs), String(workers)], { cwd: scratch, encoding: 'utf8' });
+  return JSON.parse(text.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+}
+
 export async function runPeers(broker: string, jobs: number, concurrency: number, extra: readonly string[] = []): Promise<Array<Record<string, unknown>>> {
   const scripts = PEERS[broker] ?? [];
   if (scripts.length === 0) return [];

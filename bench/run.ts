@@ -7,6 +7,7 @@
  * every task and adds the lateness of each start. --latency SAMPLES measures round trips only,
  * one at a time, like the peer scripts' option. With --peers, the peer scripts in ../shared/bench
  * run in the same invocation, alternating with ours, with the same options.
+ * `npm run bench -- --broker redis --jobs 600 --rate-limit 100/1000 [--workers 3] [--peers]` (bench/rate.ts)
  *
  * With --bulk: enqueue N tasks with `addTasks` in calls of --bulk-size (one after the other),
  * then the same with BullMQ's `addBulk` (Redis) in the same invocation, then ours again.
@@ -17,7 +18,8 @@
 import { benchTargets } from './brokers.js';
 import { runMatrix, summaryTable } from './matrix.js';
 import { benchBulk, benchLatency, benchOnce, round } from './measure.js';
-import { runBulkPeers, runPeers } from './peers.js';
+import { runBulkPeers, runPeers, runRatePeer } from './peers.js';
+import { BULLMQ_RATE, benchRate } from './rate.js';
 
 interface Args {
   broker: string;
@@ -34,11 +36,14 @@ interface Args {
   matrix: boolean;
   quick: boolean;
   only: string | undefined;
+  /** '--rate-limit MAX/PERMS': the rate-limited mode. */
+  rate: { max: number; perMs: number } | undefined;
+  workers: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, delay: 0, latency: 0, peers: false, bulk: false, bulkSize: 1_000, matrix: false, quick: false, only: undefined };
-  const numeric: Record<string, 'jobs' | 'concurrency' | 'latencyJobs' | 'payload' | 'delay' | 'latency' | 'bulkSize'> = {
+  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, delay: 0, latency: 0, peers: false, bulk: false, bulkSize: 1_000, matrix: false, quick: false, only: undefined, rate: undefined, workers: 3 };
+  const numeric: Record<string, 'jobs' | 'concurrency' | 'latencyJobs' | 'payload' | 'delay' | 'latency' | 'bulkSize' | 'workers'> = {
     '--jobs': 'jobs',
     '--concurrency': 'concurrency',
     '--latency-jobs': 'latencyJobs',
@@ -46,6 +51,7 @@ function parseArgs(argv: string[]): Args {
     '--delay': 'delay',
     '--latency': 'latency',
     '--bulk-size': 'bulkSize',
+    '--workers': 'workers',
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -57,7 +63,12 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--quick') args.quick = true;
     else if (flag === '--broker' && value !== undefined) (args.broker = value), i++;
     else if (flag === '--only' && value !== undefined) (args.only = value), i++;
-    else if (key !== undefined && value !== undefined) (args[key] = Number(value)), i++;
+    else if (flag === '--rate-limit' && value !== undefined) {
+      const [max, perMs] = value.split('/').map(Number);
+      if (!(Number.isInteger(max) && max! > 0 && Number.isInteger(perMs) && perMs! > 0)) throw new Error('--rate-limit takes MAX/PERMS, for example 100/1000');
+      args.rate = { max: max!, perMs: perMs! };
+      i++;
+    } else if (key !== undefined && value !== undefined) (args[key] = Number(value)), i++;
     else throw new Error(`unknown or incomplete argument ${flag}`);
   }
   if (!(args.broker in benchTargets)) throw new Error(`--broker must be one of ${Object.keys(benchTargets).join(', ')}`);
@@ -82,6 +93,12 @@ async function main(): Promise<void> {
   if (args.matrix) {
     const cells = await runMatrix({ quick: args.quick, peers: !args.quick || args.peers, ...(args.only !== undefined ? { only: args.only } : {}), onCell: (cell) => console.log(JSON.stringify(cell)) });
     console.log(`\n${summaryTable(cells)}`);
+    return;
+  }
+  if (args.rate !== undefined) {
+    const { max, perMs } = args.rate;
+    console.log(JSON.stringify(await benchRate(args.broker, args.jobs, args.concurrency, max, perMs, args.workers)));
+    if (args.peers && args.broker === 'redis') console.log(JSON.stringify(await runRatePeer(BULLMQ_RATE, args.jobs, args.concurrency, max, perMs, args.workers)));
     return;
   }
   if (args.bulk) {

@@ -231,7 +231,33 @@ export interface GlobalConfig {
   workers(): Promise<WorkerInfo[]>;
   /** Whether some worker of this app has a live heartbeat (cheaper than `workers()`). */
   alive(): Promise<boolean>;
+  /**
+   * Optional: app-wide counters for rate limits and global concurrency (docs/flow-control.md).
+   * Without it, a task with `rateLimit` or `globalConcurrency` makes the worker's start fail.
+   */
+  readonly limiter?: Limiter | undefined;
   stop(): Promise<void>;
+}
+
+/** What one delivery must take before it runs: a running slot, a rate slot, or both. */
+export interface FlowLimits {
+  /** At most `limit` running at once, app-wide, per `key`. */
+  readonly concurrency?: { readonly key: string; readonly limit: number };
+  /** At most `max` starts in any window of `perMs`, app-wide, per `key` (a sliding window). */
+  readonly rate?: { readonly key: string; readonly max: number; readonly perMs: number };
+}
+
+/** App-wide flow counters, kept where every worker of the app sees them (GlobalConfig.limiter). */
+export interface Limiter {
+  /**
+   * Takes what `limits` asks for, all of it or nothing, atomically. Returns 0 when taken, else how
+   * many ms to wait before asking again. A running slot is held by `token` for `holdMs` unless renewed.
+   */
+  acquire(token: string, limits: FlowLimits, holdMs: number): Promise<number>;
+  /** Keeps `token`'s running slot under `key` for another `holdMs`. */
+  renew(token: string, key: string, holdMs: number): Promise<void>;
+  /** Gives `token`'s running slot under `key` back. */
+  release(token: string, key: string): Promise<void>;
 }
 
 // --- the control plane (issue 13): see docs/operations.md ---

@@ -149,6 +149,20 @@ export class RetryLaterError extends Error {
   }
 }
 
+/**
+ * Throw from a handler when the service it calls says "too many requests" (an HTTP 429): the task
+ * goes back to its queue and runs again after `retryAfterMs`, without spending an attempt.
+ */
+export class RateLimitError extends Error {
+  readonly retryAfterMs: number;
+
+  constructor(retryAfterMs: number, message = `rate limited: run again in ${retryAfterMs} ms`) {
+    super(message);
+    this.name = 'RateLimitError';
+    this.retryAfterMs = Number.isFinite(retryAfterMs) && retryAfterMs >= 0 ? retryAfterMs : 1_000;
+  }
+}
+
 /** Thrown by broker and storage plugins when their connection is gone. */
 export class ConnectionClosedError extends QTasksError {
   constructor(what: string, options?: QTasksErrorOptions) {

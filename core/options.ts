@@ -29,6 +29,8 @@ export const TASK_OPTION_KEYS: Readonly<Record<keyof TaskOptions, true>> = Objec
   args: true,
   result: true,
   maxLogLines: true,
+  rateLimit: true,
+  globalConcurrency: true,
 });
 
 /** A sandboxed task (`app.task({ name, processor, sandbox })`) takes these on top of the task options. */

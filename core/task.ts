@@ -91,6 +91,13 @@ export interface TaskOptions<Y = never> {
   result?: ResultSchema;
   /** Lines `ctx.log` keeps per attempt (the latest ones), stored with the record (default 100; 0: none). */
   maxLogLines?: number;
+  /**
+   * At most `max` runs of this task start in any window of `perMs` ms, across every worker of
+   * the app; with `key`, per value it returns for a call's args (per customer, per API token).
+   */
+  rateLimit?: RateLimit;
+  /** At most this many runs of this task at once across every worker of the app. */
+  globalConcurrency?: number;
   tags?: readonly string[];
   description?: string;
 }
@@ -117,6 +124,14 @@ export interface AddTaskOptions {
   id?: string;
   /** Drop (or, debounce: merge) this call when another with the same key is pending or recent. See `DedupOptions`. */
   dedup?: DedupOptions;
+}
+
+/** A task's app-wide rate limit (`TaskOptions.rateLimit`). */
+export interface RateLimit {
+  max: number;
+  perMs: number;
+  /** The limit's key for one call (its args): calls with different keys are limited apart. */
+  key?: (...args: never[]) => string;
 }
 
 /**
@@ -242,6 +257,21 @@ export function checkTaskOptions(name: string, options: TaskOptions, known: Read
     throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": priority must be a finite number, got ${String(options.priority)}`);
   }
   if (options.queue !== undefined) checkTaskName(options.queue);
+  checkFlowOptions(name, options);
+}
+
+function checkFlowOptions(name: string, options: TaskOptions): void {
+  const g = options.globalConcurrency;
+  if (g !== undefined && !(typeof g === 'number' && Number.isInteger(g) && g >= 1)) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": globalConcurrency must be a whole number >= 1, got ${String(g)}`);
+  }
+  const r = options.rateLimit;
+  if (r === undefined) return;
+  if (r === null || typeof r !== 'object') throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": rateLimit must be { max, perMs, key? }`);
+  rejectUnknownKeys(r, { max: true, perMs: true, key: true }, `rateLimit of task "${name}"`);
+  if (!(typeof r.max === 'number' && Number.isInteger(r.max) && r.max >= 1)) throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": rateLimit.max must be a whole number >= 1, got ${String(r.max)}`);
+  if (!(typeof r.perMs === 'number' && Number.isInteger(r.perMs) && r.perMs >= 1)) throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": rateLimit.perMs must be a whole number of ms >= 1, got ${String(r.perMs)}`);
+  if (r.key !== undefined && typeof r.key !== 'function') throw new QTasksError(ErrorCodes.INVALID_OPTION, `task "${name}": rateLimit.key must be a function of the task's args`);
 }
 
 /** The JSON form of a task's result: the result schema's output if it has one, else what the handler returns. */

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { QueueTasks } from './app.js';
 import type { Broker, Control, Delivery, GlobalConfig, Storage } from './contracts.js';
-import { ErrorCodes, QTasksError, TaskCancelError, messageOf, toError } from './errors.js';
+import { ErrorCodes, QTasksError, RateLimitError, TaskCancelError, messageOf, toError } from './errors.js';
 import { ShutdownAbort, execute, type Execution, type Outcome } from './executor.js';
 import type { LoggerLike } from './logger.js';
 import { NotPlainJson, jsonProblem, toPlainJson } from './json.js';
@@ -15,6 +15,7 @@ import { TaskStatus, errorInfo, recordOf, type TaskErrorInfo, type TaskRecord } 
 import type { RecordWrites } from './record-writes.js';
 import { Admission, suspicionVerdict } from './suspicion.js';
 import { WorkerRegistry } from './worker-registry.js';
+import { FlowGate, limitsOf, requireLimiter, type Held } from './flow/gate.js';
 
 export interface WorkerParts {
   readonly broker: Broker;
@@ -32,6 +33,8 @@ export class Worker {
   readonly #parts: WorkerParts;
   readonly #log: LoggerLike;
   readonly #running = new Map<Delivery, Run>();
+  /** App-wide rate limits and global concurrency (core/flow); only tasks that declare them pass through it. */
+  #gate: FlowGate | undefined;
   /** Cancel requests for tasks not (yet) running here, kept briefly: a claim may arrive after its cancel. */
   readonly #cancels = new Map<string, { reason: string; until: number }>();
   #stopCancels: (() => Promise<void>) | undefined;
@@ -52,6 +55,11 @@ export class Worker {
 
   async start(queues: readonly string[], concurrency = this.#app.config.concurrency): Promise<void> {
     const cfg = this.#app.config;
+    const limiter = this.#parts.globalConfig.limiter;
+    // Memory counters are app-wide only when the queue is in this process too.
+    const shared = limiter !== undefined && (this.#parts.globalConfig.name !== 'memory' || this.#parts.broker.name === 'memory');
+    requireLimiter(this.#app.tasks.values(), shared ? limiter : undefined, this.#parts.globalConfig.name);
+    if (shared) this.#gate = new FlowGate(limiter, cfg.leaseMs, this.#log);
     const self = { id: this.id, app: this.#app.name, queues: [...queues], concurrency, tasks: [...this.#app.tasks.keys()].sort(), running: () => this.#running.size };
     const registry = (this.#registry = new WorkerRegistry(this.#parts.globalConfig, self, this.#log, cfg.heartbeatMs));
     await registry.beat(cfg.heartbeatMs * 3);
@@ -155,6 +163,7 @@ export class Worker {
       await this.#giveBack(delivery, progress, err);
     } finally {
       if (progress.admitted !== undefined) this.#admission.leave(progress.admitted === 'alone');
+      if (progress.held !== undefined) this.#gate?.release(progress.held);
       this.#running.delete(delivery);
       if (this.#running.size === 0 && this.#idle !== undefined) this.#idle();
     }
@@ -238,12 +247,25 @@ export class Worker {
       return this.#settle(delivery, progress, record, ttlMs);
     }
     if (progress.abandoned) return; // the worker stopped while this delivery was being prepared
+    const limits = this.#gate === undefined ? undefined : limitsOf(def, m);
+    if (limits !== undefined) {
+      // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
+      // grant and the start it counts are close); abandoned at stop, it stays unsettled.
+      progress.held = await this.#gate!.take(limits, () => progress.abandoned);
+      if (progress.held === undefined) return;
+    }
     const execution = execute(app, def, delivery, this.#report);
     this.#running.set(delivery, { execution, progress, startedAt, ttlMs });
     const outcome = await execution.done;
     if (progress.abandoned) return; // abandoned at stop: leave it unsettled
     if (progress.ending) return; // cancelled while running: already settled
     progress.ending = true;
+    if (outcome.kind !== 'success' && outcome.kind !== 'cancel' && outcome.error instanceof RateLimitError && this.#parts.broker.release !== undefined) {
+      // Not the task's failure: back to the queue for later, this attempt not spent.
+      await this.#parts.broker.release(delivery, outcome.error.retryAfterMs);
+      progress.settled = true;
+      return;
+    }
     await this.#settle(delivery, progress, this.#record(delivery, startedAt, outcome, execution.lastProgress, execution.logs), ttlMs, outcome);
   }
 
@@ -420,6 +442,8 @@ interface Progress {
   abandoned: boolean;
   /** How the delivery was admitted to run (suspicion.ts), so it leaves the gate the same way. */
   admitted: 'alone' | 'shared' | undefined;
+  /** The app-wide slots it took (core/flow/gate.ts), given back when it ends. */
+  held?: Held | undefined;
 }
 
 /** A delivery this worker holds. */

@@ -8,6 +8,7 @@ import { isFinal, type TaskMessage, type TaskRecord } from '../../core/record.js
 import { setLongTimeout, type LongTimer } from '../../core/timers.js';
 import { Waiters } from '../../core/waiters.js';
 import { DedupKeys } from './dedup.js';
+import { MemoryLimiter } from './limiter.js';
 import { Heap } from './heap.js';
 import { LiveTasks, RecordIndex, type LiveTask } from './index-state.js';
 
@@ -60,6 +61,8 @@ export class MemoryBackend {
   readonly paused = new Set<string>();
   /** Dedup keys taken by `addTask(..., { dedup })` (dedup.ts). */
   readonly dedup = new DedupKeys();
+  /** Rate limits and global concurrency of the apps on this backend (limiter.ts). */
+  readonly limiter = new MemoryLimiter();
   /** Cross-app listeners of this backend: events, and cancel requests for running tasks. */
   readonly eventListeners = new Set<(event: TaskEvent) => void>();
   readonly cancelListeners = new Set<(id: string, reason: string) => void>();

@@ -1,5 +1,5 @@
 /** Memory storage and global config over a MemoryBackend. */
-import type { ComponentContext, GlobalConfig, RecordWrite, ReserveOptions, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, Limiter, RecordWrite, ReserveOptions, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
 import { isFinal } from '../../core/record.js';
 import type { TaskRecord } from '../../core/record.js';
 import type { MemoryBackend } from './backend.js';
@@ -55,9 +55,11 @@ export class MemoryStorage implements Storage {
 export class MemoryGlobalConfig implements GlobalConfig {
   readonly name = 'memory';
   readonly #backend: MemoryBackend;
+  readonly limiter: Limiter;
 
   constructor(backend: MemoryBackend) {
     this.#backend = backend;
+    this.limiter = backend.limiter;
   }
 
   async start(_ctx: ComponentContext): Promise<void> {}

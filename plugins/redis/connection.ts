@@ -12,6 +12,7 @@ import type { LoggerLike } from '../../core/logger.js';
 import { Keys } from './keys.js';
 import { ENQUEUE, GET, RENEW, SAVE, SAVE_MANY, STEP, WATCH } from './lua.js';
 import { ENQUEUE_DEDUP, RESERVE } from './dedup-lua.js';
+import { LIMIT, SLOT } from './limiter-lua.js';
 import { ALIVE, HEARTBEAT, LEAVE, WORKERS } from './registry-lua.js';
 import { CANCEL, CLEAN, COUNTS, LIST, PAUSE, PROGRESS, PROMOTE, PURGE, REMOVE, RETRY } from './control-lua.js';
 
@@ -28,6 +29,8 @@ const SOURCES = {
   qtasksEnqueue: ENQUEUE,
   qtasksEnqueueDedup: ENQUEUE_DEDUP,
   qtasksReserve: RESERVE,
+  qtasksLimit: LIMIT,
+  qtasksSlot: SLOT,
   qtasksStep: STEP,
   qtasksRenew: RENEW,
   qtasksSave: SAVE,

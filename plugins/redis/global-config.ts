@@ -3,17 +3,20 @@
  * of a ZSET scored by their expiry (server time), so `alive()` is one ZCOUNT and dead workers need
  * no cleanup job; what each worker said is in a hash beside it (registry-lua.ts).
  */
-import type { ComponentContext, GlobalConfig, WorkerInfo } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, Limiter, WorkerInfo } from '../../core/contracts.js';
 import { ConnectionClosedError } from '../../core/errors.js';
 import { wholeMs, type RedisConnection } from './connection.js';
+import { RedisLimiter } from './limiter.js';
 
 export class RedisGlobalConfig implements GlobalConfig {
   readonly name = 'redis';
   readonly #conn: RedisConnection;
+  readonly limiter: Limiter;
   #started = false;
 
   constructor(conn: RedisConnection) {
     this.#conn = conn;
+    this.limiter = new RedisLimiter(conn);
   }
 
   async start(ctx: ComponentContext): Promise<void> {
