@@ -33,6 +33,11 @@ export const JS = `'use strict';
   var es = new EventSource(base + '/events');
   es.addEventListener('hello', function (e) {
     if (JSON.parse(e.data).live) { live.textContent = '●'; live.className = 'on'; live.title = 'live'; }
+    // The task may have moved between the page's rendering and this stream's start.
+    if (task) fetch(base + '/tasks/' + encodeURIComponent(task) + '/state', { headers: { accept: 'application/json' } })
+      .then(function (r) { return r.json(); })
+      .then(function (s) { if (s.status && (s.status !== body.dataset.status || String(s.attempts) !== body.dataset.attempts)) { es.close(); window.location.reload(); } })
+      .catch(function () {});
   });
   es.onerror = function () { live.textContent = '○'; live.className = 'muted'; };
   var BARS = '▁▂▃▄▅▆▇█';

@@ -34,6 +34,12 @@ export interface DashboardHandler {
   close(): void;
 }
 
+interface TaskMark {
+  readonly id: string;
+  readonly status: string;
+  readonly attempts: number;
+}
+
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const MAX_BODY = 64 * 1024;
 
@@ -107,6 +113,9 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
   }
   const csrf = new Csrf();
   const live = new Live(app);
+  // Count throughput from now on if the app already runs (before start, listeners would make a
+  // broker without events fail the app's start).
+  if (app.state === 'started') live.start();
   const hasSchedules = (): boolean => typeof (app as unknown as { schedules?: unknown }).schedules === 'function';
 
   async function handle(req: IncomingMessage, res: ServerResponse, next: ((err?: unknown) => void) | undefined): Promise<void> {
@@ -135,7 +144,7 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
     const view: View = { base, token: csrf.token(req), canAct, why, schedules: hasSchedules(), appName: app.name };
     const flashCode = q.get('ok');
     const flash = flashCode !== null && Object.hasOwn(FLASH, flashCode) ? FLASH[flashCode]!.replace('%n', String(Number(q.get('n') ?? 0))).replace('%s', opt(q.get('s'))?.replace(/[^a-z]/g, '') ?? '') : undefined;
-    const show = (title: string, body: Html | string, task?: string): void =>
+    const show = (title: string, body: Html | string, task?: TaskMark): void =>
       send(res, 200, 'text/html; charset=utf-8', page(view, title, typeof body === 'string' ? message(body) : body, { ...(task !== undefined ? { task } : {}), flash }).text);
 
     if (req.method === 'POST') {
@@ -175,13 +184,19 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
       const query = { status: 'dead' as const, queue: opt(q.get('queue')), name: opt(q.get('name')), cursor: opt(q.get('cursor')) };
       return show('Dead letters', taskList(view, query, await list(query), true));
     }
+    const state = /^\/tasks\/([^/]+)\/state$/.exec(route);
+    if (state !== null) {
+      // What the task page compares with what it shows once its live stream is connected.
+      const record = await app.get(decodeURIComponent(state[1]!));
+      return send(res, record === undefined ? 404 : 200, 'application/json; charset=utf-8', JSON.stringify(record === undefined ? {} : { status: record.status, attempts: record.attempts }));
+    }
     const detail = /^\/tasks\/([^/]+)$/.exec(route);
     if (detail !== null) {
       const id = decodeURIComponent(detail[1]!);
       live.start();
       const record = await app.get(id);
       if (record === undefined) return send(res, 404, 'text/html; charset=utf-8', page(view, 'Task not found', message(`No task ${id} (unknown, or its record expired).`)).text);
-      return show(`Task ${record.id}`, taskDetail(view, record), record.id);
+      return show(`Task ${record.id}`, taskDetail(view, record), { id: record.id, status: record.status, attempts: record.attempts });
     }
     if (route === '/workers') return show('Workers', workers(await app.workers().catch(errorText)));
     if (route === '/schedules' && view.schedules) {

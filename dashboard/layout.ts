@@ -26,14 +26,14 @@ export const FLASH: Readonly<Record<string, string>> = {
   cleaned: 'Cleaned: %n record(s) deleted.',
 };
 
-export function page(view: View, title: string, body: Part, extra: { task?: string; flash?: string | undefined } = {}): Html {
+export function page(view: View, title: string, body: Part, extra: { task?: { id: string; status: string; attempts: number }; flash?: string | undefined } = {}): Html {
   const b = view.base;
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${view.appName} · qtasks</title>
 <link rel="stylesheet" href="${b}/assets/app.css"><link rel="icon" href="data:,">
 <script src="${b}/assets/app.js" defer></script></head>
-<body data-base="${b}"${extra.task !== undefined ? html` data-task="${extra.task}"` : ''}>
+<body data-base="${b}"${extra.task !== undefined ? html` data-task="${extra.task.id}" data-status="${extra.task.status}" data-attempts="${extra.task.attempts}"` : ''}>
 <header><a class="brand" href="${b}/">qtasks · ${view.appName}</a>
 <nav><a href="${b}/">Overview</a><a href="${b}/tasks?status=process">Tasks</a><a href="${b}/dead">Dead letters</a><a href="${b}/workers">Workers</a>${view.schedules ? html`<a href="${b}/schedules">Schedules</a>` : ''}</nav>
 <span id="live" class="muted" title="live updates">○</span></header>
