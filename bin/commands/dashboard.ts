@@ -3,10 +3,10 @@
  * the app until interrupted. Credentials come from the environment (never argv, which `ps` shows).
  */
 import { createServer } from 'node:http';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { dashboard, type DashboardAuth } from '../../dashboard/index.js';
 import { OperationError, UsageError } from '../cli-error.js';
-import { appCommand, positiveInt, withApp, type AppFlags } from '../operate.js';
+import { appCommand, withApp, type AppFlags } from '../operate.js';
 
 interface DashboardFlags extends AppFlags {
   port: number;
@@ -16,9 +16,16 @@ interface DashboardFlags extends AppFlags {
   auth: boolean;
 }
 
+/** 0 (any free port, printed at start) to 65535. */
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535.');
+  return n;
+}
+
 export function dashboardCommand(): Command {
   return appCommand('dashboard', 'serve the web dashboard of the app (actions need QTASKS_DASHBOARD_USER and QTASKS_DASHBOARD_PASSWORD, or --no-auth on loopback)')
-    .option('-p, --port <port>', 'port to listen on', positiveInt, 3000)
+    .option('-p, --port <port>', 'port to listen on (0: any free port)', port, 3000)
     .option('-H, --host <address>', 'address to bind', '127.0.0.1')
     .option('--base-path <path>', 'serve under this path, e.g. /admin/queues')
     .option('--read-only', 'hide and refuse every action')
