@@ -24,6 +24,7 @@ async function started(): Promise<QueueTasks> {
   app.task('fail', (what: unknown) => {
     throw new Error(`broken ${JSON.stringify(what)}`);
   });
+  app.task('later', () => 'done');
   await app.start();
   cleanups.push(() => app.stop());
   return app;
@@ -200,6 +201,38 @@ describe('dashboard over HTTP', () => {
     const fToken = /name="_csrf" value="([^"]+)"/.exec(await (await fetch(`${fUrl}/admin/queues/`)).text())![1]!;
     expect((await post(fUrl, '/admin/queues/actions/pause', { queue: 'default', _csrf: fToken })).status).toBe(303);
     expect((await app.counts('default'))[0]!.paused).toBe(true);
+  });
+
+  it('actions: retry all, run now, remove and clean do what the control plane says', async () => {
+    const app = await started();
+    const url = await serve(app, { auth: false });
+    const csrf = await token(url);
+    const failedIds = [await deadTask(app, ['a']), await deadTask(app, ['b'])];
+    const before = await Promise.all(failedIds.map(async (id) => (await app.get(id))!.updatedAt));
+    const all = await post(url, '/actions/retry-all', { status: 'error', _csrf: csrf });
+    expect(all.headers.get('location')).toBe('/tasks?status=error&ok=retried&n=2');
+    // The task fails again (nothing fixed it): both went through a second attempt.
+    for (const [i, id] of failedIds.entries()) {
+      await waitUntil(async () => {
+        const r = await app.get(id);
+        return r?.status === 'error' && r.updatedAt > before[i]!;
+      }, 'the retried task to fail again');
+    }
+
+    const delayed = await app.addTask('later', [], { delay: 3_600_000 });
+    const promoted = await post(url, '/actions/promote', { id: delayed.id, _csrf: csrf });
+    expect(promoted.headers.get('location')).toBe(`/tasks/${delayed.id}?ok=promoted`);
+    expect((await app.wait(delayed.id, 5_000)).returning).toBe('done');
+
+    const waiting = await app.addTask('later', [], { delay: 3_600_000 });
+    expect((await post(url, '/actions/remove', { id: waiting.id, _csrf: csrf })).headers.get('location')).toBe('/?ok=removed');
+    expect(await app.get(waiting.id)).toBeUndefined();
+
+    const cleaned = await post(url, '/actions/clean', { status: 'success', olderThanMinutes: '0', _csrf: csrf });
+    expect(cleaned.headers.get('location')).toBe('/?ok=cleaned&n=1');
+    expect(await app.get(delayed.id)).toBeUndefined();
+    const flash = await (await fetch(`${url}${cleaned.headers.get('location')!}`)).text();
+    expect(flash).toContain('Cleaned: 1 record(s) deleted.');
   });
 
   it('serves its live stream as Server-Sent Events', async () => {
