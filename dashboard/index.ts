@@ -9,7 +9,7 @@ import { CSS, JS } from './assets.js';
 import { type Html } from './html.js';
 import { FLASH, page, type View } from './layout.js';
 import { Live } from './live.js';
-import { message, overview, schedules, STATUSES, taskDetail, taskList, workers, type Status } from './pages.js';
+import { message, overview, schedules, STATUSES, taskDetail, taskList, workers, type ListQuery, type Status } from './pages.js';
 import { access, Csrf, sameOrigin, type DashboardAuth } from './security.js';
 
 export type { BasicCredentials, DashboardAuth } from './security.js';
@@ -99,6 +99,12 @@ function statusOf(value: string | null): Status {
   return (STATUSES as readonly string[]).includes(value ?? '') ? (value as Status) : 'process';
 }
 
+/** A page size from the URL: 1 to 200, or the default. */
+function limitOf(value: string | null): number | undefined {
+  const n = Number(value);
+  return value !== null && Number.isInteger(n) && n >= 1 && n <= 200 ? n : undefined;
+}
+
 function opt(value: string | null): string | undefined {
   return value === null || value.trim() === '' ? undefined : value.trim();
 }
@@ -177,11 +183,11 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
         res.writeHead(303, { location: `${base}/tasks/${encodeURIComponent(id)}`, 'content-length': '0' });
         return void res.end();
       }
-      const query = { status: statusOf(q.get('status')), queue: opt(q.get('queue')), name: opt(q.get('name')), cursor: opt(q.get('cursor')) };
+      const query = { status: statusOf(q.get('status')), queue: opt(q.get('queue')), name: opt(q.get('name')), cursor: opt(q.get('cursor')), limit: limitOf(q.get('limit')) };
       return show(`Tasks: ${query.status}`, taskList(view, query, await list(query)));
     }
     if (route === '/dead') {
-      const query = { status: 'dead' as const, queue: opt(q.get('queue')), name: opt(q.get('name')), cursor: opt(q.get('cursor')) };
+      const query = { status: 'dead' as const, queue: opt(q.get('queue')), name: opt(q.get('name')), cursor: opt(q.get('cursor')), limit: limitOf(q.get('limit')) };
       return show('Dead letters', taskList(view, query, await list(query), true));
     }
     const state = /^\/tasks\/([^/]+)\/state$/.exec(route);
@@ -218,9 +224,9 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
     return [...seen, ...more].sort((a, b) => a.queue.localeCompare(b.queue));
   }
 
-  async function list(query: { status: Status; queue?: string | undefined; name?: string | undefined; cursor?: string | undefined }): Promise<Awaited<ReturnType<QueueTasks['list']>> | string> {
+  async function list(query: ListQuery): Promise<Awaited<ReturnType<QueueTasks['list']>> | string> {
     const { status, queue, name, cursor } = query;
-    return app.list({ status, limit: 50, ...(queue !== undefined ? { queue } : {}), ...(name !== undefined ? { name } : {}), ...(cursor !== undefined ? { cursor } : {}) }).catch(errorText);
+    return app.list({ status, limit: query.limit ?? 50, ...(queue !== undefined ? { queue } : {}), ...(name !== undefined ? { name } : {}), ...(cursor !== undefined ? { cursor } : {}) }).catch(errorText);
   }
 
   /** Runs one action; returns where to send the browser next (ids are the only task data in it). */

@@ -69,12 +69,14 @@ export interface ListQuery {
   readonly queue?: string | undefined;
   readonly name?: string | undefined;
   readonly cursor?: string | undefined;
+  readonly limit?: number | undefined;
 }
 
 function listLink(view: View, q: ListQuery, cursor?: string): string {
   const p = new URLSearchParams({ status: q.status });
   if (q.queue !== undefined) p.set('queue', q.queue);
   if (q.name !== undefined) p.set('name', q.name);
+  if (q.limit !== undefined) p.set('limit', String(q.limit));
   if (cursor !== undefined) p.set('cursor', cursor);
   return `${view.base}/tasks?${p.toString()}`;
 }

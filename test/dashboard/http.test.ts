@@ -235,6 +235,38 @@ describe('dashboard over HTTP', () => {
     expect(flash).toContain('Cleaned: 1 record(s) deleted.');
   });
 
+  it('searches by id and by name, pages with the list cursor, and shows schedules only when the app has them', async () => {
+    const app = await started();
+    const url = await serve(app, { auth: false });
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push(await deadTask(app, [i]));
+    const byId = await fetch(`${url}/tasks?id=${ids[0]}`, { redirect: 'manual' });
+    expect(byId.status).toBe(303);
+    expect(byId.headers.get('location')).toBe(`/tasks/${ids[0]}`);
+    expect(await (await fetch(`${url}/tasks?status=error&name=later`)).text()).toContain('No tasks.');
+    const named = await (await fetch(`${url}/tasks?status=error&name=fail`)).text();
+    for (const id of ids) expect(named).toContain(`data-id="${id}"`);
+
+    expect(named).not.toContain('Next page');
+    // Two a page: the next-page link carries the list cursor, and the second page holds the rest.
+    const page1 = await (await fetch(`${url}/tasks?status=error&limit=2`)).text();
+    const next = /<a class="next" href="([^"]+)"/.exec(page1)![1]!.replaceAll('&#38;', '&');
+    const page2 = await (await fetch(`${url}${next}`)).text();
+    const shown = (html: string): string[] => [...html.matchAll(/<tr data-id="([^"]+)"/g)].map((m) => m[1]!);
+    expect(shown(page1)).toHaveLength(2);
+    expect(shown(page2)).toHaveLength(1);
+    expect([...shown(page1), ...shown(page2)].sort()).toEqual([...ids].sort());
+    expect(page2).toContain('First page');
+
+    expect(await (await fetch(`${url}/`)).text()).not.toContain('/schedules');
+    expect((await fetch(`${url}/schedules`)).status).toBe(404);
+    Object.assign(app, { schedules: async () => [{ name: 'nightly <b>', cron: '0 3 * * *', nextAt: Date.UTC(2030, 0, 1, 3) }] });
+    expect(await (await fetch(`${url}/`)).text()).toContain('/schedules');
+    const page = await (await fetch(`${url}/schedules`)).text();
+    expect(page).toContain('nightly &#60;b&#62;');
+    expect(page).toContain('2030-01-01 03:00:00Z');
+  });
+
   it('serves its live stream as Server-Sent Events', async () => {
     const app = await started();
     const url = await serve(app, { auth: false });
