@@ -285,7 +285,7 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
 
   const handler = ((req, res, next) => {
     handle(req, res, next).catch((err: unknown) => {
-      const status = err instanceof HttpError ? err.status : err instanceof QTasksError ? 409 : 500;
+      const status = err instanceof HttpError ? err.status : err instanceof QTasksError ? 409 : err instanceof URIError ? 400 : 500;
       if (status === 500) app.logger('dashboard').error({ err }, 'dashboard request failed');
       if (res.headersSent) return void res.end();
       const text = status === 500 ? 'The dashboard failed to answer; see the server log.' : errorText(err);

@@ -243,6 +243,8 @@ describe('dashboard over HTTP', () => {
     const byId = await fetch(`${url}/tasks?id=${ids[0]}`, { redirect: 'manual' });
     expect(byId.status).toBe(303);
     expect(byId.headers.get('location')).toBe(`/tasks/${ids[0]}`);
+    expect((await fetch(`${url}/tasks/%E0%A4%A`)).status).toBe(400);
+    expect((await fetch(`${url}/tasks/no-such-task`)).status).toBe(404);
     expect(await (await fetch(`${url}/tasks?status=error&name=later`)).text()).toContain('No tasks.');
     const named = await (await fetch(`${url}/tasks?status=error&name=fail`)).text();
     for (const id of ids) expect(named).toContain(`data-id="${id}"`);
