@@ -14,6 +14,7 @@ import { setLongTimeout, type LongTimer } from './timers.js';
 import { TaskStatus, errorInfo, recordOf, type TaskErrorInfo, type TaskRecord } from './record.js';
 import { Admission, suspicionVerdict } from './suspicion.js';
 import { WorkerRegistry } from './worker-registry.js';
+import { advance } from './workflow/advance.js';
 
 export interface WorkerParts {
   readonly broker: Broker;
@@ -363,6 +364,8 @@ export class Worker {
     progress.ending = true; // an outcome exists: a stopping worker waits for it instead of abandoning it
     const record = this.#storable(delivery, this.#beforeSave(raw));
     const { broker, storage, fused } = this.#parts;
+    // A workflow step moves its workflow on before it is settled (workflow/advance.ts).
+    if (delivery.message.meta !== undefined) await advance(this.#app, this.#parts, delivery.message, record, this.#log);
     if (!fused) {
       const current = await storage.save(record, { ttlMs });
       if (!current) {
@@ -390,6 +393,7 @@ export class Worker {
     const error = { name: 'QTasksError', code, message: reason };
     const record = this.#storable(delivery, this.#beforeSave(recordOf(delivery.message, TaskStatus.DEAD, delivery.attempt, now, { startedAt, finishedAt: now, reason, error })), true);
     this.#log.error({ taskId: record.id, task: record.name, reason }, 'task dead-lettered');
+    if (delivery.message.meta !== undefined) await advance(this.#app, this.#parts, delivery.message, record, this.#log);
     if (!this.#parts.fused) await this.#parts.storage.save(record, { ttlMs });
     await this.#parts.broker.deadLetter(delivery, record, { ttlMs });
     progress.settled = true;
