@@ -15,6 +15,7 @@ import { TaskStatus, errorInfo, recordOf, type TaskErrorInfo, type TaskRecord } 
 import { Admission, suspicionVerdict } from './suspicion.js';
 import { WorkerRegistry } from './worker-registry.js';
 import { advance } from './workflow/advance.js';
+import { join } from './workflow/join.js';
 
 export interface WorkerParts {
   readonly broker: Broker;
@@ -374,6 +375,8 @@ export class Worker {
         return;
       }
     }
+    // A group member joins its siblings once its outcome is stored, before it is acked (workflow/join.ts).
+    if (delivery.message.meta !== undefined) await join(this.#app, this.#parts, delivery.message, record, this.#log);
     const owned =
       record.status === TaskStatus.RETRY && outcome?.kind === 'retry'
         ? await broker.retry(delivery, record, outcome.delayMs)
@@ -395,6 +398,7 @@ export class Worker {
     this.#log.error({ taskId: record.id, task: record.name, reason }, 'task dead-lettered');
     if (delivery.message.meta !== undefined) await advance(this.#app, this.#parts, delivery.message, record, this.#log);
     if (!this.#parts.fused) await this.#parts.storage.save(record, { ttlMs });
+    if (delivery.message.meta !== undefined) await join(this.#app, this.#parts, delivery.message, record, this.#log);
     await this.#parts.broker.deadLetter(delivery, record, { ttlMs });
     progress.settled = true;
     this.#notify(record);

@@ -35,3 +35,25 @@ export function linkOf(meta: Readonly<Record<string, unknown>> | undefined): Cha
   if (!link.steps.every((s: unknown) => typeof s === 'object' && s !== null && typeof (s as StepSpec).name === 'string')) return undefined;
   return link as ChainLink;
 }
+
+/** A group member's continuation: its workflow, its place, the group's size, and the chord's callback. */
+export interface GroupLink {
+  readonly kind: 'group';
+  readonly id: string;
+  readonly index: number;
+  readonly size: number;
+  readonly callback?: StepSpec;
+}
+
+export function memberId(link: Pick<GroupLink, 'id'>, index: number): string {
+  return `${link.id}.m${index}`;
+}
+
+export function groupLinkOf(meta: Readonly<Record<string, unknown>> | undefined): GroupLink | undefined {
+  const v = meta?.[WORKFLOW_META];
+  if (typeof v !== 'object' || v === null) return undefined;
+  const link = v as Partial<GroupLink>;
+  if (link.kind !== 'group' || typeof link.id !== 'string' || typeof link.index !== 'number' || typeof link.size !== 'number') return undefined;
+  if (link.callback !== undefined && typeof link.callback?.name !== 'string') return undefined;
+  return link as GroupLink;
+}

@@ -1,6 +1,6 @@
 // Type-level tests of deferred calls and chains (checked by tsc; the functions never run).
 import { describe, expectTypeOf, it } from 'vitest';
-import { QueueTasks, chain, type TaskCall, type TaskRecord } from '../../core/index.js';
+import { QueueTasks, chain, chord, group, type TaskCall, type TaskRecord } from '../../core/index.js';
 
 describe('workflow types', () => {
   it('types handle.with like addTask and chains step by step', () => {
@@ -39,4 +39,15 @@ function typed(): void {
   chain(add.with([1, 2]), words, words);
   // @ts-expect-error add needs two arguments; a chain step gets one
   chain(add.with([1, 2]), add);
+
+  const g2 = group([add.with([1, 2]), words.with([3])]);
+  expectTypeOf(g2.addTask()).resolves.toEqualTypeOf<TaskRecord<readonly unknown[], [number, string[]]>>();
+  const many = group([1, 2, 3].map((n) => add.with([n, n])));
+  expectTypeOf(many.addTask()).resolves.toEqualTypeOf<TaskRecord<readonly unknown[], number[]>>();
+  const sum = app.task('sum', (ns: number[]) => ns.reduce((a, b) => a + b, 0));
+  expectTypeOf(chord(many, sum).addTask()).resolves.toEqualTypeOf<TaskRecord<readonly unknown[], number>>();
+  // @ts-expect-error sum takes number[], the group yields string[][]
+  chord(group([words.with([1])]), sum);
+  // @ts-expect-error a callback must take the list as its argument
+  chord(many, add);
 }
