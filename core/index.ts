@@ -94,5 +94,8 @@ export {
   type TaskOptions,
   type TaskResult,
 } from './task.js';
+export { TaskCall, type CallOf } from './workflow/call.js';
+export { Chord, Group, chord, group, type ChordCallback, type GroupResults, type MemberCall } from './workflow/group.js';
+export { Chain, chain, type ChainResult, type ChainSteps, type StepHandle, type WorkflowAddOptions } from './workflow/chain.js';
 export type { ArgsSchema, ResultSchema, SchemaInput, SchemaOutput } from './schema.js';
 export type { ArgsProblem, JsonChecked, JsonPrimitive, JsonProblem, ResultProblem } from './json-types.js';

@@ -12,6 +12,7 @@ import { checkSchemaOptions, type ArgsSchema, type ResultSchema, type SchemaInpu
 import type { LoggerLike } from './logger.js';
 import type { TaskRecord } from './record.js';
 import { appMain, requireAppMain, sharedTaskDefinitions } from './state.js';
+import { TaskCall } from './workflow/call.js';
 
 /** A class of errors; `retryOn` matches subclasses too. */
 export type ErrorClass = abstract new (...args: never[]) => Error;
@@ -198,6 +199,14 @@ export class TaskHandle<A extends unknown[], R> {
       queue: options?.queue ?? this.options.queue,
       delay: options?.delay ?? this.options.delay,
     }) as Promise<TaskRecord<A, TaskResult<R>>>;
+  }
+
+  /**
+   * Builds this call without sending it (a deferred call, or a workflow's step):
+   * `await handle.with(args).addTask()` sends it as `handle.addTask(args)` would.
+   */
+  with(args: A, options?: AddTaskOptions): TaskCall<A, TaskResult<R>> {
+    return new TaskCall<A, TaskResult<R>>(this, args, options);
   }
 
   /**

@@ -16,6 +16,8 @@ import type { RecordWrites } from './record-writes.js';
 import { Admission, suspicionVerdict } from './suspicion.js';
 import { WorkerRegistry } from './worker-registry.js';
 import { FlowGate, limitsOf, requireLimiter, type Held } from './flow/gate.js';
+import { advance } from './workflow/advance.js';
+import { join } from './workflow/join.js';
 
 export interface WorkerParts {
   readonly broker: Broker;
@@ -388,6 +390,8 @@ export class Worker {
     progress.ending = true; // an outcome exists: a stopping worker waits for it instead of abandoning it
     const record = this.#storable(delivery, this.#beforeSave(raw));
     const { broker, writes, fused } = this.#parts;
+    // A workflow step moves its workflow on before it is settled (workflow/advance.ts).
+    if (delivery.message.meta !== undefined) await advance(this.#app, this.#parts, delivery.message, record, this.#log);
     if (!fused) {
       const current = await writes.save(record, { ttlMs });
       if (!current) {
@@ -396,6 +400,8 @@ export class Worker {
         return;
       }
     }
+    // A group member joins its siblings once its outcome is stored, before it is acked (workflow/join.ts).
+    if (delivery.message.meta !== undefined) await join(this.#app, this.#parts, delivery.message, record, this.#log);
     const owned =
       record.status === TaskStatus.RETRY && outcome?.kind === 'retry'
         ? await broker.retry(delivery, record, outcome.delayMs)
@@ -415,7 +421,9 @@ export class Worker {
     const error = { name: 'QTasksError', code, message: reason };
     const record = this.#storable(delivery, this.#beforeSave(recordOf(delivery.message, TaskStatus.DEAD, delivery.attempt, now, { startedAt, finishedAt: now, reason, error })), true);
     this.#log.error({ taskId: record.id, task: record.name, reason }, 'task dead-lettered');
+    if (delivery.message.meta !== undefined) await advance(this.#app, this.#parts, delivery.message, record, this.#log);
     if (!this.#parts.fused) await this.#parts.writes.save(record, { ttlMs });
+    if (delivery.message.meta !== undefined) await join(this.#app, this.#parts, delivery.message, record, this.#log);
     await this.#parts.broker.deadLetter(delivery, record, { ttlMs });
     progress.settled = true;
     this.#notify(record);

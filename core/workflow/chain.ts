@@ -1,0 +1,109 @@
+/**
+ * `chain(a.with(x), b, c)`: a workflow run by the workers, not the caller. Each step's message
+ * carries the chain (its continuation); the worker that finishes a step enqueues the next one
+ * (advance.ts) before it settles the step, under an id derived from the workflow's, so a step
+ * redelivered after a crash enqueues the same next step again, never a second one.
+ */
+import { randomUUID } from 'node:crypto';
+import { ErrorCodes, QTasksError } from '../errors.js';
+import { messageToRecord, type TaskRecord } from '../record.js';
+import type { TaskHandle, TaskOptions, TaskResult } from '../task.js';
+import { TaskCall } from './call.js';
+import { WORKFLOW_META, type ChainLink, type StepSpec } from './link.js';
+
+/** A step after the first: a task handle (ChainSteps checks that it takes the previous result). */
+export interface StepHandle {
+  readonly name: string;
+  readonly options: Readonly<TaskOptions>;
+}
+type AnyHandle = StepHandle;
+type ResultOfHandle<H> = H extends TaskHandle<infer _A, infer R> ? TaskResult<R> : never;
+
+/**
+ * Checks each step against the previous result: a step that cannot take it becomes the handle
+ * type it would have to be, so the compiler names the mismatch at that step.
+ */
+export type ChainSteps<Prev, Steps extends readonly unknown[]> = Steps extends readonly [infer H, ...infer Rest]
+  ? H extends TaskHandle<infer A, infer R>
+    ? [Prev] extends A
+      ? [H, ...ChainSteps<TaskResult<R>, Rest>]
+      : [TaskHandle<[previous: Prev], R>, ...ChainSteps<TaskResult<R>, Rest>]
+    : [TaskHandle<[previous: Prev], unknown>]
+  : [];
+
+/** The result of a chain: its last step's. */
+export type ChainResult<First, Steps extends readonly unknown[]> = Steps extends readonly [...unknown[], infer L] ? ResultOfHandle<L> : First;
+
+/** What `addTask` of a workflow takes. */
+export interface WorkflowAddOptions {
+  /** Wait up to this many ms for the workflow's final record. */
+  timeout?: number;
+}
+
+/** A chain built and not yet sent. */
+export class Chain<T> {
+  readonly #first: TaskCall<unknown[], unknown>;
+  readonly #rest: readonly AnyHandle[];
+
+  constructor(first: TaskCall<unknown[], unknown>, rest: readonly AnyHandle[]) {
+    this.#first = first;
+    this.#rest = rest;
+  }
+
+  /**
+   * Sends the chain. Resolves with the workflow's record: its id is the workflow's, which is the
+   * last step's task id (`app.get(id)` shows the chain's outcome). Without `timeout` the record
+   * is in status `new` (nothing of it may be stored yet); with it, the final record.
+   */
+  async addTask(options: WorkflowAddOptions = {}): Promise<TaskRecord<readonly unknown[], T>> {
+    const first = this.#first;
+    const app = first.handle.app;
+    if (this.#rest.length === 0) return (await first.handle.addTask(first.args, { ...first.options, ...options })) as TaskRecord<readonly unknown[], T>;
+    if (options.timeout !== undefined && (typeof options.timeout !== 'number' || !Number.isFinite(options.timeout) || options.timeout < 0)) {
+      throw new QTasksError(ErrorCodes.INVALID_OPTION, `chain: timeout must be a finite number >= 0, got ${String(options.timeout)}`);
+    }
+    const id = randomUUID();
+    const steps: StepSpec[] = [first.handle, ...this.#rest].map((h) => specOf(h));
+    const link: ChainLink = { id, index: 0, steps };
+    const meta = { ...first.options.meta, [WORKFLOW_META]: link };
+    await first.handle.addTask(first.args, { ...first.options, meta, timeout: undefined, onProgress: undefined });
+    const last = steps[steps.length - 1]!;
+    if (options.timeout !== undefined) return (await app.wait(id, options.timeout)) as TaskRecord<readonly unknown[], T>;
+    const now = Date.now();
+    const record = messageToRecord(
+      { id, name: last.name, queue: last.queue ?? app.config.defaultQueue, args: [], priority: last.priority ?? app.config.defaultPriority, createdAt: now, maxDeliveries: 1 },
+      now,
+    );
+    return record as TaskRecord<readonly unknown[], T>;
+  }
+}
+
+function specOf(handle: StepHandle): StepSpec {
+  const o = handle.options;
+  return {
+    name: handle.name,
+    ...(o.queue !== undefined ? { queue: o.queue } : {}),
+    ...(o.priority !== undefined ? { priority: o.priority } : {}),
+    ...(o.delay !== undefined ? { delay: o.delay } : {}),
+  };
+}
+
+/**
+ * A chain: `first` runs with its arguments, then each later step with the previous step's result
+ * as its only argument. The compiler rejects a step that cannot take the previous result.
+ */
+export function chain<A extends unknown[], T, const Steps extends readonly AnyHandle[]>(
+  first: TaskCall<A, T>,
+  ...steps: Steps & ChainSteps<T, Steps>
+): Chain<ChainResult<T, Steps>> {
+  if (!(first instanceof TaskCall)) {
+    throw new QTasksError(ErrorCodes.INVALID_ARGS, 'chain: the first step must be a call built with handle.with(args), e.g. chain(resize.with([url]), zip)');
+  }
+  steps.forEach((s: unknown, i) => {
+    if (s instanceof TaskCall) throw new QTasksError(ErrorCodes.INVALID_ARGS, `chain: step ${i + 2} is a call; later steps are task handles (they take the previous step's result)`);
+    if (typeof s !== 'object' || s === null || typeof (s as { name?: unknown }).name !== 'string') {
+      throw new QTasksError(ErrorCodes.INVALID_ARGS, `chain: step ${i + 2} is not a task handle`);
+    }
+  });
+  return new Chain(first as unknown as TaskCall<unknown[], unknown>, steps);
+}

@@ -1,0 +1,56 @@
+/**
+ * The kernel's half of running a group or chord: a member that ended stores its outcome, then
+ * reads its siblings' records; the member that finds them all final moves the workflow on (the
+ * chord's callback enqueued under the workflow's id, or the group's record written). Each member
+ * stores before it reads, so of two members ending together at least one sees both final; both
+ * may, and the callback's id makes the second enqueue a no-op. Done before the member is acked: a
+ * worker killed in between leaves the member to be redelivered, and it joins again.
+ */
+import type { QueueTasks } from '../app.js';
+import { enqueue, type EnqueueParts } from '../enqueue.js';
+import type { LoggerLike } from '../logger.js';
+import { TaskStatus, isFinal, recordOf, type TaskMessage, type TaskRecord } from '../record.js';
+import { groupLinkOf, memberId, type GroupLink } from './link.js';
+
+export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
+  const link = groupLinkOf(message.meta);
+  if (link === undefined || !isFinal(record.status)) return;
+  const ttlMs = app.config.resultTtlMs;
+  // A broker that keeps records writes them at the ack: store first, or no sibling could see it.
+  if (parts.fused) await parts.storage.save(record, { ttlMs });
+  const results: unknown[] = new Array<unknown>(link.size);
+  const failedAt = new Map<number, TaskRecord>();
+  let failed: TaskRecord | undefined; // the first failed member, by index
+  // Start after this member: members end roughly in order, so most stop at the first sibling read.
+  for (let k = 1; k <= link.size; k++) {
+    const j = (link.index + k) % link.size;
+    const r = j === link.index ? record : await parts.storage.get(memberId(link, j));
+    if (r === undefined || !isFinal(r.status)) return; // a sibling still runs: it will join
+    results[j] = r.returning ?? null;
+    if (r.status !== TaskStatus.SUCCESS) failedAt.set(j, r);
+  }
+  if (failedAt.size > 0) failed = failedAt.get(Math.min(...failedAt.keys()));
+  if (failed !== undefined) return fail(app, parts, link, message, failed, log);
+  if (link.callback !== undefined) {
+    const cb = link.callback;
+    await enqueue(app, parts, cb.name, [results], { id: link.id, queue: cb.queue, priority: cb.priority, delay: cb.delay }, undefined, true);
+    log.debug({ workflow: link.id }, 'workflow: every member ended; chord callback enqueued');
+    return;
+  }
+  const now = Date.now();
+  await parts.storage.save(recordOf(workflowMessage(app, link, message), TaskStatus.SUCCESS, 0, now, { finishedAt: now, returning: results }), { ttlMs });
+}
+
+function workflowMessage(app: QueueTasks, link: GroupLink, message: TaskMessage): TaskMessage {
+  const name = link.callback?.name ?? 'group';
+  return { id: link.id, name, queue: link.callback?.queue ?? app.config.defaultQueue, args: [], priority: link.callback?.priority ?? app.config.defaultPriority, createdAt: message.createdAt, maxDeliveries: 1 };
+}
+
+async function fail(app: QueueTasks, parts: EnqueueParts, link: GroupLink, message: TaskMessage, member: TaskRecord, log: LoggerLike): Promise<void> {
+  const now = Date.now();
+  const what = `group member ${member.id} (task "${member.name}") ended in ${member.status}`;
+  const detail = member.error?.message ?? member.reason;
+  const error = { name: member.error?.name ?? 'QTasksError', message: detail === undefined ? what : `${what}: ${detail}`, ...(member.error?.code !== undefined ? { code: member.error.code } : {}) };
+  await parts.storage.save(recordOf(workflowMessage(app, link, message), TaskStatus.ERROR, 0, now, { finishedAt: now, error }), { ttlMs: app.config.resultTtlMs });
+  log.warn({ workflow: link.id, taskId: member.id }, 'workflow: a group member failed; the workflow fails');
+}

@@ -1,0 +1,59 @@
+/**
+ * The continuation a workflow step's message carries (in `meta`, under WORKFLOW_META), and the
+ * ids of a chain's steps.
+ */
+
+/** The meta key of a step's continuation; reserved. */
+export const WORKFLOW_META = 'qtasks.workflow';
+
+/** How to enqueue a later step, resolved by the producer (a worker may not know the task). */
+export interface StepSpec {
+  readonly name: string;
+  readonly queue?: string;
+  readonly priority?: number;
+  readonly delay?: number;
+}
+
+/** A chain step's continuation: which workflow, which step this is, and every step. */
+export interface ChainLink {
+  readonly id: string;
+  readonly index: number;
+  readonly steps: readonly StepSpec[];
+}
+
+/** Step ids: the last step's id is the workflow's (its record is the chain's); the others derive from it. */
+export function stepId(link: ChainLink, index: number): string {
+  return index === link.steps.length - 1 ? link.id : `${link.id}.${index}`;
+}
+
+/** The continuation of a message, if it is a workflow step (checked: meta is anyone's JSON). */
+export function linkOf(meta: Readonly<Record<string, unknown>> | undefined): ChainLink | undefined {
+  const v = meta?.[WORKFLOW_META];
+  if (typeof v !== 'object' || v === null) return undefined;
+  const link = v as Partial<ChainLink>;
+  if (typeof link.id !== 'string' || typeof link.index !== 'number' || !Array.isArray(link.steps)) return undefined;
+  if (!link.steps.every((s: unknown) => typeof s === 'object' && s !== null && typeof (s as StepSpec).name === 'string')) return undefined;
+  return link as ChainLink;
+}
+
+/** A group member's continuation: its workflow, its place, the group's size, and the chord's callback. */
+export interface GroupLink {
+  readonly kind: 'group';
+  readonly id: string;
+  readonly index: number;
+  readonly size: number;
+  readonly callback?: StepSpec;
+}
+
+export function memberId(link: Pick<GroupLink, 'id'>, index: number): string {
+  return `${link.id}.m${index}`;
+}
+
+export function groupLinkOf(meta: Readonly<Record<string, unknown>> | undefined): GroupLink | undefined {
+  const v = meta?.[WORKFLOW_META];
+  if (typeof v !== 'object' || v === null) return undefined;
+  const link = v as Partial<GroupLink>;
+  if (link.kind !== 'group' || typeof link.id !== 'string' || typeof link.index !== 'number' || typeof link.size !== 'number') return undefined;
+  if (link.callback !== undefined && typeof link.callback?.name !== 'string') return undefined;
+  return link as GroupLink;
+}

@@ -1,0 +1,45 @@
+/** The three broker set-ups the workflow tests run on, each with unique app names and cleanup. */
+import type { Redis } from 'ioredis';
+import type { Plugin } from '../../core/plugin.js';
+import { memory } from '../../plugins/memory/index.js';
+import { redis } from '../../plugins/redis/index.js';
+import { RabbitFixture } from '../plugins/rabbitmq-helpers.js';
+import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
+
+export interface BrokerSetup {
+  readonly name: string;
+  plugins(app: string): Plugin[];
+}
+
+export interface Brokers {
+  readonly setups: readonly BrokerSetup[];
+  /** A unique app name, remembered for cleanup. */
+  appName(tag: string): string;
+  cleanup(): Promise<void>;
+}
+
+export function workflowBrokers(): Brokers {
+  const fx = new RabbitFixture();
+  const names: string[] = [];
+  let admin: Redis | undefined;
+  const setups: BrokerSetup[] = [
+    { name: 'memory', plugins: () => [memory()] },
+    { name: 'redis', plugins: () => [redis({ url: REDIS_URL })] },
+    { name: 'rabbitmq + redis storage', plugins: (app) => [fx.plugin(app), redis({ url: REDIS_URL, broker: false })] },
+  ];
+  return {
+    setups,
+    appName(tag) {
+      const n = `wf-${tag}-${process.pid}-${names.length}-${Math.random().toString(36).slice(2, 7)}`;
+      names.push(n);
+      return n;
+    },
+    async cleanup() {
+      admin ??= await adminClient();
+      await fx.cleanup(names);
+      await deleteAppKeys(admin, names);
+      await fx.close();
+      await admin.quit();
+    },
+  };
+}
