@@ -137,6 +137,12 @@ export interface Broker {
    * to a live worker that does; without it, a worker fails tasks it does not know.
    */
   release?(delivery: Delivery, delayMs: number): Promise<boolean>;
+  /**
+   * Optional: give an unrun delivery back to be delivered again, with the same `attempt` and
+   * `lost`, to no consumer before `delayMs` (a handler's RateLimitError). Without it the worker
+   * uses `release`, which must then delay the task for every consumer.
+   */
+  postpone?(delivery: Delivery, delayMs: number): Promise<boolean>;
   /** Move to the dead letters; `record` is in status `dead` with a reason. */
   deadLetter(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean>;
   /** Malformed messages and dead-lettered tasks, newest first. */

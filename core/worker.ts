@@ -262,9 +262,10 @@ export class Worker {
     if (progress.abandoned) return; // abandoned at stop: leave it unsettled
     if (progress.ending) return; // cancelled while running: already settled
     progress.ending = true;
-    if (outcome.kind !== 'success' && outcome.kind !== 'cancel' && outcome.error instanceof RateLimitError && this.#parts.broker.release !== undefined) {
+    const broker = this.#parts.broker;
+    if (outcome.kind !== 'success' && outcome.kind !== 'cancel' && outcome.error instanceof RateLimitError && (broker.postpone ?? broker.release) !== undefined) {
       // Not the task's failure: back to the queue for later, this attempt not spent.
-      await this.#parts.broker.release(delivery, outcome.error.retryAfterMs);
+      await (broker.postpone !== undefined ? broker.postpone(delivery, outcome.error.retryAfterMs) : broker.release!(delivery, outcome.error.retryAfterMs));
       progress.settled = true;
       return;
     }

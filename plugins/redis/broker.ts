@@ -158,6 +158,13 @@ export class RedisBroker implements Broker {
     return this.#consumer.release(delivery, wholeMs(delayMs, 0));
   }
 
+  /** Back to the delayed set for `delayMs`, same attempt (release hands it to another consumer at once instead). */
+  postpone(delivery: Delivery, delayMs: number): Promise<boolean> {
+    if (this.#consumer === undefined) return Promise.resolve(false);
+    const { queue, name } = delivery.message;
+    return this.#consumer.settle('b', delivery, '', wholeMs(delayMs, 0), `|${Buffer.byteLength(queue)}|${queue}${name}`);
+  }
+
   deadLetter(delivery: Delivery, record: TaskRecord, options: SaveOptions): Promise<boolean> {
     return this.#settle('d', delivery, record, wholeMs(options.ttlMs), record.reason ?? 'dead-lettered');
   }

@@ -135,6 +135,7 @@ interface Setup {
 
 const SETUPS: Setup[] = [
   { name: 'memory (three apps on one backend)', plugins: (_app, shared) => [memory({ backend: shared })] },
+  { name: 'redis (three apps)', plugins: () => [redis({ url: REDIS_URL })] },
   { name: 'rabbitmq + redis storage (three apps)', plugins: (app) => [fx.plugin(app), redis({ url: REDIS_URL, broker: false })] },
 ];
 
