@@ -25,7 +25,7 @@ function makeApp(name: string): QueueTasks {
   return new QueueTasks({ name, plugins: [redis({ url: REDIS_URL, blockTimeoutMs: 500 })], config: { logLevel: 'silent', heartbeatMs: 500, stopTimeoutMs: 2_000 }, globals: false });
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium (Redis)', () => {
+describe('dashboard in Chromium (Redis)', () => {
   const name = uniqueName('dash-browser');
   const worker = makeApp(name);
   const ops = makeApp(name);
@@ -68,6 +68,8 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium (Redis)', () => {
   }
 
   beforeAll(async () => {
+    // A missing browser fails loudly, as a missing server does; .ci/run installs it.
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
     await worker.start();
     await ops.start({ worker: false });
     url = await serve(dashboard(ops, { auth: false }));
