@@ -2,6 +2,7 @@
  * The app: owns its hooks, config, task registry and lifecycle. Everything that talks to the
  * outside world comes from plugins through hooks; with none, the in-memory plugin answers.
  */
+import { submitFlow, type FlowNode } from './workflow/flow.js';
 import { resolveConfig, type Config } from './config.js';
 import type { Broker, ComponentContext, GlobalConfig, Storage, WorkerInfo } from './contracts.js';
 import { ErrorCodes, QTasksError, WaitTimeoutError, asQTasksError } from './errors.js';
@@ -438,6 +439,14 @@ export class QueueTasks {
     const record = await waiting;
     if (record === undefined) throw new WaitTimeoutError(id, timeoutMs);
     return this.hooks.storage.afterGet.isUsed() ? this.hooks.storage.afterGet.call(record) : record;
+  }
+
+  /**
+   * Sends a flow: each node's task runs after all its children ended, with `ctx.childResults()`
+   * (docs/workflows.md). Resolves with the root's record; its id is the workflow's.
+   */
+  async flow(root: FlowNode, options: { timeout?: number } = {}): Promise<TaskRecord> {
+    return submitFlow(this, root, options);
   }
 
   /** The stored record of task `id`, or undefined (unknown or expired). */

@@ -2,6 +2,7 @@
  * Runs one attempt of a task: hooks, middlewares, maxTime, echo, generators, and the retry
  * decision. It never rejects: every way an attempt can end is an Outcome.
  */
+import { CHILDREN_META, type ChildResult } from './workflow/link.js';
 import type { QueueTasks } from './app.js';
 import type { Delivery } from './contracts.js';
 import { ErrorCodes, NoRetryError, QTasksError, RetryLaterError, TaskCancelError, TaskTimeoutError, toError } from './errors.js';
@@ -108,6 +109,11 @@ class Context implements TaskContext {
     const lines = (this.lines ??= []);
     lines.push(line);
     if (lines.length > this.#maxLines) lines.shift();
+  }
+
+  childResults(): readonly ChildResult[] {
+    const list = this.#delivery.message.meta?.[CHILDREN_META];
+    return Array.isArray(list) ? (list as ChildResult[]) : [];
   }
 
   progress(value: unknown): void {

@@ -96,6 +96,8 @@ export {
 } from './task.js';
 export { TaskCall, type CallOf } from './workflow/call.js';
 export { Chord, Group, chord, group, type ChordCallback, type GroupResults, type MemberCall } from './workflow/group.js';
+export type { FlowNode } from './workflow/flow.js';
+export type { ChildPolicy, ChildResult } from './workflow/link.js';
 export { Chain, chain, type ChainResult, type ChainSteps, type StepHandle, type WorkflowAddOptions } from './workflow/chain.js';
 export type { ArgsSchema, ResultSchema, SchemaInput, SchemaOutput } from './schema.js';
 export type { ArgsProblem, JsonChecked, JsonPrimitive, JsonProblem, ResultProblem } from './json-types.js';

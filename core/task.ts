@@ -13,6 +13,7 @@ import type { LoggerLike } from './logger.js';
 import type { TaskRecord } from './record.js';
 import { appMain, requireAppMain, sharedTaskDefinitions } from './state.js';
 import { TaskCall } from './workflow/call.js';
+import type { ChildResult } from './workflow/link.js';
 
 /** A class of errors; `retryOn` matches subclasses too. */
 export type ErrorClass = abstract new (...args: never[]) => Error;
@@ -49,6 +50,11 @@ export interface TaskContext {
    * one; task scope: this attempt's own, disposed after it). A throwing factory rejects here.
    */
   use<T>(dependency: Dependency<T>): Promise<T>;
+  /**
+   * In a flow's parent: its children's outcomes, in the order they were given (a child whose
+   * policy is `ignore` and that failed is left out). Elsewhere: an empty list.
+   */
+  childResults(): readonly ChildResult[];
 }
 
 export interface TaskOptions<Y = never> {

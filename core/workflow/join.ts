@@ -10,7 +10,7 @@ import type { QueueTasks } from '../app.js';
 import { enqueue, type EnqueueParts } from '../enqueue.js';
 import type { LoggerLike } from '../logger.js';
 import { TaskStatus, isFinal, recordOf, type TaskMessage, type TaskRecord } from '../record.js';
-import { groupLinkOf, memberId, type GroupLink } from './link.js';
+import { CHILDREN_META, WORKFLOW_META, groupLinkOf, memberId, type ChildResult, type GroupLink } from './link.js';
 
 export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
   const link = groupLinkOf(message.meta);
@@ -20,6 +20,7 @@ export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMe
   if (parts.fused) await parts.storage.save(record, { ttlMs });
   const results: unknown[] = new Array<unknown>(link.size);
   const failedAt = new Map<number, TaskRecord>();
+  const members: TaskRecord[] = new Array<TaskRecord>(link.size);
   let failed: TaskRecord | undefined; // the first failed member, by index
   // Start after this member: members end roughly in order, so most stop at the first sibling read.
   for (let k = 1; k <= link.size; k++) {
@@ -27,9 +28,11 @@ export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMe
     const r = j === link.index ? record : await parts.storage.get(memberId(link, j));
     if (r === undefined || !isFinal(r.status)) return; // a sibling still runs: it will join
     results[j] = r.returning ?? null;
+    members[j] = r;
     if (r.status !== TaskStatus.SUCCESS) failedAt.set(j, r);
   }
   if (failedAt.size > 0) failed = failedAt.get(Math.min(...failedAt.keys()));
+  if (link.callback?.flow === true) return flowParent(app, parts, link, message, members, log);
   if (failed !== undefined) return fail(app, parts, link, message, failed, log);
   if (link.callback !== undefined) {
     const cb = link.callback;
@@ -46,11 +49,38 @@ function workflowMessage(app: QueueTasks, link: GroupLink, message: TaskMessage)
   return { id: link.id, name, queue: link.callback?.queue ?? app.config.defaultQueue, args: [], priority: link.callback?.priority ?? app.config.defaultPriority, createdAt: message.createdAt, maxDeliveries: 1 };
 }
 
+/**
+ * Every child of a flow parent ended: enqueue the parent (its own args, its children's outcomes in
+ * meta, its own place in its parent), or, when a `failParent` child failed, fail it without running
+ * and let the failure climb to its own parent.
+ */
+async function flowParent(app: QueueTasks, parts: EnqueueParts, link: GroupLink, message: TaskMessage, members: readonly TaskRecord[], log: LoggerLike): Promise<void> {
+  const cb = link.callback!;
+  const children: ChildResult[] = [];
+  for (const r of members) {
+    if (r.status === TaskStatus.SUCCESS) {
+      children.push({ id: r.id, name: r.name, status: r.status, returning: r.returning ?? null });
+      continue;
+    }
+    const policy = groupLinkOf(r.meta)?.policy ?? 'failParent';
+    if (policy === 'failParent') return fail(app, parts, link, message, r, log);
+    if (policy === 'continue') children.push({ id: r.id, name: r.name, status: r.status, ...(r.error !== undefined ? { error: r.error } : {}) });
+  }
+  const meta = { [CHILDREN_META]: children, ...(cb.parentLink !== undefined ? { [WORKFLOW_META]: cb.parentLink } : {}) };
+  await enqueue(app, parts, cb.name, cb.args ?? [], { id: link.id, queue: cb.queue, priority: cb.priority, delay: cb.delay, meta }, undefined, true);
+  log.debug({ workflow: link.id }, 'workflow: every child ended; flow parent enqueued');
+}
+
 async function fail(app: QueueTasks, parts: EnqueueParts, link: GroupLink, message: TaskMessage, member: TaskRecord, log: LoggerLike): Promise<void> {
   const now = Date.now();
   const what = `group member ${member.id} (task "${member.name}") ended in ${member.status}`;
   const detail = member.error?.message ?? member.reason;
   const error = { name: member.error?.name ?? 'QTasksError', message: detail === undefined ? what : `${what}: ${detail}`, ...(member.error?.code !== undefined ? { code: member.error.code } : {}) };
-  await parts.storage.save(recordOf(workflowMessage(app, link, message), TaskStatus.ERROR, 0, now, { finishedAt: now, error }), { ttlMs: app.config.resultTtlMs });
-  log.warn({ workflow: link.id, taskId: member.id }, 'workflow: a group member failed; the workflow fails');
+  const parentLink = link.callback?.parentLink;
+  const own = { ...workflowMessage(app, link, message), ...(parentLink !== undefined ? { meta: { [WORKFLOW_META]: parentLink } } : {}) };
+  const failed = recordOf(own, TaskStatus.ERROR, 0, now, { finishedAt: now, error });
+  await parts.storage.save(failed, { ttlMs: app.config.resultTtlMs });
+  log.warn({ workflow: link.id, taskId: member.id }, 'workflow: a member failed; its workflow (or flow parent) fails');
+  // A flow parent failed without running: its own parent counts it as a child that ended.
+  if (parentLink !== undefined) await join(app, { ...parts, fused: false }, own, failed, log);
 }

@@ -42,7 +42,31 @@ export interface GroupLink {
   readonly id: string;
   readonly index: number;
   readonly size: number;
-  readonly callback?: StepSpec;
+  readonly callback?: StepSpec & FlowParent;
+  /** A flow child: what its failure does to its parent (default failParent). */
+  readonly policy?: ChildPolicy;
+}
+
+/** What a flow child's failure does to its parent (as BullMQ's flow options). */
+export type ChildPolicy = 'failParent' | 'ignore' | 'continue';
+
+/** A flow parent, enqueued when its children ended: its own args, and its own place in its parent. */
+export interface FlowParent {
+  readonly flow?: true;
+  readonly args?: readonly unknown[];
+  readonly parentLink?: GroupLink;
+}
+
+/** The meta key under which a flow parent receives its children's outcomes. */
+export const CHILDREN_META = 'qtasks.children';
+
+/** One child's outcome, as `ctx.childResults()` lists them (in the order the children were given). */
+export interface ChildResult {
+  readonly id: string;
+  readonly name: string;
+  readonly status: string;
+  readonly returning?: unknown;
+  readonly error?: { readonly name: string; readonly message: string; readonly code?: string };
 }
 
 export function memberId(link: Pick<GroupLink, 'id'>, index: number): string {
