@@ -692,7 +692,7 @@ if ARGV[4] == '1' then
 else
   redis.call('SET', KEYS[1], ARGV[2])
 end
-if ARGV[8] ~= '' then index_saved(ARGV[8], ARGV[7], cur, ARGV[9], ARGV[10], ARGV[11] == '1', ARGV[4] == '1', tonumber(ARGV[5]), ARGV[12]) end
+if ARGV[8] and ARGV[8] ~= '' then index_saved(ARGV[8], ARGV[7], cur, ARGV[9], ARGV[10], ARGV[11] == '1', ARGV[4] == '1', tonumber(ARGV[5]), ARGV[12]) end
 return 1
 `;
 
