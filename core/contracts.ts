@@ -199,6 +199,11 @@ export interface Storage {
    * then starts waiting, then publishes; a storage whose waitFinal registers synchronously needs none.
    */
   prepareWait?(): Promise<void>;
+  /**
+   * Optional: status indexes kept by `save` (and `reserve`), so a broker that keeps no records
+   * (RabbitMQ) can count, list, clean and retry from storage. See `StorageIndex`.
+   */
+  readonly index?: StorageIndex | undefined;
   stop(): Promise<void>;
 }
 
@@ -267,6 +272,31 @@ export interface Limiter {
 }
 
 // --- the control plane (issue 13): see docs/operations.md ---
+
+/** Per queue, how many records the storage keeps in each status (`delayed`: `new` ones saved with a future `runAt`, not started yet). */
+export type IndexCounts = { readonly queue: string } & Readonly<Record<TaskStatusName | 'delayed', number>>;
+
+/**
+ * The storage side of the control plane, for a broker without records: every `save` files the
+ * record under its status and queue (newest last), and final ones are kept by count per status
+ * (`retention`) as well as by their TTL. The broker's control adds what only the broker knows
+ * (what its queues hold) and revokes queued copies itself.
+ */
+export interface StorageIndex {
+  /** Per queue (in the order given; undefined: every queue seen), the records kept per status. */
+  counts(queues: readonly string[] | undefined): Promise<IndexCounts[]>;
+  /** A page of records of one status, newest first, as `Control.list`. */
+  list(query: ControlListQuery): Promise<ControlListPage>;
+  /**
+   * Atomically: if the record is `error` or `dead`, replaces it (unfenced) with `record` (status
+   * `new`, attempts 0) and returns true; else false.
+   */
+  requeue(record: TaskRecord): Promise<boolean>;
+  /** Deletes a record (and its index entries) unless it is `process`; returns what was deleted. */
+  remove(id: string): Promise<TaskRecord | undefined>;
+  /** Deletes up to `limit` records of `status` that entered it more than `olderThanMs` ago. */
+  clean(status: ListStatus, olderThanMs: number, limit: number): Promise<number>;
+}
 
 /** What a `Control` may offer; a call whose capability is missing fails with QTASKS_ERR_UNSUPPORTED. */
 export type ControlCapability = 'counts' | 'list' | 'cancel' | 'retry' | 'promote' | 'remove' | 'clean' | 'purge' | 'pause' | 'events' | 'progress';

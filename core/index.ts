@@ -27,6 +27,8 @@ export type {
   RecordWrite,
   ReserveOptions,
   Retention,
+  StorageIndex,
+  IndexCounts,
   SaveOptions,
   Storage,
   TaskEvent,

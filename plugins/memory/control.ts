@@ -56,28 +56,8 @@ export class MemoryControl implements Control {
     });
   }
 
-  // In process a page is cut from the index of each queue (newest first); the cursor is the
-  // position after the last record returned.
   async list(query: ControlListQuery): Promise<ControlListPage> {
-    const b = this.#backend;
-    const queues = query.queue !== undefined ? [query.queue] : b.index.queues().sort();
-    const records: TaskRecord[] = [];
-    for (const queue of queues) {
-      for (const id of b.index.newestFirst(queue, query.status)) {
-        const record = b.getRecord(id);
-        if (record !== undefined && record.status === query.status && (query.name === undefined || record.name === query.name)) records.push(record);
-      }
-    }
-    records.sort((x, y) => y.updatedAt - x.updatedAt || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
-    let start = 0;
-    if (query.cursor !== undefined) {
-      const [at, id] = splitCursor(query.cursor);
-      start = records.findIndex((r) => r.updatedAt < at || (r.updatedAt === at && r.id > id));
-      if (start < 0) start = records.length;
-    }
-    const page = records.slice(start, start + query.limit);
-    const last = page[page.length - 1];
-    return start + query.limit < records.length && last !== undefined ? { records: page, cursor: `${last.updatedAt}:${last.id}` } : { records: page };
+    return listRecords(this.#backend, query);
   }
 
   async cancel(id: string, reason: string): Promise<CancelFound> {
@@ -122,19 +102,7 @@ export class MemoryControl implements Control {
   }
 
   async clean(status: ListStatus, olderThanMs: number, limit: number): Promise<number> {
-    const b = this.#backend;
-    const before = Date.now() - olderThanMs;
-    let n = 0;
-    for (const queue of b.index.queues()) {
-      for (const id of b.index.oldest(queue, status, Infinity)) {
-        if (n >= limit) return n;
-        const record = b.getRecord(id);
-        if (record === undefined || record.updatedAt > before) continue;
-        b.deleteRecord(id);
-        n++;
-      }
-    }
-    return n;
+    return cleanRecords(this.#backend, status, olderThanMs, limit);
   }
 
   async purge(queue: string): Promise<number> {
@@ -175,6 +143,45 @@ export class MemoryControl implements Control {
     this.#backend.cancelListeners.add(listener);
     return async () => void this.#backend.cancelListeners.delete(listener);
   }
+}
+
+// In process a page is cut from the index of each queue (newest first); the cursor is the
+// position after the last record returned.
+export function listRecords(b: MemoryBackend, query: ControlListQuery): ControlListPage {
+  const queues = query.queue !== undefined ? [query.queue] : b.index.queues().sort();
+  const records: TaskRecord[] = [];
+  for (const queue of queues) {
+    for (const id of b.index.newestFirst(queue, query.status)) {
+      const record = b.getRecord(id);
+      if (record !== undefined && record.status === query.status && (query.name === undefined || record.name === query.name)) records.push(record);
+    }
+  }
+  records.sort((x, y) => y.updatedAt - x.updatedAt || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  let start = 0;
+  if (query.cursor !== undefined) {
+    const [at, id] = splitCursor(query.cursor);
+    start = records.findIndex((r) => r.updatedAt < at || (r.updatedAt === at && r.id > id));
+    if (start < 0) start = records.length;
+  }
+  const page = records.slice(start, start + query.limit);
+  const last = page[page.length - 1];
+  return start + query.limit < records.length && last !== undefined ? { records: page, cursor: `${last.updatedAt}:${last.id}` } : { records: page };
+}
+
+/** Deletes up to `limit` records of `status` last written more than `olderThanMs` ago. */
+export function cleanRecords(b: MemoryBackend, status: ListStatus, olderThanMs: number, limit: number): number {
+  const before = Date.now() - olderThanMs;
+  let n = 0;
+  for (const queue of b.index.queues()) {
+    for (const id of b.index.oldest(queue, status, Infinity)) {
+      if (n >= limit) return n;
+      const record = b.getRecord(id);
+      if (record === undefined || record.updatedAt > before) continue;
+      b.deleteRecord(id);
+      n++;
+    }
+  }
+  return n;
 }
 
 function splitCursor(cursor: string): [number, string] {

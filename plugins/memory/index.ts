@@ -32,7 +32,8 @@ export interface MemoryParts {
 
 /** Broker, storage and global config over one backend; the broker keeps the storage in step. */
 export function createMemoryParts(backend: MemoryBackend = new MemoryBackend(), fused = true, retention: Retention = {}): MemoryParts {
-  const storage = new MemoryStorage(backend);
+  // Beside another broker the storage keeps retention and offers its status indexes (Storage.index).
+  const storage = new MemoryStorage(backend, fused ? undefined : retention);
   return { broker: new MemoryBroker(backend, fused ? storage : undefined, retention), storage, globalConfig: new MemoryGlobalConfig(backend) };
 }
 

@@ -1,25 +1,39 @@
 /** Memory storage and global config over a MemoryBackend. */
-import type { ComponentContext, GlobalConfig, Limiter, RecordWrite, ReserveOptions, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, Limiter, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
 import { isFinal } from '../../core/record.js';
 import type { TaskRecord } from '../../core/record.js';
 import type { MemoryBackend } from './backend.js';
+import { MemoryStorageIndex } from './storage-index.js';
 
 export class MemoryStorage implements Storage {
   readonly name = 'memory';
   readonly #backend: MemoryBackend;
+  /** Offered beside a broker without records (the memory broker keeps retention itself). */
+  readonly index: MemoryStorageIndex | undefined;
+  readonly #retention: Retention | undefined;
 
-  constructor(backend: MemoryBackend) {
+  /** `retention`: given when this storage is used beside another broker (it then offers `index`). */
+  constructor(backend: MemoryBackend, retention?: Retention) {
     this.#backend = backend;
+    this.#retention = retention;
+    this.index = retention !== undefined ? new MemoryStorageIndex(backend) : undefined;
   }
 
   async start(_ctx: ComponentContext): Promise<void> {}
 
   async save(record: TaskRecord, options: SaveOptions): Promise<boolean> {
-    return this.#backend.saveRecord(record, options.ttlMs);
+    return this.#write(record, options.ttlMs);
   }
 
   async saveMany(writes: readonly RecordWrite[]): Promise<boolean[]> {
-    return writes.map((w) => this.#backend.saveRecord(w.record, w.options.ttlMs));
+    return writes.map((w) => this.#write(w.record, w.options.ttlMs));
+  }
+
+  #write(record: TaskRecord, ttlMs: number): boolean {
+    const ok = this.#backend.saveRecord(record, ttlMs);
+    const keep = ok && isFinal(record.status) ? this.#retention?.[record.status as keyof Retention] : undefined;
+    if (keep !== undefined) this.#backend.trimRecords(record.queue, record.status, keep);
+    return ok;
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {

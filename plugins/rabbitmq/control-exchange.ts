@@ -27,6 +27,7 @@ interface Listener {
 export class ControlExchange {
   readonly control: string;
   readonly events: string;
+  readonly topo: Topology;
   readonly #session: AmqpSession;
   readonly #listeners = new Set<Listener>();
   #ch: { gen: number; ch: Channel } | undefined;
@@ -37,6 +38,7 @@ export class ControlExchange {
 
   constructor(session: AmqpSession, topo: Topology) {
     this.#session = session;
+    this.topo = topo;
     this.control = `${topo.base}.control`;
     this.events = `${topo.base}.events`;
   }
@@ -74,6 +76,24 @@ export class ControlExchange {
   async #ready(): Promise<{ ch: Channel; link: Link }> {
     const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
     return { ch: await this.#channel(link), link };
+  }
+
+  /**
+   * The ready messages of server queue `name` (a passive declare on a channel of its own: a
+   * missing queue closes the channel it was asked on); 0 if the queue does not exist yet.
+   */
+  async readyCount(name: string): Promise<number> {
+    const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
+    const ch = await link.model.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      return (await ch.checkQueue(name)).messageCount;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return 0;
+      throw err;
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
   }
 
   /** Sends `body` (JSON) to `exchange`; resolves once handed to the connection. */

@@ -12,9 +12,9 @@
  * - progress: fenced on the delivery this process runs, sent as an event (the kernel stores it).
  */
 import { randomUUID } from 'node:crypto';
-import type { CancelFound, ComponentContext, Control, ControlCapability, ControlListPage, GlobalConfig, QueueCounts, Storage, TaskEvent, TaskEventType } from '../../core/contracts.js';
+import type { CancelFound, ComponentContext, Control, ControlCapability, ControlListPage, ControlListQuery, GlobalConfig, ListStatus, QueueCounts, Storage, StorageIndex, TaskEvent, TaskEventType } from '../../core/contracts.js';
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
-import { TaskStatus, isFinal, type TaskMessage } from '../../core/record.js';
+import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { BoundedMap } from './bounded-map.js';
 import type { ControlExchange } from './control-exchange.js';
 
@@ -24,6 +24,8 @@ const ALL = new Set<ControlCapability>([...ALWAYS, 'cancel', 'pause']);
 const NO_CANCEL = new Set<ControlCapability>([...ALWAYS, 'pause']);
 const NO_PAUSE = new Set<ControlCapability>([...ALWAYS, 'cancel']);
 const ALONE = new Set<ControlCapability>(ALWAYS);
+/** What a storage with status indexes (`Storage.index`) adds. */
+const INDEXED: ControlCapability[] = ['counts', 'list', 'retry', 'remove', 'clean'];
 /** The storage RabbitMQ supplies when nothing else does: it knows this process's tasks only. */
 const REPLY_STORAGE = 'rabbitmq-reply';
 /** Revoked ids a process remembers (oldest forgotten first). */
@@ -47,6 +49,8 @@ export interface ControlParts {
   globalConfig(): GlobalConfig | undefined;
   /** Whether a plugin supplies the global config (else the kernel's per-app memory one). */
   sharedGlobalConfig(): boolean;
+  /** Publishes a task again (retry), as `addTask` would. */
+  publish(message: TaskMessage, record: TaskRecord): Promise<void>;
 }
 
 export class RabbitControl implements Control {
@@ -54,11 +58,19 @@ export class RabbitControl implements Control {
   get capabilities(): ReadonlySet<ControlCapability> {
     const cancel = this.#parts.storage()?.name !== REPLY_STORAGE;
     const pause = this.#parts.sharedGlobalConfig();
-    return cancel ? (pause ? ALL : NO_PAUSE) : pause ? NO_CANCEL : ALONE;
+    const base = cancel ? (pause ? ALL : NO_PAUSE) : pause ? NO_CANCEL : ALONE;
+    return this.#parts.storage()?.index !== undefined ? new Set([...base, ...INDEXED]) : base;
+  }
+
+  /** The storage's status indexes, or the unsupported error for `capability`. */
+  #index(capability: ControlCapability): StorageIndex {
+    const index = this.#parts.storage()?.index;
+    if (index === undefined) throw this.#unsupported(capability);
+    return index;
   }
 
   get alternatives(): string {
-    const extra = this.capabilities.size < ALL.size ? 'rabbitmq() with redis({ broker: false }) for storage and global config (cancel, pause), or ' : '';
+    const extra = this.capabilities.size < ALL.size + INDEXED.length ? 'rabbitmq() with redis({ broker: false }) for storage and global config (counts, list, retry, remove, clean, cancel, pause), or ' : '';
     return `${extra}redis() or memory() as both broker and storage (AMQP cannot count, list, move or delete a queued message by id; see docs/rabbitmq.md)`;
   }
   readonly #exchange: ControlExchange;
@@ -157,8 +169,10 @@ export class RabbitControl implements Control {
     if (reason !== undefined || message.createdAt > this.#checkBefore) return reason;
     const storage = this.#parts.storage();
     if (storage === undefined) return undefined;
+    // With indexes every published task has a record first: none means it was removed or cleaned.
+    const removed = storage.index !== undefined ? 'removed' : undefined;
     return storage.get(message.id).then(
-      (r) => (r !== undefined && r.status === TaskStatus.CANCEL ? (r.reason ?? 'cancelled') : undefined),
+      (r) => (r === undefined ? removed : r.status === TaskStatus.CANCEL ? (r.reason ?? 'cancelled') : undefined),
       () => undefined,
     );
   }
@@ -170,12 +184,26 @@ export class RabbitControl implements Control {
 
   // --- the Control contract ---
 
-  async counts(): Promise<QueueCounts[]> {
-    throw this.#unsupported('counts');
+  /**
+   * waiting: ready messages in the queue's server queue (revoked ones included until a worker
+   * drops them); the rest from the storage's indexes (delayed: saved with a future start, not
+   * started yet). Paused from the flag global config keeps.
+   */
+  async counts(queues: readonly string[] | undefined): Promise<QueueCounts[]> {
+    const index = this.#index('counts');
+    const gc = this.#parts.globalConfig();
+    const all = (await gc?.get(PAUSED_KEY + '*')) === '1';
+    const out: QueueCounts[] = [];
+    for (const c of await index.counts(queues)) {
+      const waiting = await this.#exchange.readyCount(this.#exchange.topo.workQueue(c.queue));
+      const paused = all || (await gc?.get(PAUSED_KEY + c.queue)) === '1';
+      out.push({ queue: c.queue, waiting, delayed: c.delayed, running: c.process, retrying: c.retry, dead: c.dead, success: c.success, error: c.error, cancel: c.cancel, paused });
+    }
+    return out;
   }
 
-  async list(): Promise<ControlListPage> {
-    throw this.#unsupported('list');
+  async list(query: ControlListQuery): Promise<ControlListPage> {
+    return this.#index('list').list(query);
   }
 
   async cancel(id: string, reason: string): Promise<CancelFound> {
@@ -197,20 +225,31 @@ export class RabbitControl implements Control {
     return 'queued';
   }
 
-  async retry(): Promise<boolean> {
-    throw this.#unsupported('retry');
+  /** The record goes back to `new` (only from error or dead, atomically), then the message is published again. */
+  async retry(message: TaskMessage): Promise<boolean> {
+    const record = messageToRecord(message, Date.now());
+    if (!(await this.#index('retry').requeue(record))) return false;
+    await this.#parts.publish(message, record);
+    return true;
   }
 
   async promote(): Promise<boolean> {
     throw this.#unsupported('promote');
   }
 
-  async remove(): Promise<boolean> {
-    throw this.#unsupported('remove');
+  /** Deletes the record; a queued copy is revoked (dropped on receipt by any worker). */
+  async remove(id: string): Promise<boolean> {
+    const removed = await this.#index('remove').remove(id);
+    if (removed === undefined) return false;
+    if (!isFinal(removed.status)) {
+      await this.#parts.globalConfig()?.set(REVOKED_AT_KEY, String(Date.now()));
+      await this.#exchange.publish(this.#exchange.control, '', { k: 'cancel', id, reason: 'removed' } satisfies ControlMessage);
+    }
+    return true;
   }
 
-  async clean(): Promise<number> {
-    throw this.#unsupported('clean');
+  async clean(status: ListStatus, olderThanMs: number, limit: number): Promise<number> {
+    return this.#index('clean').clean(status, olderThanMs, limit);
   }
 
   async purge(): Promise<number> {

@@ -157,6 +157,7 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
         storage: storageOf,
         globalConfig: () => (app.state === 'started' || app.state === 'stopping' ? app.globalConfig : undefined),
         sharedGlobalConfig: () => app.hooks.storage.provideGlobalConfig.isUsed(),
+        publish: (message, record): Promise<void> => broker.publish(message, { delayMs: 0, record, awaitsResult: false }),
       });
       const broker = new ControlledBroker(amqp, control, exchange);
       app.hooks.broker.provide.tap(name, () => broker);

@@ -10,7 +10,7 @@ import type { ComponentContext } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError, asQTasksError, messageOf } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { Keys } from './keys.js';
-import { ENQUEUE, GET, RENEW, SAVE, SAVE_MANY, STEP, WATCH } from './lua.js';
+import { ENQUEUE, GET, REMOVE_SAVED, RENEW, REQUEUE_SAVED, SAVE, SAVE_MANY, STEP, WATCH } from './lua.js';
 import { ENQUEUE_DEDUP, RESERVE } from './dedup-lua.js';
 import { LIMIT, SLOT } from './limiter-lua.js';
 import { ALIVE, HEARTBEAT, LEAVE, WORKERS } from './registry-lua.js';
@@ -35,6 +35,8 @@ const SOURCES = {
   qtasksRenew: RENEW,
   qtasksSave: SAVE,
   qtasksSaveMany: SAVE_MANY,
+  qtasksRequeueSaved: REQUEUE_SAVED,
+  qtasksRemoveSaved: REMOVE_SAVED,
   qtasksGet: GET,
   qtasksWatch: WATCH,
   qtasksHeartbeat: HEARTBEAT,

@@ -20,6 +20,7 @@ import { TaskStatus, messageToRecord, type TaskMessage, type TaskRecord } from '
 import { wholeMs, type RedisConnection } from './connection.js';
 import { EventReader } from './control-events.js';
 import { decodeRecord, type RedisStorage } from './storage.js';
+import { indexClean, indexCounts, indexList } from './storage-index.js';
 
 const QUEUE_SIDE: ControlCapability[] = ['counts', 'cancel', 'promote', 'pause', 'events', 'progress'];
 const ALL: ControlCapability[] = [...QUEUE_SIDE, 'list', 'retry', 'remove', 'clean', 'purge'];
@@ -51,32 +52,14 @@ export class RedisControl implements Control {
   }
 
   async counts(queues: readonly string[] | undefined): Promise<QueueCounts[]> {
-    const keys = this.#conn.keys;
-    const flat = (await this.#conn.run('qtasksCounts', keys.paused, keys.base, ...(queues ?? []))) as Array<string | number>;
-    const out: QueueCounts[] = [];
-    for (let k = 0; k + 9 < flat.length; k += 10) {
-      const [news, delayed, running, retrying, success, error, cancel, dead] = flat.slice(k + 1, k + 9).map(Number) as number[];
-      out.push({ queue: String(flat[k]), waiting: news! - delayed!, delayed: delayed!, running: running!, retrying: retrying!, dead: dead!, success: success!, error: error!, cancel: cancel!, paused: Number(flat[k + 9]) === 1 });
-    }
-    return out;
+    return (await indexCounts(this.#conn, queues)).map((c) => ({
+      queue: c.queue, waiting: c.new - c.delayed, delayed: c.delayed, running: c.process, retrying: c.retry,
+      dead: c.dead, success: c.success, error: c.error, cancel: c.cancel, paused: c.paused,
+    }));
   }
 
-  async list(query: ControlListQuery): Promise<ControlListPage> {
-    const keys = this.#conn.keys;
-    let score = '';
-    let id = '';
-    if (query.cursor !== undefined) {
-      const colon = query.cursor.indexOf(':');
-      score = query.cursor.slice(0, colon);
-      id = query.cursor.slice(colon + 1);
-    }
-    const reply = (await this.#conn.run('qtasksList', keys.queues, keys.base, query.status, query.queue ?? '', query.name ?? '', query.limit, score, id)) as Array<string | number | null>;
-    const records: TaskRecord[] = [];
-    for (let k = 3; k + 4 < reply.length; k += 5) {
-      const record = decodeRecord(String(reply[k + 4]), reply.slice(k, k + 4) as Array<string | null>, this.#leaseMs);
-      if (record !== undefined) records.push(record);
-    }
-    return Number(reply[0]) === 1 && reply[1] !== '' ? { records, cursor: `${String(reply[1])}:${String(reply[2])}` } : { records };
+  list(query: ControlListQuery): Promise<ControlListPage> {
+    return indexList(this.#conn, this.#leaseMs, query);
   }
 
   async cancel(id: string, reason: string): Promise<CancelFound> {
@@ -110,16 +93,8 @@ export class RedisControl implements Control {
     return (await this.#conn.run('qtasksRemove', keys.record(id), keys.base, id)) === 1;
   }
 
-  async clean(status: ListStatus, olderThanMs: number, limit: number): Promise<number> {
-    const keys = this.#conn.keys;
-    let n = 0;
-    // at most 1000 deletions per script call: a large clean never holds the server long
-    while (n < limit) {
-      const done = Number(await this.#conn.run('qtasksClean', keys.queues, keys.base, status, wholeMs(olderThanMs, 0), Math.min(1000, limit - n)));
-      n += done;
-      if (done === 0) break;
-    }
-    return n;
+  clean(status: ListStatus, olderThanMs: number, limit: number): Promise<number> {
+    return indexClean(this.#conn, status, olderThanMs, limit);
   }
 
   async purge(queue: string): Promise<number> {

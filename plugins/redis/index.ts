@@ -72,7 +72,7 @@ export function redis(options: RedisPluginOptions = {}): Plugin {
         ...(options.client !== undefined ? { client: options.client } : {}),
         ...(options.redisOptions !== undefined ? { redisOptions: options.redisOptions } : {}),
       });
-      const storage = wantStorage ? new RedisStorage(conn) : undefined;
+      const storage = wantStorage ? new RedisStorage(conn, { indexed: !wantBroker, retention }) : undefined;
       // Broker and storage in one plugin: the broker writes records in its own scripts ("fused").
       const broker = wantBroker ? new RedisBroker(conn, { blockMs, retention }, storage) : undefined;
       const globalConfig = wantGlobal ? new RedisGlobalConfig(conn) : undefined;

@@ -603,10 +603,80 @@ return out
 `;
 
 /**
+ * The status indexes of a storage beside a broker without records (unfused): the same keys the
+ * broker scripts keep (control-lua.ts), so COUNTS, LIST and CLEAN read them as they are. SAVE
+ * ARGV 8..12: base ('' = no indexes), status, queue, delayed ('1'), keep (retention of the status, '' none).
+ */
+export const INDEX_SAVED = `
+local function index_saved(p, id, cur, status, queue, delayed, final, ttl, keep)
+  local now = now_ms()
+  if cur then
+    local ok, old = pcall(cjson.decode, string.sub(cur, string.find(cur, '|', 1, true) + 1))
+    if ok and type(old) == 'table' and type(old.status) == 'string' and type(old.queue) == 'string' then
+      if old.status ~= status or old.queue ~= queue then redis.call('ZREM', sidx(p, old.status, old.queue), id) end
+      if old.status == 'new' then redis.call('ZREM', sidx(p, 'delayed', old.queue), id) end
+    end
+  end
+  local key = sidx(p, status, queue)
+  redis.call('ZADD', key, now, id)
+  if delayed then redis.call('ZADD', sidx(p, 'delayed', queue), now, id) end
+  redis.call('SADD', p .. 'queues', queue)
+  if final then
+    -- records expire with their TTL: so do their index entries; retention by count deletes the oldest
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - ttl))
+    if keep ~= '' then
+      local excess = redis.call('ZCARD', key) - tonumber(keep)
+      if excess > 0 then
+        local gone = redis.call('ZRANGE', key, 0, math.min(excess, 100) - 1)
+        local dels = {}
+        for _, g in ipairs(gone) do
+          dels[#dels + 1] = p .. 'r:' .. g
+          dels[#dels + 1] = p .. 'p:' .. g
+        end
+        redis.call('DEL', unpack(dels))
+        redis.call('ZREM', key, unpack(gone))
+      end
+    end
+  end
+end
+`;
+
+/** KEYS: record. ARGV: base, id, new record ('0|<JSON>'), its queue. Only over an `error` or `dead` record. */
+export const REQUEUE_SAVED = `${COMMON}
+local p, id = ARGV[1], ARGV[2]
+local r = redis.call('GET', KEYS[1])
+if not r then return 0 end
+local ok, rec = pcall(cjson.decode, string.sub(r, string.find(r, '|', 1, true) + 1))
+if not ok or type(rec) ~= 'table' or (rec.status ~= 'error' and rec.status ~= 'dead') then return 0 end
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('ZREM', sidx(p, rec.status, rec.queue), id)
+redis.call('ZADD', sidx(p, 'new', ARGV[4]), now_ms(), id)
+redis.call('SADD', p .. 'queues', ARGV[4])
+return 1
+`;
+
+/** KEYS: record. ARGV: base, id. Deletes a record that is not running, and its index entries; returns it. */
+export const REMOVE_SAVED = `${COMMON}
+local p, id = ARGV[1], ARGV[2]
+local r = redis.call('GET', KEYS[1])
+if not r then return false end
+local ok, rec = pcall(cjson.decode, string.sub(r, string.find(r, '|', 1, true) + 1))
+if ok and type(rec) == 'table' then
+  if rec.status == 'process' then return false end
+  if type(rec.queue) == 'string' then
+    redis.call('ZREM', sidx(p, rec.status, rec.queue), id)
+    redis.call('ZREM', sidx(p, 'delayed', rec.queue), id)
+  end
+end
+redis.call('DEL', KEYS[1], p .. 'p:' .. id)
+return r
+`;
+
+/**
  * KEYS: record. ARGV: done channel, value ('<attempts>|<JSON>'), attempts, final ('1' or ''),
  * ttlMs, waiting set, id. Fenced: a stored record with more attempts wins.
  */
-export const SAVE = `${COMMON}
+export const SAVE = `${COMMON}${INDEX_SAVED}
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local n = tonumber(string.match(cur, '^(%d+)|'))
@@ -622,6 +692,7 @@ if ARGV[4] == '1' then
 else
   redis.call('SET', KEYS[1], ARGV[2])
 end
+if ARGV[8] and ARGV[8] ~= '' then index_saved(ARGV[8], ARGV[7], cur, ARGV[9], ARGV[10], ARGV[11] == '1', ARGV[4] == '1', tonumber(ARGV[5]), ARGV[12]) end
 return 1
 `;
 
@@ -629,10 +700,13 @@ return 1
  * SAVE for many records of the app, in order: ARGV[1] the key base, then five per record (id,
  * value, attempts, final flag, ttl ms). Answers 1 or 0 per record, as SAVE does.
  */
-export const SAVE_MANY = `${COMMON}
+export const SAVE_MANY = `${COMMON}${INDEX_SAVED}
 local p = ARGV[1]
+-- ARGV[2] '1': each write also carries status, queue, delayed, keep (status indexes, INDEX_SAVED)
+local indexed = ARGV[2] == '1'
+local stride = indexed and 9 or 5
 local out = {}
-for i = 2, #ARGV, 5 do
+for i = 3, #ARGV, stride do
   local id, value, attempts, final, ttl = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
   local key = p .. 'r:' .. id
   local cur = redis.call('GET', key)
@@ -650,6 +724,7 @@ for i = 2, #ARGV, 5 do
     else
       redis.call('SET', key, value)
     end
+    if indexed then index_saved(p, id, cur, ARGV[i + 5], ARGV[i + 6], ARGV[i + 7] == '1', final == '1', tonumber(ttl), ARGV[i + 8]) end
     out[#out + 1] = 1
   end
 end

@@ -4,11 +4,12 @@
  * when the task's id is in the app's `waiting` set; waiters subscribe before they look, so none
  * is missed.
  */
-import type { ComponentContext, RecordWrite, ReserveOptions, SaveOptions, Storage } from '../../core/contracts.js';
+import type { ComponentContext, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { Waiters } from '../../core/waiters.js';
 import { driverError, wholeMs, type RedisClient, type RedisConnection } from './connection.js';
+import { RedisStorageIndex } from './storage-index.js';
 
 export class RedisStorage implements Storage {
   readonly name = 'redis';
@@ -19,8 +20,14 @@ export class RedisStorage implements Storage {
   #started = false;
   #leaseMs = 30_000;
 
-  constructor(conn: RedisConnection) {
+  /** Status indexes kept by `save` (storage beside a broker without records; the Redis broker keeps its own). */
+  readonly index: RedisStorageIndex | undefined;
+  readonly #retention: Retention;
+
+  constructor(conn: RedisConnection, options: { indexed?: boolean; retention?: Retention } = {}) {
     this.#conn = conn;
+    this.#retention = options.retention ?? {};
+    this.index = options.indexed === true ? new RedisStorageIndex(conn, () => this.#leaseMs) : undefined;
   }
 
   async start(ctx: ComponentContext): Promise<void> {
@@ -32,19 +39,28 @@ export class RedisStorage implements Storage {
   async save(record: TaskRecord, options: SaveOptions): Promise<boolean> {
     const keys = this.#ready().keys;
     const value = `${record.attempts}|${JSON.stringify(record)}`;
-    const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, isFinal(record.status) ? '1' : '', wholeMs(options.ttlMs), keys.waiting, record.id);
+    const final = isFinal(record.status);
+    const index = this.index === undefined ? [] : [keys.base, ...this.#indexArgs(record)];
+    const ok = await this.#conn.run('qtasksSave', keys.record(record.id), keys.done, value, record.attempts, final ? '1' : '', wholeMs(options.ttlMs), keys.waiting, record.id, ...index);
     return ok === 1;
   }
 
   /** Every write in one script call (SAVE_MANY in lua.ts), fenced one by one, in order. */
   async saveMany(writes: readonly RecordWrite[]): Promise<boolean[]> {
     const keys = this.#ready().keys;
-    const args: Array<string | number> = [keys.base, keys.base];
+    const args: Array<string | number> = [keys.base, keys.base, this.index !== undefined ? '1' : ''];
     for (const { record, options } of writes) {
       args.push(record.id, `${record.attempts}|${JSON.stringify(record)}`, record.attempts, isFinal(record.status) ? '1' : '', wholeMs(options.ttlMs));
+      if (this.index !== undefined) args.push(...this.#indexArgs(record));
     }
     const reply = (await this.#conn.runArgs('qtasksSaveMany', args)) as number[];
     return reply.map((ok) => ok === 1);
+  }
+
+  /** What INDEX_SAVED needs (lua.ts): status, queue, delayed ('1': new with a future start), keep (retention). */
+  #indexArgs(record: TaskRecord): string[] {
+    const delayed = record.status === TaskStatus.NEW && (record.runAt ?? 0) > Date.now() ? '1' : '';
+    return [record.status, record.queue, delayed, String((this.#retention as Record<string, number | undefined>)[record.status] ?? '')];
   }
 
   /** Takes the id (and dedup key) here before a broker without records publishes (RESERVE in dedup-lua.ts). */
@@ -52,7 +68,10 @@ export class RedisStorage implements Storage {
     const keys = this.#ready().keys;
     const d = options.dedup;
     const reply = await this.#conn.run('qtasksReserve', keys.record(record.id), keys.base, record.id, `0|${JSON.stringify(record)}`, d?.mode ?? '', d?.key ?? '', d?.ttlMs ?? 0);
-    return typeof reply === 'string' ? reply : undefined;
+    if (typeof reply === 'string') return reply;
+    // stored: file it in the indexes too (the same record again, which the fence lets through)
+    if (this.index !== undefined) await this.save(record, options);
+    return undefined;
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {

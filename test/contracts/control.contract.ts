@@ -9,6 +9,7 @@ import { QueueTasks } from '../../core/app.js';
 import type { Config } from '../../core/config.js';
 import type { ControlCapability, Retention, TaskEvent } from '../../core/contracts.js';
 import { ErrorCodes } from '../../core/errors.js';
+import { TaskStatus, messageToRecord, recordOf, type TaskMessage } from '../../core/record.js';
 import type { Plugin } from '../../core/plugin.js';
 import { gate, sleep, uniqueName, waitUntil } from './helpers.js';
 
@@ -20,6 +21,8 @@ export interface ControlTarget {
   /** Capabilities the target does not offer: the suite checks they fail clearly instead. */
   readonly unsupported?: readonly ControlCapability[];
   cleanup?(appNames: readonly string[]): Promise<void>;
+  /** The app's storage offers `Storage.index` (status indexes for a broker without records): its case runs. */
+  readonly storageIndex?: boolean;
 }
 
 const BASE: Partial<Config> = { logLevel: 'silent', leaseMs: 2_000, retryDelayMs: 20, retryMaxDelayMs: 100, stopTimeoutMs: 2_000, heartbeatMs: 500 };
@@ -391,6 +394,47 @@ export function controlConformance(target: ControlTarget): void {
       expect(values).toEqual([0, 10, 20, 30]);
       await expect(gen.addTask([1], { onProgress: () => undefined })).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION });
     });
+
+    if (target.storageIndex === true) {
+      it('a storage with status indexes files every saved record under its status and queue (Storage.index)', async () => {
+        const app = makeApp(uniqueName('sidx'), {}, { success: 2 });
+        await app.start({ worker: false });
+        const storage = app.storage;
+        const index = storage.index;
+        expect(index, 'storage.index').toBeDefined();
+        if (index === undefined) return;
+        const now = Date.now();
+        const message = (id: string): TaskMessage => ({ id, name: 'ix', queue: 'iq', args: [id], priority: 0, createdAt: now, maxDeliveries: 1 });
+        const ttl = { ttlMs: 60_000 };
+        await storage.save(messageToRecord(message('w'), now), ttl);
+        await storage.save(messageToRecord(message('d'), now, now + 60_000), ttl);
+        await storage.save(recordOf(message('r'), TaskStatus.PROCESS, 1, now), ttl);
+        await storage.save(recordOf(message('e'), TaskStatus.PROCESS, 1, now), ttl);
+        await storage.save(recordOf(message('e'), TaskStatus.ERROR, 1, now, { finishedAt: now }), ttl);
+        for (const id of ['s1', 's2', 's3']) {
+          await storage.save(recordOf(message(id), TaskStatus.SUCCESS, 1, Date.now(), { finishedAt: now }), ttl);
+          await sleep(2);
+        }
+        const [c] = await index.counts(['iq']);
+        // retention keeps the 2 newest successes; 'd' is new and delayed
+        expect(c).toMatchObject({ queue: 'iq', new: 2, delayed: 1, process: 1, error: 1, success: 2, retry: 0, dead: 0, cancel: 0 });
+        expect((await index.list({ status: 'success', limit: 10 })).records.map((r) => r.id)).toEqual(['s3', 's2']);
+        expect(await storage.get('s1')).toBeUndefined();
+        // requeue: only from error or dead, unfenced (attempts back to 0)
+        expect(await index.requeue(messageToRecord(message('w'), Date.now()))).toBe(false);
+        expect(await index.requeue(messageToRecord(message('e'), Date.now()))).toBe(true);
+        expect(await storage.get('e')).toMatchObject({ status: 'new', attempts: 0 });
+        expect((await index.counts(['iq']))[0]).toMatchObject({ new: 3, error: 0 });
+        // remove: not while running; else the record and its index entries
+        expect(await index.remove('r')).toBeUndefined();
+        expect((await index.remove('d'))?.id).toBe('d');
+        expect(await index.remove('d')).toBeUndefined();
+        expect((await index.counts(['iq']))[0]).toMatchObject({ new: 2, delayed: 0, process: 1 });
+        expect(await index.clean('success', 0, 1)).toBe(1);
+        expect(await index.clean('success', 0, 10)).toBe(1);
+        expect((await index.list({ status: 'success', limit: 10 })).records).toEqual([]);
+      });
+    }
 
     when('list')('keeps finished records by count per status (retention)', async () => {
       const app = makeApp(uniqueName('keep'), {}, { success: 3, error: 1 });

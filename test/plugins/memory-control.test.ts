@@ -17,10 +17,11 @@ controlConformance({
 // Records kept by another plugin: the memory broker offers what concerns its queues only.
 controlConformance({
   name: 'memory broker with separate memory storage',
-  plugins: (name) => [
+  plugins: (name, options) => [
     memory({ name: 'memory-broker', backend: backendOf(name), storage: false }),
-    memory({ name: 'memory-storage', backend: backendOf(`${name}:records`), broker: false }),
+    memory({ name: 'memory-storage', backend: backendOf(`${name}:records`), broker: false, ...options }),
   ],
   unsupported: ['counts', 'list', 'retry', 'remove', 'clean', 'purge'],
+  storageIndex: true,
   cleanup: async (names) => void names.forEach((n) => (backends.delete(n), backends.delete(`${n}:records`))),
 });

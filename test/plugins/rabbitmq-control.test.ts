@@ -1,9 +1,10 @@
-// The control plane on RabbitMQ with Redis storage: cancel, pause, events and progress; what AMQP
-// cannot do by id (count, list, move, delete queued messages) fails at once, clearly (docs/rabbitmq.md).
+// The control plane on RabbitMQ with Redis storage: every capability but promote and purge (counts
+// and lists from the server queue and the storage's indexes); RabbitMQ alone fails clearly (docs/rabbitmq.md).
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { ErrorCodes } from '../../core/errors.js';
+import { MemoryBackend, memory } from '../../plugins/memory/index.js';
 import { redis } from '../../plugins/redis/index.js';
 import { controlConformance } from '../contracts/index.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
@@ -23,11 +24,31 @@ afterAll(async () => {
 
 controlConformance({
   name: 'rabbitmq broker + redis storage',
-  plugins: (name) => [fx.plugin(name), redis({ url: REDIS_URL, broker: false })],
-  unsupported: ['counts', 'list', 'retry', 'promote', 'remove', 'clean', 'purge'],
+  plugins: (name, options) => [fx.plugin(name), redis({ url: REDIS_URL, broker: false, ...options })],
+  unsupported: ['promote', 'purge'],
+  storageIndex: true,
   cleanup: async (names) => {
     await fx.cleanup(names);
     await deleteAppKeys(admin, names);
+  },
+});
+
+// Memory storage and global config beside RabbitMQ (apps of one name share a backend, as processes
+// would share a Redis): the same capabilities, from the memory storage's indexes.
+const backends = new Map<string, MemoryBackend>();
+const backendOf = (name: string): MemoryBackend => {
+  let b = backends.get(name);
+  if (b === undefined) backends.set(name, (b = new MemoryBackend()));
+  return b;
+};
+controlConformance({
+  name: 'rabbitmq broker + memory storage',
+  plugins: (name, options) => [fx.plugin(name), memory({ backend: backendOf(name), broker: false, ...options })],
+  unsupported: ['promote', 'purge'],
+  storageIndex: true,
+  cleanup: async (names) => {
+    await fx.cleanup(names);
+    for (const n of names) backends.delete(n);
   },
 });
 

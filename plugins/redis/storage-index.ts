@@ -1,0 +1,88 @@
+/**
+ * The status indexes of the Redis storage beside a broker without records (RabbitMQ): SAVE files
+ * every record under '<base>s:<status>:<queue>' (INDEX_SAVED in lua.ts), the keys the Redis
+ * broker keeps itself, so counting, listing and cleaning run the control plane's own scripts
+ * (control-lua.ts) over them.
+ */
+import type { ControlListPage, ControlListQuery, IndexCounts, ListStatus, StorageIndex } from '../../core/contracts.js';
+import type { TaskRecord } from '../../core/record.js';
+import { wholeMs, type RedisConnection } from './connection.js';
+import { decodeRecord } from './storage.js';
+
+const STATUSES = ['new', 'delayed', 'process', 'retry', 'success', 'error', 'cancel', 'dead'] as const;
+
+/** COUNTS: per queue its name, the 8 index sizes (STATUSES order) and a paused flag. */
+export async function indexCounts(conn: RedisConnection, queues: readonly string[] | undefined): Promise<Array<IndexCounts & { paused: boolean }>> {
+  const keys = conn.keys;
+  const flat = (await conn.run('qtasksCounts', keys.paused, keys.base, ...(queues ?? []))) as Array<string | number>;
+  const out: Array<IndexCounts & { paused: boolean }> = [];
+  for (let k = 0; k + 9 < flat.length; k += 10) {
+    const sizes = Object.fromEntries(STATUSES.map((s, i) => [s, Number(flat[k + 1 + i])])) as Record<(typeof STATUSES)[number], number>;
+    out.push({ queue: String(flat[k]), ...sizes, paused: Number(flat[k + 9]) === 1 });
+  }
+  return out;
+}
+
+/** LIST over the indexes; the cursor is '<score>:<id>' of the last entry looked at. */
+export async function indexList(conn: RedisConnection, leaseMs: number, query: ControlListQuery): Promise<ControlListPage> {
+  const keys = conn.keys;
+  let score = '';
+  let id = '';
+  if (query.cursor !== undefined) {
+    const colon = query.cursor.indexOf(':');
+    score = query.cursor.slice(0, colon);
+    id = query.cursor.slice(colon + 1);
+  }
+  const reply = (await conn.run('qtasksList', keys.queues, keys.base, query.status, query.queue ?? '', query.name ?? '', query.limit, score, id)) as Array<string | number | null>;
+  const records: TaskRecord[] = [];
+  for (let k = 3; k + 4 < reply.length; k += 5) {
+    const record = decodeRecord(String(reply[k + 4]), reply.slice(k, k + 4) as Array<string | null>, leaseMs);
+    if (record !== undefined) records.push(record);
+  }
+  return Number(reply[0]) === 1 && reply[1] !== '' ? { records, cursor: `${String(reply[1])}:${String(reply[2])}` } : { records };
+}
+
+/** CLEAN, at most 1000 deletions per script call: a large clean never holds the server long. */
+export async function indexClean(conn: RedisConnection, status: ListStatus, olderThanMs: number, limit: number): Promise<number> {
+  const keys = conn.keys;
+  let n = 0;
+  while (n < limit) {
+    const done = Number(await conn.run('qtasksClean', keys.queues, keys.base, status, wholeMs(olderThanMs, 0), Math.min(1000, limit - n)));
+    n += done;
+    if (done === 0) break;
+  }
+  return n;
+}
+
+export class RedisStorageIndex implements StorageIndex {
+  readonly #conn: RedisConnection;
+  readonly #leaseMs: () => number;
+
+  constructor(conn: RedisConnection, leaseMs: () => number) {
+    this.#conn = conn;
+    this.#leaseMs = leaseMs;
+  }
+
+  async counts(queues: readonly string[] | undefined): Promise<IndexCounts[]> {
+    return (await indexCounts(this.#conn, queues)).map(({ paused: _, ...c }) => c);
+  }
+
+  list(query: ControlListQuery): Promise<ControlListPage> {
+    return indexList(this.#conn, this.#leaseMs(), query);
+  }
+
+  async requeue(record: TaskRecord): Promise<boolean> {
+    const keys = this.#conn.keys;
+    return (await this.#conn.run('qtasksRequeueSaved', keys.record(record.id), keys.base, record.id, `0|${JSON.stringify(record)}`, record.queue)) === 1;
+  }
+
+  async remove(id: string): Promise<TaskRecord | undefined> {
+    const keys = this.#conn.keys;
+    const r = (await this.#conn.run('qtasksRemoveSaved', keys.record(id), keys.base, id)) as string | null;
+    return typeof r === 'string' ? decodeRecord(id, [r, null, null], this.#leaseMs()) : undefined;
+  }
+
+  clean(status: ListStatus, olderThanMs: number, limit: number): Promise<number> {
+    return indexClean(this.#conn, status, olderThanMs, limit);
+  }
+}
