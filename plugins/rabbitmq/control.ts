@@ -1,7 +1,11 @@
 /**
  * The RabbitMQ control plane (docs/rabbitmq.md, "Control plane"). AMQP offers no way to find,
- * count, move or delete a queued message by id, so what needs that is not offered here:
+ * count, move or delete a queued message by id, so what needs that comes from a storage that
+ * keeps status indexes (`Storage.index`), and promote and purge are not offered:
  *
+ * - counts: ready messages per work queue (passive declare), the rest from the indexes; list,
+ *   clean from the indexes; retry: the record back to `new`, then published again; remove: the
+ *   record deleted and a queued copy revoked (as cancel, reason `removed`);
  * - cancel: a running task is signalled through the control exchange (its worker aborts it,
  *   wherever it runs); a queued or delayed one is revoked: every worker keeps the revoked ids it
  *   heard of and drops such a message on receipt, and a worker started after a revocation checks
@@ -71,7 +75,7 @@ export class RabbitControl implements Control {
 
   get alternatives(): string {
     const extra = this.capabilities.size < ALL.size + INDEXED.length ? 'rabbitmq() with redis({ broker: false }) for storage and global config (counts, list, retry, remove, clean, cancel, pause), or ' : '';
-    return `${extra}redis() or memory() as both broker and storage (AMQP cannot count, list, move or delete a queued message by id; see docs/rabbitmq.md)`;
+    return `${extra}redis() or memory() as both broker and storage (AMQP cannot move or delete a queued message by id; see docs/rabbitmq.md)`;
   }
   readonly #exchange: ControlExchange;
   readonly #parts: ControlParts;
