@@ -107,12 +107,15 @@ describe('schedules on memory', () => {
     expect(new Set(due).size).toBe(due.length);
   });
 
-  it('never a next cron fire at or before the previous one, across a fall-back DST change', async () => {
-    const def = await defineSchedule('d', { cron: '30 * * * *', tz: 'America/New_York' }, 'tick', [], {}, 0);
+  it('never a next cron fire at or before the previous one, inside the repeated hour of a fall-back', async () => {
+    const def = await defineSchedule('d', { cron: '30 1 * * *', tz: 'America/New_York' }, 'tick', [], {}, 0);
     const times = await FireTimes.of(def);
-    // 2026-11-01: clocks fall back from 02:00 EDT to 01:00 EST.
-    let t = Date.parse('2026-11-01T03:00:00Z');
-    for (let i = 0; i < 6; i++) {
+    // 2025-11-02: 01:30 EDT is 05:30Z; at 06:00Z (01:00 EST, the second 01:xx) croner's nextRun
+    // answers 05:30Z again, before the reference. The next fire is the following day's 01:30 EST.
+    const after = Date.parse('2025-11-02T06:00:00Z');
+    expect(times.next(after)).toBe(Date.parse('2025-11-03T06:30:00Z'));
+    let t = Date.parse('2025-11-01T00:00:00Z');
+    for (let i = 0; i < 5; i++) {
       const next = times.next(t)!;
       expect(next).toBeGreaterThan(t);
       t = next;
