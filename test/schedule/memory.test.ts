@@ -6,7 +6,6 @@ import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { ErrorCodes } from '../../core/errors.js';
 import { memory, MemoryBackend } from '../../plugins/memory/index.js';
-import { rabbitmq } from '../../plugins/rabbitmq/index.js';
 import { FireTimes, defineSchedule } from '../../core/schedule/spec.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 
@@ -133,19 +132,6 @@ describe('schedules on memory', () => {
     await expect(app.schedule('x', { every: 100 }, 'tick', [1], { limit: 0 })).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION });
     await expect(app.schedule('x', { every: 100 }, 'tick', [1], { catchUp: 'some' as 'all' })).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION });
     expect(await app.schedules()).toEqual([]);
-  });
-
-  it('fails clearly on RabbitMQ without a shared GlobalConfig, naming redis()', async () => {
-    const app = new QueueTasks({ name: uniqueName('sched'), plugins: [rabbitmq({ url: 'amqp://guest:guest@127.0.0.1:5672' })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
-    apps.push(app);
-    app.task('tick', (n: number) => n);
-    await app.schedule('r', { every: 1_000 }, 'tick', [1]);
-    const err = await app.start().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toMatchObject({ code: ErrorCodes.UNSUPPORTED });
-    expect(String((err as Error).message)).toContain('redis(');
   });
 
   it('types: args follow the handle', () => {
