@@ -34,6 +34,8 @@ import {
   type TaskResult,
 } from './task.js';
 import { enqueue } from './enqueue.js';
+import { AppSchedules } from './schedule/app-schedules.js';
+import type { ScheduleDefinition, ScheduleInfo, ScheduleOptions, ScheduleSpec } from './schedule/spec.js';
 import { SANDBOXED_TASK_OPTION_KEYS } from './options.js';
 import { checkSchemaOptions, type ArgsSchema, type ResultSchema, type SchemaInput } from './schema.js';
 import { enqueueMany, type BulkItem } from './bulk.js';
@@ -85,6 +87,8 @@ interface Parts {
   broker: Broker;
   storage: Storage;
   globalConfig: GlobalConfig;
+  /** True when no plugin provided a GlobalConfig and the in-process default stands in. */
+  defaultGlobalConfig: boolean;
   fused: boolean;
   /** The kernel's writes to `storage` (unfused mode), grouped per turn where the storage can. */
   writes: RecordWrites;
@@ -112,6 +116,7 @@ export class QueueTasks {
   /** The loggers this app hands out (per app: never shared). */
   readonly #loggers: AppLoggers;
   #plane: ControlPlane | undefined;
+  readonly #schedules: AppSchedules;
   /**
    * Events of this app's tasks from every process (added, active, progress, completed, failed,
    * retrying, dead, cancelled, delayed). Listeners may be added before start.
@@ -121,6 +126,7 @@ export class QueueTasks {
   constructor(options: QueueTasksOptions = {}) {
     this.#options = options;
     this.name = options.name ?? 'QueueTasks';
+    this.#schedules = new AppSchedules(this.name);
     checkTaskName(this.name);
     this.config = Object.freeze(resolveConfig(options.config, options.env));
     this.hooks = createHooks();
@@ -276,6 +282,29 @@ export class QueueTasks {
   get #logger(): LoggerLike {
     this.#log ??= this.logger('QueueTasks');
     return this.#log;
+  }
+
+  /**
+   * Defines (or, for an existing id, updates) a schedule that enqueues `handle` with `args` at each
+   * fire time, as a task with id `sched:<id>:<fireTimeMs>` (docs/scheduling.md). Callable before
+   * start (stored at start) or after (stored at once).
+   */
+  async schedule<A extends unknown[], R>(id: string, spec: ScheduleSpec, handle: TaskHandle<A, R> | string, args: NoInfer<A>, options: ScheduleOptions = {}): Promise<ScheduleDefinition> {
+    const name = typeof handle === 'string' ? handle : handle instanceof TaskHandle ? handle.name : undefined;
+    if (name === undefined || !(this.#tasks.has(name) || (this.#options.sharedTasks !== false && sharedTaskDefinitions.has(name)))) {
+      throw new QTasksError(ErrorCodes.UNKNOWN_TASK, `schedule "${String(id)}": task ${JSON.stringify(name ?? String(handle))} is not registered on app "${this.name}"`);
+    }
+    return this.#schedules.define(id, spec, name, args, options);
+  }
+
+  /** Removes a schedule; resolves true when there was one. Fires already enqueued still run. */
+  unschedule(id: string): Promise<boolean> {
+    return this.#schedules.remove(id);
+  }
+
+  /** The app's schedules with their next fire time (before start: the ones defined in this process). */
+  schedules(): Promise<ScheduleInfo[]> {
+    return this.#schedules.list();
   }
 
   /** Enqueues task `name` with `args` (the name-based, untyped form of `handle.addTask`). */
@@ -536,12 +565,14 @@ export class QueueTasks {
       const plane = this.#controlPlane('start');
       const control = broker.control;
       this.events.attach(control !== undefined && control.capabilities.has('events') ? control : plane.unsupported('events'), this.logger('Events'));
+      await withTimeout(this.#schedules.start(this.#parts), limit, 'schedules start');
       this.#state = 'started';
       const queues = runWorker ? (options.queues ?? this.#queues()) : [];
       const concurrency = options.concurrency ?? this.config.concurrency;
       if (runWorker) {
         this.#worker = new Worker(this, this.#parts);
         await this.#worker.start(queues, concurrency);
+        await this.#schedules.run(this.logger('Scheduler'), (task, args, id) => this.addTask(task, args, { id }));
       }
       this.hooks.lifecycle.started.call(this);
       // The one routine line at info: what runs where. The details are debug lines.
@@ -562,7 +593,7 @@ export class QueueTasks {
     const memory = broker === undefined || (storage === undefined && broker.records === undefined) || globalConfig === undefined ? createMemoryParts() : undefined;
     const b = broker ?? memory!.broker;
     const s = storage ?? b.records ?? memory!.storage;
-    return { broker: b, storage: s, globalConfig: globalConfig ?? memory!.globalConfig, fused: b.records !== undefined && b.records === s, writes: new RecordWrites(s) };
+    return { broker: b, storage: s, globalConfig: globalConfig ?? memory!.globalConfig, defaultGlobalConfig: globalConfig === undefined, fused: b.records !== undefined && b.records === s, writes: new RecordWrites(s) };
   }
 
   #queues(): string[] {
@@ -618,6 +649,7 @@ export class QueueTasks {
         errors.push(err instanceof Error ? err : new QTasksError(ErrorCodes.STOP_FAILED, `${what}: ${String(err)}`));
       }
     };
+    await step('schedules stop', () => this.#schedules.stop());
     const worker = this.#worker;
     // The worker's own drain is bounded by stopTimeoutMs; the step limit comes on top of it.
     if (worker !== undefined) {

@@ -101,5 +101,6 @@ export { Chord, Group, chord, group, type ChordCallback, type GroupResults, type
 export type { FlowNode } from './workflow/flow.js';
 export type { ChildPolicy, ChildResult } from './workflow/link.js';
 export { Chain, chain, type ChainResult, type ChainSteps, type StepHandle, type WorkflowAddOptions } from './workflow/chain.js';
+export type { CatchUp, ScheduleDefinition, ScheduleInfo, ScheduleOptions, ScheduleSpec } from './schedule/spec.js';
 export type { ArgsSchema, ResultSchema, SchemaInput, SchemaOutput } from './schema.js';
 export type { ArgsProblem, JsonChecked, JsonPrimitive, JsonProblem, ResultProblem } from './json-types.js';
