@@ -1,7 +1,7 @@
 /**
  * The RabbitMQ control plane (docs/rabbitmq.md, "Control plane"). AMQP offers no way to find,
  * count, move or delete a queued message by id, so what needs that comes from a storage that
- * keeps status indexes (`Storage.index`), and promote and purge are not offered:
+ * keeps status indexes (`Storage.index`), and promote is not offered:
  *
  * - counts: ready messages per work queue (passive declare), the rest from the indexes; list,
  *   clean from the indexes; retry: the record back to `new`, then published again; remove: the
