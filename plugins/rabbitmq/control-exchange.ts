@@ -96,6 +96,22 @@ export class ControlExchange {
     }
   }
 
+  /** Drops the ready messages of server queue `name` (own channel, as readyCount); 0 if it does not exist. */
+  async purgeQueue(name: string): Promise<number> {
+    const link = await this.#session.ready(Date.now() + this.#session.publishTimeoutMs);
+    const ch = await link.model.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      await ch.checkQueue(name);
+      return (await ch.purgeQueue(name)).messageCount;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return 0;
+      throw err;
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
   /** Sends `body` (JSON) to `exchange`; resolves once handed to the connection. */
   async publish(exchange: string, routingKey: string, body: unknown): Promise<void> {
     const { ch } = await this.#ready();

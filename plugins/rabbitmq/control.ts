@@ -1,7 +1,7 @@
 /**
  * The RabbitMQ control plane (docs/rabbitmq.md, "Control plane"). AMQP offers no way to find,
  * count, move or delete a queued message by id, so what needs that comes from a storage that
- * keeps status indexes (`Storage.index`), and promote and purge are not offered:
+ * keeps status indexes (`Storage.index`), and promote is not offered:
  *
  * - counts: ready messages per work queue (passive declare), the rest from the indexes; list,
  *   clean from the indexes; retry: the record back to `new`, then published again; remove: the
@@ -29,7 +29,9 @@ const NO_CANCEL = new Set<ControlCapability>([...ALWAYS, 'pause']);
 const NO_PAUSE = new Set<ControlCapability>([...ALWAYS, 'cancel']);
 const ALONE = new Set<ControlCapability>(ALWAYS);
 /** What a storage with status indexes (`Storage.index`) adds. */
-const INDEXED: ControlCapability[] = ['counts', 'list', 'retry', 'remove', 'clean'];
+const INDEXED: ControlCapability[] = ['counts', 'list', 'retry', 'remove', 'clean', 'purge'];
+/** Records purge reads per page. */
+const PURGE_PAGE = 1000;
 /** The storage RabbitMQ supplies when nothing else does: it knows this process's tasks only. */
 const REPLY_STORAGE = 'rabbitmq-reply';
 /** Revoked ids a process remembers (oldest forgotten first). */
@@ -256,8 +258,38 @@ export class RabbitControl implements Control {
     return this.#index('clean').clean(status, olderThanMs, limit);
   }
 
-  async purge(): Promise<number> {
-    throw this.#unsupported('purge');
+  /**
+   * The server queues first (the work queue and the delay queues this process declared), then
+   * the queue's `new` and `retry` records are deleted and their ids revoked: a record is saved
+   * before its message is published, so a message that escaped the server purge (published
+   * meanwhile, in a delay queue another process declared, or held by a worker) has a record
+   * listed here and is dropped on receipt. Returns how many records were deleted.
+   */
+  async purge(queue: string): Promise<number> {
+    const index = this.#index('purge');
+    const work = this.#exchange.topo.workQueue(queue);
+    const delays = [...this.#exchange.topo.declaredQueues].filter((q) => q.startsWith(`${work}.delay.`));
+    for (const name of [work, ...delays]) await this.#exchange.purgeQueue(name);
+    const ids: string[] = [];
+    for (const status of [TaskStatus.NEW, TaskStatus.RETRY] as const) {
+      for (;;) {
+        const page = await index.list({ status, queue, limit: PURGE_PAGE });
+        let removed = 0;
+        for (const r of page.records) {
+          const gone = await index.remove(r.id);
+          if (gone === undefined || isFinal(gone.status) || gone.status === TaskStatus.PROCESS) continue;
+          ids.push(r.id);
+          removed++;
+        }
+        // a page with nothing deletable (records that changed meanwhile) ends it: no endless loop
+        if (removed === 0 || page.cursor === undefined) break;
+      }
+    }
+    if (ids.length > 0) {
+      await this.#parts.globalConfig()?.set(REVOKED_AT_KEY, String(Date.now()));
+      for (const id of ids) await this.#exchange.publish(this.#exchange.control, '', { k: 'cancel', id, reason: 'removed' } satisfies ControlMessage);
+    }
+    return ids.length;
   }
 
   /**

@@ -1,4 +1,4 @@
-// The control plane on RabbitMQ with Redis storage: every capability but promote and purge (counts
+// The control plane on RabbitMQ with Redis storage: every capability but promote (counts
 // and lists from the server queue and the storage's indexes); RabbitMQ alone fails clearly (docs/rabbitmq.md).
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ afterAll(async () => {
 controlConformance({
   name: 'rabbitmq broker + redis storage',
   plugins: (name, options) => [fx.plugin(name), redis({ url: REDIS_URL, broker: false, ...options })],
-  unsupported: ['promote', 'purge'],
+  unsupported: ['promote'],
   storageIndex: true,
   cleanup: async (names) => {
     await fx.cleanup(names);
@@ -44,7 +44,7 @@ const backendOf = (name: string): MemoryBackend => {
 controlConformance({
   name: 'rabbitmq broker + memory storage',
   plugins: (name, options) => [fx.plugin(name), memory({ backend: backendOf(name), broker: false, ...options })],
-  unsupported: ['promote', 'purge'],
+  unsupported: ['promote'],
   storageIndex: true,
   cleanup: async (names) => {
     await fx.cleanup(names);
@@ -135,5 +135,45 @@ describe('rabbitmq control plane after a lost connection', () => {
     expect((await producer.get(held.id))?.status).toBe('new');
     await producer.resume('default');
     expect((await producer.wait(held.id, 5_000)).returning).toBe(2);
+  });
+});
+
+// What AMQP cannot reach by name: purge revokes through the records it deletes.
+describe('rabbitmq purge with redis storage', () => {
+  const names: string[] = [];
+  const apps: QueueTasks[] = [];
+  afterEach(async () => {
+    await Promise.allSettled(apps.splice(0).map((a) => a.stop()));
+    await fx.cleanup(names);
+    await deleteAppKeys(admin, names.splice(0));
+  });
+  const make = (name: string): QueueTasks => {
+    const app = new QueueTasks({ name, plugins: [fx.plugin(name), redis({ url: REDIS_URL, broker: false })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    apps.push(app);
+    return app;
+  };
+
+  it('drops a delayed task whose delay queue another process declared: a running worker drops it unrun when it comes due', async () => {
+    const name = uniqueName('purge-far');
+    names.push(name);
+    let ran = 0;
+    const worker = make(name);
+    worker.task({ name: 'p', queue: 'pq' }, () => void ran++);
+    worker.task({ name: 'o', queue: 'pq' }, () => 'kept');
+    await worker.start();
+    const producer = make(name);
+    producer.task({ name: 'p', queue: 'pq' }, () => 1);
+    await producer.start({ worker: false });
+    const gone = await producer.addTask('p', [], { delay: 400 });
+    // another process: its server purge cannot name the producer's delay queue
+    const purger = make(name);
+    await purger.start({ worker: false });
+    expect(await purger.purge('pq')).toBe(1);
+    expect(await purger.get(gone.id)).toBeUndefined();
+    await sleep(800);
+    const kept = await producer.addTask('o', []);
+    expect((await worker.wait(kept.id, 10_000)).returning).toBe('kept');
+    expect(ran).toBe(0);
+    expect(await worker.get(gone.id)).toBeUndefined();
   });
 });
