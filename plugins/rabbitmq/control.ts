@@ -90,7 +90,7 @@ export class RabbitControl implements Control {
   }
 
   get alternatives(): string {
-    const extra = this.capabilities.size < ALL.size + INDEXED.length ? 'rabbitmq() with redis({ broker: false }) for storage and global config (counts, list, retry, remove, clean, cancel, pause), or ' : '';
+    const extra = this.capabilities.size < ALL.size + INDEXED.length + 1 ? 'rabbitmq() with redis({ broker: false }) for storage and global config (counts, list, retry, promote, remove, clean, purge, cancel, pause), or ' : '';
     return `${extra}redis() or memory() as both broker and storage (AMQP cannot move or delete a queued message by id; see docs/rabbitmq.md)`;
   }
   readonly #exchange: ControlExchange;
