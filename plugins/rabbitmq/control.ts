@@ -288,7 +288,9 @@ export class RabbitControl implements Control {
     const record = await this.#parts.storage()?.get(id);
     if (record === undefined) return false;
     const now = Date.now();
-    const delayed = record.status === TaskStatus.RETRY || (record.status === TaskStatus.NEW && record.runAt !== undefined && record.runAt > now);
+    // A copy comes due at its start time or later: past it, a worker may be taking the delayed copy now.
+    const waits = record.runAt === undefined ? record.status === TaskStatus.RETRY : record.runAt > now;
+    const delayed = (record.status === TaskStatus.RETRY || record.status === TaskStatus.NEW) && waits;
     if (!delayed) return false;
     const copy = randomUUID();
     const gc = this.#parts.globalConfig();
