@@ -24,6 +24,8 @@ import { checkShortString, Declarer, MAX_DELAY_MS, Topology } from './topology.j
 import { asQTasksError, ErrorCodes, QTasksError } from '../../core/errors.js';
 
 export const DELIVERIES_HEADER = 'x-qtasks-deliveries';
+/** Marks the copy `app.promote` published: any other copy of that task is dropped on receipt. */
+export const COPY_HEADER = 'x-qtasks-copy';
 /** Of those deliveries, how many were lost (ran and returned unsettled: their worker or channel died). */
 export const LOST_HEADER = 'x-qtasks-lost';
 
@@ -108,14 +110,15 @@ export class RabbitBroker implements Broker {
     return this.#declarer.d;
   }
 
-  async publish(message: TaskMessage, options: PublishOptions): Promise<void> {
+  /** `headers`: extra AMQP headers (a promoted copy's id and deliveries so far). */
+  async publish(message: TaskMessage, options: PublishOptions, headers?: Record<string, unknown>): Promise<void> {
     if (options.delayMs > MAX_DELAY_MS) {
       throw new QTasksError(ErrorCodes.INVALID_OPTION, `rabbitmq: delay ${options.delayMs} ms is longer than ${MAX_DELAY_MS} ms`);
     }
     if (typeof message.id !== 'string') throw new QTasksError(ErrorCodes.INVALID_OPTION, 'rabbitmq: a task id must be a string');
     checkShortString('task id', message.id);
     this.#topo.checkQueue(message.queue);
-    const props: Options.Publish = { persistent: true, messageId: message.id };
+    const props: Options.Publish = { persistent: true, messageId: message.id, ...(headers !== undefined ? { headers } : {}) };
     const priority = this.#topo.amqpPriority(message.priority);
     if (priority !== undefined) props.priority = priority;
     if (options.awaitsResult && this.#routes.enabled) {

@@ -1,11 +1,15 @@
 /**
  * The RabbitMQ control plane (docs/rabbitmq.md, "Control plane"). AMQP offers no way to find,
  * count, move or delete a queued message by id, so what needs that comes from a storage that
- * keeps status indexes (`Storage.index`), and promote is not offered:
+ * keeps status indexes (`Storage.index`):
  *
  * - counts: ready messages per work queue (passive declare), the rest from the indexes; list,
  *   clean from the indexes; retry: the record back to `new`, then published again; remove: the
- *   record deleted and a queued copy revoked (as cancel, reason `removed`);
+ *   record deleted and a queued copy revoked (as cancel, reason `removed`); purge: the server
+ *   queues it can name purged, then the queue's waiting records deleted and their ids revoked;
+ * - promote: a copy marked with a fresh copy id is published now and the id is announced (control
+ *   exchange, and global config for workers started later): any other copy of the task (the
+ *   delayed one) is dropped on receipt;
  * - cancel: a running task is signalled through the control exchange (its worker aborts it,
  *   wherever it runs); a queued or delayed one is revoked: every worker keeps the revoked ids it
  *   heard of and drops such a message on receipt, and a worker started after a revocation checks
@@ -20,6 +24,7 @@ import type { CancelFound, ComponentContext, Control, ControlCapability, Control
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { BoundedMap } from './bounded-map.js';
+import { COPY_HEADER, DELIVERIES_HEADER } from './broker.js';
 import type { ControlExchange } from './control-exchange.js';
 
 const ALWAYS: ControlCapability[] = ['events', 'progress'];
@@ -39,10 +44,15 @@ const MAX_REVOKED = 100_000;
 /** Clock skew allowed between the process that revokes and the one that publishes. */
 const SKEW_MS = 2_000;
 const PAUSED_KEY = 'rabbitmq:paused:';
+/** + task id: the copy id promote published (other copies are dropped). */
+const PROMOTED_KEY = 'rabbitmq:promoted:';
+const PROMOTED_AT_KEY = 'rabbitmq:promoted-at';
 const REVOKED_AT_KEY = 'rabbitmq:revoked-at';
 
 type ControlMessage =
   | { k: 'cancel'; id: string; reason: string }
+  /** Only copy `copy` of task `id` may run. */
+  | { k: 'promote'; id: string; copy: string }
   | { k: 'pause'; queue: string; paused: boolean; token: string }
   /** A consuming process applied the pause message `token`. */
   | { k: 'applied'; token: string };
@@ -57,6 +67,8 @@ export interface ControlParts {
   sharedGlobalConfig(): boolean;
   /** Publishes a task again (retry), as `addTask` would. */
   publish(message: TaskMessage, record: TaskRecord): Promise<void>;
+  /** Publishes a copy now, straight to the work queue, with these AMQP headers (promote). */
+  publishCopy(message: TaskMessage, record: TaskRecord, headers: Record<string, unknown>): Promise<void>;
 }
 
 export class RabbitControl implements Control {
@@ -65,7 +77,9 @@ export class RabbitControl implements Control {
     const cancel = this.#parts.storage()?.name !== REPLY_STORAGE;
     const pause = this.#parts.sharedGlobalConfig();
     const base = cancel ? (pause ? ALL : NO_PAUSE) : pause ? NO_CANCEL : ALONE;
-    return this.#parts.storage()?.index !== undefined ? new Set([...base, ...INDEXED]) : base;
+    if (this.#parts.storage()?.index === undefined) return base;
+    // promote's mark must reach workers started later: a shared global config keeps it
+    return new Set([...base, ...INDEXED, ...(pause ? (['promote'] as const) : [])]);
   }
 
   /** The storage's status indexes, or the unsupported error for `capability`. */
@@ -76,12 +90,16 @@ export class RabbitControl implements Control {
   }
 
   get alternatives(): string {
-    const extra = this.capabilities.size < ALL.size + INDEXED.length ? 'rabbitmq() with redis({ broker: false }) for storage and global config (counts, list, retry, remove, clean, cancel, pause), or ' : '';
+    const extra = this.capabilities.size < ALL.size + INDEXED.length + 1 ? 'rabbitmq() with redis({ broker: false }) for storage and global config (counts, list, retry, promote, remove, clean, purge, cancel, pause), or ' : '';
     return `${extra}redis() or memory() as both broker and storage (AMQP cannot move or delete a queued message by id; see docs/rabbitmq.md)`;
   }
   readonly #exchange: ControlExchange;
   readonly #parts: ControlParts;
   readonly #revoked = new BoundedMap<string, string>(MAX_REVOKED);
+  /** Promoted task id -> the copy that may run. */
+  readonly #promoted = new BoundedMap<string, string>(MAX_REVOKED);
+  /** Messages created before this (epoch ms) may have been promoted before this process listened. */
+  #promoteCheckBefore = 0;
   /** Deliveries this process runs now: id -> attempt (the progress fence). */
   readonly running = new Map<string, number>();
   readonly #paused = new Set<string>();
@@ -115,6 +133,8 @@ export class RabbitControl implements Control {
       const since = Date.now();
       const revokedAt = Number((await this.#parts.globalConfig()?.get(REVOKED_AT_KEY)) ?? 0);
       this.#checkBefore = revokedAt > 0 ? Math.min(since, revokedAt) + SKEW_MS : 0;
+      const promotedAt = Number((await this.#parts.globalConfig()?.get(PROMOTED_AT_KEY)) ?? 0);
+      this.#promoteCheckBefore = promotedAt > 0 ? Math.min(since, promotedAt) + SKEW_MS : 0;
     } else {
       await this.#listening;
     }
@@ -141,6 +161,8 @@ export class RabbitControl implements Control {
       const reason = typeof m.reason === 'string' ? m.reason : 'cancelled';
       this.#revoked.set(m.id, reason);
       for (const l of this.#cancelListeners) l(m.id, reason);
+    } else if (m.k === 'promote' && typeof m.id === 'string' && typeof m.copy === 'string') {
+      this.#promoted.set(m.id, m.copy);
     } else if (m.k === 'pause' && typeof m.queue === 'string') {
       this.#changes++;
       if (m.paused) this.#paused.add(m.queue);
@@ -180,6 +202,22 @@ export class RabbitControl implements Control {
     return storage.get(message.id).then(
       (r) => (r === undefined ? removed : r.status === TaskStatus.CANCEL ? (r.reason ?? 'cancelled') : undefined),
       () => undefined,
+    );
+  }
+
+  /**
+   * Whether this copy of the task was superseded by a promoted one (`copy`: its copy header);
+   * a promise when global config must tell (a message older than this process's listening).
+   */
+  superseded(message: TaskMessage, copy: unknown): boolean | Promise<boolean> {
+    const keep = this.#promoted.get(message.id);
+    if (keep !== undefined) return keep !== copy;
+    if (message.createdAt > this.#promoteCheckBefore) return false;
+    const gc = this.#parts.globalConfig();
+    if (gc === undefined) return false;
+    return gc.get(PROMOTED_KEY + message.id).then(
+      (k) => k !== undefined && k !== '' && k !== copy,
+      () => false,
     );
   }
 
@@ -239,8 +277,31 @@ export class RabbitControl implements Control {
     return true;
   }
 
-  async promote(): Promise<boolean> {
-    throw this.#unsupported('promote');
+  /**
+   * A delayed (`new` with a future start) or `retry` task: the copy id is announced first (every
+   * worker, and global config for later ones), then a copy carrying it is published to the work
+   * queue as the attempt the record is at. The delayed copy, without that id, is dropped unrun
+   * when it comes due; a retry of the promoted copy keeps the id (headers are copied) and runs.
+   */
+  async promote(id: string): Promise<boolean> {
+    if (!this.capabilities.has('promote')) throw this.#unsupported('promote');
+    const record = await this.#parts.storage()?.get(id);
+    if (record === undefined) return false;
+    const now = Date.now();
+    // A copy comes due at its start time or later: past it, a worker may be taking the delayed copy now.
+    const waits = record.runAt === undefined ? record.status === TaskStatus.RETRY : record.runAt > now;
+    const delayed = (record.status === TaskStatus.RETRY || record.status === TaskStatus.NEW) && waits;
+    if (!delayed) return false;
+    const copy = randomUUID();
+    const gc = this.#parts.globalConfig();
+    await gc?.set(PROMOTED_KEY + id, copy);
+    await gc?.set(PROMOTED_AT_KEY, String(now));
+    await this.#exchange.publish(this.#exchange.control, '', { k: 'promote', id, copy } satisfies ControlMessage);
+    const { name, queue, args, priority, createdAt, meta } = record;
+    // the worker raises the delivery limit to its task's own (worker.ts); this one lets the copy run
+    const message: TaskMessage = { id, name, queue, args, priority, createdAt, maxDeliveries: record.attempts + 1, ...(meta !== undefined ? { meta } : {}) };
+    await this.#parts.publishCopy(message, record, { [COPY_HEADER]: copy, [DELIVERIES_HEADER]: record.attempts });
+    return true;
   }
 
   /** Deletes the record; a queued copy is revoked (dropped on receipt by any worker). */

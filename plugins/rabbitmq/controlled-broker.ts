@@ -7,7 +7,8 @@
 import type { Broker, ComponentContext, ConsumeOptions, DeadLetter, Delivery, PublishOptions, SaveOptions, TaskEventType } from '../../core/contracts.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { TaskStatus, recordOf, type TaskMessage, type TaskRecord } from '../../core/record.js';
-import type { RabbitBroker } from './broker.js';
+import type { ConsumeMessage } from 'amqplib';
+import { COPY_HEADER, type RabbitBroker } from './broker.js';
 import { messageOf } from './connection.js';
 import type { ControlExchange } from './control-exchange.js';
 import type { RabbitControl } from './control.js';
@@ -71,7 +72,25 @@ export class ControlledBroker implements Broker {
       .catch((err: unknown) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not apply a pause'));
   }
 
+  /** A copy superseded by a promoted one is acked unrun (its record belongs to the promoted copy). */
   #onDelivery(d: Delivery, next: (d: Delivery) => void): void {
+    const superseded = this.control.superseded(d.message, (d as { raw?: ConsumeMessage }).raw?.properties.headers?.[COPY_HEADER]);
+    if (superseded === false) return this.#onCopy(d, next);
+    if (superseded === true) return void this.#dropCopy(d);
+    superseded.then(
+      (drop) => (drop ? void this.#dropCopy(d) : this.#onCopy(d, next)),
+      () => this.#onCopy(d, next),
+    );
+  }
+
+  async #dropCopy(d: Delivery): Promise<void> {
+    this.#log?.debug({ taskId: d.message.id }, 'rabbitmq dropped the delayed copy of a promoted task');
+    const now = Date.now();
+    const record = recordOf(d.message, TaskStatus.CANCEL, d.attempt, now, { finishedAt: now, reason: 'promoted' });
+    await this.#inner.ack(d, record, { ttlMs: 0 }).catch((err: unknown) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not ack a superseded copy'));
+  }
+
+  #onCopy(d: Delivery, next: (d: Delivery) => void): void {
     const revoked = this.control.revocation(d.message);
     if (revoked === undefined) return this.#run(d, next);
     if (typeof revoked === 'string') return void this.#drop(d, revoked);

@@ -158,6 +158,7 @@ export function rabbitmq(options: RabbitMQOptions): RabbitMQPlugin {
         globalConfig: () => (app.state === 'started' || app.state === 'stopping' ? app.globalConfig : undefined),
         sharedGlobalConfig: () => app.hooks.storage.provideGlobalConfig.isUsed(),
         publish: (message, record): Promise<void> => broker.publish(message, { delayMs: 0, record, awaitsResult: false }),
+        publishCopy: (message, record, headers): Promise<void> => amqp.publish(message, { delayMs: 0, record, awaitsResult: false }, headers),
       });
       const broker = new ControlledBroker(amqp, control, exchange);
       app.hooks.broker.provide.tap(name, () => broker);

@@ -1,4 +1,4 @@
-// The control plane on RabbitMQ with Redis storage: every capability but promote (counts
+// The control plane on RabbitMQ with Redis storage: every capability (counts
 // and lists from the server queue and the storage's indexes); RabbitMQ alone fails clearly (docs/rabbitmq.md).
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ afterAll(async () => {
 controlConformance({
   name: 'rabbitmq broker + redis storage',
   plugins: (name, options) => [fx.plugin(name), redis({ url: REDIS_URL, broker: false, ...options })],
-  unsupported: ['promote'],
+  unsupported: [],
   storageIndex: true,
   cleanup: async (names) => {
     await fx.cleanup(names);
@@ -44,7 +44,7 @@ const backendOf = (name: string): MemoryBackend => {
 controlConformance({
   name: 'rabbitmq broker + memory storage',
   plugins: (name, options) => [fx.plugin(name), memory({ backend: backendOf(name), broker: false, ...options })],
-  unsupported: ['promote'],
+  unsupported: [],
   storageIndex: true,
   cleanup: async (names) => {
     await fx.cleanup(names);
@@ -175,5 +175,78 @@ describe('rabbitmq purge with redis storage', () => {
     expect((await worker.wait(kept.id, 10_000)).returning).toBe('kept');
     expect(ran).toBe(0);
     expect(await worker.get(gone.id)).toBeUndefined();
+  });
+});
+
+// promote publishes a marked copy now; the delayed copy must come due and be dropped unrun.
+describe('rabbitmq promote with redis storage', () => {
+  const names: string[] = [];
+  const apps: QueueTasks[] = [];
+  afterEach(async () => {
+    await Promise.allSettled(apps.splice(0).map((a) => a.stop()));
+    await fx.cleanup(names);
+    await deleteAppKeys(admin, names.splice(0));
+  });
+  const make = (name: string): QueueTasks => {
+    const app = new QueueTasks({ name, plugins: [fx.plugin(name), redis({ url: REDIS_URL, broker: false })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    apps.push(app);
+    return app;
+  };
+
+  it('runs the promoted task once: a listening worker drops the delayed copy when it comes due', async () => {
+    const name = uniqueName('promote-once');
+    names.push(name);
+    let ran = 0;
+    const worker = make(name);
+    worker.task('later', () => ++ran);
+    await worker.start();
+    const rec = await worker.addTask('later', [], { delay: 500 });
+    expect(await worker.promote(rec.id)).toBe(true);
+    expect((await worker.wait(rec.id, 10_000)).returning).toBe(1);
+    await sleep(1_000);
+    expect(ran).toBe(1);
+    const stored = await worker.get(rec.id);
+    expect(stored?.status).toBe('success');
+    expect(stored?.attempts).toBe(1);
+  });
+
+  it('promotes a retrying task: the next attempt runs now, once, and the delayed retry copy is dropped', async () => {
+    const name = uniqueName('promote-retry');
+    names.push(name);
+    const attempts: number[] = [];
+    const worker = make(name);
+    worker.task({ name: 'flaky', echo: true, retry: 1, retryDelayMs: 600 }, (ctx) => {
+      attempts.push(ctx.attempt);
+      if (ctx.attempt === 1) throw new Error('first fails');
+      return 'second';
+    });
+    await worker.start();
+    const rec = await worker.addTask('flaky', []);
+    await waitUntil(async () => (await worker.get(rec.id))?.status === 'retry', 'retry record');
+    expect(await worker.promote(rec.id)).toBe(true);
+    expect((await worker.wait(rec.id, 10_000)).returning).toBe('second');
+    await sleep(1_500);
+    expect(attempts).toEqual([1, 2]);
+    expect((await worker.get(rec.id))?.attempts).toBe(2);
+  });
+
+  it('a worker started after the promote runs the promoted copy once and drops the delayed one', async () => {
+    const name = uniqueName('promote-late');
+    names.push(name);
+    const producer = make(name);
+    producer.task('later', () => 1);
+    await producer.start({ worker: false });
+    const rec = await producer.addTask('later', [], { delay: 400 });
+    expect(await producer.promote(rec.id)).toBe(true);
+    expect(await producer.promote('no-such-task')).toBe(false);
+    await sleep(800);
+    let ran = 0;
+    const worker = make(name);
+    worker.task('later', () => ++ran);
+    await worker.start();
+    expect((await worker.wait(rec.id, 10_000)).returning).toBe(1);
+    await sleep(500);
+    expect(ran).toBe(1);
+    expect((await worker.get(rec.id))?.status).toBe('success');
   });
 });
