@@ -133,7 +133,7 @@ export function workers(list: readonly WorkerInfo[] | string): Html {
 ${list.map((w) => html`<tr><td>${w.host}:${w.pid}</td><td>${w.id}</td><td>${w.queues.join(', ')}</td><td class="num">${w.running}/${w.concurrency}</td><td>${w.tasks.join(', ')}</td><td>${time(w.startedAt)}</td><td>${time(w.lastHeartbeat)}</td></tr>`)}</tbody></table>`;
 }
 
-/** Schedules come from another part of qtasks; they are shown as the fields each one has. */
+/** `app.schedules()`, shown as the fields each schedule has (times as dates). */
 export function schedules(list: readonly unknown[] | string): Html {
   if (typeof list === 'string') return html`<p class="error">${list}</p>`;
   if (list.length === 0) return html`<p class="muted">No schedules.</p>`;
@@ -141,7 +141,7 @@ export function schedules(list: readonly unknown[] | string): Html {
   return html`<table id="schedules"><thead><tr>${keys.map((k) => html`<th>${k}</th>`)}</tr></thead><tbody>
 ${list.map((s) => html`<tr>${keys.map((k) => {
     const v = (s as Record<string, unknown>)[k];
-    return html`<td>${typeof v === 'number' && k.toLowerCase().endsWith('at') ? time(v) : preview(v, 120)}</td>`;
+    return html`<td>${typeof v === 'number' && (k.toLowerCase().endsWith('at') || k === 'next' || k === 'last') ? time(v) : preview(v, 120)}</td>`;
   })}</tr>`)}</tbody></table>`;
 }
 
