@@ -4,7 +4,7 @@
  * '<base>s:<status>:<queue>' of ids scored by when they entered the status (ENQUEUE and STEP keep
  * them); '<base>queues' is every queue seen; '<base>paused' the paused queues ('*': all).
  */
-import { COMMON } from './lua.js';
+import { COMMON, LEASE_OF } from './lua.js';
 
 const STATUSES = "{ 'new', 'delayed', 'process', 'retry', 'success', 'error', 'cancel', 'dead' }";
 
@@ -65,7 +65,7 @@ return out
  * cursor id. Newest first over the queues' indexes (ties: id descending); looks at most
  * limit + 64 entries per queue. Returns { more (1/0), last score, last id, then per record: r, lease, j, progress, id }.
  */
-export const LIST = `${COMMON}
+export const LIST = `${COMMON}${LEASE_OF}
 local p = ARGV[1]
 local status, only, name, limit = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local cs, cid = ARGV[6], ARGV[7]
@@ -99,17 +99,7 @@ for _, c in ipairs(cands) do
     local ok = name == ''
     if not ok then ok = name_in(src, string.find(src, '|', 1, true) + 1) == name end
     if ok then
-      local lease = false
-      if job then
-        local n = rec and tonumber(string.match(rec, '^(%d+)|')) or 0
-        for tried = n, n + 7 do
-          local score = redis.call('ZSCORE', p .. 'leases', tried .. ':' .. tid)
-          if score then
-            lease = (tried + 1) .. ':' .. score
-            break
-          end
-        end
-      end
+      local lease = lease_of(p, tid, rec, job)
       out[#out + 1] = rec
       out[#out + 1] = lease
       out[#out + 1] = job

@@ -736,21 +736,27 @@ return out
  * lease of a running delivery ('<attempt>:<lease expiry>'), looked up from the record's attempts
  * on (a crashed delivery leaves no record, so a few attempts are tried).
  */
-const READ = `
-local p, id = ARGV[1], ARGV[2]
-local r = redis.call('GET', KEYS[1])
-local j = redis.call('GET', p .. 'j:' .. id)
-local lease = false
-if j then
+/**
+ * The lease of a queued or running task, as '<attempt>:<expiry>', or false: a crashed delivery
+ * leaves no record, so a few attempts past the stored one are tried. Shared by GET/WATCH and LIST.
+ */
+export const LEASE_OF = `
+local function lease_of(p, id, r, j)
+  if not j then return false end
   local n = r and tonumber(string.match(r, '^(%d+)|')) or 0
   for tried = n, n + 7 do
     local score = redis.call('ZSCORE', p .. 'leases', tried .. ':' .. id)
-    if score then
-      lease = (tried + 1) .. ':' .. score
-      break
-    end
+    if score then return (tried + 1) .. ':' .. score end
   end
+  return false
 end
+`;
+
+const READ = `${LEASE_OF}
+local p, id = ARGV[1], ARGV[2]
+local r = redis.call('GET', KEYS[1])
+local j = redis.call('GET', p .. 'j:' .. id)
+local lease = lease_of(p, id, r, j)
 `;
 
 /**
