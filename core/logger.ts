@@ -57,7 +57,37 @@ export function levelValue(level: string): number {
   return v;
 }
 
-export class Logger implements LoggerLike {
+/** A level a line is written at: any but `silent`. */
+export type LineLevel = Exclude<LogLevel, 'silent'>;
+
+/**
+ * The six level methods of LoggerLike, each one call of `writeLine`: a logger (Logger, the Nest
+ * adapter) implements that one method, and its level filter and output, once.
+ */
+export abstract class LevelMethods {
+  protected abstract writeLine(level: LineLevel, obj: object | string, msg?: string): void;
+
+  trace(obj: object | string, msg?: string): void {
+    this.writeLine('trace', obj, msg);
+  }
+  debug(obj: object | string, msg?: string): void {
+    this.writeLine('debug', obj, msg);
+  }
+  info(obj: object | string, msg?: string): void {
+    this.writeLine('info', obj, msg);
+  }
+  warn(obj: object | string, msg?: string): void {
+    this.writeLine('warn', obj, msg);
+  }
+  error(obj: object | string, msg?: string): void {
+    this.writeLine('error', obj, msg);
+  }
+  fatal(obj: object | string, msg?: string): void {
+    this.writeLine('fatal', obj, msg);
+  }
+}
+
+export class Logger extends LevelMethods implements LoggerLike {
   readonly name: string;
   readonly subname: string | undefined;
   readonly format: LogFormat;
@@ -67,6 +97,7 @@ export class Logger implements LoggerLike {
   #destination: LogDestination;
 
   constructor(options: LoggerOptions) {
+    super();
     this.name = options.name;
     this.subname = options.subname;
     this.format = options.format ?? 'text';
@@ -116,26 +147,7 @@ export class Logger implements LoggerLike {
     });
   }
 
-  trace(obj: object | string, msg?: string): void {
-    this.#write('trace', obj, msg);
-  }
-  debug(obj: object | string, msg?: string): void {
-    this.#write('debug', obj, msg);
-  }
-  info(obj: object | string, msg?: string): void {
-    this.#write('info', obj, msg);
-  }
-  warn(obj: object | string, msg?: string): void {
-    this.#write('warn', obj, msg);
-  }
-  error(obj: object | string, msg?: string): void {
-    this.#write('error', obj, msg);
-  }
-  fatal(obj: object | string, msg?: string): void {
-    this.#write('fatal', obj, msg);
-  }
-
-  #write(level: LogLevel, obj: object | string, msg?: string): void {
+  protected writeLine(level: LineLevel, obj: object | string, msg?: string): void {
     const value = LOG_LEVELS[level];
     if (value < this.#levelValue) return;
     const fields: Record<string, unknown> = typeof obj === 'string' ? {} : errorAware(obj);

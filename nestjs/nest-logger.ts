@@ -5,12 +5,10 @@
  * Nest's own `logLevels` filter on top.
  */
 import { Logger, type LoggerService } from '@nestjs/common';
-import { levelValue, type LoggerLike } from '../core/logger.js';
+import { LevelMethods, levelValue, type LineLevel, type LoggerLike } from '../core/logger.js';
 import { definePlugin, type Plugin } from '../core/plugin.js';
 
 export const NEST_LOGGER_PLUGIN = 'nest-logger';
-
-type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 function plain(value: unknown): unknown {
   if (value instanceof Error) return { name: value.name, message: value.message, ...((value as { code?: unknown }).code !== undefined ? { code: (value as { code?: unknown }).code } : {}) };
@@ -27,7 +25,7 @@ function stringify(fields: Record<string, unknown>): string {
   }
 }
 
-class NestLoggerAdapter implements LoggerLike {
+class NestLoggerAdapter extends LevelMethods implements LoggerLike {
   readonly #nest: LoggerService;
   readonly #context: string;
   readonly #bindings: Record<string, unknown>;
@@ -35,6 +33,7 @@ class NestLoggerAdapter implements LoggerLike {
   #value: number;
 
   constructor(nest: LoggerService, context: string, bindings: Record<string, unknown>, level: string) {
+    super();
     this.#nest = nest;
     this.#context = context;
     this.#bindings = bindings;
@@ -51,30 +50,11 @@ class NestLoggerAdapter implements LoggerLike {
     this.#level = level;
   }
 
-  trace(obj: object | string, msg?: string): void {
-    this.#write('trace', obj, msg);
-  }
-  debug(obj: object | string, msg?: string): void {
-    this.#write('debug', obj, msg);
-  }
-  info(obj: object | string, msg?: string): void {
-    this.#write('info', obj, msg);
-  }
-  warn(obj: object | string, msg?: string): void {
-    this.#write('warn', obj, msg);
-  }
-  error(obj: object | string, msg?: string): void {
-    this.#write('error', obj, msg);
-  }
-  fatal(obj: object | string, msg?: string): void {
-    this.#write('fatal', obj, msg);
-  }
-
   child(bindings: Record<string, unknown>): LoggerLike {
     return new NestLoggerAdapter(this.#nest, this.#context, { ...this.#bindings, ...bindings }, this.#level);
   }
 
-  #write(level: Level, obj: object | string, msg?: string): void {
+  protected writeLine(level: LineLevel, obj: object | string, msg?: string): void {
     if (levelValue(level) < this.#value) return;
     const fields: Record<string, unknown> = typeof obj === 'string' ? { ...this.#bindings } : { ...this.#bindings, ...(obj as Record<string, unknown>) };
     const text = (typeof obj === 'string' ? obj : (msg ?? '')) + stringify(fields);
