@@ -15,6 +15,7 @@ import { ENQUEUE_DEDUP, RESERVE } from './dedup-lua.js';
 import { LIMIT, SLOT } from './limiter-lua.js';
 import { ALIVE, HEARTBEAT, LEAVE, WORKERS } from './registry-lua.js';
 import { CANCEL, CLEAN, COUNTS, LIST, PAUSE, PROGRESS, PROMOTE, PURGE, REMOVE, RETRY } from './control-lua.js';
+import { LIST_NEW, LIST_RUNNING } from './control-list-lua.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -43,6 +44,8 @@ const SOURCES = {
   qtasksAlive: ALIVE,
   qtasksCounts: COUNTS,
   qtasksList: LIST,
+  qtasksListNew: LIST_NEW,
+  qtasksListRunning: LIST_RUNNING,
   qtasksCancel: CANCEL,
   qtasksRetry: RETRY,
   qtasksPromote: PROMOTE,

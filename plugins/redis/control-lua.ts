@@ -36,12 +36,21 @@ local function leased(p, id, r)
   end
   return nil
 end
+-- how many deliveries a located entry had: ready members start '<16 hex><tried>:', delayed ones '<tried>:'
+local function tried_of(where, member)
+  local colon = string.find(member, ':', where == 'q' and 17 or 1, true)
+  return tonumber(string.sub(member, where == 'q' and 17 or 1, colon - 1)) or 0
+end
 local function unindex(p, id, queue)
   for _, status in ipairs(${STATUSES}) do redis.call('ZREM', sidx(p, status, queue), id) end
 end
 `;
 
-/** KEYS: paused. ARGV: base, queues... (none: every queue seen). Per queue: name, 8 cardinalities, paused flag. */
+/**
+ * KEYS: paused. ARGV: base, queues... (none: every queue seen). Per queue: name, 8 cardinalities,
+ * paused flag. 'new' and 'process' add the broker's counters (lua.ts) to the indexes a storage
+ * beside another broker keeps (only one of the two is ever non-empty).
+ */
 export const COUNTS = `${COMMON}
 local p = ARGV[1]
 local queues = {}
@@ -54,7 +63,12 @@ local all = redis.call('SISMEMBER', KEYS[1], '*')
 local out = {}
 for _, queue in ipairs(queues) do
   out[#out + 1] = queue
-  for _, status in ipairs(${STATUSES}) do out[#out + 1] = redis.call('ZCARD', sidx(p, status, queue)) end
+  local tallied = redis.call('HMGET', p .. 'n', 'new:' .. queue, 'process:' .. queue)
+  for _, status in ipairs(${STATUSES}) do
+    local n = redis.call('ZCARD', sidx(p, status, queue))
+    if status == 'new' then n = n + (tonumber(tallied[1]) or 0) elseif status == 'process' then n = n + (tonumber(tallied[2]) or 0) end
+    out[#out + 1] = math.max(n, 0)
+  end
   out[#out + 1] = (all == 1 or redis.call('SISMEMBER', KEYS[1], queue) == 1) and 1 or 0
 end
 return out
@@ -130,6 +144,7 @@ if j then
     redis.call('ZREM', key, member)
     redis.call('DEL', p .. 'j:' .. id)
     unindex(p, id, msg.queue)
+    if tried_of(where, member) == 0 then tally(p, 'new', msg.queue, -1) end
     redis.call('ZADD', sidx(p, 'cancel', msg.queue), now_ms(), id)
     local n = r and tonumber(string.match(r, '^(%d+)|')) or 0
     emit(p, 'cancelled', { id, type(msg.name) == 'string' and msg.name or '', msg.queue, n, reason })
@@ -160,7 +175,7 @@ local msg = cjson.decode(m)
 local now = now_ms()
 redis.call('SET', KEYS[1], ARGV[4])
 redis.call('ZREM', sidx(p, rec.status, rec.queue), id)
-redis.call('ZADD', sidx(p, 'new', msg.queue), now, id)
+tally(p, 'new', msg.queue, 1)
 redis.call('SADD', p .. 'queues', msg.queue)
 make_ready(p, now, 0, id, msg.queue, msg.priority, m)
 emit(p, 'added', { id, msg.name, msg.queue, 0, '' })
@@ -189,7 +204,10 @@ if j and leased(p, id, r) then return 0 end
 local queue
 if j then
   local where, key, member, msg = locate(p, id, j, r)
-  if where then redis.call('ZREM', key, member) end
+  if where then
+    redis.call('ZREM', key, member)
+    if msg and tried_of(where, member) == 0 then tally(p, 'new', msg.queue, -1) end
+  end
   if msg then queue = msg.queue end
 end
 if not queue and r then
@@ -236,6 +254,7 @@ for _, member in ipairs(ready) do
     local id = string.sub(member, colon + 1, nl - 1)
     redis.call('DEL', p .. 'j:' .. id, p .. 'r:' .. id)
     unindex(p, id, queue)
+    if tried_of('q', member) == 0 then tally(p, 'new', queue, -1) end
   end
   n = n + 1
 end
@@ -251,6 +270,7 @@ for _, status in ipairs({ 'delayed', 'retry' }) do
         redis.call('ZREM', key, member)
         redis.call('DEL', p .. 'j:' .. id, p .. 'r:' .. id)
         unindex(p, id, queue)
+        if tried_of('d', member) == 0 then tally(p, 'new', queue, -1) end
         n = n + 1
       end
     elseif not leased(p, id, r) then

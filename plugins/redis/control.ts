@@ -59,7 +59,7 @@ export class RedisControl implements Control {
   }
 
   list(query: ControlListQuery): Promise<ControlListPage> {
-    return indexList(this.#conn, this.#leaseMs, query);
+    return indexList(this.#conn, this.#leaseMs, query, true);
   }
 
   async cancel(id: string, reason: string): Promise<CancelFound> {

@@ -42,6 +42,13 @@ end
 local function sidx(p, status, queue)
   return p .. 's:' .. status .. ':' .. queue
 end
+-- waiting ('new') and running ('process') tasks are not indexed per id: the ready queues and the
+-- leases hold them already. Their numbers per queue are counters in the hash '<base>n', fields
+-- 'new:<queue>' and 'process:<queue>', moved once per group of a batch (control-lua.ts lists them
+-- from the queues and leases themselves)
+local function tally(p, status, queue, delta)
+  if delta ~= 0 then redis.call('HINCRBY', p .. 'n', status .. ':' .. queue, delta) end
+end
 -- a task name from JSON that starts at \`from\` as {"id":"...","name":"..." (how the kernel writes it); else decoded
 local function name_in(s, from)
   local n = string.match(s, '^{"id":"[^"\\\\]*","name":"([^"\\\\]*)"', from)
@@ -49,6 +56,12 @@ local function name_in(s, from)
   local ok, v = pcall(cjson.decode, string.sub(s, from))
   if ok and type(v) == 'table' and type(v.name) == 'string' then return v.name end
   return ''
+end
+-- the attempt after '<deliveries so far>' as a string: events carry strings, since cjson (and
+-- Redis, for command arguments) printf-formats every Lua number, a cost per task
+local NEXT = { ['0'] = '1', ['1'] = '2', ['2'] = '3', ['3'] = '4', ['4'] = '5', ['5'] = '6', ['6'] = '7', ['7'] = '8', ['8'] = '9' }
+local function next_attempt(tried)
+  return NEXT[tried] or string.format('%d', (tonumber(tried) or 0) + 1)
 end
 -- events: one stream entry per kind per script call, 'e' a flat JSON array of (id, name, queue, attempt, extra)
 local function emit(p, kind, list)
@@ -70,7 +83,7 @@ local function requeue(p, now, member, bump)
       -- worker can tell it from the task's own attempts
       redis.call('HINCRBY', p .. 'lost', id, 1)
       lost_added = true
-      redis.call('ZREM', sidx(p, 'process', msg.queue), id)
+      tally(p, 'process', msg.queue, -1)
       redis.call('ZADD', sidx(p, 'retry', msg.queue), now, id)
     elseif tried == 0 then
       redis.call('ZREM', sidx(p, 'delayed', msg.queue), id)
@@ -110,11 +123,6 @@ local function collect(skip)
     count = tonumber(count)
     i = i + 1
     local q, due, ev, d
-    local nq = b.news[queue]
-    if not nq then
-      nq = {}
-      b.news[queue] = nq
-    end
     if delay ~= '0' then
       -- formatted once per group: a number argument is printf-formatted per use
       due = string.format('%d', now + tonumber(delay))
@@ -141,12 +149,11 @@ local function collect(skip)
         probe[#probe + 1] = job
         if fused then probe[#probe + 1] = p .. 'r:' .. id end
         sets[#sets + 1] = job
-        nq[#nq + 1] = now
-        nq[#nq + 1] = id
+        b.news[queue] = (b.news[queue] or 0) + 1
         ev[#ev + 1] = id
         ev[#ev + 1] = name_in(msg, 1)
         ev[#ev + 1] = queue
-        ev[#ev + 1] = 0
+        ev[#ev + 1] = '0'
         ev[#ev + 1] = ''
         if due then
           sets[#sets + 1] = run_at .. '|' .. msg
@@ -195,8 +202,8 @@ for queue, args in pairs(ready) do
 end
 if #delayed > 0 then redis.call('ZADD', p .. 'delayed', unpack(delayed)) end
 local qs = {}
-for queue, args in pairs(b.news) do
-  if #args > 0 then redis.call('ZADD', sidx(p, 'new', queue), unpack(args)) end
+for queue, c in pairs(b.news) do
+  tally(p, 'new', queue, c)
   qs[#qs + 1] = queue
 end
 redis.call('SADD', p .. 'queues', unpack(qs))
@@ -288,6 +295,8 @@ local function promote(p, now, due)
   end
 end
 local now = now_ms()
+-- a Lua number is printf-formatted each time it becomes a string or a command argument: once here
+local now_s = string.format('%d', now)
 local i = 6 + nq
 local nops = tonumber(ARGV[i])
 i = i + 1
@@ -346,14 +355,15 @@ if nops > 0 then
       if r and string.match(r, '^(%d+)|') == string.match(rec, '^(%d+)|') then st = 2 end
     end
     if st == 1 then
-      local attempt = tonumber(string.sub(lease_member, 1, colon - 1)) + 1
+      local tried_s = string.sub(lease_member, 1, colon - 1)
+      local attempt = tonumber(tried_s) + 1
       if grp.status ~= '' then
         grp.ids[#grp.ids + 1] = id
         local ev = grp.ev
         ev[#ev + 1] = id
         ev[#ev + 1] = grp.name
         ev[#ev + 1] = grp.queue
-        ev[#ev + 1] = attempt
+        ev[#ev + 1] = next_attempt(tried_s)
         local extra = ''
         if kind == 'd' then
           extra = ARGV[j + 2]
@@ -381,8 +391,8 @@ if nops > 0 then
         -- given back unrun (no status in its group: no event): same deliveries count, so the next
         -- delivery has the same attempt; it waits as it did before this delivery
         local tried = attempt - 1
-        redis.call('ZREM', sidx(p, 'process', grp.queue), id)
-        redis.call('ZADD', sidx(p, tried == 0 and 'new' or 'retry', grp.queue), now, id)
+        tally(p, 'process', grp.queue, -1)
+        if tried == 0 then tally(p, 'new', grp.queue, 1) else redis.call('ZADD', sidx(p, 'retry', grp.queue), now, id) end
         if digits ~= '0' then
           redis.call('ZADD', p .. 'delayed', now + tonumber(digits), lease_member)
           redis.call('ZADD', p .. 'w:' .. grp.queue, 0, 'w')
@@ -391,6 +401,10 @@ if nops > 0 then
         end
       else
         if kind == 'x' then
+          -- malformed: its group names no queue; the message's own prefix may still say which
+          -- queue counted it as running at the claim
+          local queue = string.match(message_of(p, id) or '', '^{"id":"[^"\\]*","name":"[^"\\]*","queue":"([^"\\]*)"')
+          if queue then tally(p, 'process', queue, -1) end
           dead_letter(p, ARGV[j + 2])
         elseif kind == 'd' then
           -- the stored message, else the one the delivery carried (a poison entry may have no job string)
@@ -412,10 +426,10 @@ if nops > 0 then
   for _, grp in ipairs(groups) do
     if #grp.ids > 0 then
       local status, queue = grp.status, grp.queue
-      redis.call('ZREM', sidx(p, 'process', queue), unpack(grp.ids))
+      tally(p, 'process', queue, -#grp.ids)
       local scored = {}
       for _, id in ipairs(grp.ids) do
-        scored[#scored + 1] = now
+        scored[#scored + 1] = now_s
         scored[#scored + 1] = id
       end
       local key = sidx(p, status, queue)
@@ -423,7 +437,7 @@ if nops > 0 then
       if status ~= 'retry' then
         -- records expire with their TTL (here or in another storage): so do their index entries;
         -- retention by count deletes the oldest
-        redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - tonumber(grp.digits)))
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. string.format('%d', now - tonumber(grp.digits)))
         local limit = keep[status]
         if limit then
           local excess = redis.call('ZCARD', key) - limit
@@ -505,7 +519,7 @@ elseif #queues > 1 then
 end
 
 local leased = {}
--- per queue: ids leaving 'new' or 'retry' and entering 'process'
+-- per queue: how many leave 'new', the ids leaving 'retry', how many enter 'process'
 local moved = {}
 local active = {}
 -- one expiry for the whole claim, formatted once (a number argument is formatted per use)
@@ -520,28 +534,26 @@ for m, member in ipairs(members) do
     leased[#leased + 1] = string.sub(member, 17, nl - 1)
     out[#out + 1] = member
     local queue, id = from[m], string.sub(member, colon + 1, nl - 1)
-    local tried = tonumber(string.sub(member, 17, colon - 1)) or 0
+    local tried_s = string.sub(member, 17, colon - 1)
     local mv = moved[queue]
     if not mv then
-      mv = { new = {}, retry = {}, process = {} }
+      mv = { new = 0, retry = {}, process = 0 }
       moved[queue] = mv
     end
-    local left = tried == 0 and mv.new or mv.retry
-    left[#left + 1] = id
-    mv.process[#mv.process + 1] = now
-    mv.process[#mv.process + 1] = id
+    if tried_s == '0' then mv.new = mv.new + 1 else mv.retry[#mv.retry + 1] = id end
+    mv.process = mv.process + 1
     active[#active + 1] = id
     active[#active + 1] = name_in(member, nl + 1)
     active[#active + 1] = queue
-    active[#active + 1] = tried + 1
+    active[#active + 1] = next_attempt(tried_s)
     active[#active + 1] = ''
   end
 end
 if #leased > 0 then redis.call('ZADD', leases, unpack(leased)) end
 for queue, mv in pairs(moved) do
-  if #mv.new > 0 then redis.call('ZREM', sidx(p, 'new', queue), unpack(mv.new)) end
+  tally(p, 'new', queue, -mv.new)
   if #mv.retry > 0 then redis.call('ZREM', sidx(p, 'retry', queue), unpack(mv.retry)) end
-  redis.call('ZADD', sidx(p, 'process', queue), unpack(mv.process))
+  tally(p, 'process', queue, mv.process)
 end
 emit(p, 'active', active)
 if #leased > 0 and (has_lost or lost_added) then

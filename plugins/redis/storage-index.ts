@@ -23,9 +23,19 @@ export async function indexCounts(conn: RedisConnection, queues: readonly string
   return out;
 }
 
-/** LIST over the indexes; the cursor is '<score>:<id>' of the last entry looked at. */
-export async function indexList(conn: RedisConnection, leaseMs: number, query: ControlListQuery): Promise<ControlListPage> {
+/**
+ * LIST over the indexes; the cursor is '<score>:<id>' of the last entry looked at. `fromBroker`:
+ * the Redis broker's own tasks, whose waiting and running ones are read from the ready queues and
+ * the leases (control-list-lua.ts) rather than from per-id indexes.
+ */
+export async function indexList(conn: RedisConnection, leaseMs: number, query: ControlListQuery, fromBroker = false): Promise<ControlListPage> {
   const keys = conn.keys;
+  if (fromBroker && (query.status === 'new' || query.status === 'process')) {
+    const script = query.status === 'new' ? 'qtasksListNew' : 'qtasksListRunning';
+    const key = query.status === 'new' ? keys.queues : keys.leases;
+    const reply = (await conn.run(script, key, keys.base, query.queue ?? '', query.name ?? '', query.limit, query.cursor ?? '')) as Array<string | number | null>;
+    return page(reply, 2, leaseMs, Number(reply[0]) === 1 && reply[1] !== '' ? String(reply[1]) : undefined);
+  }
   let score = '';
   let id = '';
   if (query.cursor !== undefined) {
@@ -34,12 +44,17 @@ export async function indexList(conn: RedisConnection, leaseMs: number, query: C
     id = query.cursor.slice(colon + 1);
   }
   const reply = (await conn.run('qtasksList', keys.queues, keys.base, query.status, query.queue ?? '', query.name ?? '', query.limit, score, id)) as Array<string | number | null>;
+  return page(reply, 3, leaseMs, Number(reply[0]) === 1 && reply[1] !== '' ? `${String(reply[1])}:${String(reply[2])}` : undefined);
+}
+
+/** The records of a LIST reply, five fields each (r, lease, j, progress, id) from `from` on. */
+function page(reply: Array<string | number | null>, from: number, leaseMs: number, cursor: string | undefined): ControlListPage {
   const records: TaskRecord[] = [];
-  for (let k = 3; k + 4 < reply.length; k += 5) {
+  for (let k = from; k + 4 < reply.length; k += 5) {
     const record = decodeRecord(String(reply[k + 4]), reply.slice(k, k + 4) as Array<string | null>, leaseMs);
     if (record !== undefined) records.push(record);
   }
-  return Number(reply[0]) === 1 && reply[1] !== '' ? { records, cursor: `${String(reply[1])}:${String(reply[2])}` } : { records };
+  return cursor === undefined ? { records } : { records, cursor };
 }
 
 /** CLEAN, at most 1000 deletions per script call: a large clean never holds the server long. */

@@ -127,6 +127,56 @@ export function controlConformance(target: ControlTarget): void {
       await expect(app.list({ status: 'nope' as 'success' })).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION });
     });
 
+    when('list')('lists waiting (ready and delayed) and running tasks, each once across pages, by queue and name', async () => {
+      const name = uniqueName('listw');
+      const producer = makeApp(name);
+      producer.task({ name: 'w', queue: 'wa' }, () => 1);
+      producer.task({ name: 'v', queue: 'wb' }, () => 1);
+      await producer.start({ worker: false });
+      const waiting: string[] = [];
+      for (let i = 0; i < 5; i++) waiting.push((await producer.addTask('w', [], { queue: 'wa' })).id);
+      for (let i = 0; i < 2; i++) waiting.push((await producer.addTask('v', [], { queue: 'wb' })).id);
+      waiting.push((await producer.addTask('w', [], { queue: 'wa', delay: 60_000 })).id);
+      const pages = async (query: { status: 'new' | 'process'; queue?: string; name?: string }): Promise<string[]> => {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await producer.list({ ...query, limit: 3, ...(cursor !== undefined ? { cursor } : {}) });
+          expect(page.records.length).toBeLessThanOrEqual(3);
+          for (const r of page.records) expect(r.status).toBe(query.status);
+          seen.push(...page.records.map((r) => r.id));
+          cursor = page.cursor;
+        } while (cursor !== undefined);
+        return seen;
+      };
+      const all = await pages({ status: 'new' });
+      expect(all).toHaveLength(waiting.length);
+      expect(new Set(all)).toEqual(new Set(waiting));
+      expect(new Set(await pages({ status: 'new', queue: 'wb' }))).toEqual(new Set(waiting.slice(5, 7)));
+      expect(await pages({ status: 'new', name: 'v', queue: 'wa' })).toEqual([]);
+      expect(await pages({ status: 'process' })).toEqual([]);
+
+      // running: three tasks held by a worker, listed two per page
+      const release = gate();
+      const worker = makeApp(name, { concurrency: 3 });
+      worker.task({ name: 'w', queue: 'wa' }, async () => {
+        await release.promise;
+        return 1;
+      });
+      worker.task({ name: 'v', queue: 'wb' }, () => 1);
+      await worker.start();
+      await waitUntil(async () => (await producer.counts('wa'))[0]?.running === 3, 'three running');
+      const running = await pages({ status: 'process', queue: 'wa' });
+      expect(running).toHaveLength(3);
+      expect(new Set(running).size).toBe(3);
+      for (const id of running) expect(waiting.slice(0, 5)).toContain(id);
+      expect(await pages({ status: 'process', name: 'v' })).toEqual([]);
+      release.open();
+      await waitUntil(async () => (await producer.counts('wa'))[0]?.success === 5, 'the five ready ones done');
+      expect(await pages({ status: 'new', queue: 'wa' })).toEqual([waiting[7]]);
+      expect((await producer.counts('wa'))[0]).toMatchObject({ waiting: 0, delayed: 1, running: 0 });
+    });
+
     when('cancel')('cancels a queued and a delayed task: removed, record cancel, never runs', async () => {
       const name = uniqueName('cq');
       const producer = makeApp(name);
