@@ -14,6 +14,7 @@ import type { QueueCounts } from '../../core/contracts.js';
 import type { TaskRecord } from '../../core/record.js';
 import { redis } from '../../plugins/redis/index.js';
 import { uniqueName, waitUntil } from '../contracts/helpers.js';
+import { crashUntilDead } from './dead-letters.js';
 import { AMQP_URL, RabbitFixture } from '../plugins/rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
 
@@ -168,6 +169,39 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     expect(done.stderr).toBe('retried 3/3\n'); // not a terminal: plain progress lines
     for (const id of ids) expect((await producing.wait(id, 20_000)).status).toBe('success');
   });
+
+  it('dead letters (tasks that took their worker down): tasks --status dead lists them, retry ID and retry --status dead --yes run them again', async () => {
+    fresh();
+    const producing = await producer();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await producing.addTask('crash', [`d${i}`], { queue: 'crash' })).id);
+    const statuses = async (): Promise<(string | undefined)[]> => Promise.all(ids.map(async (id) => (await producing.get(id))?.status));
+    await crashUntilDead(env(), async () => (await statuses()).every((s) => s === 'dead'));
+
+    const listed = await cli(['tasks', '-A', TARGET, '--status', 'dead', '--queue', 'crash', '--json']);
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as TaskRecord[]).map((r) => r.id).sort()).toEqual([...ids].sort());
+    const shown = await cli(['show', '-A', TARGET, ids[0]!]);
+    expect(shown.stdout).toContain('status:    dead');
+    expect(shown.stdout).toMatch(/reason:\s+.*(took|takes) its worker down|lost \d+ times/);
+    const stats = JSON.parse((await cli(['stats', '-A', TARGET, '--json'])).stdout) as QueueCounts[];
+    expect(stats.find((c) => c.queue === 'crash')).toMatchObject({ dead: 3 });
+
+    writeFileSync(flag, '');
+    const one = await cli(['retry', '-A', TARGET, ids[0]!]);
+    expect(one.stdout).toBe(`retried ${ids[0]}\n`);
+    const refused = await cli(['retry', '-A', TARGET, '--status', 'dead', '--queue', 'crash']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe('qtasks retry: retry 2 dead task(s) in queue crash: refusing without confirmation in a non-interactive run; pass --yes\n');
+    const all = await cli(['retry', '-A', TARGET, '--status', 'dead', '--queue', 'crash', '--yes']);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toBe('retried 2 task(s)\n');
+    expect(all.stderr).toBe('retried 2/2\n');
+    // A worker with the fix in place runs all three to success.
+    const w = tail(['run', '-A', 'test/fixtures/crash-app.ts:app']);
+    for (const [i, id] of ids.entries()) expect(await producing.wait(id, 30_000)).toMatchObject({ status: 'success', returning: `fixed d${i}` });
+    expect(w.child.exitCode).toBeNull();
+  }, 120_000);
 
   it('on a terminal, bulk retry asks: "n" leaves the tasks, "y" retries them with a progress bar', async () => {
     fresh();

@@ -1,0 +1,35 @@
+/**
+ * Real dead letters for the CLI and dashboard tests: `crash` tasks of test/fixtures/crash-app.ts
+ * kill their worker process; a new `qtasks run` is started after each death (as a process
+ * manager would) until the crash-suspicion rules have dead-lettered every one of them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { sleep } from '../contracts/helpers.js';
+
+const root = resolve(import.meta.dirname, '..', '..');
+export const CRASH_TARGET = 'test/fixtures/crash-app.ts:app';
+
+/** Each task needs two lost runs and a third delivery; a bound so a regression fails, not hangs. */
+const MAX_LIVES = 16;
+
+export async function crashUntilDead(env: NodeJS.ProcessEnv, allDead: () => Promise<boolean>): Promise<number> {
+  for (let lives = 1; lives <= MAX_LIVES; lives++) {
+    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'bin', 'qtasks.ts'), 'run', '-A', CRASH_TARGET], { cwd: root, env, stdio: 'ignore' });
+    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    let gone = false;
+    void exited.then(() => (gone = true));
+    for (;;) {
+      if (await allDead()) {
+        if (!gone) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+        return lives;
+      }
+      if (gone) break;
+      await sleep(200);
+    }
+  }
+  throw new Error(`the crash tasks were not all dead after ${MAX_LIVES} worker processes`);
+}
