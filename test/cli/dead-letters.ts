@@ -13,9 +13,14 @@ export const CRASH_TARGET = 'test/fixtures/crash-app.ts:app';
 /** Each task needs two lost runs and a third delivery; a bound so a regression fails, not hangs. */
 const MAX_LIVES = 16;
 
+/** `qtasks run` of the crash app (from source), its env giving QT_APP, QT_REDIS_URL and QT_FLAG. */
+export function startCrashWorker(env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', resolve(root, 'bin', 'qtasks.ts'), 'run', '-A', CRASH_TARGET], { cwd: root, env, stdio: 'ignore' });
+}
+
 export async function crashUntilDead(env: NodeJS.ProcessEnv, allDead: () => Promise<boolean>): Promise<number> {
   for (let lives = 1; lives <= MAX_LIVES; lives++) {
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'bin', 'qtasks.ts'), 'run', '-A', CRASH_TARGET], { cwd: root, env, stdio: 'ignore' });
+    const child = startCrashWorker(env);
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     let gone = false;
     void exited.then(() => (gone = true));

@@ -4,7 +4,8 @@
  * dashboard, as an operator's process would. With QTASKS_SCREENSHOTS=1 the test also writes the
  * screenshots docs/dashboard.md shows (CI leaves tracked files alone).
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { dashboard, type DashboardHandler } from '../../dashboard/index.js';
 import { redis } from '../../plugins/redis/index.js';
+import { crashUntilDead, startCrashWorker } from '../cli/dead-letters.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
 
@@ -48,6 +50,9 @@ describe('dashboard in Chromium (Redis)', () => {
   worker.task('quick', (n: number) => n * 2);
   // The dashboard's app knows the same tasks (names and queues) without running them.
   for (const task of ['flaky', 'slow', 'quick']) ops.task(task, () => undefined);
+  // `crash` runs in worker processes of test/fixtures/crash-app.ts (it kills them), not here.
+  ops.task({ name: 'crash', queue: 'crash' }, () => undefined);
+  const crashers: ChildProcess[] = [];
 
   async function serve(handler: DashboardHandler): Promise<string> {
     handlers.push(handler);
@@ -85,6 +90,7 @@ describe('dashboard in Chromium (Redis)', () => {
   }, 60_000);
 
   afterAll(async () => {
+    for (const c of crashers) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await context?.close();
     for (const h of handlers) h.close();
     for (const s of servers) {
@@ -157,6 +163,34 @@ describe('dashboard in Chromium (Redis)', () => {
     await page.locator('[data-q="default"][data-k="paused"]', { hasText: 'active' }).waitFor();
     expect((await ops.wait(record.id, 10_000)).returning).toBe(42);
   });
+
+  it('retries a dead letter (a task that took its worker down) from its row, and all the others with retry all', async () => {
+    const flag = join(dir, 'crash.fixed');
+    const env = { ...process.env, QT_APP: name, QT_REDIS_URL: REDIS_URL, QT_FLAG: flag };
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await ops.addTask('crash', [`job-${i}`])).id);
+    await crashUntilDead(env, async () => (await Promise.all(ids.map((id) => ops.get(id)))).every((r) => r?.status === 'dead'));
+
+    await page.goto(`${url}/dead`);
+    for (const id of ids) await page.locator(`tr[data-id="${id}"] .status`, { hasText: 'dead' }).waitFor();
+    await shot('dashboard-dead.png');
+    writeFileSync(flag, '');
+    const fixedWorker = startCrashWorker(env);
+    crashers.push(fixedWorker);
+
+    await page.locator(`tr[data-id="${ids[0]}"] button[data-action="retry"]`).click();
+    await page.locator('.flash', { hasText: 'Retried: 1 task(s)' }).waitFor();
+    await page.locator('#status', { hasText: 'success' }).waitFor({ timeout: 20_000 });
+    expect(await page.locator('pre.json').nth(1).textContent()).toContain('fixed job-0');
+
+    await page.goto(`${url}/dead?queue=crash`);
+    expect(await page.locator('#tasks tbody tr').count()).toBe(2);
+    await page.locator('button[data-action="retry-all"]').click();
+    await page.locator('.flash', { hasText: 'Retried: 2 task(s)' }).waitFor();
+    await page.locator('p.muted', { hasText: 'No tasks.' }).waitFor();
+    for (const [i, id] of ids.entries()) expect(await ops.wait(id, 20_000)).toMatchObject({ status: 'success', returning: `fixed job-${i}` });
+    expect(fixedWorker.exitCode).toBeNull();
+  }, 120_000);
 
   it('lists dead letters, workers, and a read-only dashboard offers no action', async () => {
     await page.goto(`${url}/workers`);
