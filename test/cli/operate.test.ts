@@ -325,6 +325,52 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     expect(await producing.get(ok.id)).toBeUndefined();
   });
 
+  it('schedules lists what runs when, in words, with next and last fire; unschedule asks, then removes one', async () => {
+    fresh();
+    const defining = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL })], config: { logLevel: 'silent' }, globals: false });
+    apps.push(defining);
+    defining.task('ok', (n: number) => n);
+    await defining.start({ worker: false });
+    await defining.schedule('nightly', { cron: '0 3 * * *', tz: 'UTC' }, 'ok', [1]);
+    await defining.schedule('tick', { every: 1_000 }, 'ok', [2]);
+    // A worker process fires `tick`: its last fire time is then stored.
+    await worker();
+    await waitUntil(async () => (await defining.schedules()).find((s) => s.id === 'tick')?.last !== undefined, 'tick fired once', 20_000);
+
+    const now = Date.now();
+    const day = 86_400_000;
+    const nightly = Math.floor(now / day) * day + 3 * 3_600_000;
+    const nextNightly = nightly > now ? nightly : nightly + day;
+    const json = await cli(['schedules', '-A', TARGET, '--json']);
+    expect(json.stderr).toBe('');
+    const listed = JSON.parse(json.stdout) as { id: string; task: string; args: unknown[]; next?: number; last?: number; description: string }[];
+    expect(listed.map((s) => s.id)).toEqual(['nightly', 'tick']);
+    expect(listed[0]).toMatchObject({ id: 'nightly', task: 'ok', args: [1], spec: { cron: '0 3 * * *', tz: 'UTC' }, next: nextNightly, description: 'every day at 03:00 (UTC)' });
+    expect(listed[0]!.last).toBeUndefined();
+    expect(listed[1]).toMatchObject({ id: 'tick', task: 'ok', args: [2], spec: { every: 1_000 }, description: 'every 1 second' });
+    expect(listed[1]!.last).toEqual(expect.any(Number));
+
+    const shown = await cli(['schedules', '-A', TARGET]);
+    expect(shown.code).toBe(0);
+    const lines = shown.stdout.split('\n');
+    expect(lines[0]).toMatch(/^ID\s+TASK\s+ARGS\s+WHEN\s+NEXT\s+LAST$/);
+    expect(lines[1]).toMatch(new RegExp(`^nightly\\s+ok\\s+\\[1\\]\\s+every day at 03:00 \\(UTC\\)\\s+${new Date(nextNightly).toISOString().replace(/\./g, '\\.')} \\(in \\d+[smh]\\)\\s+-$`));
+    expect(lines[2]).toMatch(/^tick\s+ok\s+\[2\]\s+every 1 second\s+\S+Z \(in \d+m?s\)\s+\S+Z \(\d+m?s ago\)$/);
+
+    const refused = await cli(['unschedule', '-A', TARGET, 'nightly']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe('qtasks unschedule: remove schedule nightly (ok, every day at 03:00 (UTC)): refusing without confirmation in a non-interactive run; pass --yes\n');
+    expect((await defining.schedules()).map((s) => s.id)).toContain('nightly');
+    const removed = await cli(['unschedule', '-A', TARGET, 'nightly', '--yes']);
+    expect(removed.stdout).toBe('removed schedule nightly\n');
+    expect((await defining.schedules()).map((s) => s.id)).toEqual(['tick']);
+    const unknown = await cli(['unschedule', '-A', TARGET, 'nightly', '--yes']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('qtasks unschedule: no schedule nightly\n');
+    const none = await cli(['schedules', '-A', TARGET, '--json']);
+    expect((JSON.parse(none.stdout) as { id: string }[]).map((s) => s.id)).toEqual(['tick']);
+  }, 60_000);
+
   it('workers lists the worker process from its heartbeat', async () => {
     fresh();
     const w = await worker();
