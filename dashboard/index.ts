@@ -9,7 +9,9 @@ import { CSS, JS } from './assets.js';
 import { type Html } from './html.js';
 import { FLASH, page, type View } from './layout.js';
 import { Live } from './live.js';
-import { message, overview, schedules, STATUSES, taskDetail, taskList, workers, type ListQuery, type Status } from './pages.js';
+import { message, overview, STATUSES, taskDetail, taskList, workers, type ListQuery, type Status } from './pages.js';
+import { upcoming } from './schedule-words.js';
+import { schedulesPage, type ScheduleRow } from './schedules-page.js';
 import { access, Csrf, sameOrigin, type DashboardAuth } from './security.js';
 
 export type { BasicCredentials, DashboardAuth } from './security.js';
@@ -122,7 +124,6 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
   // Count throughput from now on if the app already runs (before start, listeners would make a
   // broker without events fail the app's start).
   if (app.state === 'started') live.start();
-  const hasSchedules = (): boolean => typeof (app as unknown as { schedules?: unknown }).schedules === 'function';
 
   async function handle(req: IncomingMessage, res: ServerResponse, next: ((err?: unknown) => void) | undefined): Promise<void> {
     const full = new URL((req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/', 'http://dashboard.invalid');
@@ -147,7 +148,7 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
         : auth === false
           ? 'Actions are allowed over loopback only (auth: false); configure auth to act from elsewhere.'
           : 'Actions are disabled: this dashboard has no auth configured.';
-    const view: View = { base, token: csrf.token(req), canAct, why, schedules: hasSchedules(), appName: app.name };
+    const view: View = { base, token: csrf.token(req), canAct, why, schedules: true, appName: app.name };
     const flashCode = q.get('ok');
     const flash = flashCode !== null && Object.hasOwn(FLASH, flashCode) ? FLASH[flashCode]!.replace('%n', String(Number(q.get('n') ?? 0))).replace('%s', opt(q.get('s'))?.replace(/[^a-z]/g, '') ?? '') : undefined;
     const show = (title: string, body: Html | string, task?: TaskMark): void =>
@@ -205,13 +206,7 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
       return show(`Task ${record.id}`, taskDetail(view, record), { id: record.id, status: record.status, attempts: record.attempts });
     }
     if (route === '/workers') return show('Workers', workers(await app.workers().catch(errorText)));
-    if (route === '/schedules' && view.schedules) {
-      const list = await Promise.resolve()
-        .then(() => (app as unknown as { schedules: () => unknown }).schedules())
-        .then((v) => (Array.isArray(v) ? v : []))
-        .catch(errorText);
-      return show('Schedules', schedules(list));
-    }
+    if (route === '/schedules' && view.schedules) return show('Schedules', schedulesPage(view, await scheduleRows().catch(errorText)));
     send(res, 404, 'text/html; charset=utf-8', page(view, 'Not found', message('No such page.')).text);
   }
 
@@ -227,6 +222,12 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
   async function list(query: ListQuery): Promise<Awaited<ReturnType<QueueTasks['list']>> | string> {
     const { status, queue, name, cursor } = query;
     return app.list({ status, limit: query.limit ?? 50, ...(queue !== undefined ? { queue } : {}), ...(name !== undefined ? { name } : {}), ...(cursor !== undefined ? { cursor } : {}) }).catch(errorText);
+  }
+
+  /** The app's schedules by id, each with its next few fire times. */
+  async function scheduleRows(): Promise<ScheduleRow[]> {
+    const list = [...(await app.schedules())].sort((a, b) => a.id.localeCompare(b.id));
+    return Promise.all(list.map(async (info) => ({ info, upcoming: await upcoming(info) })));
   }
 
   /** Runs one action; returns where to send the browser next (ids are the only task data in it). */
@@ -277,6 +278,10 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
         if (!Number.isFinite(minutes) || minutes < 0) throw new HttpError(400, 'clean: olderThanMinutes must be a number >= 0.');
         const n = await app.clean({ status: status as 'success', olderThanMs: Math.round(minutes * 60_000) });
         return `/?ok=cleaned&n=${n}`;
+      }
+      case 'unschedule': {
+        const id = need('id');
+        return `/schedules?ok=${(await app.unschedule(id)) ? 'unscheduled' : 'not-unscheduled'}`;
       }
       default:
         throw new HttpError(404, `No action ${name}.`);

@@ -192,6 +192,28 @@ describe('dashboard in Chromium (Redis)', () => {
     expect(fixedWorker.exitCode).toBeNull();
   }, 120_000);
 
+  it('shows the schedules in words with their next and last fires, and removes one after confirmation', async () => {
+    await ops.schedule('weekday-report', { cron: '30 6 * * 1-5', tz: 'UTC' }, 'quick', [5]);
+    await ops.schedule('twice', { every: 1_000 }, 'quick', [1], { limit: 2 });
+    // The worker app runs the scheduler: `twice` fires twice, then never again.
+    await waitUntil(async () => (await ops.schedules()).find((s) => s.id === 'twice')?.next === undefined, 'twice fired twice', 15_000);
+    await page.goto(`${url}/schedules`);
+    const report = page.locator('tr[data-schedule="weekday-report"]');
+    await report.locator('.when', { hasText: 'every weekday (Monday to Friday) at 06:30 (UTC)' }).waitFor();
+    expect(await report.locator('td.next li').count()).toBe(3);
+    expect(await report.locator('td.last').textContent()).toBe('not yet');
+    const twice = page.locator('tr[data-schedule="twice"]');
+    expect(await twice.locator('td.next').textContent()).toBe('never again');
+    expect(await twice.locator('td.last').textContent()).toMatch(/Z \(\d+s ago\)$/);
+    await shot('dashboard-schedules.png');
+
+    await twice.locator('button[data-action="unschedule"]').click();
+    await page.locator('.flash', { hasText: 'Schedule removed.' }).waitFor();
+    expect(await page.locator('tr[data-schedule]').count()).toBe(1);
+    expect((await ops.schedules()).map((s) => s.id)).toEqual(['weekday-report']);
+    await ops.unschedule('weekday-report');
+  });
+
   it('lists dead letters, workers, and a read-only dashboard offers no action', async () => {
     await page.goto(`${url}/workers`);
     await page.locator('#workers tbody tr').first().waitFor();
