@@ -15,11 +15,32 @@ const MAX_LIVES = 16;
 
 /** `qtasks run` of the crash app (from source), its env giving QT_APP, QT_REDIS_URL and QT_FLAG. */
 export function startCrashWorker(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', resolve(root, 'bin', 'qtasks.ts'), 'run', '-A', CRASH_TARGET], { cwd: root, env, stdio: 'ignore' });
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'bin', 'qtasks.ts'), 'run', '-A', CRASH_TARGET], { cwd: root, env, stdio: 'ignore' });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+const live = new Set<ChildProcess>();
+/** Bumped by stopCrashWorkers: a crashUntilDead loop still going (its test timed out) gives up. */
+let generation = 0;
+
+/** Kills every crash worker still running (a test that timed out must not leave one behind). */
+export async function stopCrashWorkers(): Promise<void> {
+  generation++;
+  await Promise.all(
+    [...live].map(async (child) => {
+      const gone = new Promise((done) => child.once('exit', done));
+      child.kill('SIGKILL');
+      await gone;
+    }),
+  );
 }
 
 export async function crashUntilDead(env: NodeJS.ProcessEnv, allDead: () => Promise<boolean>): Promise<number> {
+  const mine = generation;
   for (let lives = 1; lives <= MAX_LIVES; lives++) {
+    if (generation !== mine) throw new Error('crash workers stopped');
     const child = startCrashWorker(env);
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     let gone = false;

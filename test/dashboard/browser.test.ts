@@ -4,7 +4,6 @@
  * dashboard, as an operator's process would. With QTASKS_SCREENSHOTS=1 the test also writes the
  * screenshots docs/dashboard.md shows (CI leaves tracked files alone).
  */
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { dashboard, type DashboardHandler } from '../../dashboard/index.js';
 import { redis } from '../../plugins/redis/index.js';
-import { crashUntilDead, startCrashWorker } from '../cli/dead-letters.js';
+import { crashUntilDead, startCrashWorker, stopCrashWorkers } from '../cli/dead-letters.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
 
@@ -52,7 +51,6 @@ describe('dashboard in Chromium (Redis)', () => {
   for (const task of ['flaky', 'slow', 'quick']) ops.task(task, () => undefined);
   // `crash` runs in worker processes of test/fixtures/crash-app.ts (it kills them), not here.
   ops.task({ name: 'crash', queue: 'crash' }, () => undefined);
-  const crashers: ChildProcess[] = [];
 
   async function serve(handler: DashboardHandler): Promise<string> {
     handlers.push(handler);
@@ -90,7 +88,7 @@ describe('dashboard in Chromium (Redis)', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const c of crashers) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await stopCrashWorkers();
     await context?.close();
     for (const h of handlers) h.close();
     for (const s of servers) {
@@ -176,7 +174,6 @@ describe('dashboard in Chromium (Redis)', () => {
     await shot('dashboard-dead.png');
     writeFileSync(flag, '');
     const fixedWorker = startCrashWorker(env);
-    crashers.push(fixedWorker);
 
     await page.locator(`tr[data-id="${ids[0]}"] button[data-action="retry"]`).click();
     await page.locator('.flash', { hasText: 'Retried: 1 task(s)' }).waitFor();
