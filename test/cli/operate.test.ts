@@ -383,7 +383,7 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     expect(table.stdout).toContain(` ${w.pid} `);
   });
 
-  it('RabbitMQ with Redis storage: stats and tasks answer from the server queue and the storage indexes; pause and cancel reach a worker in another process', async () => {
+  it('RabbitMQ with Redis storage: stats and tasks answer from the server queue and the storage indexes; pause, cancel, retry and promote reach a worker in another process', async () => {
     fresh();
     amqp = AMQP_URL;
     rabbitApps.push(name);
@@ -392,6 +392,7 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     apps.push(producing);
     producing.task('ok', (n: number) => n);
     producing.task('slow', () => undefined);
+    producing.task('fail', () => undefined);
     await producing.start({ worker: false });
     const queued = await producing.addTask('ok', [1]);
     const stats = await cli(['stats', '-A', TARGET, '--json']);
@@ -416,6 +417,17 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     const cancelled = await cli(['cancel', '-A', TARGET, slow.id]);
     expect(cancelled.stdout).toBe(`${slow.id}: cancel requested (it was running: its worker aborts it)\n`);
     expect((await producing.wait(slow.id, 20_000)).status).toBe('cancel');
+
+    // retry and promote through the storage and the global config
+    const failed = await producing.addTask('fail', ['rabbit'], { timeout: 20_000 });
+    expect(failed.status).toBe('error');
+    writeFileSync(flag, '');
+    const retried = await cli(['retry', '-A', TARGET, '--status', 'error', '--yes']);
+    expect(retried.stdout).toBe('retried 1 task(s)\n');
+    expect(await producing.wait(failed.id, 20_000)).toMatchObject({ status: 'success', returning: 'fixed' });
+    const delayed = await producing.addTask('ok', [9], { delay: 3_600_000 });
+    expect((await cli(['promote', '-A', TARGET, delayed.id])).stdout).toBe(`promoted ${delayed.id}\n`);
+    expect((await producing.wait(delayed.id, 20_000)).returning).toBe(9);
   });
 
   it.each([
