@@ -44,6 +44,9 @@ interface TaskMark {
 
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const MAX_BODY = 64 * 1024;
+/** Bulk actions go in calls of this many tasks (the control plane's largest limit), 100 calls at most. */
+const BATCH = 1_000;
+const MAX_BATCHES = 100;
 
 class HttpError extends Error {
   constructor(
@@ -230,6 +233,21 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
     return Promise.all(list.map(async (info) => ({ info, upcoming: await upcoming(info) })));
   }
 
+  /**
+   * A bulk call of the control plane (at most BATCH tasks a call) repeated until a call does
+   * less than a full batch, `total` tasks are done, or MAX_BATCHES calls were made.
+   */
+  async function inBatches(call: (limit: number) => Promise<number>, total = Infinity): Promise<number> {
+    let done = 0;
+    for (let i = 0; i < MAX_BATCHES && done < total; i++) {
+      const want = Math.min(BATCH, total - done);
+      const n = await call(want);
+      done += n;
+      if (n < want) break;
+    }
+    return done;
+  }
+
   /** Runs one action; returns where to send the browser next (ids are the only task data in it). */
   async function act(name: string, form: URLSearchParams): Promise<string> {
     const need = (field: string): string => {
@@ -245,11 +263,15 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
         return task(id, 'retried', `&n=${n}`);
       }
       case 'retry-all': {
-        const status = need('status');
-        if (status !== 'dead' && status !== 'error') throw new HttpError(400, 'retry-all: status must be dead or error.');
+        const given = need('status');
+        if (given !== 'dead' && given !== 'error') throw new HttpError(400, 'retry-all: status must be dead or error.');
+        const status: 'dead' | 'error' = given;
         const queue = opt(form.get('queue'));
         const name = opt(form.get('name'));
-        const n = await app.retry({ status, ...(queue !== undefined ? { queue } : {}), ...(name !== undefined ? { name } : {}) });
+        const filter = { status, ...(queue !== undefined ? { queue } : {}), ...(name !== undefined ? { name } : {}) };
+        // As many as were there when asked: a task that dies again at once is not retried twice.
+        const there = await app.counts(queue).then((cs) => cs.reduce((sum, c) => sum + c[status], 0)).catch(() => undefined);
+        const n = await inBatches((limit) => app.retry({ ...filter, limit }), there);
         return `${status === 'dead' ? '/dead' : '/tasks?status=error'}${status === 'dead' ? '?' : '&'}ok=retried&n=${n}`;
       }
       case 'cancel': {
@@ -276,7 +298,8 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
         if (!['success', 'error', 'cancel', 'dead'].includes(status)) throw new HttpError(400, 'clean: status must be success, error, cancel or dead.');
         const minutes = Number(need('olderThanMinutes'));
         if (!Number.isFinite(minutes) || minutes < 0) throw new HttpError(400, 'clean: olderThanMinutes must be a number >= 0.');
-        const n = await app.clean({ status: status as 'success', olderThanMs: Math.round(minutes * 60_000) });
+        const olderThanMs = Math.round(minutes * 60_000);
+        const n = await inBatches((limit) => app.clean({ status: status as 'success', olderThanMs, limit }));
         return `/?ok=cleaned&n=${n}`;
       }
       case 'unschedule': {

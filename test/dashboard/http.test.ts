@@ -235,6 +235,25 @@ describe('dashboard over HTTP', () => {
     expect(flash).toContain('Cleaned: 1 record(s) deleted.');
   });
 
+  it('retry all and clean go past the control plane\'s 1000 a call: every matching task, once', async () => {
+    const app = await started();
+    const url = await serve(app, { auth: false });
+    const csrf = await token(url);
+    const many = 1_003;
+    await Promise.all(Array.from({ length: many }, (_, i) => app.addTask('fail', [i])));
+    await waitUntil(async () => (await app.counts('default'))[0]?.error === many, 'every task failed', 20_000);
+    // Paused, the retried tasks wait: each is retried once, none twice.
+    await app.pause('default');
+    const all = await post(url, '/actions/retry-all', { status: 'error', _csrf: csrf });
+    expect(all.headers.get('location')).toBe(`/tasks?status=error&ok=retried&n=${many}`);
+    expect((await app.counts('default'))[0]).toMatchObject({ error: 0, waiting: many });
+    await app.resume('default');
+    await waitUntil(async () => (await app.counts('default'))[0]?.error === many, 'every task failed again', 20_000);
+    const cleaned = await post(url, '/actions/clean', { status: 'error', olderThanMinutes: '0', _csrf: csrf });
+    expect(cleaned.headers.get('location')).toBe(`/?ok=cleaned&n=${many}`);
+    expect((await app.counts('default'))[0]?.error).toBe(0);
+  });
+
   it('searches by id and by name, and pages with the list cursor', async () => {
     const app = await started();
     const url = await serve(app, { auth: false });
