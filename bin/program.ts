@@ -20,6 +20,7 @@ import { pauseCommand, resumeCommand } from './commands/pause.js';
 import { eventsCommand } from './commands/events.js';
 import { workersCommand } from './commands/workers.js';
 import { dashboardCommand } from './commands/dashboard.js';
+import { schedulesCommand, unscheduleCommand } from './commands/schedules.js';
 
 /** package.json's version, found upwards from this file (bin/ in source, dist/bin/ built). */
 function version(): string {
@@ -43,7 +44,7 @@ export function program(): Command {
     .showSuggestionAfterError(false)
     .exitOverride()
     .configureOutput({ outputError: () => undefined }); // errors are printed once, by qtasks.ts
-  for (const command of [runCommand(), statsCommand(), tasksCommand(), showCommand(), retryCommand(), cancelCommand(), promoteCommand(), removeCommand(), cleanCommand(), purgeCommand(), pauseCommand(), resumeCommand(), workersCommand(), eventsCommand(), dashboardCommand()]) {
+  for (const command of [runCommand(), statsCommand(), tasksCommand(), showCommand(), retryCommand(), cancelCommand(), promoteCommand(), removeCommand(), cleanCommand(), purgeCommand(), pauseCommand(), resumeCommand(), workersCommand(), schedulesCommand(), unscheduleCommand(), eventsCommand(), dashboardCommand()]) {
     cli.addCommand(command.exitOverride().configureOutput({ outputError: () => undefined }));
   }
   return cli;

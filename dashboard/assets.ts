@@ -18,6 +18,7 @@ th{font-weight:600;color:var(--muted)}td.num{text-align:right;font-variant-numer
 pre{background:#f6f8fa;padding:.6rem;overflow:auto;max-height:24rem;white-space:pre-wrap;word-break:break-word}
 form.inline{display:inline;margin-right:.3rem}form.row{display:flex;gap:.8rem;align-items:center;margin:.4rem 0}
 button{font:inherit;padding:.15rem .6rem;border:1px solid #9aa5b1;border-radius:4px;background:#fff;cursor:pointer}button.danger{border-color:var(--bad);color:var(--bad)}
+ul.plain{list-style:none;margin:0;padding:0}code{font-family:ui-monospace,monospace;font-size:.9em}.when{font-weight:600}
 .tabs a{margin-right:.8rem}.tabs a.on{font-weight:700;text-decoration:none}.bars{font-family:ui-monospace,monospace;letter-spacing:1px;color:var(--ok)}.bars.bad{color:var(--bad)}
 `;
 

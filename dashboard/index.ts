@@ -9,7 +9,9 @@ import { CSS, JS } from './assets.js';
 import { type Html } from './html.js';
 import { FLASH, page, type View } from './layout.js';
 import { Live } from './live.js';
-import { message, overview, schedules, STATUSES, taskDetail, taskList, workers, type ListQuery, type Status } from './pages.js';
+import { message, overview, STATUSES, taskDetail, taskList, workers, type ListQuery, type Status } from './pages.js';
+import { upcoming } from './schedule-words.js';
+import { schedulesPage, type ScheduleRow } from './schedules-page.js';
 import { access, Csrf, sameOrigin, type DashboardAuth } from './security.js';
 
 export type { BasicCredentials, DashboardAuth } from './security.js';
@@ -42,6 +44,9 @@ interface TaskMark {
 
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const MAX_BODY = 64 * 1024;
+/** Bulk actions go in calls of this many tasks (the control plane's largest limit), 100 calls at most. */
+const BATCH = 1_000;
+const MAX_BATCHES = 100;
 
 class HttpError extends Error {
   constructor(
@@ -122,7 +127,6 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
   // Count throughput from now on if the app already runs (before start, listeners would make a
   // broker without events fail the app's start).
   if (app.state === 'started') live.start();
-  const hasSchedules = (): boolean => typeof (app as unknown as { schedules?: unknown }).schedules === 'function';
 
   async function handle(req: IncomingMessage, res: ServerResponse, next: ((err?: unknown) => void) | undefined): Promise<void> {
     const full = new URL((req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/', 'http://dashboard.invalid');
@@ -147,7 +151,7 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
         : auth === false
           ? 'Actions are allowed over loopback only (auth: false); configure auth to act from elsewhere.'
           : 'Actions are disabled: this dashboard has no auth configured.';
-    const view: View = { base, token: csrf.token(req), canAct, why, schedules: hasSchedules(), appName: app.name };
+    const view: View = { base, token: csrf.token(req), canAct, why, schedules: true, appName: app.name };
     const flashCode = q.get('ok');
     const flash = flashCode !== null && Object.hasOwn(FLASH, flashCode) ? FLASH[flashCode]!.replace('%n', String(Number(q.get('n') ?? 0))).replace('%s', opt(q.get('s'))?.replace(/[^a-z]/g, '') ?? '') : undefined;
     const show = (title: string, body: Html | string, task?: TaskMark): void =>
@@ -205,13 +209,7 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
       return show(`Task ${record.id}`, taskDetail(view, record), { id: record.id, status: record.status, attempts: record.attempts });
     }
     if (route === '/workers') return show('Workers', workers(await app.workers().catch(errorText)));
-    if (route === '/schedules' && view.schedules) {
-      const list = await Promise.resolve()
-        .then(() => (app as unknown as { schedules: () => unknown }).schedules())
-        .then((v) => (Array.isArray(v) ? v : []))
-        .catch(errorText);
-      return show('Schedules', schedules(list));
-    }
+    if (route === '/schedules' && view.schedules) return show('Schedules', schedulesPage(view, await scheduleRows().catch(errorText)));
     send(res, 404, 'text/html; charset=utf-8', page(view, 'Not found', message('No such page.')).text);
   }
 
@@ -229,6 +227,27 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
     return app.list({ status, limit: query.limit ?? 50, ...(queue !== undefined ? { queue } : {}), ...(name !== undefined ? { name } : {}), ...(cursor !== undefined ? { cursor } : {}) }).catch(errorText);
   }
 
+  /** The app's schedules by id, each with its next few fire times. */
+  async function scheduleRows(): Promise<ScheduleRow[]> {
+    const list = [...(await app.schedules())].sort((a, b) => a.id.localeCompare(b.id));
+    return Promise.all(list.map(async (info) => ({ info, upcoming: await upcoming(info) })));
+  }
+
+  /**
+   * A bulk call of the control plane (at most BATCH tasks a call) repeated until a call does
+   * less than a full batch, `total` tasks are done, or MAX_BATCHES calls were made.
+   */
+  async function inBatches(call: (limit: number) => Promise<number>, total = Infinity): Promise<number> {
+    let done = 0;
+    for (let i = 0; i < MAX_BATCHES && done < total; i++) {
+      const want = Math.min(BATCH, total - done);
+      const n = await call(want);
+      done += n;
+      if (n < want) break;
+    }
+    return done;
+  }
+
   /** Runs one action; returns where to send the browser next (ids are the only task data in it). */
   async function act(name: string, form: URLSearchParams): Promise<string> {
     const need = (field: string): string => {
@@ -244,11 +263,15 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
         return task(id, 'retried', `&n=${n}`);
       }
       case 'retry-all': {
-        const status = need('status');
-        if (status !== 'dead' && status !== 'error') throw new HttpError(400, 'retry-all: status must be dead or error.');
+        const given = need('status');
+        if (given !== 'dead' && given !== 'error') throw new HttpError(400, 'retry-all: status must be dead or error.');
+        const status: 'dead' | 'error' = given;
         const queue = opt(form.get('queue'));
         const name = opt(form.get('name'));
-        const n = await app.retry({ status, ...(queue !== undefined ? { queue } : {}), ...(name !== undefined ? { name } : {}) });
+        const filter = { status, ...(queue !== undefined ? { queue } : {}), ...(name !== undefined ? { name } : {}) };
+        // As many as were there when asked: a task that dies again at once is not retried twice.
+        const there = await app.counts(queue).then((cs) => cs.reduce((sum, c) => sum + c[status], 0)).catch(() => undefined);
+        const n = await inBatches((limit) => app.retry({ ...filter, limit }), there);
         return `${status === 'dead' ? '/dead' : '/tasks?status=error'}${status === 'dead' ? '?' : '&'}ok=retried&n=${n}`;
       }
       case 'cancel': {
@@ -275,8 +298,13 @@ export function dashboard(app: QueueTasks, options: DashboardOptions = {}): Dash
         if (!['success', 'error', 'cancel', 'dead'].includes(status)) throw new HttpError(400, 'clean: status must be success, error, cancel or dead.');
         const minutes = Number(need('olderThanMinutes'));
         if (!Number.isFinite(minutes) || minutes < 0) throw new HttpError(400, 'clean: olderThanMinutes must be a number >= 0.');
-        const n = await app.clean({ status: status as 'success', olderThanMs: Math.round(minutes * 60_000) });
+        const olderThanMs = Math.round(minutes * 60_000);
+        const n = await inBatches((limit) => app.clean({ status: status as 'success', olderThanMs, limit }));
         return `/?ok=cleaned&n=${n}`;
+      }
+      case 'unschedule': {
+        const id = need('id');
+        return `/schedules?ok=${(await app.unschedule(id)) ? 'unscheduled' : 'not-unscheduled'}`;
       }
       default:
         throw new HttpError(404, `No action ${name}.`);

@@ -24,6 +24,8 @@ export const FLASH: Readonly<Record<string, string>> = {
   paused: 'Paused.',
   resumed: 'Resumed.',
   cleaned: 'Cleaned: %n record(s) deleted.',
+  unscheduled: 'Schedule removed.',
+  'not-unscheduled': 'No such schedule: it was removed already.',
 };
 
 export function page(view: View, title: string, body: Part, extra: { task?: { id: string; status: string; attempts: number }; flash?: string | undefined } = {}): Html {

@@ -133,18 +133,6 @@ export function workers(list: readonly WorkerInfo[] | string): Html {
 ${list.map((w) => html`<tr><td>${w.host}:${w.pid}</td><td>${w.id}</td><td>${w.queues.join(', ')}</td><td class="num">${w.running}/${w.concurrency}</td><td>${w.tasks.join(', ')}</td><td>${time(w.startedAt)}</td><td>${time(w.lastHeartbeat)}</td></tr>`)}</tbody></table>`;
 }
 
-/** `app.schedules()`, shown as the fields each schedule has (times as dates). */
-export function schedules(list: readonly unknown[] | string): Html {
-  if (typeof list === 'string') return html`<p class="error">${list}</p>`;
-  if (list.length === 0) return html`<p class="muted">No schedules.</p>`;
-  const keys = [...new Set(list.flatMap((s) => (s !== null && typeof s === 'object' ? Object.keys(s) : [])))];
-  return html`<table id="schedules"><thead><tr>${keys.map((k) => html`<th>${k}</th>`)}</tr></thead><tbody>
-${list.map((s) => html`<tr>${keys.map((k) => {
-    const v = (s as Record<string, unknown>)[k];
-    return html`<td>${typeof v === 'number' && (k.toLowerCase().endsWith('at') || k === 'next' || k === 'last') ? time(v) : preview(v, 120)}</td>`;
-  })}</tr>`)}</tbody></table>`;
-}
-
 export function message(text: string): Html {
   return html`<p class="error">${text}</p>`;
 }

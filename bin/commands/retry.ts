@@ -59,8 +59,10 @@ export function retryCommand(): Command {
         if (!(await confirm('retry', `retry ${what}${where}?`, flags.yes))) throw new OperationError('qtasks retry: not confirmed; nothing retried');
         const bar = progress('retried', expected);
         let done = 0;
+        // No more than were there when asked: a task that dies again at once is not retried twice.
+        const cap = expected ?? flags.limit ?? Infinity;
         for (;;) {
-          const want = flags.limit !== undefined ? Math.min(BATCH, flags.limit - done) : BATCH;
+          const want = Math.min(BATCH, cap - done);
           if (want <= 0) break;
           const n = await app.retry({
             status,

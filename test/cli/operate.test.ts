@@ -14,6 +14,7 @@ import type { QueueCounts } from '../../core/contracts.js';
 import type { TaskRecord } from '../../core/record.js';
 import { redis } from '../../plugins/redis/index.js';
 import { uniqueName, waitUntil } from '../contracts/helpers.js';
+import { crashUntilDead, stopCrashWorkers } from './dead-letters.js';
 import { AMQP_URL, RabbitFixture } from '../plugins/rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
 
@@ -84,6 +85,7 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     dir = mkdtempSync(join(tmpdir(), 'qtasks-cli-'));
   });
   afterEach(async () => {
+    await stopCrashWorkers();
     for (const c of children.splice(0)) {
       if (c.exitCode === null && c.signalCode === null) {
         const gone = new Promise((r) => c.once('exit', r));
@@ -168,6 +170,39 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     expect(done.stderr).toBe('retried 3/3\n'); // not a terminal: plain progress lines
     for (const id of ids) expect((await producing.wait(id, 20_000)).status).toBe('success');
   });
+
+  it('dead letters (tasks that took their worker down): tasks --status dead lists them, retry ID and retry --status dead --yes run them again', async () => {
+    fresh();
+    const producing = await producer();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await producing.addTask('crash', [`d${i}`], { queue: 'crash' })).id);
+    const statuses = async (): Promise<(string | undefined)[]> => Promise.all(ids.map(async (id) => (await producing.get(id))?.status));
+    await crashUntilDead(env(), async () => (await statuses()).every((s) => s === 'dead'));
+
+    const listed = await cli(['tasks', '-A', TARGET, '--status', 'dead', '--queue', 'crash', '--json']);
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as TaskRecord[]).map((r) => r.id).sort()).toEqual([...ids].sort());
+    const shown = await cli(['show', '-A', TARGET, ids[0]!]);
+    expect(shown.stdout).toContain('status:    dead');
+    expect(shown.stdout).toMatch(/^reason: {4}\S/m); // why it is dead, in the crash rules' words
+    const stats = JSON.parse((await cli(['stats', '-A', TARGET, '--json'])).stdout) as QueueCounts[];
+    expect(stats.find((c) => c.queue === 'crash')).toMatchObject({ dead: 3 });
+
+    writeFileSync(flag, '');
+    const one = await cli(['retry', '-A', TARGET, ids[0]!]);
+    expect(one.stdout).toBe(`retried ${ids[0]}\n`);
+    const refused = await cli(['retry', '-A', TARGET, '--status', 'dead', '--queue', 'crash']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe('qtasks retry: retry 2 dead task(s) in queue crash: refusing without confirmation in a non-interactive run; pass --yes\n');
+    const all = await cli(['retry', '-A', TARGET, '--status', 'dead', '--queue', 'crash', '--yes']);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toBe('retried 2 task(s)\n');
+    expect(all.stderr).toBe('retried 2/2\n');
+    // A worker with the fix in place runs all three to success.
+    const w = tail(['run', '-A', 'test/fixtures/crash-app.ts:app']);
+    for (const [i, id] of ids.entries()) expect(await producing.wait(id, 30_000)).toMatchObject({ status: 'success', returning: `fixed d${i}` });
+    expect(w.child.exitCode).toBeNull();
+  }, 120_000);
 
   it('on a terminal, bulk retry asks: "n" leaves the tasks, "y" retries them with a progress bar', async () => {
     fresh();
@@ -291,6 +326,52 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     expect(await producing.get(ok.id)).toBeUndefined();
   });
 
+  it('schedules lists what runs when, in words, with next and last fire; unschedule asks, then removes one', async () => {
+    fresh();
+    const defining = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL })], config: { logLevel: 'silent' }, globals: false });
+    apps.push(defining);
+    defining.task('ok', (n: number) => n);
+    await defining.start({ worker: false });
+    await defining.schedule('nightly', { cron: '0 3 * * *', tz: 'UTC' }, 'ok', [1]);
+    await defining.schedule('tick', { every: 1_000 }, 'ok', [2]);
+    // A worker process fires `tick`: its last fire time is then stored.
+    await worker();
+    await waitUntil(async () => (await defining.schedules()).find((s) => s.id === 'tick')?.last !== undefined, 'tick fired once', 20_000);
+
+    const now = Date.now();
+    const day = 86_400_000;
+    const nightly = Math.floor(now / day) * day + 3 * 3_600_000;
+    const nextNightly = nightly > now ? nightly : nightly + day;
+    const json = await cli(['schedules', '-A', TARGET, '--json']);
+    expect(json.stderr).toBe('');
+    const listed = JSON.parse(json.stdout) as { id: string; task: string; args: unknown[]; next?: number; last?: number; description: string }[];
+    expect(listed.map((s) => s.id)).toEqual(['nightly', 'tick']);
+    expect(listed[0]).toMatchObject({ id: 'nightly', task: 'ok', args: [1], spec: { cron: '0 3 * * *', tz: 'UTC' }, next: nextNightly, description: 'every day at 03:00 (UTC)' });
+    expect(listed[0]!.last).toBeUndefined();
+    expect(listed[1]).toMatchObject({ id: 'tick', task: 'ok', args: [2], spec: { every: 1_000 }, description: 'every 1 second' });
+    expect(listed[1]!.last).toEqual(expect.any(Number));
+
+    const shown = await cli(['schedules', '-A', TARGET]);
+    expect(shown.code).toBe(0);
+    const lines = shown.stdout.split('\n');
+    expect(lines[0]).toMatch(/^ID\s+TASK\s+ARGS\s+WHEN\s+NEXT\s+LAST$/);
+    expect(lines[1]).toMatch(new RegExp(`^nightly\\s+ok\\s+\\[1\\]\\s+every day at 03:00 \\(UTC\\)\\s+${new Date(nextNightly).toISOString().replace(/\./g, '\\.')} \\(in \\d+[smh]\\)\\s+-$`));
+    expect(lines[2]).toMatch(/^tick\s+ok\s+\[2\]\s+every 1 second\s+\S+Z \(in \d+m?s\)\s+\S+Z \(\d+m?s ago\)$/);
+
+    const refused = await cli(['unschedule', '-A', TARGET, 'nightly']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe('qtasks unschedule: remove schedule nightly (ok, every day at 03:00 (UTC)): refusing without confirmation in a non-interactive run; pass --yes\n');
+    expect((await defining.schedules()).map((s) => s.id)).toContain('nightly');
+    const removed = await cli(['unschedule', '-A', TARGET, 'nightly', '--yes']);
+    expect(removed.stdout).toBe('removed schedule nightly\n');
+    expect((await defining.schedules()).map((s) => s.id)).toEqual(['tick']);
+    const unknown = await cli(['unschedule', '-A', TARGET, 'nightly', '--yes']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('qtasks unschedule: no schedule nightly\n');
+    const none = await cli(['schedules', '-A', TARGET, '--json']);
+    expect((JSON.parse(none.stdout) as { id: string }[]).map((s) => s.id)).toEqual(['tick']);
+  }, 60_000);
+
   it('workers lists the worker process from its heartbeat', async () => {
     fresh();
     const w = await worker();
@@ -302,7 +383,7 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     expect(table.stdout).toContain(` ${w.pid} `);
   });
 
-  it('RabbitMQ with Redis storage: stats and tasks answer from the server queue and the storage indexes; pause and cancel reach a worker in another process', async () => {
+  it('RabbitMQ with Redis storage: stats and tasks answer from the server queue and the storage indexes; pause, cancel, retry and promote reach a worker in another process', async () => {
     fresh();
     amqp = AMQP_URL;
     rabbitApps.push(name);
@@ -311,6 +392,7 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     apps.push(producing);
     producing.task('ok', (n: number) => n);
     producing.task('slow', () => undefined);
+    producing.task('fail', () => undefined);
     await producing.start({ worker: false });
     const queued = await producing.addTask('ok', [1]);
     const stats = await cli(['stats', '-A', TARGET, '--json']);
@@ -335,6 +417,17 @@ describe('qtasks operator commands (built CLI, Redis)', () => {
     const cancelled = await cli(['cancel', '-A', TARGET, slow.id]);
     expect(cancelled.stdout).toBe(`${slow.id}: cancel requested (it was running: its worker aborts it)\n`);
     expect((await producing.wait(slow.id, 20_000)).status).toBe('cancel');
+
+    // retry and promote through the storage and the global config
+    const failed = await producing.addTask('fail', ['rabbit'], { timeout: 20_000 });
+    expect(failed.status).toBe('error');
+    writeFileSync(flag, '');
+    const retried = await cli(['retry', '-A', TARGET, '--status', 'error', '--yes']);
+    expect(retried.stdout).toBe('retried 1 task(s)\n');
+    expect(await producing.wait(failed.id, 20_000)).toMatchObject({ status: 'success', returning: 'fixed' });
+    const delayed = await producing.addTask('ok', [9], { delay: 3_600_000 });
+    expect((await cli(['promote', '-A', TARGET, delayed.id])).stdout).toBe(`promoted ${delayed.id}\n`);
+    expect((await producing.wait(delayed.id, 20_000)).returning).toBe(9);
   });
 
   it.each([

@@ -4,7 +4,7 @@
  * dashboard, as an operator's process would. With QTASKS_SCREENSHOTS=1 the test also writes the
  * screenshots docs/dashboard.md shows (CI leaves tracked files alone).
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { dashboard, type DashboardHandler } from '../../dashboard/index.js';
 import { redis } from '../../plugins/redis/index.js';
+import { crashUntilDead, startCrashWorker, stopCrashWorkers } from '../cli/dead-letters.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
 
@@ -48,6 +49,8 @@ describe('dashboard in Chromium (Redis)', () => {
   worker.task('quick', (n: number) => n * 2);
   // The dashboard's app knows the same tasks (names and queues) without running them.
   for (const task of ['flaky', 'slow', 'quick']) ops.task(task, () => undefined);
+  // `crash` runs in worker processes of test/fixtures/crash-app.ts (it kills them), not here.
+  ops.task({ name: 'crash', queue: 'crash' }, () => undefined);
 
   async function serve(handler: DashboardHandler): Promise<string> {
     handlers.push(handler);
@@ -85,6 +88,7 @@ describe('dashboard in Chromium (Redis)', () => {
   }, 60_000);
 
   afterAll(async () => {
+    await stopCrashWorkers();
     await context?.close();
     for (const h of handlers) h.close();
     for (const s of servers) {
@@ -156,6 +160,55 @@ describe('dashboard in Chromium (Redis)', () => {
     await page.locator('tr[data-queue="default"] button[data-action="resume"]').click();
     await page.locator('[data-q="default"][data-k="paused"]', { hasText: 'active' }).waitFor();
     expect((await ops.wait(record.id, 10_000)).returning).toBe(42);
+  });
+
+  it('retries a dead letter (a task that took its worker down) from its row, and all the others with retry all', async () => {
+    const flag = join(dir, 'crash.fixed');
+    const env = { ...process.env, QT_APP: name, QT_REDIS_URL: REDIS_URL, QT_FLAG: flag };
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await ops.addTask('crash', [`job-${i}`])).id);
+    await crashUntilDead(env, async () => (await Promise.all(ids.map((id) => ops.get(id)))).every((r) => r?.status === 'dead'));
+
+    await page.goto(`${url}/dead`);
+    for (const id of ids) await page.locator(`tr[data-id="${id}"] .status`, { hasText: 'dead' }).waitFor();
+    await shot('dashboard-dead.png');
+    writeFileSync(flag, '');
+    const fixedWorker = startCrashWorker(env);
+
+    await page.locator(`tr[data-id="${ids[0]}"] button[data-action="retry"]`).click();
+    await page.locator('.flash', { hasText: 'Retried: 1 task(s)' }).waitFor();
+    await page.locator('#status', { hasText: 'success' }).waitFor({ timeout: 20_000 });
+    expect(await page.locator('pre.json').nth(1).textContent()).toContain('fixed job-0');
+
+    await page.goto(`${url}/dead?queue=crash`);
+    expect(await page.locator('#tasks tbody tr').count()).toBe(2);
+    await page.locator('button[data-action="retry-all"]').click();
+    await page.locator('.flash', { hasText: 'Retried: 2 task(s)' }).waitFor();
+    await page.locator('p.muted', { hasText: 'No tasks.' }).waitFor();
+    for (const [i, id] of ids.entries()) expect(await ops.wait(id, 20_000)).toMatchObject({ status: 'success', returning: `fixed job-${i}` });
+    expect(fixedWorker.exitCode).toBeNull();
+  }, 120_000);
+
+  it('shows the schedules in words with their next and last fires, and removes one after confirmation', async () => {
+    await ops.schedule('weekday-report', { cron: '30 6 * * 1-5', tz: 'UTC' }, 'quick', [5]);
+    await ops.schedule('twice', { every: 1_000 }, 'quick', [1], { limit: 2 });
+    // The worker app runs the scheduler: `twice` fires twice, then never again.
+    await waitUntil(async () => (await ops.schedules()).find((s) => s.id === 'twice')?.next === undefined, 'twice fired twice', 15_000);
+    await page.goto(`${url}/schedules`);
+    const report = page.locator('tr[data-schedule="weekday-report"]');
+    await report.locator('.when', { hasText: 'every weekday (Monday to Friday) at 06:30 (UTC)' }).waitFor();
+    expect(await report.locator('td.next li').count()).toBe(3);
+    expect(await report.locator('td.last').textContent()).toBe('not yet');
+    const twice = page.locator('tr[data-schedule="twice"]');
+    expect(await twice.locator('td.next').textContent()).toBe('never again');
+    expect(await twice.locator('td.last').textContent()).toMatch(/Z \(\d+s ago\)$/);
+    await shot('dashboard-schedules.png');
+
+    await twice.locator('button[data-action="unschedule"]').click();
+    await page.locator('.flash', { hasText: 'Schedule removed.' }).waitFor();
+    expect(await page.locator('tr[data-schedule]').count()).toBe(1);
+    expect((await ops.schedules()).map((s) => s.id)).toEqual(['weekday-report']);
+    await ops.unschedule('weekday-report');
   });
 
   it('lists dead letters, workers, and a read-only dashboard offers no action', async () => {

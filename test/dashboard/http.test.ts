@@ -235,7 +235,26 @@ describe('dashboard over HTTP', () => {
     expect(flash).toContain('Cleaned: 1 record(s) deleted.');
   });
 
-  it('searches by id and by name, pages with the list cursor, and shows the app schedules', async () => {
+  it('retry all and clean go past the control plane\'s 1000 a call: every matching task, once', async () => {
+    const app = await started();
+    const url = await serve(app, { auth: false });
+    const csrf = await token(url);
+    const many = 1_003;
+    await Promise.all(Array.from({ length: many }, (_, i) => app.addTask('fail', [i])));
+    await waitUntil(async () => (await app.counts('default'))[0]?.error === many, 'every task failed', 20_000);
+    // Paused, the retried tasks wait: each is retried once, none twice.
+    await app.pause('default');
+    const all = await post(url, '/actions/retry-all', { status: 'error', _csrf: csrf });
+    expect(all.headers.get('location')).toBe(`/tasks?status=error&ok=retried&n=${many}`);
+    expect((await app.counts('default'))[0]).toMatchObject({ error: 0, waiting: many });
+    await app.resume('default');
+    await waitUntil(async () => (await app.counts('default'))[0]?.error === many, 'every task failed again', 20_000);
+    const cleaned = await post(url, '/actions/clean', { status: 'error', olderThanMinutes: '0', _csrf: csrf });
+    expect(cleaned.headers.get('location')).toBe(`/?ok=cleaned&n=${many}`);
+    expect((await app.counts('default'))[0]?.error).toBe(0);
+  });
+
+  it('searches by id and by name, and pages with the list cursor', async () => {
     const app = await started();
     const url = await serve(app, { auth: false });
     const ids = [];
@@ -260,12 +279,55 @@ describe('dashboard over HTTP', () => {
     expect([...shown(page1), ...shown(page2)].sort()).toEqual([...ids].sort());
     expect(page2).toContain('First page');
 
-    // Every app has app.schedules(); this one answers a schedule whose id must be escaped.
-    Object.assign(app, { schedules: async () => [{ id: 'nightly <b>', spec: { cron: '0 3 * * *' }, next: Date.UTC(2030, 0, 1, 3) }] });
-    expect(await (await fetch(`${url}/`)).text()).toContain('/schedules');
+  });
+
+  it('the schedules page: what runs when in words, the next fires, the last one, and remove with confirmation', async () => {
+    const app = await started();
+    await app.schedule('nightly <b>', { cron: '0 3 * * *', tz: 'UTC' }, 'later', ['<script>x</script>'], { endAt: Date.UTC(2100, 0, 1) });
+    await app.schedule('tick', { every: 1_000 }, 'later', [], { catchUp: 'none' });
+    // This app's worker fires `tick`: its last fire is then stored.
+    await waitUntil(async () => (await app.schedules()).find((s) => s.id === 'tick')?.last !== undefined, 'tick fired');
+    const url = await serve(app, { auth: false });
+    expect(await (await fetch(`${url}/`)).text()).toContain('href="/schedules"');
+
     const page = await (await fetch(`${url}/schedules`)).text();
-    expect(page).toContain('nightly &#60;b&#62;');
-    expect(page).toContain('2030-01-01 03:00:00Z');
+    const row = (id: string): string => new RegExp(`<tr data-schedule="${id}">([\\s\\S]*?)</tr>`).exec(page)?.[1] ?? '';
+    const nightly = row('nightly &#60;b&#62;');
+    expect(nightly).toContain('<td>later</td>');
+    expect(nightly).toContain('&#34;&#60;script&#62;x&#60;/script&#62;&#34;');
+    expect(nightly).toContain('<span class="when">every day at 03:00 (UTC)</span>');
+    expect(nightly).toContain('<code class="muted">cron 0 3 * * * tz UTC</code>');
+    const day = 86_400_000;
+    const today = Math.floor(Date.now() / day) * day + 3 * 3_600_000;
+    const first = today > Date.now() ? today : today + day;
+    const fires = [...nightly.matchAll(/<li><time datetime="([^"]+)"/g)].map((m) => Date.parse(m[1]!));
+    expect(fires).toEqual([first, first + day, first + 2 * day]);
+    expect(nightly).toContain('not yet');
+    expect(nightly).toContain('until <time datetime="2100-01-01T00:00:00.000Z">');
+    expect(nightly).toContain('missed fires: the latest caught up');
+    expect(nightly).toContain('data-confirm="Remove schedule nightly &#60;b&#62;? Fires already queued still run."');
+    const tick = row('tick');
+    expect(tick).toContain('every 1 second');
+    expect(tick).toMatch(/<td class="last"><time datetime="[^"]+">[^<]+<\/time> <span class="muted">\(\d+s ago\)<\/span><\/td>/);
+    expect(tick).toContain('missed fires: skipped');
+
+    // Read-only: no remove button, and the action is refused.
+    const readOnly = await serve(app, { auth: false, readOnly: true });
+    const roPage = await (await fetch(`${readOnly}/schedules`)).text();
+    expect(roPage).toContain('every day at 03:00 (UTC)');
+    expect(roPage).not.toContain('data-action="unschedule"');
+    expect((await post(readOnly, '/actions/unschedule', { id: 'tick', _csrf: await token(url) })).status).toBe(403);
+
+    const csrf = await token(url);
+    const removed = await post(url, '/actions/unschedule', { id: 'nightly <b>', _csrf: csrf });
+    expect(removed.status).toBe(303);
+    expect(removed.headers.get('location')).toBe('/schedules?ok=unscheduled');
+    expect((await app.schedules()).map((s) => s.id)).toEqual(['tick']);
+    const after = await (await fetch(`${url}${removed.headers.get('location')!}`)).text();
+    expect(after).toContain('Schedule removed.');
+    expect(after).not.toContain('nightly');
+    expect((await post(url, '/actions/unschedule', { id: 'nightly <b>', _csrf: csrf })).headers.get('location')).toBe('/schedules?ok=not-unscheduled');
+    expect((await post(url, '/actions/unschedule', { _csrf: csrf })).status).toBe(400);
   });
 
   it('serves its live stream as Server-Sent Events', async () => {

@@ -1,5 +1,5 @@
 /**
- * qtasks/prometheus: real tasks run on memory and on Redis, then the `/metrics` handler is scraped
+ * qtasks/prometheus: real tasks run on memory, on Redis and on RabbitMQ with Redis storage, then the `/metrics` handler is scraped
  * over HTTP and the exposition read back: counters per outcome, histograms per attempt, the running
  * gauge while a task runs, and the queue gauges from the broker at scrape time.
  */
@@ -14,6 +14,7 @@ import { memory } from '../../plugins/memory/index.js';
 import { redis } from '../../plugins/redis/index.js';
 import { prometheus, type PrometheusPlugin } from '../../prometheus/index.js';
 import { gate, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { RabbitFixture } from '../plugins/rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
 
 interface Sample {
@@ -65,9 +66,9 @@ afterEach(async () => {
 /** Refuses deliveries whose first argument is 'poison': they are dead-lettered without running. */
 const guard: Plugin = { name: 'guard', apply: (a) => a.hooks.broker.receive.tap('guard', (d) => (d.message.args[0] === 'poison' ? 'poisoned' : undefined)) };
 
-async function scenario(name: string, broker: Plugin): Promise<void> {
+async function scenario(name: string, broker: Plugin | Plugin[]): Promise<void> {
   const plugin = prometheus({ registry: new Registry() });
-  const app = new QueueTasks({ name, plugins: [broker, guard, plugin], config: { logLevel: 'silent', retryDelayMs: 5, retryMaxDelayMs: 5 }, globals: false });
+  const app = new QueueTasks({ name, plugins: [...[broker].flat(), guard, plugin], config: { logLevel: 'silent', retryDelayMs: 5, retryMaxDelayMs: 5 }, globals: false });
   apps.push(app);
   let flakes = 0;
   const hold = gate();
@@ -142,6 +143,22 @@ describe('qtasks/prometheus', () => {
       const name = uniqueName('prom-redis');
       names.push(name);
       await scenario(name, redis({ url: REDIS_URL }));
+    });
+
+    describe('RabbitMQ with Redis storage', () => {
+      const fx = new RabbitFixture();
+      const rabbitNames: string[] = [];
+      afterAll(async () => {
+        await fx.cleanup(rabbitNames);
+        await fx.close();
+      });
+
+      it('the same counters and gauges: waiting from the server queue, the rest from the storage indexes', async () => {
+        const name = uniqueName('prom-rabbit');
+        names.push(name);
+        rabbitNames.push(name);
+        await scenario(name, [fx.plugin(name), redis({ url: REDIS_URL, broker: false })]);
+      });
     });
   });
 
