@@ -18,6 +18,7 @@ interface Outgoing {
   /** '<priority>|<delayMs>|<runAt>|<r>|': with the queue, what consecutive tasks must share to form a group. */
   readonly fields: string;
   readonly queue: string;
+  readonly name: string;
   readonly id: string;
   readonly body: string;
   readonly record: string | undefined;
@@ -80,7 +81,7 @@ export class RedisBroker implements Broker {
       if (earlier !== undefined) return earlier.then(() => ({ existing: message.id }));
     }
     const sent = new Promise<PublishOutcome | undefined>((resolve, reject) => {
-      this.#outbox.push({ fields, queue: message.queue, id: message.id, body, record: record === '' ? undefined : record, resolve, reject });
+      this.#outbox.push({ fields, queue: message.queue, name: message.name, id: message.id, body, record: record === '' ? undefined : record, resolve, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => this.#flush());
@@ -93,7 +94,7 @@ export class RedisBroker implements Broker {
   /** One task with a dedup key: its own script call (ENQUEUE_DEDUP), checked and enqueued atomically. */
   async #publishDedup(message: TaskMessage, fields: string, body: string, record: string, dedup: DedupRequest): Promise<PublishOutcome | undefined> {
     const keys = this.#conn.keys;
-    const args: Array<string | number> = [keys.seq, keys.base, 1, this.records !== undefined ? '1' : '', `${fields}1|${message.queue}`, message.id, body];
+    const args: Array<string | number> = [keys.seq, keys.base, 1, this.records !== undefined ? '1' : '', `${fields}1|${Buffer.byteLength(message.queue)}|${message.queue}${message.name}`, message.id, body];
     if (record !== '') args.push(record);
     // The message begins with its id (the kernel builds it so): the script swaps it for a debounced task's.
     args.push(dedup.mode, dedup.key, dedup.ttlMs, Buffer.byteLength(`{"id":${JSON.stringify(message.id)}`));
@@ -215,14 +216,14 @@ function outcomeOf(reply: unknown, id: string): PublishOutcome | undefined {
   return typeof first === 'string' ? { existing: reply.includes(id) ? id : first } : undefined;
 }
 
-/** ENQUEUE's task arguments: each run of consecutive tasks with the same fields and queue gets one header. */
+/** ENQUEUE's task arguments: each run of consecutive tasks with the same fields, queue and name gets one header. */
 function pushGroups(args: Array<string | number>, batch: readonly Outgoing[]): void {
   let start = 0;
   while (start < batch.length) {
     const first = batch[start]!;
     let end = start + 1;
-    while (end < batch.length && batch[end]!.fields === first.fields && batch[end]!.queue === first.queue) end++;
-    args.push(`${first.fields}${end - start}|${first.queue}`);
+    while (end < batch.length && batch[end]!.fields === first.fields && batch[end]!.queue === first.queue && batch[end]!.name === first.name) end++;
+    args.push(`${first.fields}${end - start}|${Buffer.byteLength(first.queue)}|${first.queue}${first.name}`);
     for (let k = start; k < end; k++) {
       const p = batch[k]!;
       args.push(p.id, p.body);

@@ -68,11 +68,17 @@ export class EventReader {
   #deliver(position: string, fields: string[]): void {
     let type: string | undefined;
     let packed: string | undefined;
+    const group: Record<string, string> = {};
     for (let k = 0; k + 1 < fields.length; k += 2) {
       if (fields[k] === 't') type = fields[k + 1];
       else if (fields[k] === 'e') packed = fields[k + 1];
+      else group[fields[k]!] = fields[k + 1]!;
     }
-    if (type === undefined || packed === undefined) return;
+    if (type === undefined) return;
+    if (packed === undefined) {
+      if (group.q !== undefined) this.#deliverGroup(position, type, group);
+      return;
+    }
     let flat: unknown[];
     try {
       flat = JSON.parse(packed) as unknown[];
@@ -95,6 +101,45 @@ export class EventReader {
       };
       this.#listener(event);
     }
+  }
+
+  /**
+   * The hot path's layout (lua.ts, emit_group): tasks of one kind and queue, with 'i' ids
+   * (attempt 0) or 'm' lease members '<deliveries before>:<id>', 'n' or 'N' names, 'x' extras.
+   */
+  #deliverGroup(position: string, type: string, group: Record<string, string>): void {
+    const at = Number(position.slice(0, position.indexOf('-')));
+    const byId = group.i !== undefined;
+    const list = strings(byId ? group.i : group.m);
+    const names = group.N !== undefined ? strings(group.N) : undefined;
+    const extras = group.x !== undefined ? strings(group.x) : undefined;
+    for (let k = 0; k < list.length; k++) {
+      const entry = list[k]!;
+      const colon = byId ? -1 : entry.indexOf(':');
+      const extra = extras?.[k] ?? '';
+      const event: TaskEvent = {
+        type: type as TaskEventType,
+        id: byId ? entry : entry.slice(colon + 1),
+        name: names !== undefined ? (names[k] ?? '') : (group.n ?? ''),
+        queue: group.q!,
+        attempt: byId ? 0 : Number(entry.slice(0, colon)) + 1,
+        at,
+        position,
+        ...(extra !== '' ? { message: extra } : {}),
+      };
+      this.#listener(event);
+    }
+  }
+}
+
+/** A JSON array of strings from the stream, or [] (cjson writes an empty table as {}). */
+function strings(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  try {
+    const v = JSON.parse(text) as unknown;
+    return Array.isArray(v) ? v.map(String) : [];
+  } catch {
+    return [];
   }
 }
 

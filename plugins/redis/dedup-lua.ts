@@ -18,7 +18,8 @@ export const ENQUEUE_DEDUP = `${COMMON}
 local d_p = ARGV[1]
 local d_mode, d_key, d_ttl, d_cut = ARGV[#ARGV - 3], d_p .. 'dk:' .. ARGV[#ARGV - 2], tonumber(ARGV[#ARGV - 1]), tonumber(ARGV[#ARGV])
 local d_id, d_msg = ARGV[5], ARGV[6]
-local d_prio, d_delay, d_run_at, d_queue = string.match(ARGV[4], '^([^|]*)|(%d+)|([^|]*)|[01]|%d+|(.*)$')
+local d_prio, d_delay, d_run_at, d_qlen, d_rest = string.match(ARGV[4], '^([^|]*)|(%d+)|([^|]*)|[01]|%d+|(%d+)|(.*)$')
+local d_queue = string.sub(d_rest, 1, tonumber(d_qlen))
 local held = redis.call('GET', d_key)
 if held then
   if d_mode == 'throttle' then return { held } end

@@ -57,15 +57,43 @@ local function name_in(s, from)
   if ok and type(v) == 'table' and type(v.name) == 'string' then return v.name end
   return ''
 end
--- the attempt after '<deliveries so far>' as a string: events carry strings, since cjson (and
--- Redis, for command arguments) printf-formats every Lua number, a cost per task
-local NEXT = { ['0'] = '1', ['1'] = '2', ['2'] = '3', ['3'] = '4', ['4'] = '5', ['5'] = '6', ['6'] = '7', ['7'] = '8', ['8'] = '9' }
-local function next_attempt(tried)
-  return NEXT[tried] or string.format('%d', (tonumber(tried) or 0) + 1)
-end
--- events: one stream entry per kind per script call, 'e' a flat JSON array of (id, name, queue, attempt, extra)
+-- events, in the stream '<base>events' (capped near 1000 entries; control-events.ts reads both layouts):
+-- one entry per kind, 'e' a flat JSON array of (id, name, queue, attempt, extra) (control scripts);
 local function emit(p, kind, list)
-  if #list > 0 then redis.call('XADD', p .. 'events', 'MAXLEN', '~', 1000, '*', 't', kind, 'e', cjson.encode(list)) end
+  if #list > 0 then redis.call('XADD', p .. 'events', 'MAXLEN', '~', '1000', '*', 't', kind, 'e', cjson.encode(list)) end
+end
+-- or, on the hot path, one entry per group of tasks sharing kind and queue: 'q' the queue, 'n' their
+-- name or 'N' a JSON array of names, 'i' a JSON array of ids (attempt 0) or 'm' of lease members
+-- '<deliveries before>:<id>' (attempt: one more), 'x' a JSON array of extras where there are any.
+-- A task costs one or two array slots instead of five, and no number formatting.
+local function emit_group(p, kind, queue, name, field, list, names, extras)
+  if #list == 0 then return end
+  local args = { p .. 'events', 'MAXLEN', '~', '1000', '*', 't', kind, 'q', queue, field, cjson.encode(list) }
+  if names then
+    args[#args + 1] = 'N'
+    args[#args + 1] = cjson.encode(names)
+  else
+    args[#args + 1] = 'n'
+    args[#args + 1] = name
+  end
+  if extras then
+    args[#args + 1] = 'x'
+    args[#args + 1] = cjson.encode(extras)
+  end
+  redis.call('XADD', unpack(args))
+end
+-- the name in a message that starts at \`from\` with {"id":<id>,"name":"...": found with plain finds
+-- when the id needed no escaping (what the kernel writes), else by name_in
+local function name_at(s, from, id)
+  local start = from + 17 + #id
+  if string.sub(s, start - 10, start - 1) == '","name":"' then
+    local close = string.find(s, '"', start, true)
+    if close then
+      local name = string.sub(s, start, close - 1)
+      if not string.find(name, '\\\\', 1, true) then return name end
+    end
+  end
+  return name_in(s, from)
 end
 -- set when requeue counted a lost delivery in this call
 local lost_added = false
@@ -100,7 +128,7 @@ end
 /**
  * Enqueues a batch (the publishes of one tick). KEYS: any key of the app (routing). ARGV: base,
  * count, fused ('1' when the broker keeps records, else ''), then groups of consecutive tasks that share their fields: a group header
- * '<priority>|<delayMs>|<runAt>|<r>|<tasks>|<queue>', then per task its id, its message, and when
+ * '<priority>|<delayMs>|<runAt>|<r>|<tasks>|<queue byte length>|<queue><task name>', then per task its id, its message, and when
  * <r> is 1 its record ('0|<JSON>': only when the broker keeps records and the record is not the
  * one derived from the message). A burst of one task type is one group: the script parses one
  * header per group, not per task (parsing was a fifth of the script's time), and a task costs two
@@ -115,25 +143,27 @@ local now = now_ms()
 -- walks the groups; skip (nil on the fast path) holds ids already enqueued, left untouched
 local function collect(skip)
   local sets, ready, delayed, wake, probe = {}, {}, {}, {}, {}
-  -- status indexes per queue (new; delayed) and the events of the batch
-  local b = { news = {}, dly = {}, added = {}, later = {} }
+  -- waiting counts and delayed index per queue, and the events of the batch (one per group)
+  local b = { news = {}, dly = {}, groups = {} }
   local i, done, seq = 4, 0, seq0
   while done < n do
-    local prio, delay, run_at, r, count, queue = string.match(ARGV[i], '^([^|]*)|(%d+)|([^|]*)|([01])|(%d+)|(.*)$')
+    local prio, delay, run_at, r, count, qlen, rest = string.match(ARGV[i], '^([^|]*)|(%d+)|([^|]*)|([01])|(%d+)|(%d+)|(.*)$')
+    local queue, name = string.sub(rest, 1, tonumber(qlen)), string.sub(rest, tonumber(qlen) + 1)
     count = tonumber(count)
     i = i + 1
-    local q, due, ev, d
+    local q, due, d
+    local ev = { kind = delay ~= '0' and 'delayed' or 'added', queue = queue, name = name, ids = {} }
+    b.groups[#b.groups + 1] = ev
+    ev = ev.ids
     if delay ~= '0' then
       -- formatted once per group: a number argument is printf-formatted per use
       due = string.format('%d', now + tonumber(delay))
-      ev = b.later
       d = b.dly[queue]
       if not d then
         d = {}
         b.dly[queue] = d
       end
     else
-      ev = b.added
       q = ready[queue]
       if not q then
         q = {}
@@ -151,10 +181,6 @@ local function collect(skip)
         sets[#sets + 1] = job
         b.news[queue] = (b.news[queue] or 0) + 1
         ev[#ev + 1] = id
-        ev[#ev + 1] = name_in(msg, 1)
-        ev[#ev + 1] = queue
-        ev[#ev + 1] = '0'
-        ev[#ev + 1] = ''
         if due then
           sets[#sets + 1] = run_at .. '|' .. msg
           delayed[#delayed + 1] = due
@@ -210,8 +236,7 @@ redis.call('SADD', p .. 'queues', unpack(qs))
 for queue, args in pairs(b.dly) do
   if #args > 0 then redis.call('ZADD', sidx(p, 'delayed', queue), unpack(args)) end
 end
-emit(p, 'added', b.added)
-emit(p, 'delayed', b.later)
+for _, g in ipairs(b.groups) do emit_group(p, g.kind, g.queue, g.name, 'i', g.ids) end
 -- wake an idle worker of each queue (for a delayed task: so it shortens its blocking timeout)
 for queue in pairs(wake) do redis.call('ZADD', p .. 'w:' .. queue, 0, 'w') end
 -- the number of tasks enqueued, or the ids skipped when some were
@@ -359,11 +384,7 @@ if nops > 0 then
       local attempt = tonumber(tried_s) + 1
       if grp.status ~= '' then
         grp.ids[#grp.ids + 1] = id
-        local ev = grp.ev
-        ev[#ev + 1] = id
-        ev[#ev + 1] = grp.name
-        ev[#ev + 1] = grp.queue
-        ev[#ev + 1] = next_attempt(tried_s)
+        grp.ev[#grp.ev + 1] = lease_member
         local extra = ''
         if kind == 'd' then
           extra = ARGV[j + 2]
@@ -376,7 +397,12 @@ if nops > 0 then
             elseif type(v.error) == 'table' and type(v.error.message) == 'string' then extra = v.error.message end
           end
         end
-        ev[#ev + 1] = extra
+        -- extras only when some task of the group has one (a success on a broker that keeps records has none)
+        if extra ~= '' and not grp.xs then
+          grp.xs = {}
+          for e = 1, #grp.ev - 1 do grp.xs[e] = '' end
+        end
+        if grp.xs then grp.xs[#grp.ev] = extra end
       end
       if kind == 'r' then
         if fused then redis.call('SET', p .. 'r:' .. id, rec) end
@@ -450,7 +476,7 @@ if nops > 0 then
           end
         end
       end
-      emit(p, EVENT[status] or status, grp.ev)
+      emit_group(p, EVENT[status] or status, queue, grp.name, 'm', grp.ev, nil, grp.xs)
     end
   end
   -- publish the records someone waits for; nobody waiting (the usual case under load) costs one EXISTS
@@ -521,7 +547,6 @@ end
 local leased = {}
 -- per queue: how many leave 'new', the ids leaving 'retry', how many enter 'process'
 local moved = {}
-local active = {}
 -- one expiry for the whole claim, formatted once (a number argument is formatted per use)
 local lease_until = string.format('%d', now + lease)
 for m, member in ipairs(members) do
@@ -537,16 +562,13 @@ for m, member in ipairs(members) do
     local tried_s = string.sub(member, 17, colon - 1)
     local mv = moved[queue]
     if not mv then
-      mv = { new = 0, retry = {}, process = 0 }
+      mv = { new = 0, retry = {}, process = 0, ms = {}, ns = {} }
       moved[queue] = mv
     end
     if tried_s == '0' then mv.new = mv.new + 1 else mv.retry[#mv.retry + 1] = id end
     mv.process = mv.process + 1
-    active[#active + 1] = id
-    active[#active + 1] = name_in(member, nl + 1)
-    active[#active + 1] = queue
-    active[#active + 1] = next_attempt(tried_s)
-    active[#active + 1] = ''
+    mv.ms[#mv.ms + 1] = leased[#leased]
+    mv.ns[#mv.ns + 1] = name_at(member, nl + 1, id)
   end
 end
 if #leased > 0 then redis.call('ZADD', leases, unpack(leased)) end
@@ -554,8 +576,8 @@ for queue, mv in pairs(moved) do
   tally(p, 'new', queue, -mv.new)
   if #mv.retry > 0 then redis.call('ZREM', sidx(p, 'retry', queue), unpack(mv.retry)) end
   tally(p, 'process', queue, mv.process)
+  emit_group(p, 'active', queue, nil, 'm', mv.ms, mv.ns)
 end
-emit(p, 'active', active)
 if #leased > 0 and (has_lost or lost_added) then
   local ids = {}
   for k = 2, #leased, 2 do
