@@ -299,9 +299,9 @@ export interface StorageIndex {
 }
 
 /** What a `Control` may offer; a call whose capability is missing fails with QTASKS_ERR_UNSUPPORTED. */
-export type ControlCapability = 'counts' | 'list' | 'cancel' | 'retry' | 'promote' | 'remove' | 'clean' | 'purge' | 'pause' | 'events' | 'progress';
+export type ControlCapability = 'counts' | 'list' | 'cancel' | 'retry' | 'promote' | 'remove' | 'clean' | 'purge' | 'pause' | 'events' | 'progress' | 'replay';
 
-export const CONTROL_CAPABILITIES: readonly ControlCapability[] = ['counts', 'list', 'cancel', 'retry', 'promote', 'remove', 'clean', 'purge', 'pause', 'events', 'progress'];
+export const CONTROL_CAPABILITIES: readonly ControlCapability[] = ['counts', 'list', 'cancel', 'retry', 'promote', 'remove', 'clean', 'purge', 'pause', 'events', 'progress', 'replay'];
 
 /** The tasks of one queue by state. Finished counts cover what storage still keeps (retention). */
 export interface QueueCounts {
@@ -360,8 +360,26 @@ export interface TaskEvent {
   readonly progress?: unknown;
   /** The error message (failed, retrying, dead) or the cancel reason. */
   readonly message?: string;
-  /** Where a plugin can replay from (Redis: the stream id). */
+  /** Where a plugin can replay from (Redis: the stream id); pass it back as `from` to resume after this event. */
   readonly position?: string;
+}
+
+/** Events that could not be replayed: the stream no longer held some of what came after `after`. */
+export interface EventGap {
+  /** The position the subscription resumed from. */
+  readonly after: string;
+  /** The oldest position the stream still held, where delivery went on (undefined: the stream was empty). */
+  readonly oldest?: string;
+}
+
+export interface SubscribeOptions {
+  /**
+   * Replay what came after this position (a `TaskEvent.position`) before going live. Only a
+   * control with the `replay` capability accepts it (the kernel checks).
+   */
+  readonly from?: string;
+  /** Called when events after the position (given, or the last one read before a disconnect) were lost. */
+  readonly onGap?: (gap: EventGap) => void;
 }
 
 /**
@@ -398,8 +416,12 @@ export interface Control {
   setPaused(queue: string, paused: boolean): Promise<void>;
   /** Stores `value` on the running record of the task if `attempt` is still its delivery (fenced) and emits `progress`. */
   progress(message: TaskMessage, attempt: number, value: unknown): Promise<boolean>;
-  /** Delivers every event of the app, from any process, until the returned function is called. */
-  subscribe(listener: (event: TaskEvent) => void): Promise<() => Promise<void>>;
+  /**
+   * Delivers every event of the app, from any process, until the returned function is called.
+   * With `replay`, `options.from` starts after that position, and a reconnect resumes after the
+   * last event read; events lost meanwhile (trimmed from a capped stream) are reported to `onGap`.
+   */
+  subscribe(listener: (event: TaskEvent) => void, options?: SubscribeOptions): Promise<() => Promise<void>>;
   /** A worker listens for cancel requests of running tasks (from any process). */
   onCancel(listener: (id: string, reason: string) => void): Promise<() => Promise<void>>;
 }

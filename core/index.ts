@@ -33,11 +33,13 @@ export type {
   Storage,
   TaskEvent,
   TaskEventType,
+  EventGap,
+  SubscribeOptions,
   WorkerInfo,
 } from './contracts.js';
 export { CONTROL_CAPABILITIES } from './contracts.js';
 export type { CleanOptions, ListOptions, ListResult, RetryFilter } from './control/plane.js';
-export type { TaskEventListener, TaskEvents } from './control/events.js';
+export type { EventListenOptions, TaskEventListener, TaskEvents } from './control/events.js';
 export {
   ConnectionClosedError,
   ErrorCodes,
