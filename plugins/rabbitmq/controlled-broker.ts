@@ -58,6 +58,7 @@ export class ControlledBroker implements Broker {
     control.onPauseChange((token) => this.#applyHolds(token));
     await control.loadPaused(options.queues);
     await this.#holding;
+    control.consuming = true;
     const next = options.onDelivery;
     await this.#inner.consume({ ...options, onDelivery: (d) => this.#onDelivery(d, next) });
   }
@@ -101,6 +102,10 @@ export class ControlledBroker implements Broker {
   }
 
   #run(d: Delivery, next: (d: Delivery) => void): void {
+    // A revocation heard while an earlier check read storage: from the moment it is heard, no
+    // delivery of the task starts here (RabbitControl.cancel relies on it).
+    const revoked = this.control.revokedNow(d.message.id);
+    if (revoked !== undefined) return void this.#drop(d, revoked);
     this.control.running.set(d.message.id, d.attempt);
     this.control.emit('active', d.message, d.attempt);
     next(d);
