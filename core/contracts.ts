@@ -234,6 +234,13 @@ export interface GlobalConfig {
   start(ctx: ComponentContext): Promise<void>;
   set(key: string, value: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
+  /** Optional: forgets `key` (a later `get` answers undefined). Without it, callers leave the key in place. */
+  delete?(key: string): Promise<void>;
+  /**
+   * Optional: sets of strings, each change atomic on its own (two instances adding different
+   * members at once both land). Named apart from the `set`/`get` keys. Schedules need it.
+   */
+  readonly sets?: GlobalSets | undefined;
   /** Records that `worker` of this app is alive for `ttlMs`, replacing what it said before. */
   heartbeat(worker: WorkerInfo, ttlMs: number): Promise<void>;
   /** Forgets a worker at once (it stopped): it is no longer alive nor listed. */
@@ -248,6 +255,16 @@ export interface GlobalConfig {
    */
   readonly limiter?: Limiter | undefined;
   stop(): Promise<void>;
+}
+
+/** Sets of strings in a GlobalConfig (GlobalConfig.sets). */
+export interface GlobalSets {
+  /** Adds `member` to the set `key`; true when it was not there. */
+  add(key: string, member: string): Promise<boolean>;
+  /** Removes `member` from the set `key`; true when it was there. */
+  remove(key: string, member: string): Promise<boolean>;
+  /** The members of the set `key`, in no particular order ([] when there is none). */
+  members(key: string): Promise<string[]>;
 }
 
 /** What one delivery must take before it runs: a running slot, a rate slot, or both. */

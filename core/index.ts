@@ -34,6 +34,7 @@ export type {
   TaskEvent,
   TaskEventType,
   EventGap,
+  GlobalSets,
   SubscribeOptions,
   WorkerInfo,
 } from './contracts.js';

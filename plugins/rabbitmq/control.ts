@@ -234,6 +234,15 @@ export class RabbitControl implements Control {
     );
   }
 
+  /**
+   * The delayed copy of a promoted task was dropped: nothing else needs the mark, so the global
+   * config forgets it (one key per promote would otherwise stay forever). Copies of the promoted
+   * copy carry its id and run without the mark.
+   */
+  async forgetPromoted(id: string): Promise<void> {
+    await this.#parts.globalConfig()?.delete?.(PROMOTED_KEY + id);
+  }
+
   emit(type: TaskEventType, message: Pick<TaskMessage, 'id' | 'name' | 'queue'>, attempt: number, extra?: { progress?: unknown; message?: string }): void {
     const event: TaskEvent = { type, id: message.id, name: message.name, queue: message.queue, attempt, at: Date.now(), ...extra };
     this.#exchange.send(this.#exchange.events, `${type}.${message.queue}`, event);
@@ -401,6 +410,8 @@ export class RabbitControl implements Control {
     if (ids.length > 0) {
       await this.#parts.globalConfig()?.set(REVOKED_AT_KEY, String(Date.now()));
       for (const id of ids) await this.#exchange.publish(this.#exchange.control, '', { k: 'cancel', id, reason: 'removed' } satisfies ControlMessage);
+      // a delayed copy the server purge took never comes to be dropped: its promote mark goes now
+      for (const id of ids) await this.forgetPromoted(id);
     }
     return ids.length;
   }

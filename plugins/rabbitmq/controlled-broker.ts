@@ -75,20 +75,29 @@ export class ControlledBroker implements Broker {
 
   /** A copy superseded by a promoted one is acked unrun (its record belongs to the promoted copy). */
   #onDelivery(d: Delivery, next: (d: Delivery) => void): void {
-    const superseded = this.control.superseded(d.message, (d as { raw?: ConsumeMessage }).raw?.properties.headers?.[COPY_HEADER]);
+    const copy: unknown = (d as { raw?: ConsumeMessage }).raw?.properties.headers?.[COPY_HEADER];
+    const superseded = this.control.superseded(d.message, copy);
     if (superseded === false) return this.#onCopy(d, next);
-    if (superseded === true) return void this.#dropCopy(d);
+    if (superseded === true) return void this.#dropCopy(d, copy);
     superseded.then(
-      (drop) => (drop ? void this.#dropCopy(d) : this.#onCopy(d, next)),
+      (drop) => (drop ? void this.#dropCopy(d, copy) : this.#onCopy(d, next)),
       () => this.#onCopy(d, next),
     );
   }
 
-  async #dropCopy(d: Delivery): Promise<void> {
+  async #dropCopy(d: Delivery, copy: unknown): Promise<void> {
     this.#log?.debug({ taskId: d.message.id }, 'rabbitmq dropped the delayed copy of a promoted task');
     const now = Date.now();
     const record = recordOf(d.message, TaskStatus.CANCEL, d.attempt, now, { finishedAt: now, reason: 'promoted' });
-    await this.#inner.ack(d, record, { ttlMs: 0 }).catch((err: unknown) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not ack a superseded copy'));
+    try {
+      await this.#inner.ack(d, record, { ttlMs: 0 });
+    } catch (err) {
+      this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not ack a superseded copy');
+      return; // it comes back: the mark must still drop it
+    }
+    // The original delayed copy (no copy id) was the one the mark was for. An earlier promoted
+    // copy superseded by a second promote leaves the mark to the original.
+    if (copy === undefined) await this.control.forgetPromoted(d.message.id).catch((err: unknown) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not forget a promote mark'));
   }
 
   #onCopy(d: Delivery, next: (d: Delivery) => void): void {
