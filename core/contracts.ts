@@ -267,12 +267,26 @@ export interface GlobalSets {
   members(key: string): Promise<string[]>;
 }
 
-/** What one delivery must take before it runs: a running slot, a rate slot, or both. */
+/** A running slot: at most `limit` running at once, app-wide, per `key`. */
+export interface ConcurrencyLimit {
+  readonly key: string;
+  readonly limit: number;
+}
+
+/** A rate slot: at most `max` starts in any window of `perMs`, app-wide, per `key` (a sliding window). */
+export interface RateLimitSlot {
+  readonly key: string;
+  readonly max: number;
+  readonly perMs: number;
+}
+
+/**
+ * What one delivery must take before it runs: running slots and rate slots (its task's and its
+ * queue's, so up to two of each), all or none.
+ */
 export interface FlowLimits {
-  /** At most `limit` running at once, app-wide, per `key`. */
-  readonly concurrency?: { readonly key: string; readonly limit: number };
-  /** At most `max` starts in any window of `perMs`, app-wide, per `key` (a sliding window). */
-  readonly rate?: { readonly key: string; readonly max: number; readonly perMs: number };
+  readonly concurrency?: readonly ConcurrencyLimit[];
+  readonly rate?: readonly RateLimitSlot[];
 }
 
 /** App-wide flow counters, kept where every worker of the app sees them (GlobalConfig.limiter). */

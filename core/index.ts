@@ -17,6 +17,8 @@ export type {
   DeadLetter,
   DedupRequest,
   FlowLimits,
+  ConcurrencyLimit,
+  RateLimitSlot,
   Delivery,
   GlobalConfig,
   Limiter,
@@ -41,6 +43,7 @@ export type {
 export { CONTROL_CAPABILITIES } from './contracts.js';
 export type { CleanOptions, ListOptions, ListResult, RetryFilter } from './control/plane.js';
 export type { EventListenOptions, TaskEventListener, TaskEvents } from './control/events.js';
+export type { QueueOptions, QueueRateLimit } from './flow/queues.js';
 export {
   ConnectionClosedError,
   ErrorCodes,

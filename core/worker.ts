@@ -60,7 +60,7 @@ export class Worker {
     const limiter = this.#parts.globalConfig.limiter;
     // Memory counters are app-wide only when the queue is in this process too.
     const shared = limiter !== undefined && (this.#parts.globalConfig.name !== 'memory' || this.#parts.broker.name === 'memory');
-    requireLimiter(this.#app.tasks.values(), shared ? limiter : undefined, this.#parts.globalConfig.name);
+    requireLimiter(this.#app.tasks.values(), shared ? limiter : undefined, this.#parts.globalConfig.name, this.#app);
     if (shared) this.#gate = new FlowGate(limiter, cfg.leaseMs, this.#log);
     const self = { id: this.id, app: this.#app.name, queues: [...queues], concurrency, tasks: [...this.#app.tasks.keys()].sort(), running: () => this.#running.size };
     const registry = (this.#registry = new WorkerRegistry(this.#parts.globalConfig, self, this.#log, cfg.heartbeatMs));
@@ -249,7 +249,7 @@ export class Worker {
       return this.#settle(delivery, progress, record, ttlMs);
     }
     if (progress.abandoned) return; // the worker stopped while this delivery was being prepared
-    const limits = this.#gate === undefined ? undefined : limitsOf(def, m);
+    const limits = this.#gate === undefined ? undefined : limitsOf(def, m, this.#app);
     if (limits !== undefined) {
       // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
       // grant and the start it counts are close); abandoned at stop, it stays unsettled.
