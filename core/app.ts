@@ -213,9 +213,7 @@ export class QueueTasks {
 
   /** App-wide limits for every task run from queue `name` (docs/flow-control.md); before start, in every worker process. */
   queue(name: string, options: QueueOptions): this {
-    this.#assertCreated(`set limits of queue "${String(name)}"`);
-    defineQueue(this, name, options);
-    return this;
+    return defineQueue(this, name, options);
   }
 
   /** Removes a schedule; resolves true when there was one. Fires already enqueued still run. */

@@ -26,8 +26,10 @@ export interface QueueRateLimit {
 
 const byApp = new WeakMap<object, Map<string, QueueOptions>>();
 
-/** Stores the limits of `queue` for `app` (checked: INVALID_OPTION naming what is wrong). */
-export function defineQueue(app: object, queue: string, options: QueueOptions): void {
+/** Stores the limits of `queue` for `app`, before it starts (checked: INVALID_OPTION naming what is wrong); returns `app`. */
+export function defineQueue<A extends { readonly name: string; readonly state: string }>(app: A, queue: string, options: QueueOptions): A {
+  // read at the worker's start (requireLimiter): a later change would not be enforced
+  if (app.state !== 'created') throw new QTasksError(ErrorCodes.ALREADY_STARTED, `cannot set limits of queue "${String(queue)}": app "${app.name}" is ${app.state}`);
   if (typeof queue !== 'string' || queue === '') throw invalid(`queue: the name must be a non-empty string, got ${JSON.stringify(queue)}`);
   if (options === null || typeof options !== 'object') throw invalid(`queue "${queue}": options { rateLimit?, globalConcurrency? } are required`);
   rejectUnknownKeys(options, { rateLimit: true, globalConcurrency: true }, `queue "${queue}"`);
@@ -45,6 +47,7 @@ export function defineQueue(app: object, queue: string, options: QueueOptions): 
   if (queues === undefined) byApp.set(app, (queues = new Map()));
   if (g === undefined && r === undefined) queues.delete(queue);
   else queues.set(queue, { ...(r !== undefined ? { rateLimit: r } : {}), ...(g !== undefined ? { globalConcurrency: g } : {}) });
+  return app;
 }
 
 /** The limited queues of `app` (undefined when it has none: the usual case). */
