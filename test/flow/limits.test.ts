@@ -252,6 +252,31 @@ describe.each(SETUPS)('limits on $name', (setup) => {
     expect(maxInWindow(ownStarts, 500)).toBeLessThanOrEqual(3);
   }, 30_000);
 
+  it('a task held for a slot and cancelled meanwhile ends cancel without running, however long it waited', async () => {
+    const started: number[] = [];
+    let release!: () => void;
+    const first = new Promise<void>((resolve) => (release = resolve));
+    const [a] = await three((app) => {
+      app.task({ name: 'solo', globalConcurrency: 1 }, async (n: number) => {
+        started.push(n);
+        if (n === 0) await first;
+        return n;
+      });
+    });
+    const holder = await a!.addTask('solo', [0]);
+    await waitUntil(() => started.includes(0), 'the first run holds the only slot');
+    const waiting = await a!.addTask('solo', [1]);
+    // delivered and held at the gate: its record says process
+    await waitUntil(async () => (await a!.get(waiting.id))?.status === 'process', 'the second delivery held for the slot');
+    await sleep(5_200); // longer than a cancel heard before its delivery is remembered
+    expect(await a!.cancel(waiting.id, 'not needed')).toBe('running');
+    expect(await a!.wait(waiting.id, 5_000)).toMatchObject({ status: 'cancel', reason: 'not needed' });
+    release();
+    expect((await a!.wait(holder.id, 5_000)).status).toBe('success');
+    await sleep(200);
+    expect(started).toEqual([0]);
+  }, 30_000);
+
   it('per-key limits: each key has its own window', async () => {
     const byKey = new Map<string, number[]>();
     const [a] = await three((app) => {
