@@ -15,6 +15,7 @@ import { ErrorCodes } from '../../core/errors.js';
 import { memory } from '../../plugins/memory/index.js';
 import { redis } from '../../plugins/redis/index.js';
 import { uniqueName, waitUntil } from '../contracts/helpers.js';
+import { HoldingProxy } from '../support/holding-proxy.js';
 import { REDIS_URL, adminClient, appConnections, deleteAppKeys } from './redis-helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/control-worker.ts', import.meta.url));
@@ -119,6 +120,34 @@ describe('redis events resume from a position', () => {
     await waitUntil(() => tail.length >= 9, 'the tail replayed');
     expect(tail.map((e) => e.id)).toEqual(resumed.slice(-9).map((e) => e.id));
     expect(noGap).toEqual([]);
+  });
+
+  it('a listener away longer than the cap holds is told of the gap when its connection comes back', async () => {
+    const proxy = await HoldingProxy.start(Number(new URL(REDIS_URL).port || 6379));
+    try {
+      const { name, app } = await producer();
+      const listener = new QueueTasks({ name, plugins: [redis({ url: `redis://127.0.0.1:${proxy.port}` })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+      apps.push(listener);
+      await listener.start({ worker: false });
+      const seen: TaskEvent[] = [];
+      const gaps: EventGap[] = [];
+      listener.events.on('added', (e) => void seen.push(e), { onGap: (g) => void gaps.push(g) });
+      await listener.events.ready();
+      const first = await app.addTask('quick', [0]);
+      await waitUntil(() => seen.some((e) => e.id === first.id), 'the first event');
+      // the listener's read is answered by the server, the answer held: it hears nothing more
+      proxy.hold(`qtasks:${name}:events`);
+      let last = first;
+      for (let i = 1; i <= 1_500; i++) last = await app.addTask('quick', [i]);
+      proxy.drop(); // the connection is lost with the answer; ioredis reconnects
+      await waitUntil(() => seen.some((e) => e.id === last.id), 'the newest event after the reconnect', 20_000);
+      expect(gaps).toHaveLength(1);
+      expect(gaps[0]!.after).toBe(seen[0]!.position);
+      expect(seen.length).toBeLessThan(1_501);
+      expect(seen[1]!.position).toBe(gaps[0]!.oldest);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('refuses a position that is not one, and a position on a broker that cannot replay', async () => {
