@@ -93,7 +93,11 @@ export class TaskEvents {
       if (!r.stopped && (r.type === '*' || r.type === event.type)) this.#call(new Set([r.listener]), event);
     };
     r.sub = this.#control().subscribe(deliver, r.options);
-    r.sub.catch((err: unknown) => this.#log?.error({ err }, 'event replay subscription failed'));
+    r.sub.catch((err: unknown) => {
+      // a `ready()` awaiting it rejects with the error; later ones are not failed by it
+      this.#replaying.delete(r);
+      this.#log?.error({ err }, 'event replay subscription failed');
+    });
   }
 
   /** Listens to the events of one task (the kernel's onProgress). */
