@@ -46,6 +46,7 @@ import type { BulkItem } from './bulk.js';
 import { Container, type Dependency, type DependencyOptions } from './di/container.js';
 import type { CleanOptions, ListOptions, ListResult, RetryFilter } from './control/plane.js';
 import { TaskEvents } from './control/events.js';
+import { defineQueue, type QueueOptions } from './flow/queues.js';
 import type { JsonChecked } from './json-types.js';
 import type { SandboxContext, SandboxOptions } from './sandbox/index.js';
 
@@ -208,6 +209,11 @@ export class QueueTasks {
       throw new QTasksError(ErrorCodes.UNKNOWN_TASK, `schedule "${String(id)}": task ${JSON.stringify(name ?? String(handle))} is not registered on app "${this.name}"`);
     }
     return this.#schedules.define(id, spec, name, args, options);
+  }
+
+  /** App-wide limits for every task run from queue `name` (docs/flow-control.md); before start, in every worker process. */
+  queue(name: string, options: QueueOptions): this {
+    return defineQueue(this, name, options);
   }
 
   /** Removes a schedule; resolves true when there was one. Fires already enqueued still run. */

@@ -234,6 +234,13 @@ export interface GlobalConfig {
   start(ctx: ComponentContext): Promise<void>;
   set(key: string, value: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
+  /** Optional: forgets `key` (a later `get` answers undefined). Without it, callers leave the key in place. */
+  delete?(key: string): Promise<void>;
+  /**
+   * Optional: sets of strings, each change atomic on its own (two instances adding different
+   * members at once both land). Named apart from the `set`/`get` keys. Schedules need it.
+   */
+  readonly sets?: GlobalSets | undefined;
   /** Records that `worker` of this app is alive for `ttlMs`, replacing what it said before. */
   heartbeat(worker: WorkerInfo, ttlMs: number): Promise<void>;
   /** Forgets a worker at once (it stopped): it is no longer alive nor listed. */
@@ -250,12 +257,36 @@ export interface GlobalConfig {
   stop(): Promise<void>;
 }
 
-/** What one delivery must take before it runs: a running slot, a rate slot, or both. */
+/** Sets of strings in a GlobalConfig (GlobalConfig.sets). */
+export interface GlobalSets {
+  /** Adds `member` to the set `key`; true when it was not there. */
+  add(key: string, member: string): Promise<boolean>;
+  /** Removes `member` from the set `key`; true when it was there. */
+  remove(key: string, member: string): Promise<boolean>;
+  /** The members of the set `key`, in no particular order ([] when there is none). */
+  members(key: string): Promise<string[]>;
+}
+
+/** A running slot: at most `limit` running at once, app-wide, per `key`. */
+export interface ConcurrencyLimit {
+  readonly key: string;
+  readonly limit: number;
+}
+
+/** A rate slot: at most `max` starts in any window of `perMs`, app-wide, per `key` (a sliding window). */
+export interface RateLimitSlot {
+  readonly key: string;
+  readonly max: number;
+  readonly perMs: number;
+}
+
+/**
+ * What one delivery must take before it runs: running slots and rate slots (its task's and its
+ * queue's, so up to two of each), all or none.
+ */
 export interface FlowLimits {
-  /** At most `limit` running at once, app-wide, per `key`. */
-  readonly concurrency?: { readonly key: string; readonly limit: number };
-  /** At most `max` starts in any window of `perMs`, app-wide, per `key` (a sliding window). */
-  readonly rate?: { readonly key: string; readonly max: number; readonly perMs: number };
+  readonly concurrency?: readonly ConcurrencyLimit[];
+  readonly rate?: readonly RateLimitSlot[];
 }
 
 /** App-wide flow counters, kept where every worker of the app sees them (GlobalConfig.limiter). */
@@ -299,9 +330,9 @@ export interface StorageIndex {
 }
 
 /** What a `Control` may offer; a call whose capability is missing fails with QTASKS_ERR_UNSUPPORTED. */
-export type ControlCapability = 'counts' | 'list' | 'cancel' | 'retry' | 'promote' | 'remove' | 'clean' | 'purge' | 'pause' | 'events' | 'progress';
+export type ControlCapability = 'counts' | 'list' | 'cancel' | 'retry' | 'promote' | 'remove' | 'clean' | 'purge' | 'pause' | 'events' | 'progress' | 'replay';
 
-export const CONTROL_CAPABILITIES: readonly ControlCapability[] = ['counts', 'list', 'cancel', 'retry', 'promote', 'remove', 'clean', 'purge', 'pause', 'events', 'progress'];
+export const CONTROL_CAPABILITIES: readonly ControlCapability[] = ['counts', 'list', 'cancel', 'retry', 'promote', 'remove', 'clean', 'purge', 'pause', 'events', 'progress', 'replay'];
 
 /** The tasks of one queue by state. Finished counts cover what storage still keeps (retention). */
 export interface QueueCounts {
@@ -360,8 +391,26 @@ export interface TaskEvent {
   readonly progress?: unknown;
   /** The error message (failed, retrying, dead) or the cancel reason. */
   readonly message?: string;
-  /** Where a plugin can replay from (Redis: the stream id). */
+  /** Where a plugin can replay from (Redis: the stream id); pass it back as `from` to resume after this event. */
   readonly position?: string;
+}
+
+/** Events that could not be replayed: the stream no longer held some of what came after `after`. */
+export interface EventGap {
+  /** The position the subscription resumed from. */
+  readonly after: string;
+  /** The oldest position the stream still held, where delivery went on (undefined: the stream was empty). */
+  readonly oldest?: string;
+}
+
+export interface SubscribeOptions {
+  /**
+   * Replay what came after this position (a `TaskEvent.position`) before going live. Only a
+   * control with the `replay` capability accepts it (the kernel checks).
+   */
+  readonly from?: string;
+  /** Called when events after the position (given, or the last one read before a disconnect) were lost. */
+  readonly onGap?: (gap: EventGap) => void;
 }
 
 /**
@@ -398,8 +447,12 @@ export interface Control {
   setPaused(queue: string, paused: boolean): Promise<void>;
   /** Stores `value` on the running record of the task if `attempt` is still its delivery (fenced) and emits `progress`. */
   progress(message: TaskMessage, attempt: number, value: unknown): Promise<boolean>;
-  /** Delivers every event of the app, from any process, until the returned function is called. */
-  subscribe(listener: (event: TaskEvent) => void): Promise<() => Promise<void>>;
+  /**
+   * Delivers every event of the app, from any process, until the returned function is called.
+   * With `replay`, `options.from` starts after that position, and a reconnect resumes after the
+   * last event read; events lost meanwhile (trimmed from a capped stream) are reported to `onGap`.
+   */
+  subscribe(listener: (event: TaskEvent) => void, options?: SubscribeOptions): Promise<() => Promise<void>>;
   /** A worker listens for cancel requests of running tasks (from any process). */
   onCancel(listener: (id: string, reason: string) => void): Promise<() => Promise<void>>;
 }

@@ -17,6 +17,8 @@ export type {
   DeadLetter,
   DedupRequest,
   FlowLimits,
+  ConcurrencyLimit,
+  RateLimitSlot,
   Delivery,
   GlobalConfig,
   Limiter,
@@ -33,11 +35,15 @@ export type {
   Storage,
   TaskEvent,
   TaskEventType,
+  EventGap,
+  GlobalSets,
+  SubscribeOptions,
   WorkerInfo,
 } from './contracts.js';
 export { CONTROL_CAPABILITIES } from './contracts.js';
 export type { CleanOptions, ListOptions, ListResult, RetryFilter } from './control/plane.js';
-export type { TaskEventListener, TaskEvents } from './control/events.js';
+export type { EventListenOptions, TaskEventListener, TaskEvents } from './control/events.js';
+export type { QueueOptions, QueueRateLimit } from './flow/queues.js';
 export {
   ConnectionClosedError,
   ErrorCodes,

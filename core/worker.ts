@@ -60,7 +60,7 @@ export class Worker {
     const limiter = this.#parts.globalConfig.limiter;
     // Memory counters are app-wide only when the queue is in this process too.
     const shared = limiter !== undefined && (this.#parts.globalConfig.name !== 'memory' || this.#parts.broker.name === 'memory');
-    requireLimiter(this.#app.tasks.values(), shared ? limiter : undefined, this.#parts.globalConfig.name);
+    requireLimiter(this.#app.tasks.values(), shared ? limiter : undefined, this.#parts.globalConfig.name, this.#app);
     if (shared) this.#gate = new FlowGate(limiter, cfg.leaseMs, this.#log);
     const self = { id: this.id, app: this.#app.name, queues: [...queues], concurrency, tasks: [...this.#app.tasks.keys()].sort(), running: () => this.#running.size };
     const registry = (this.#registry = new WorkerRegistry(this.#parts.globalConfig, self, this.#log, cfg.heartbeatMs));
@@ -141,7 +141,12 @@ export class Worker {
   #cancel(id: string, reason: string): void {
     for (const [delivery, run] of this.#running) {
       if (delivery.message.id !== id) continue;
-      if (run.execution === undefined || run.progress.ending || run.progress.settled) break;
+      if (run.progress.ending || run.progress.settled) break;
+      if (run.execution === undefined) {
+        // Not running yet (being prepared, or held for a flow slot): #handle settles it before the handler.
+        run.progress.cancelled = reason;
+        break;
+      }
       run.progress.ending = true;
       run.execution.abort(new TaskCancelError(reason));
       const now = Date.now();
@@ -169,6 +174,13 @@ export class Worker {
       this.#running.delete(delivery);
       if (this.#running.size === 0 && this.#idle !== undefined) this.#idle();
     }
+  }
+
+  /** The reason a cancel for this delivery was heard (on it, or before it arrived), or undefined. */
+  #cancelled(id: string, progress: Progress): string | undefined {
+    const early = this.#cancels.size > 0 ? this.#cancels.get(id) : undefined;
+    if (early !== undefined) this.#cancels.delete(id);
+    return progress.cancelled ?? early?.reason;
   }
 
   /**
@@ -241,21 +253,22 @@ export class Worker {
         return;
       }
     }
-    const cancelled = this.#cancels.size > 0 ? this.#cancels.get(m.id) : undefined;
-    if (cancelled !== undefined) {
-      this.#cancels.delete(m.id);
+    const limits = this.#gate === undefined ? undefined : limitsOf(def, m, this.#app);
+    if (limits !== undefined && !progress.abandoned && this.#cancelled(m.id, progress) === undefined) {
+      // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
+      // grant and the start it counts are close); abandoned at stop, it stays unsettled; a cancel
+      // heard meanwhile ends the wait (settled below).
+      progress.held = await this.#gate!.take(limits, () => progress.abandoned || progress.cancelled !== undefined);
+    }
+    // Checked after the wait for slots too, and nothing awaits from here to the handler's start.
+    const cancelled = this.#cancelled(m.id, progress);
+    if (cancelled !== undefined && !progress.abandoned) {
       progress.ending = true;
-      const record = recordOf(m, TaskStatus.CANCEL, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, reason: cancelled.reason });
+      const record = recordOf(m, TaskStatus.CANCEL, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, reason: cancelled });
       return this.#settle(delivery, progress, record, ttlMs);
     }
     if (progress.abandoned) return; // the worker stopped while this delivery was being prepared
-    const limits = this.#gate === undefined ? undefined : limitsOf(def, m);
-    if (limits !== undefined) {
-      // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
-      // grant and the start it counts are close); abandoned at stop, it stays unsettled.
-      progress.held = await this.#gate!.take(limits, () => progress.abandoned);
-      if (progress.held === undefined) return;
-    }
+    if (limits !== undefined && progress.held === undefined) return;
     const execution = execute(app, def, delivery, this.#report);
     this.#running.set(delivery, { execution, progress, startedAt, ttlMs });
     const outcome = await execution.done;
@@ -453,6 +466,8 @@ interface Progress {
   admitted: 'alone' | 'shared' | undefined;
   /** The app-wide slots it took (core/flow/gate.ts), given back when it ends. */
   held?: Held | undefined;
+  /** A cancel heard before its handler started (the reason): settled before the handler runs. */
+  cancelled?: string | undefined;
 }
 
 /** A delivery this worker holds. */

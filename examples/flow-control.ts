@@ -1,7 +1,8 @@
 /**
  * Flow control (docs/flow-control.md): a webhook delivered twice runs once (a caller-chosen id),
  * a burst of search keystrokes runs once with the last query (debounce), a partner API is called
- * at most 5 times per 200 ms and answers one 429 (RateLimitError), and exports run two at a time.
+ * at most 5 times per 200 ms and answers one 429 (RateLimitError), exports run two at a time, and
+ * the two report tasks of queue `reports` run two at a time between them (a queue-level limit).
  * Runs on the in-memory default; with `redis()` every limit holds across all worker processes.
  * `node dist/examples/flow-control.js` runs it.
  */
@@ -32,6 +33,19 @@ export async function main(print: (line: string) => void = console.log): Promise
     return table;
   });
 
+  // A queue-level limit: both report tasks together, at most 2 at once.
+  app.queue('reports', { globalConcurrency: 2 });
+  let reporting = 0;
+  let mostReports = 0;
+  const report = async (day: string): Promise<string> => {
+    mostReports = Math.max(mostReports, ++reporting);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    reporting--;
+    return day;
+  };
+  const sales = app.task({ name: 'salesReport', queue: 'reports' }, report);
+  const stock = app.task({ name: 'stockReport', queue: 'reports' }, report);
+
   await app.start();
   try {
     // The provider retries its webhook: same order id, one payment.
@@ -60,6 +74,11 @@ export async function main(print: (line: string) => void = console.log): Promise
     const exports = await Promise.all(['users', 'orders', 'items', 'logs', 'events'].map((t) => exportTable.addTask([t])));
     await Promise.all(exports.map((r) => app.wait(r.id, 5_000)));
     print(`exports: at most ${most} at once`);
+
+    const days = ['mon', 'tue', 'wed'];
+    const reports = await Promise.all([...days.map((d) => sales.addTask([d])), ...days.map((d) => stock.addTask([d]))]);
+    await Promise.all(reports.map((r) => app.wait(r.id, 5_000)));
+    print(`reports queue: ${reports.length} reports, at most ${mostReports} at once`);
     return 0;
   } finally {
     await app.stop();

@@ -1,49 +1,65 @@
 /**
  * The worker's flow gate: before a delivery of a task with `rateLimit` or `globalConcurrency`
- * runs, it takes the app-wide slots from the global config's limiter (GlobalConfig.limiter). A
+ * (or from a queue with them, `app.queue`) runs, it takes the app-wide slots from the global config's limiter (GlobalConfig.limiter). A
  * delivery that finds no slot is held (it keeps its place and its lease) and asks again when the
  * limiter says a slot may be free; it is never requeued in a loop. Tasks without limits never
  * reach the limiter.
  */
 import { randomUUID } from 'node:crypto';
-import type { FlowLimits, Limiter } from '../contracts.js';
+import type { ConcurrencyLimit, FlowLimits, Limiter, RateLimitSlot } from '../contracts.js';
 import { ErrorCodes, QTasksError, messageOf } from '../errors.js';
 import type { LoggerLike } from '../logger.js';
 import type { TaskMessage } from '../record.js';
 import type { TaskDefinition } from '../task.js';
+import { queueOptionsOf, type QueueOptions } from './queues.js';
 
-/** A running slot taken by one delivery; released once it settles. */
+/** The running slots taken by one delivery; released once it settles. */
 export interface Held {
   readonly token: string;
-  readonly key: string | undefined;
+  readonly keys: readonly string[];
   readonly renew: NodeJS.Timeout | undefined;
 }
 
 const NEXT_TRY_MAX_MS = 1_000;
 
-/** The limits one call of `def` asks for, or undefined when the task has none (the usual case). */
-export function limitsOf(def: TaskDefinition, message: TaskMessage): FlowLimits | undefined {
-  const { rateLimit, globalConcurrency } = def.options;
-  if (rateLimit === undefined && globalConcurrency === undefined) return undefined;
-  let rateKey = `t:${def.name}`;
-  if (rateLimit?.key !== undefined) rateKey += `:${String((rateLimit.key as (...a: unknown[]) => unknown)(...message.args))}`;
-  return {
-    ...(globalConcurrency !== undefined ? { concurrency: { key: `t:${def.name}`, limit: globalConcurrency } } : {}),
-    ...(rateLimit !== undefined ? { rate: { key: rateKey, max: rateLimit.max, perMs: rateLimit.perMs } } : {}),
+type Limits = Pick<QueueOptions, 'rateLimit' | 'globalConcurrency'>;
+
+/**
+ * The limits one call of `def` asks for: its task's (keys `t:<name>`) and, with `app`, those of the
+ * queue it runs from (`app.queue`, keys `q:<queue>`); undefined when there are none (the usual case).
+ */
+export function limitsOf(def: TaskDefinition, message: TaskMessage, app?: object): FlowLimits | undefined {
+  const own = def.options.rateLimit !== undefined || def.options.globalConcurrency !== undefined;
+  const queue = app === undefined ? undefined : queueOptionsOf(app)?.get(message.queue);
+  if (!own && queue === undefined) return undefined;
+  const concurrency: ConcurrencyLimit[] = [];
+  const rate: RateLimitSlot[] = [];
+  const add = (limits: Limits, key: string): void => {
+    if (limits.globalConcurrency !== undefined) concurrency.push({ key, limit: limits.globalConcurrency });
+    const r = limits.rateLimit;
+    if (r === undefined) return;
+    let rateKey = key;
+    if (r.key !== undefined) rateKey += `:${String((r.key as (...a: unknown[]) => unknown)(...message.args))}`;
+    rate.push({ key: rateKey, max: r.max, perMs: r.perMs });
   };
+  if (own) add(def.options, `t:${def.name}`);
+  if (queue !== undefined) add(queue, `q:${message.queue}`);
+  return { ...(concurrency.length > 0 ? { concurrency } : {}), ...(rate.length > 0 ? { rate } : {}) };
 }
 
-/** Fails the worker's start when a task has limits and the global config keeps no counters. */
-export function requireLimiter(tasks: Iterable<TaskDefinition>, limiter: Limiter | undefined, globalConfig: string): void {
+/** Fails the worker's start when a task or queue has limits and the global config keeps no counters. */
+export function requireLimiter(tasks: Iterable<TaskDefinition>, limiter: Limiter | undefined, globalConfig: string, app?: object): void {
   if (limiter !== undefined) return;
+  const unsupported = (what: string): QTasksError =>
+    new QTasksError(
+      ErrorCodes.UNSUPPORTED,
+      `${what} has rateLimit or globalConcurrency, which need app-wide counters; global config "${globalConfig}" keeps none shared by every worker of the app (use redis() for the global config, or memory() for everything)`,
+    );
   for (const def of tasks) {
-    if (def.options.rateLimit !== undefined || def.options.globalConcurrency !== undefined) {
-      throw new QTasksError(
-        ErrorCodes.UNSUPPORTED,
-        `task "${def.name}" has rateLimit or globalConcurrency, which need app-wide counters; global config "${globalConfig}" keeps none shared by every worker of the app (use redis() for the global config, or memory() for everything)`,
-      );
-    }
+    if (def.options.rateLimit !== undefined || def.options.globalConcurrency !== undefined) throw unsupported(`task "${def.name}"`);
   }
+  const queues = app === undefined ? undefined : queueOptionsOf(app);
+  if (queues !== undefined) throw unsupported(`queue "${[...queues.keys()][0]!}"`);
 }
 
 export class FlowGate {
@@ -72,15 +88,22 @@ export class FlowGate {
       if (waitMs <= 0) break;
       await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(1, waitMs), NEXT_TRY_MAX_MS)));
     }
-    const key = limits.concurrency?.key;
+    const keys = (limits.concurrency ?? []).map((c) => c.key);
     // A running slot lapses after holdMs unless renewed: a worker that dies frees it without help.
-    const renew = key === undefined ? undefined : setInterval(() => void this.#limiter.renew(token, key, this.#holdMs).catch(() => undefined), Math.max(50, this.#holdMs / 3));
+    const renew =
+      keys.length === 0
+        ? undefined
+        : setInterval(() => {
+            for (const key of keys) void this.#limiter.renew(token, key, this.#holdMs).catch(() => undefined);
+          }, Math.max(50, this.#holdMs / 3));
     renew?.unref();
-    return { token, key, renew };
+    return { token, keys, renew };
   }
 
   release(held: Held): void {
     if (held.renew !== undefined) clearInterval(held.renew);
-    if (held.key !== undefined) void this.#limiter.release(held.token, held.key).catch((err: unknown) => this.#log.warn({ err: messageOf(err) }, 'could not release a global concurrency slot; it lapses on its own'));
+    for (const key of held.keys) {
+      void this.#limiter.release(held.token, key).catch((err: unknown) => this.#log.warn({ err: messageOf(err) }, 'could not release a global concurrency slot; it lapses on its own'));
+    }
   }
 }

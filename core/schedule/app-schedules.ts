@@ -67,6 +67,14 @@ export class AppSchedules {
       if ([...this.#pending.values()].some((d) => d !== undefined)) throw this.#unsupported;
       return;
     }
+    if (parts.globalConfig.sets === undefined) {
+      this.#unsupported = new QTasksError(
+        ErrorCodes.UNSUPPORTED,
+        `schedules of app "${this.#appName}" keep their ids in a set of the GlobalConfig (GlobalConfig.sets, changed atomically), which global config "${parts.globalConfig.name}" does not offer: use redis() or memory() for the global config`,
+      );
+      if ([...this.#pending.values()].some((d) => d !== undefined)) throw this.#unsupported;
+      return;
+    }
     const store = new ScheduleStore(parts.globalConfig);
     for (const [id, def] of this.#pending) {
       if (def === undefined) await store.remove(id);

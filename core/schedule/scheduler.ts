@@ -4,10 +4,11 @@
  * id `sched:<scheduleId>:<fireTimeMs>`. Id deduplication makes each fire run once whichever
  * process enqueues it, and a dead process loses no fire because the others fire it too.
  *
- * GlobalConfig keys: `schedules` (JSON list of ids), `schedule:<id>` (JSON definition, '' once
- * removed), `schedule-state:<id>` (JSON { last, count }: the last fire time enqueued and fires so far).
+ * GlobalConfig: the set `schedules` (the ids, GlobalConfig.sets: each add atomic, so processes
+ * defining different schedules at once keep them all), keys `schedule:<id>` (JSON definition, ''
+ * once removed) and `schedule-state:<id>` (JSON { last, count }: the last fire time enqueued and fires so far).
  */
-import type { GlobalConfig } from '../contracts.js';
+import type { GlobalConfig, GlobalSets } from '../contracts.js';
 import type { LoggerLike } from '../logger.js';
 import { setLongTimeout, type LongTimer } from '../timers.js';
 import { FireTimes, type ScheduleDefinition, type ScheduleInfo } from './spec.js';
@@ -33,14 +34,16 @@ export const fireId = (scheduleId: string, at: number): string => `sched:${sched
 /** The schedule store in a GlobalConfig (shared by the app's API and the firing loop). */
 export class ScheduleStore {
   readonly #gc: GlobalConfig;
+  readonly #sets: GlobalSets;
 
+  /** `gc.sets` must exist (AppSchedules checks it at start). */
   constructor(gc: GlobalConfig) {
     this.#gc = gc;
+    this.#sets = gc.sets!;
   }
 
   async ids(): Promise<string[]> {
-    const raw = await this.#gc.get('schedules');
-    return raw === undefined || raw === '' ? [] : (JSON.parse(raw) as string[]);
+    return (await this.#sets.members('schedules')).sort();
   }
 
   async raw(id: string): Promise<string | undefined> {
@@ -53,16 +56,14 @@ export class ScheduleStore {
     const stored = await this.raw(def.id);
     const same = stored !== undefined && JSON.stringify({ ...(JSON.parse(stored) as ScheduleDefinition), definedAt: 0 }) === JSON.stringify({ ...def, definedAt: 0 });
     if (!same) await this.#gc.set(`schedule:${def.id}`, JSON.stringify(def));
-    const ids = await this.ids();
-    if (!ids.includes(def.id)) await this.#gc.set('schedules', JSON.stringify([...ids, def.id]));
+    await this.#sets.add('schedules', def.id);
   }
 
   /** Removes a schedule; true when there was one. */
   async remove(id: string): Promise<boolean> {
     const had = (await this.raw(id)) !== undefined;
     await this.#gc.set(`schedule:${id}`, '');
-    const ids = await this.ids();
-    if (ids.includes(id)) await this.#gc.set('schedules', JSON.stringify(ids.filter((x) => x !== id)));
+    await this.#sets.remove('schedules', id);
     return had;
   }
 

@@ -51,6 +51,8 @@ export class MemoryBackend {
   readonly #consumers = new Set<MemoryConsumer>();
   readonly #dead: DeadLetter[] = [];
   readonly kv = new Map<string, string>();
+  /** GlobalConfig.sets. */
+  readonly sets = new Map<string, Set<string>>();
   /** Worker id -> when its heartbeat expires (epoch ms) and what it said. */
   readonly heartbeats = new Map<string, { until: number; info: WorkerInfo }>();
   /** Tasks queued, delayed or running, by id: what the control plane counts, cancels and promotes. */

@@ -16,21 +16,24 @@ export class MemoryLimiter implements Limiter {
   async acquire(token: string, limits: FlowLimits, holdMs: number): Promise<number> {
     const now = Date.now();
     let wait = 0;
-    const c = limits.concurrency;
-    const slots = c === undefined ? undefined : this.#slots(c.key, now);
-    if (c !== undefined && slots !== undefined && !slots.has(token) && slots.size >= c.limit) wait = 20;
-    const r = limits.rate;
-    let log: number[] | undefined;
-    if (r !== undefined) {
+    const slots: Array<Map<string, number>> = [];
+    for (const c of limits.concurrency ?? []) {
+      const running = this.#slots(c.key, now);
+      slots.push(running);
+      if (!running.has(token) && running.size >= c.limit) wait = 20;
+    }
+    const logs: number[][] = [];
+    for (const r of limits.rate ?? []) {
       const window = r.perMs + Math.min(RATE_MARGIN_MS, r.perMs / 20);
-      log = this.#starts.get(r.key) ?? [];
+      const log = this.#starts.get(r.key) ?? [];
       this.#starts.set(r.key, log);
+      logs.push(log);
       while (log.length > 0 && log[0]! <= now - window) log.shift();
       if (log.length >= r.max) wait = Math.max(wait, log[0]! + window - now + 1);
     }
     if (wait > 0) return wait;
-    if (slots !== undefined) slots.set(token, now + holdMs);
-    log?.push(now);
+    for (const running of slots) running.set(token, now + holdMs);
+    for (const log of logs) log.push(now);
     return 0;
   }
 

@@ -1,5 +1,5 @@
 /** Memory storage and global config over a MemoryBackend. */
-import type { ComponentContext, GlobalConfig, Limiter, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, GlobalSets, Limiter, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
 import { isFinal } from '../../core/record.js';
 import type { TaskRecord } from '../../core/record.js';
 import type { MemoryBackend } from './backend.js';
@@ -85,6 +85,23 @@ export class MemoryGlobalConfig implements GlobalConfig {
   async get(key: string): Promise<string | undefined> {
     return this.#backend.kv.get(key);
   }
+
+  async delete(key: string): Promise<void> {
+    this.#backend.kv.delete(key);
+  }
+
+  // In process each change is one synchronous step: atomic.
+  readonly sets: GlobalSets = {
+    add: async (key, member) => {
+      let set = this.#backend.sets.get(key);
+      if (set === undefined) this.#backend.sets.set(key, (set = new Set()));
+      const had = set.has(member);
+      set.add(member);
+      return !had;
+    },
+    remove: async (key, member) => this.#backend.sets.get(key)?.delete(member) ?? false,
+    members: async (key) => [...(this.#backend.sets.get(key) ?? [])],
+  };
 
   async heartbeat(worker: WorkerInfo, ttlMs: number): Promise<void> {
     // A copy: the caller's object may change after this call, a networked store would not see that.

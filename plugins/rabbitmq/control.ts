@@ -50,12 +50,13 @@ const PROMOTED_AT_KEY = 'rabbitmq:promoted-at';
 const REVOKED_AT_KEY = 'rabbitmq:revoked-at';
 
 type ControlMessage =
-  | { k: 'cancel'; id: string; reason: string }
+  /** With `token`, every consuming process answers `applied` (with `holds`) once it applied it. */
+  | { k: 'cancel'; id: string; reason: string; token?: string }
   /** Only copy `copy` of task `id` may run. */
   | { k: 'promote'; id: string; copy: string }
   | { k: 'pause'; queue: string; paused: boolean; token: string }
-  /** A consuming process applied the pause message `token`. */
-  | { k: 'applied'; token: string };
+  /** A consuming process applied the pause or cancel message `token`; `holds`: it runs (or is starting) the task. */
+  | { k: 'applied'; token: string; holds?: boolean };
 /** How long `pause`/`resume` wait for every live worker to say it applied the change. */
 const APPLY_WAIT_MS = 1_500;
 
@@ -100,13 +101,15 @@ export class RabbitControl implements Control {
   readonly #promoted = new BoundedMap<string, string>(MAX_REVOKED);
   /** Messages created before this (epoch ms) may have been promoted before this process listened. */
   #promoteCheckBefore = 0;
-  /** Deliveries this process runs now: id -> attempt (the progress fence). */
+  /** Deliveries this process runs now (past their revocation check): id -> attempt (the progress fence). */
   readonly running = new Map<string, number>();
+  /** Set once a worker of this process consumes: it then answers cancel requests (see cancel). */
+  consuming = false;
   readonly #paused = new Set<string>();
   readonly #cancelListeners = new Set<(id: string, reason: string) => void>();
   readonly #pauseListeners = new Set<(token: string | undefined) => void>();
-  /** pause/resume calls of this process waiting for workers to apply them: token -> on one reply. */
-  readonly #applying = new Map<string, () => void>();
+  /** pause/resume/cancel calls of this process waiting for workers to apply them: token -> on one reply. */
+  readonly #applying = new Map<string, (holds: boolean) => void>();
   #listening: Promise<() => Promise<void>> | undefined;
   /** Pause messages heard so far. */
   #changes = 0;
@@ -159,8 +162,13 @@ export class RabbitControl implements Control {
     if (m === null || typeof m !== 'object') return;
     if (m.k === 'cancel' && typeof m.id === 'string') {
       const reason = typeof m.reason === 'string' ? m.reason : 'cancelled';
+      // From here no delivery of the task starts in this process (ControlledBroker checks again
+      // right before running); one already started is settled cancel by its worker (listeners).
       this.#revoked.set(m.id, reason);
       for (const l of this.#cancelListeners) l(m.id, reason);
+      if (typeof m.token === 'string' && this.consuming) {
+        this.#exchange.send(this.#exchange.control, '', { k: 'applied', token: m.token, holds: this.running.has(m.id) } satisfies ControlMessage);
+      }
     } else if (m.k === 'promote' && typeof m.id === 'string' && typeof m.copy === 'string') {
       this.#promoted.set(m.id, m.copy);
     } else if (m.k === 'pause' && typeof m.queue === 'string') {
@@ -169,7 +177,7 @@ export class RabbitControl implements Control {
       else this.#paused.delete(m.queue);
       this.#notifyPause(typeof m.token === 'string' ? m.token : undefined);
     } else if (m.k === 'applied' && typeof m.token === 'string') {
-      this.#applying.get(m.token)?.();
+      this.#applying.get(m.token)?.(m.holds === true);
     }
   }
 
@@ -189,6 +197,11 @@ export class RabbitControl implements Control {
 
   held(queue: string): boolean {
     return this.#paused.has('*') || this.#paused.has(queue);
+  }
+
+  /** The reason the task was revoked, as this process heard it (no storage read). */
+  revokedNow(id: string): string | undefined {
+    return this.#revoked.get(id);
   }
 
   /** The cancel reason if this message was revoked; `undefined` if it may run; a promise when storage must tell. */
@@ -221,6 +234,15 @@ export class RabbitControl implements Control {
     );
   }
 
+  /**
+   * The delayed copy of a promoted task was dropped: nothing else needs the mark, so the global
+   * config forgets it (one key per promote would otherwise stay forever). Copies of the promoted
+   * copy carry its id and run without the mark.
+   */
+  async forgetPromoted(id: string): Promise<void> {
+    await this.#parts.globalConfig()?.delete?.(PROMOTED_KEY + id);
+  }
+
   emit(type: TaskEventType, message: Pick<TaskMessage, 'id' | 'name' | 'queue'>, attempt: number, extra?: { progress?: unknown; message?: string }): void {
     const event: TaskEvent = { type, id: message.id, name: message.name, queue: message.queue, attempt, at: Date.now(), ...extra };
     this.#exchange.send(this.#exchange.events, `${type}.${message.queue}`, event);
@@ -250,23 +272,62 @@ export class RabbitControl implements Control {
     return this.#index('list').list(query);
   }
 
+  /**
+   * A running task: its worker is told. A queued one is revoked, and the answer waits until every
+   * live worker applied the revocation (at most APPLY_WAIT_MS): from then on none starts the task,
+   * and one that already started it says so (`holds`): then its worker settles the cancel and the
+   * answer is 'running'; otherwise the caller (the kernel) writes the `cancel` record. Deciding on
+   * storage reads alone let a worker that was starting the task meanwhile write `process` over
+   * the cancel and settle it a second time.
+   */
   async cancel(id: string, reason: string): Promise<CancelFound> {
     const storage = this.#parts.storage();
     const record = await storage?.get(id);
     if (record === undefined) return 'unknown';
     if (isFinal(record.status)) return 'final';
-    const queued = record.status !== TaskStatus.PROCESS;
+    if (record.status === TaskStatus.PROCESS) {
+      await this.#exchange.publish(this.#exchange.control, '', { k: 'cancel', id, reason } satisfies ControlMessage);
+      return 'running';
+    }
     // Workers started from now on check older messages against storage.
-    if (queued) await this.#parts.globalConfig()?.set(REVOKED_AT_KEY, String(Date.now()));
-    // Every worker hears it: one running the task aborts it, one receiving it later drops it.
-    await this.#exchange.publish(this.#exchange.control, '', { k: 'cancel', id, reason } satisfies ControlMessage);
-    if (!queued) return 'running';
-    // It may have started meanwhile: then its worker settles the cancel, not the caller.
+    await this.#parts.globalConfig()?.set(REVOKED_AT_KEY, String(Date.now()));
+    const { holds, complete } = await this.#confirmed((token) => ({ k: 'cancel', id, reason, token }));
+    if (holds) return 'running';
+    // A worker that did not answer (started meanwhile, or stuck) hears it now, before the record is read.
+    if (!complete) await this.#exchange.publish(this.#exchange.control, '', { k: 'cancel', id, reason } satisfies ControlMessage);
     const now = await storage?.get(id);
     if (now !== undefined && now.status === TaskStatus.PROCESS) return 'running';
     if (now !== undefined && isFinal(now.status)) return 'final';
     this.emit('cancelled', record, record.attempts, { message: reason });
     return 'queued';
+  }
+
+  /**
+   * Sends a control message carrying a fresh token and waits until every live worker of the app
+   * answered it (`complete`), one answered `holds`, or APPLY_WAIT_MS passed.
+   */
+  async #confirmed(message: (token: string) => ControlMessage): Promise<{ holds: boolean; complete: boolean }> {
+    await this.listen();
+    const expected = (await this.#parts.globalConfig()?.workers())?.length ?? 0;
+    const token = randomUUID();
+    let replies = 0;
+    let holds = false;
+    let timer: NodeJS.Timeout | undefined;
+    const all = new Promise<void>((resolve) => {
+      this.#applying.set(token, (held) => {
+        holds ||= held;
+        if (++replies >= expected || held) resolve();
+      });
+      timer = setTimeout(resolve, APPLY_WAIT_MS);
+    });
+    try {
+      await this.#exchange.publish(this.#exchange.control, '', message(token));
+      if (expected > 0) await all;
+    } finally {
+      clearTimeout(timer);
+      this.#applying.delete(token);
+    }
+    return { holds, complete: holds || replies >= expected };
   }
 
   /** The record goes back to `new` (only from error or dead, atomically), then the message is published again. */
@@ -349,6 +410,8 @@ export class RabbitControl implements Control {
     if (ids.length > 0) {
       await this.#parts.globalConfig()?.set(REVOKED_AT_KEY, String(Date.now()));
       for (const id of ids) await this.#exchange.publish(this.#exchange.control, '', { k: 'cancel', id, reason: 'removed' } satisfies ControlMessage);
+      // a delayed copy the server purge took never comes to be dropped: its promote mark goes now
+      for (const id of ids) await this.forgetPromoted(id);
     }
     return ids.length;
   }
@@ -359,26 +422,8 @@ export class RabbitControl implements Control {
    * added after `pause()` resolves is not taken.
    */
   async setPaused(queue: string, paused: boolean): Promise<void> {
-    const gc = this.#parts.globalConfig();
-    await gc?.set(PAUSED_KEY + queue, paused ? '1' : '');
-    await this.listen();
-    const expected = (await gc?.workers())?.length ?? 0;
-    const token = randomUUID();
-    let replies = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const all = new Promise<void>((resolve) => {
-      this.#applying.set(token, () => {
-        if (++replies >= expected) resolve();
-      });
-      timer = setTimeout(resolve, APPLY_WAIT_MS);
-    });
-    try {
-      await this.#exchange.publish(this.#exchange.control, '', { k: 'pause', queue, paused, token } satisfies ControlMessage);
-      if (expected > 0) await all;
-    } finally {
-      clearTimeout(timer);
-      this.#applying.delete(token);
-    }
+    await this.#parts.globalConfig()?.set(PAUSED_KEY + queue, paused ? '1' : '');
+    await this.#confirmed((token) => ({ k: 'pause', queue, paused, token }));
   }
 
   async progress(message: TaskMessage, attempt: number, value: unknown): Promise<boolean> {

@@ -58,6 +58,7 @@ export class ControlledBroker implements Broker {
     control.onPauseChange((token) => this.#applyHolds(token));
     await control.loadPaused(options.queues);
     await this.#holding;
+    control.consuming = true;
     const next = options.onDelivery;
     await this.#inner.consume({ ...options, onDelivery: (d) => this.#onDelivery(d, next) });
   }
@@ -74,20 +75,29 @@ export class ControlledBroker implements Broker {
 
   /** A copy superseded by a promoted one is acked unrun (its record belongs to the promoted copy). */
   #onDelivery(d: Delivery, next: (d: Delivery) => void): void {
-    const superseded = this.control.superseded(d.message, (d as { raw?: ConsumeMessage }).raw?.properties.headers?.[COPY_HEADER]);
+    const copy: unknown = (d as { raw?: ConsumeMessage }).raw?.properties.headers?.[COPY_HEADER];
+    const superseded = this.control.superseded(d.message, copy);
     if (superseded === false) return this.#onCopy(d, next);
-    if (superseded === true) return void this.#dropCopy(d);
+    if (superseded === true) return void this.#dropCopy(d, copy);
     superseded.then(
-      (drop) => (drop ? void this.#dropCopy(d) : this.#onCopy(d, next)),
+      (drop) => (drop ? void this.#dropCopy(d, copy) : this.#onCopy(d, next)),
       () => this.#onCopy(d, next),
     );
   }
 
-  async #dropCopy(d: Delivery): Promise<void> {
+  async #dropCopy(d: Delivery, copy: unknown): Promise<void> {
     this.#log?.debug({ taskId: d.message.id }, 'rabbitmq dropped the delayed copy of a promoted task');
     const now = Date.now();
     const record = recordOf(d.message, TaskStatus.CANCEL, d.attempt, now, { finishedAt: now, reason: 'promoted' });
-    await this.#inner.ack(d, record, { ttlMs: 0 }).catch((err: unknown) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not ack a superseded copy'));
+    try {
+      await this.#inner.ack(d, record, { ttlMs: 0 });
+    } catch (err) {
+      this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not ack a superseded copy');
+      return; // it comes back: the mark must still drop it
+    }
+    // The original delayed copy (no copy id) was the one the mark was for. An earlier promoted
+    // copy superseded by a second promote leaves the mark to the original.
+    if (copy === undefined) await this.control.forgetPromoted(d.message.id).catch((err: unknown) => this.#log?.warn({ err: messageOf(err) }, 'rabbitmq could not forget a promote mark'));
   }
 
   #onCopy(d: Delivery, next: (d: Delivery) => void): void {
@@ -101,6 +111,10 @@ export class ControlledBroker implements Broker {
   }
 
   #run(d: Delivery, next: (d: Delivery) => void): void {
+    // A revocation heard while an earlier check read storage: from the moment it is heard, no
+    // delivery of the task starts here (RabbitControl.cancel relies on it).
+    const revoked = this.control.revokedNow(d.message.id);
+    if (revoked !== undefined) return void this.#drop(d, revoked);
     this.control.running.set(d.message.id, d.attempt);
     this.control.emit('active', d.message, d.attempt);
     next(d);

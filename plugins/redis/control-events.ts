@@ -1,35 +1,56 @@
 /**
  * Reading the app's event stream: one connection per subscription, a blocking XREAD loop that
- * starts at the stream's last entry when subscribed (so "from now on" has no gap) and continues
- * from the last id it saw after a disconnect (Redis keeps the newest ~1,000 entries, each the events of one kind from one script call).
+ * starts at the stream's last entry when subscribed (so "from now on" has no gap), or after a
+ * given position (replay), and continues from the last id it saw after a disconnect. Redis keeps
+ * the newest ~1,000 entries (each the events of one kind from one script call): when entries
+ * after the position were trimmed, `onGap` is told and reading goes on from the oldest kept.
  */
-import type { TaskEvent, TaskEventType } from '../../core/contracts.js';
+import type { EventGap, SubscribeOptions, TaskEvent, TaskEventType } from '../../core/contracts.js';
+import { ErrorCodes, QTasksError } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 
 type Entries = Array<[string, string[]]>;
 
+const POSITION = /^\d{1,20}-\d{1,20}$/;
+
 export class EventReader {
   readonly #conn: RedisConnection;
   readonly #listener: (event: TaskEvent) => void;
   readonly #log: LoggerLike | undefined;
+  readonly #onGap: ((gap: EventGap) => void) | undefined;
+  readonly #from: string | undefined;
   #client: RedisClient | undefined;
   #stopped = false;
   #last = '0-0';
+  /** Set when the connection came back: the next reply is checked for a gap first. */
+  #reconnected = false;
   #loop: Promise<void> | undefined;
 
-  constructor(conn: RedisConnection, listener: (event: TaskEvent) => void, log: LoggerLike | undefined) {
+  constructor(conn: RedisConnection, listener: (event: TaskEvent) => void, log: LoggerLike | undefined, options: SubscribeOptions = {}) {
     this.#conn = conn;
     this.#listener = listener;
     this.#log = log;
+    this.#onGap = options.onGap;
+    if (options.from !== undefined && (typeof options.from !== 'string' || !POSITION.test(options.from))) {
+      throw new QTasksError(ErrorCodes.INVALID_OPTION, `events: from must be an event position such as "1700000000000-0" (TaskEvent.position), got ${JSON.stringify(options.from)}`);
+    }
+    this.#from = options.from;
   }
 
-  /** Resolves once every event appended from now on will be read. */
+  /** Resolves once every event appended from now on (or after `from`) will be read. */
   async start(): Promise<void> {
     const client = await this.#conn.duplicate('events');
     this.#client = client;
-    const tail = (await client.xrevrange(this.#conn.keys.events, '+', '-', 'COUNT', 1)) as Entries;
-    this.#last = tail[0]?.[0] ?? '0-0';
+    if (this.#from !== undefined) {
+      this.#last = this.#from;
+      await this.#checkGap(client, this.#from);
+    } else {
+      const tail = (await client.xrevrange(this.#conn.keys.events, '+', '-', 'COUNT', 1)) as Entries;
+      this.#last = tail[0]?.[0] ?? '0-0';
+    }
+    // ioredis resends a pending XREAD after a reconnect: its reply is checked before delivery.
+    client.on('reconnecting', () => (this.#reconnected = true));
     this.#loop = this.#run(client);
   }
 
@@ -46,11 +67,17 @@ export class EventReader {
     let failures = 0;
     while (!this.#stopped) {
       let reply: Array<[string, Entries]> | null;
+      const after = this.#last;
       try {
-        reply = (await client.xread('COUNT', 1000, 'BLOCK', 2000, 'STREAMS', key, this.#last)) as Array<[string, Entries]> | null;
+        reply = (await client.xread('COUNT', 1000, 'BLOCK', 2000, 'STREAMS', key, after)) as Array<[string, Entries]> | null;
         failures = 0;
+        if (this.#reconnected) {
+          this.#reconnected = false;
+          await this.#checkGap(client, after);
+        }
       } catch (err) {
         if (this.#stopped) return;
+        this.#reconnected = true;
         failures++;
         this.#log?.warn({ err: (err as Error).message }, 'event stream read failed; resuming from the last event seen');
         await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
@@ -62,6 +89,38 @@ export class EventReader {
           this.#deliver(id, fields);
         }
       }
+    }
+  }
+
+  /**
+   * Whether entries after `after` may have been trimmed: the stream dropped entries (entries-added,
+   * Redis 7, exceeds its length), `after` is not among those kept and the oldest kept is later.
+   * (Trimming does not move max-deleted-entry-id, so that cannot tell.)
+   */
+  async #checkGap(client: RedisClient, after: string): Promise<void> {
+    const key = this.#conn.keys.events;
+    let info: unknown[];
+    try {
+      info = (await client.xinfo('STREAM', key)) as unknown[];
+    } catch {
+      return; // no stream yet: nothing was ever trimmed
+    }
+    const field = (name: string): unknown => (info.includes(name) ? info[info.indexOf(name) + 1] : undefined);
+    const first = field('first-entry');
+    const oldest = Array.isArray(first) && typeof first[0] === 'string' ? first[0] : undefined;
+    const added = field('entries-added');
+    const trimmed = added === undefined || Number(added) > Number(field('length'));
+    const lost = trimmed && oldest !== undefined && later(oldest, after) && ((await client.xrange(key, after, after, 'COUNT', 1)) as Entries).length === 0;
+    if (!lost) return;
+    const gap: EventGap = { after, ...(oldest !== undefined ? { oldest } : {}) };
+    if (this.#onGap === undefined) {
+      this.#log?.warn(gap, 'events after this position were trimmed from the stream before they were read; they are lost to this listener');
+      return;
+    }
+    try {
+      this.#onGap(gap);
+    } catch (err) {
+      this.#log?.error({ err }, 'an onGap listener threw');
     }
   }
 
@@ -141,6 +200,13 @@ function strings(text: string | undefined): string[] {
   } catch {
     return [];
   }
+}
+
+/** Stream ids compare by their time, then their sequence. */
+function later(a: string, b: string): boolean {
+  const [at, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bt, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return at !== bt ? at > bt : as > bs;
 }
 
 function parseJson(text: string): unknown {

@@ -14,6 +14,7 @@ import type {
   ControlListQuery,
   ListStatus,
   QueueCounts,
+  SubscribeOptions,
   TaskEvent,
 } from '../../core/contracts.js';
 import { TaskStatus, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
@@ -22,7 +23,7 @@ import { EventReader } from './control-events.js';
 import { decodeRecord, type RedisStorage } from './storage.js';
 import { indexClean, indexCounts, indexList } from './storage-index.js';
 
-const QUEUE_SIDE: ControlCapability[] = ['counts', 'cancel', 'promote', 'pause', 'events', 'progress'];
+const QUEUE_SIDE: ControlCapability[] = ['counts', 'cancel', 'promote', 'pause', 'events', 'progress', 'replay'];
 const ALL: ControlCapability[] = [...QUEUE_SIDE, 'list', 'retry', 'remove', 'clean', 'purge'];
 const PURGE_BATCH = 1000;
 
@@ -119,8 +120,8 @@ export class RedisControl implements Control {
     return (await this.#conn.run('qtasksProgress', keys.leases, keys.base, id, attempt, JSON.stringify(value), name, queue, ttl)) === 1;
   }
 
-  async subscribe(listener: (event: TaskEvent) => void): Promise<() => Promise<void>> {
-    const reader = new EventReader(this.#conn, listener, this.#ctx?.logger);
+  async subscribe(listener: (event: TaskEvent) => void, options?: SubscribeOptions): Promise<() => Promise<void>> {
+    const reader = new EventReader(this.#conn, listener, this.#ctx?.logger, options);
     await reader.start();
     return () => reader.stop();
   }

@@ -3,7 +3,7 @@
  * of a ZSET scored by their expiry (server time), so `alive()` is one ZCOUNT and dead workers need
  * no cleanup job; what each worker said is in a hash beside it (registry-lua.ts).
  */
-import type { ComponentContext, GlobalConfig, Limiter, WorkerInfo } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, GlobalSets, Limiter, WorkerInfo } from '../../core/contracts.js';
 import { ConnectionClosedError } from '../../core/errors.js';
 import { wholeMs, type RedisConnection } from './connection.js';
 import { RedisLimiter } from './limiter.js';
@@ -33,6 +33,27 @@ export class RedisGlobalConfig implements GlobalConfig {
     const conn = this.#ready();
     return (await conn.call('get', (c) => c.hget(conn.keys.kv, key))) ?? undefined;
   }
+
+  async delete(key: string): Promise<void> {
+    const conn = this.#ready();
+    await conn.call('delete', (c) => c.hdel(conn.keys.kv, key));
+  }
+
+  /** One Redis SET per name, beside the kv hash (same hash tag): SADD and SREM are atomic. */
+  readonly sets: GlobalSets = {
+    add: async (key, member) => {
+      const conn = this.#ready();
+      return Number(await conn.call('sets.add', (c) => c.sadd(`${conn.keys.kv}:s:${key}`, member))) === 1;
+    },
+    remove: async (key, member) => {
+      const conn = this.#ready();
+      return Number(await conn.call('sets.remove', (c) => c.srem(`${conn.keys.kv}:s:${key}`, member))) === 1;
+    },
+    members: async (key) => {
+      const conn = this.#ready();
+      return conn.call('sets.members', (c) => c.smembers(`${conn.keys.kv}:s:${key}`));
+    },
+  };
 
   async heartbeat(worker: WorkerInfo, ttlMs: number): Promise<void> {
     const conn = this.#ready();

@@ -1,7 +1,7 @@
 /**
  * App-wide flow counters on Redis (GlobalConfig.limiter): `<base>gc:<key>` running slots (ZSET of
  * tokens scored by when they lapse) and `<base>rl:<key>` start logs (ZSET scored by start time,
- * a sliding window). One script takes both or neither, on the server's clock.
+ * a sliding window). One script takes all of them or none, on the server's clock.
  */
 import type { FlowLimits, Limiter } from '../../core/contracts.js';
 import { wholeMs, type RedisConnection } from './connection.js';
@@ -16,11 +16,14 @@ export class RedisLimiter implements Limiter {
 
   async acquire(token: string, limits: FlowLimits, holdMs: number): Promise<number> {
     const keys = this.#conn.keys;
-    const c = limits.concurrency;
-    const r = limits.rate;
-    const window = r === undefined ? 0 : r.perMs + Math.min(RATE_MARGIN_MS, Math.floor(r.perMs / 20));
-    const reply = await this.#conn.run('qtasksLimit', keys.seq, keys.base, token, wholeMs(holdMs), c?.key ?? '', c?.limit ?? 0, r?.key ?? '', r?.max ?? 0, window);
-    return Number(reply);
+    const args: Array<string | number> = [keys.base, token, wholeMs(holdMs)];
+    const c = limits.concurrency ?? [];
+    args.push(c.length);
+    for (const s of c) args.push(s.key, s.limit);
+    const r = limits.rate ?? [];
+    args.push(r.length);
+    for (const s of r) args.push(s.key, s.max, s.perMs + Math.min(RATE_MARGIN_MS, Math.floor(s.perMs / 20)));
+    return Number(await this.#conn.run('qtasksLimit', keys.seq, ...args));
   }
 
   async renew(token: string, key: string, holdMs: number): Promise<void> {

@@ -69,6 +69,7 @@ export function controlConformance(target: ControlTarget): void {
           purge: () => app.purge('default'),
           pause: () => app.pause('default'),
           events: async () => app.events.on('*', () => undefined),
+          replay: async () => app.events.on('*', () => undefined, { from: '1-0' }),
           progress: () => app.addTask('t', [], { timeout: 100, onProgress: () => undefined }),
         };
         for (const cap of missing) {
@@ -409,6 +410,29 @@ export function controlConformance(target: ControlTarget): void {
       const progress = seen.find((e) => e.id === a.id && e.type === 'progress');
       expect(progress).toMatchObject({ name: 'ok', queue: 'default', attempt: 1, progress: { pct: 50 } });
       expect(seen.find((e) => e.id === b.id && e.type === 'failed')).toMatchObject({ attempt: 2, message: 'boom 2' });
+    });
+
+    when('replay')('a listener given the position of the last event it saw receives what came after it, then live events', async () => {
+      const name = uniqueName('replay');
+      const app = makeApp(name);
+      const t = app.task('r', (n: number) => n);
+      await app.start({ worker: false });
+      const first: TaskEvent[] = [];
+      const off = app.events.on('added', (e) => void first.push(e));
+      await app.events.ready();
+      const a = await t.addTask([1]);
+      await waitUntil(() => first.some((e) => e.id === a.id), 'the first added event');
+      off();
+      const position = first.find((e) => e.id === a.id)!.position;
+      expect(typeof position).toBe('string');
+      const missed = [await t.addTask([2]), await t.addTask([3])];
+      const resumed: TaskEvent[] = [];
+      app.events.on('added', (e) => void resumed.push(e), { from: position! });
+      await app.events.ready();
+      const live = await t.addTask([4]);
+      await waitUntil(() => resumed.some((e) => e.id === live.id), 'the live event after the replay');
+      expect(resumed.map((e) => e.id)).toEqual([...missed, live].map((r) => r.id));
+      await expect(async () => app.events.on('*', () => undefined, { from: '' })).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION });
     });
 
     when('progress')('stores progress on the record, fenced, and streams it to the producer, generators included', async () => {

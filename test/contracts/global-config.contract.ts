@@ -21,6 +21,9 @@ function worker(id: string, app: string, patch: Partial<WorkerInfo> = {}): Worke
 }
 
 export function globalConfigConformance(target: GlobalConfigTarget): void {
+  // What the optional parts offer decides which cases run (an unstarted instance only says so).
+  const probe = target.create(uniqueName('probe'));
+  const offers = { delete: typeof probe.delete === 'function', sets: probe.sets !== undefined };
   describe(`global config conformance: ${target.name}`, () => {
     const open: GlobalConfig[] = [];
     const names: string[] = [];
@@ -85,5 +88,38 @@ export function globalConfigConformance(target: GlobalConfigTarget): void {
       await sleep(10);
       expect(await gc.workers()).toEqual([]);
     });
+
+    if (offers.delete) {
+      it('deletes a key for every instance of the app; deleting a missing key is fine', async () => {
+        const app = uniqueName('gc');
+        const [a, b] = [await make(app), await make(app)];
+        await a.set('gone', 'v');
+        await a.set('kept', 'v');
+        await b.delete!('gone');
+        await b.delete!('never-there');
+        expect(await a.get('gone')).toBeUndefined();
+        expect(await a.get('kept')).toBe('v');
+      });
+    }
+
+    if (offers.sets) {
+      it('keeps sets shared by instances of one app, apart from the keys; concurrent adds all land', async () => {
+        const app = uniqueName('gc');
+        const [a, b, other] = [await make(app), await make(app), await make()];
+        expect(await a.sets!.members('ids')).toEqual([]);
+        expect(await a.sets!.add('ids', 'x')).toBe(true);
+        expect(await b.sets!.add('ids', 'x')).toBe(false);
+        // many instances adding different members at the same moment: none is lost
+        const members = Array.from({ length: 50 }, (_, i) => `m${i}: with spaces`);
+        const adders = [a, b, await make(app), await make(app)];
+        await Promise.all(members.map((m, i) => adders[i % adders.length]!.sets!.add('ids', m)));
+        expect((await b.sets!.members('ids')).sort()).toEqual(['x', ...members].sort());
+        expect(await a.sets!.remove('ids', 'x')).toBe(true);
+        expect(await a.sets!.remove('ids', 'x')).toBe(false);
+        expect(await b.sets!.members('ids')).not.toContain('x');
+        expect(await a.get('ids')).toBeUndefined();
+        expect(await other.sets!.members('ids')).toEqual([]);
+      });
+    }
   });
 }

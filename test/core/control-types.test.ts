@@ -23,6 +23,7 @@ async function signatures(): Promise<void> {
   expectTypeOf(app.pause).returns.toEqualTypeOf<Promise<void>>();
   const off = app.events.on('completed', (e) => expectTypeOf(e).toEqualTypeOf<TaskEvent>());
   expectTypeOf(off).toEqualTypeOf<() => void>();
+  app.events.on('*', () => undefined, { from: '1700000000000-0', onGap: (gap) => expectTypeOf(gap.after).toEqualTypeOf<string>() });
   await app.addTask('t', [], { timeout: 1_000, onProgress: (value) => expectTypeOf(value).toBeUnknown() });
 
   // @ts-expect-error not a status
@@ -33,6 +34,8 @@ async function signatures(): Promise<void> {
   await app.clean({ status: 'process', olderThanMs: 0 });
   // @ts-expect-error no such event
   app.events.on('done', () => undefined);
+  // @ts-expect-error a position is the string of TaskEvent.position
+  app.events.on('*', () => undefined, { from: 17 });
   // @ts-expect-error cancel takes an id, not a record
   await app.cancel({ id: 'x' });
 }

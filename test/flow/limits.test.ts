@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import type { Config } from '../../core/config.js';
 import { ErrorCodes, QTasksError, RateLimitError } from '../../core/errors.js';
@@ -126,6 +126,25 @@ describe('three worker processes on Redis', () => {
       await producer.stop();
     }
   }, 30_000);
+
+  it('queue limits: 20 per second and 2 at once for every task of the queue together, across the three workers', async () => {
+    const producer = await start();
+    try {
+      const records = await producer.addTasks([
+        ...Array.from({ length: 70 }, (_, i) => ({ name: i % 2 === 0 ? 'meterA' : 'meterB', args: [i], options: { queue: 'metered' } })),
+        ...Array.from({ length: 24 }, (_, i) => ({ name: i % 2 === 0 ? 'narrowA' : 'narrowB', args: [i], options: { queue: 'narrow' } })),
+      ]);
+      const finals = await Promise.all(records.map((r) => producer.wait(r.id, 20_000)));
+      expect(finals.every((f) => f.status === 'success')).toBe(true);
+      await waitUntil(() => times(procs, 'start metered').length >= 70 && times(procs, 'end narrow').length >= 24, 'every line', 5_000);
+      const metered = times(procs, 'start metered');
+      expect(metered).toHaveLength(70);
+      expect(maxInWindow(metered, 1_000)).toBeLessThanOrEqual(20);
+      expect(maxOverlap(times(procs, 'start narrow'), times(procs, 'end narrow'))).toBe(2);
+    } finally {
+      await producer.stop();
+    }
+  }, 30_000);
 });
 
 interface Setup {
@@ -190,6 +209,74 @@ describe.each(SETUPS)('limits on $name', (setup) => {
     expect(maxOverlap(pairStarts, pairEnds)).toBe(2);
   }, 30_000);
 
+  it('queue limits hold for every task of the queue together, beside a task limit of their own', async () => {
+    const starts: number[] = [];
+    const pairStarts: number[] = [];
+    const pairEnds: number[] = [];
+    const ownStarts: number[] = [];
+    const [a] = await three((app) => {
+      app.queue('metered', { rateLimit: { max: 10, perMs: 500 } }).queue('narrow', { globalConcurrency: 2 });
+      for (const name of ['qa', 'qb']) {
+        app.task({ name, queue: 'metered' }, async (n: number) => {
+          starts.push(Date.now());
+          return n;
+        });
+      }
+      for (const name of ['pa', 'pb']) {
+        app.task({ name, queue: 'narrow' }, async (n: number) => {
+          pairStarts.push(Date.now());
+          await sleep(60);
+          pairEnds.push(Date.now());
+          return n;
+        });
+      }
+      // its own limit (3 per 500 ms) and its queue's (2 at once) both hold
+      app.task({ name: 'own', queue: 'narrow', rateLimit: { max: 3, perMs: 500 } }, async (n: number) => {
+        ownStarts.push(Date.now());
+        pairStarts.push(Date.now());
+        await sleep(60);
+        pairEnds.push(Date.now());
+        return n;
+      });
+    });
+    const records = await a!.addTasks([
+      ...Array.from({ length: 30 }, (_, i) => ({ name: i % 2 === 0 ? 'qa' : 'qb', args: [i] })),
+      ...Array.from({ length: 12 }, (_, i) => ({ name: i % 2 === 0 ? 'pa' : 'pb', args: [i] })),
+      ...Array.from({ length: 6 }, (_, i) => ({ name: 'own', args: [i] })),
+    ]);
+    await Promise.all(records.map((r) => a!.wait(r.id, 15_000)));
+    expect(starts).toHaveLength(30);
+    expect(maxInWindow(starts, 500)).toBeLessThanOrEqual(10);
+    expect(pairStarts).toHaveLength(18);
+    expect(maxOverlap(pairStarts, pairEnds)).toBe(2);
+    expect(maxInWindow(ownStarts, 500)).toBeLessThanOrEqual(3);
+  }, 30_000);
+
+  it('a task held for a slot and cancelled meanwhile ends cancel without running, however long it waited', async () => {
+    const started: number[] = [];
+    let release!: () => void;
+    const first = new Promise<void>((resolve) => (release = resolve));
+    const [a] = await three((app) => {
+      app.task({ name: 'solo', globalConcurrency: 1 }, async (n: number) => {
+        started.push(n);
+        if (n === 0) await first;
+        return n;
+      });
+    });
+    const holder = await a!.addTask('solo', [0]);
+    await waitUntil(() => started.includes(0), 'the first run holds the only slot');
+    const waiting = await a!.addTask('solo', [1]);
+    // delivered and held at the gate: its record says process
+    await waitUntil(async () => (await a!.get(waiting.id))?.status === 'process', 'the second delivery held for the slot');
+    await sleep(5_200); // longer than a cancel heard before its delivery is remembered
+    expect(await a!.cancel(waiting.id, 'not needed')).toBe('running');
+    expect(await a!.wait(waiting.id, 5_000)).toMatchObject({ status: 'cancel', reason: 'not needed' });
+    release();
+    expect((await a!.wait(holder.id, 5_000)).status).toBe('success');
+    await sleep(200);
+    expect(started).toEqual([0]);
+  }, 30_000);
+
   it('per-key limits: each key has its own window', async () => {
     const byKey = new Map<string, number[]>();
     const [a] = await three((app) => {
@@ -235,6 +322,41 @@ describe('limits need app-wide counters', () => {
     await app.stop().catch(() => undefined);
     expect(err).toBeInstanceOf(QTasksError);
     expect(String((err as Error).message)).toMatch(/rateLimit or globalConcurrency/);
+  });
+
+  it('queue limits fail the start clearly when the global config keeps no counters', async () => {
+    const name = uniqueName('flow-nolimiter');
+    const app = new QueueTasks({ name, plugins: [rabbitmq({ url: 'amqp://guest:guest@127.0.0.1:5672', prefix: 'qtasks-test' })], config: BASE, globals: false, sharedTasks: false });
+    app.queue('metered', { globalConcurrency: 1 });
+    app.task({ name: 'plain', queue: 'metered' }, () => 1);
+    const err = await app.start().catch((e: unknown) => e);
+    await app.stop().catch(() => undefined);
+    expect(err).toBeInstanceOf(QTasksError);
+    expect(String((err as Error).message)).toMatch(/queue "metered" has rateLimit or globalConcurrency/);
+  });
+
+  it('types: app.queue chains; its options are typed', () => {
+    const app = new QueueTasks({ name: uniqueName('flow-types'), config: BASE, globals: false, sharedTasks: false });
+    expectTypeOf(app.queue('q', { rateLimit: { max: 1, perMs: 1_000, key: (customer: string) => customer } })).toEqualTypeOf<QueueTasks>();
+    expect(() =>
+      // @ts-expect-error globalConcurrency is a number
+      app.queue('q', { globalConcurrency: '2' }),
+    ).toThrow(/globalConcurrency/);
+    expect(() =>
+      // @ts-expect-error a rate limit needs perMs
+      app.queue('q', { rateLimit: { max: 1 } }),
+    ).toThrow(/perMs/);
+  });
+
+  it('bad queue limits are INVALID_OPTION; limits after start are refused', async () => {
+    const app = new QueueTasks({ name: uniqueName('flow-input'), config: BASE, globals: false, sharedTasks: false });
+    expect(() => app.queue('q', { rateLimit: { max: 0, perMs: 1_000 } })).toThrow(/queue "q": rateLimit.max/);
+    expect(() => app.queue('q', { globalConcurrency: 1.5 })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_OPTION }));
+    expect(() => app.queue('q', { concurrency: 2 } as never)).toThrow(/unknown option "concurrency"/);
+    expect(() => app.queue('', { globalConcurrency: 1 })).toThrow(/non-empty/);
+    await app.start({ worker: false });
+    expect(() => app.queue('q', { globalConcurrency: 1 })).toThrow(expect.objectContaining({ code: ErrorCodes.ALREADY_STARTED }));
+    await app.stop();
   });
 
   it('bad limits are INVALID_OPTION at registration', () => {

@@ -11,6 +11,7 @@ const backendOf = (name: string): MemoryBackend => {
 controlConformance({
   name: 'memory (broker and storage in one)',
   plugins: (name, options) => [memory({ backend: backendOf(name), ...options })],
+  unsupported: ['replay'],
   cleanup: async (names) => void names.forEach((n) => backends.delete(n)),
 });
 
@@ -21,7 +22,7 @@ controlConformance({
     memory({ name: 'memory-broker', backend: backendOf(name), storage: false }),
     memory({ name: 'memory-storage', backend: backendOf(`${name}:records`), broker: false, ...options }),
   ],
-  unsupported: ['counts', 'list', 'retry', 'remove', 'clean', 'purge'],
+  unsupported: ['counts', 'list', 'retry', 'remove', 'clean', 'purge', 'replay'],
   storageIndex: true,
   cleanup: async (names) => void names.forEach((n) => (backends.delete(n), backends.delete(`${n}:records`))),
 });

@@ -25,7 +25,7 @@ afterAll(async () => {
 controlConformance({
   name: 'rabbitmq broker + redis storage',
   plugins: (name, options) => [fx.plugin(name), redis({ url: REDIS_URL, broker: false, ...options })],
-  unsupported: [],
+  unsupported: ['replay'],
   storageIndex: true,
   cleanup: async (names) => {
     await fx.cleanup(names);
@@ -44,7 +44,7 @@ const backendOf = (name: string): MemoryBackend => {
 controlConformance({
   name: 'rabbitmq broker + memory storage',
   plugins: (name, options) => [fx.plugin(name), memory({ backend: backendOf(name), broker: false, ...options })],
-  unsupported: [],
+  unsupported: ['replay'],
   storageIndex: true,
   cleanup: async (names) => {
     await fx.cleanup(names);
@@ -208,6 +208,27 @@ describe('rabbitmq promote with redis storage', () => {
     const stored = await worker.get(rec.id);
     expect(stored?.status).toBe('success');
     expect(stored?.attempts).toBe(1);
+  });
+
+  it('leaves no promote mark behind: dropped with the delayed copy, or at purge', async () => {
+    const name = uniqueName('promote-marks');
+    names.push(name);
+    const marks = async (): Promise<number> => (await admin.hkeys(`qtasks:{${name}}:kv`)).filter((k) => k.startsWith('rabbitmq:promoted:')).length;
+    const worker = make(name);
+    worker.task({ name: 'later', queue: 'marks' }, (n: number) => n);
+    worker.task({ name: 'parked', queue: 'parked' }, (n: number) => n);
+    await worker.start({ queues: ['marks'] });
+    const recs = await Promise.all(Array.from({ length: 5 }, (_, i) => worker.addTask('later', [i], { delay: 300 })));
+    for (const rec of recs) expect(await worker.promote(rec.id)).toBe(true);
+    expect(await marks()).toBe(5);
+    for (const [i, rec] of recs.entries()) expect((await worker.wait(rec.id, 10_000)).returning).toBe(i);
+    await waitUntil(async () => (await marks()) === 0, 'every delayed copy dropped and its mark deleted', 5_000);
+    // a queue nobody consumes: the delayed copies are purged with it and never come to be dropped
+    const parked = await Promise.all(Array.from({ length: 3 }, (_, i) => worker.addTask('parked', [i], { delay: 60_000 })));
+    for (const rec of parked) expect(await worker.promote(rec.id)).toBe(true);
+    expect(await marks()).toBe(3);
+    expect(await worker.purge('parked')).toBe(3);
+    expect(await marks()).toBe(0);
   });
 
   it('promotes a retrying task: the next attempt runs now, once, and the delayed retry copy is dropped', async () => {

@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { ErrorCodes } from '../../core/errors.js';
-import { memory, MemoryBackend } from '../../plugins/memory/index.js';
+import type { GlobalConfig } from '../../core/contracts.js';
+import { memory, MemoryBackend, MemoryGlobalConfig } from '../../plugins/memory/index.js';
 import { FireTimes, defineSchedule } from '../../core/schedule/spec.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 
@@ -132,6 +133,21 @@ describe('schedules on memory', () => {
     await expect(app.schedule('x', { every: 100 }, 'tick', [1], { limit: 0 })).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION });
     await expect(app.schedule('x', { every: 100 }, 'tick', [1], { catchUp: 'some' as 'all' })).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION });
     expect(await app.schedules()).toEqual([]);
+  });
+
+  it('fails clearly with a global config that keeps no sets (the schedule ids are one)', async () => {
+    const backend = new MemoryBackend();
+    const full = new MemoryGlobalConfig(backend);
+    // a third-party global config with set/get only
+    const bare: GlobalConfig = { name: 'bare', start: (c) => full.start(c), set: (k, v) => full.set(k, v), get: (k) => full.get(k), heartbeat: (w, t) => full.heartbeat(w, t), leave: (id) => full.leave(id), workers: () => full.workers(), alive: () => full.alive(), stop: () => full.stop() };
+    const app = new QueueTasks({ name: uniqueName('sched'), plugins: [memory({ backend }), { name: 'bare', apply: (a) => void a.hooks.storage.provideGlobalConfig.tap({ name: 'bare', stage: -10 }, () => bare) }], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    app.task('tick', (n: number) => n);
+    apps.push(app);
+    await app.start({ worker: false });
+    const err = await app.schedule('x', { every: 100 }, 'tick', [1]).then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+    expect(err?.code).toBe(ErrorCodes.UNSUPPORTED);
+    expect(err?.message).toContain('"bare"');
+    expect(err?.message).toContain('GlobalConfig.sets');
   });
 
   it('types: args follow the handle', () => {
