@@ -10,7 +10,9 @@ import type { QueueTasks } from '../app.js';
 import { enqueue, type EnqueueParts } from '../enqueue.js';
 import type { LoggerLike } from '../logger.js';
 import { TaskStatus, isFinal, recordOf, type TaskMessage, type TaskRecord } from '../record.js';
-import { CHILDREN_META, WORKFLOW_META, groupLinkOf, memberId, type ChildResult, type GroupLink } from './link.js';
+import { sendStep } from './advance.js';
+import { ended, recheck } from './guard.js';
+import { CHILDREN_META, WORKFLOW_META, groupLinkOf, memberId, rootOf, type ChildResult, type GroupLink } from './link.js';
 
 export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
   const link = groupLinkOf(message.meta);
@@ -32,6 +34,9 @@ export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMe
     if (r.status !== TaskStatus.SUCCESS) failedAt.set(j, r);
   }
   if (failedAt.size > 0) failed = failedAt.get(Math.min(...failedAt.keys()));
+  // Cancelled as a whole, or already moved on by a sibling that joined too: nothing to do.
+  if (await ended(parts, rootOf(link.id))) return;
+  if (link.callback?.chain !== undefined && failed === undefined) return sendStep(app, parts, link.callback.chain, link.callback.chain.index, results, undefined, log);
   if (link.callback?.flow === true) return flowParent(app, parts, link, message, members, log);
   if (failed !== undefined) return fail(app, parts, link, message, failed, log);
   if (link.callback !== undefined) {
@@ -69,6 +74,7 @@ async function flowParent(app: QueueTasks, parts: EnqueueParts, link: GroupLink,
   const meta = { [CHILDREN_META]: children, ...(cb.parentLink !== undefined ? { [WORKFLOW_META]: cb.parentLink } : {}) };
   await enqueue(app, parts, cb.name, cb.args ?? [], { id: link.id, queue: cb.queue, priority: cb.priority, delay: cb.delay, meta }, undefined, true);
   log.debug({ workflow: link.id }, 'workflow: every child ended; flow parent enqueued');
+  if (link.id !== rootOf(link.id)) await recheck(app, parts, rootOf(link.id), [link.id], log);
 }
 
 async function fail(app: QueueTasks, parts: EnqueueParts, link: GroupLink, message: TaskMessage, member: TaskRecord, log: LoggerLike): Promise<void> {
@@ -77,7 +83,9 @@ async function fail(app: QueueTasks, parts: EnqueueParts, link: GroupLink, messa
   const detail = member.error?.message ?? member.reason;
   const error = { name: member.error?.name ?? 'QTasksError', message: detail === undefined ? what : `${what}: ${detail}`, ...(member.error?.code !== undefined ? { code: member.error.code } : {}) };
   const parentLink = link.callback?.parentLink;
-  const own = { ...workflowMessage(app, link, message), ...(parentLink !== undefined ? { meta: { [WORKFLOW_META]: parentLink } } : {}) };
+  // A group inside a chain: the failure is the chain's (its record is the workflow's).
+  const chainId = link.callback?.chain?.id;
+  const own = { ...workflowMessage(app, link, message), ...(chainId !== undefined ? { id: chainId } : {}), ...(parentLink !== undefined ? { meta: { [WORKFLOW_META]: parentLink } } : {}) };
   const failed = recordOf(own, TaskStatus.ERROR, 0, now, { finishedAt: now, error });
   await parts.storage.save(failed, { ttlMs: app.config.resultTtlMs });
   log.warn({ workflow: link.id, taskId: member.id }, 'workflow: a member failed; its workflow (or flow parent) fails');
