@@ -24,15 +24,25 @@ export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMe
   const failedAt = new Map<number, TaskRecord>();
   const members: TaskRecord[] = new Array<TaskRecord>(link.size);
   let failed: TaskRecord | undefined; // the first failed member, by index
-  // Start after this member: members end roughly in order, so most stop at the first sibling read.
-  for (let k = 1; k <= link.size; k++) {
-    const j = (link.index + k) % link.size;
-    const r = j === link.index ? record : await parts.storage.get(memberId(link, j));
-    if (r === undefined || !isFinal(r.status)) return; // a sibling still runs: it will join
-    results[j] = r.returning ?? null;
-    members[j] = r;
-    if (r.status !== TaskStatus.SUCCESS) failedAt.set(j, r);
+  // From the last member down, in chunks read in parallel (1, 2, 4 ... 256): members run roughly in
+  // order, so the last ones are the likeliest still running and most members stop at the first
+  // read; the member that joins reads them all, pipelined.
+  const order: number[] = [];
+  for (let j = link.size - 1; j >= 0; j--) if (j !== link.index) order.push(j);
+  members[link.index] = record;
+  for (let at = 0, chunk = 1; at < order.length; at += chunk, chunk = Math.min(chunk * 2, 256)) {
+    const ids = order.slice(at, at + chunk);
+    const read = await Promise.all(ids.map((j) => parts.storage.get(memberId(link, j))));
+    for (let k = 0; k < ids.length; k++) {
+      const r = read[k];
+      if (r === undefined || !isFinal(r.status)) return; // a sibling still runs: it will join
+      members[ids[k]!] = r;
+    }
   }
+  members.forEach((r, j) => {
+    results[j] = r.returning ?? null;
+    if (r.status !== TaskStatus.SUCCESS) failedAt.set(j, r);
+  });
   if (failedAt.size > 0) failed = failedAt.get(Math.min(...failedAt.keys()));
   // Cancelled as a whole, or already moved on by a sibling that joined too: nothing to do.
   if (await ended(parts, rootOf(link.id))) return;
