@@ -307,13 +307,13 @@ export class QueueTasks {
   }
 
   /** Each step of workflow `id` (a chain, group, chord or flow), or undefined (unknown or expired). docs/workflows.md */
-  async workflow(id: string): Promise<WorkflowView | undefined> {
+  workflow(id: string): Promise<WorkflowView | undefined> {
     return workflowView(this, id);
   }
 
   /** Cancels workflow `id`: its record becomes `cancel`, queued and running steps are cancelled, no later step is enqueued. */
   async cancelWorkflow(id: string, reason?: string): Promise<WorkflowCancel> {
-    return cancelWorkflow(this, await this.#ready('cancelWorkflow'), id, reason);
+    return cancelWorkflow(this, await this.#run.ready('cancelWorkflow'), id, reason);
   }
 
   /** The stored record of task `id`, or undefined (unknown or expired). */
