@@ -20,30 +20,34 @@ export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMe
   const ttlMs = app.config.resultTtlMs;
   // A broker that keeps records writes them at the ack: store first, or no sibling could see it.
   if (parts.fused) await parts.storage.save(record, { ttlMs });
-  const results: unknown[] = new Array<unknown>(link.size);
-  const failedAt = new Map<number, TaskRecord>();
-  const members: TaskRecord[] = new Array<TaskRecord>(link.size);
-  let failed: TaskRecord | undefined; // the first failed member, by index
-  // From the last member down, in chunks read in parallel (1, 2, 4 ... 256): members run roughly in
-  // order, so the last ones are the likeliest still running and most members stop at the first
-  // read; the member that joins reads them all, pipelined.
-  const order: number[] = [];
-  for (let j = link.size - 1; j >= 0; j--) if (j !== link.index) order.push(j);
-  members[link.index] = record;
-  for (let at = 0, chunk = 1; at < order.length; at += chunk, chunk = Math.min(chunk * 2, 256)) {
-    const ids = order.slice(at, at + chunk);
+  // Downward from where this process's last scan of the group found a member still running (at
+  // first: the last member), wrapping, in chunks read in parallel (1, 2, 4 ... 256). Members run
+  // roughly in order, so the last ones and the last one found running are the likeliest still
+  // running: most members stop at the first read, a scan does not re-read what earlier scans
+  // passed, and the member that joins reads them all. Any order is correct (store, then read).
+  // Nothing sized by the group before the scan ends: most members stop at their first read.
+  const found = new Map<number, TaskRecord>([[link.index, record]]);
+  const hints = hintsOf(app);
+  const start = Math.min(hints.get(link.id) ?? link.size - 1, link.size - 1);
+  // The k-th member to read (computed, not listed: most members read one).
+  const sibling = (k: number): number => (start - k + link.size) % link.size;
+  for (let at = 0, chunk = 1; at < link.size; at += chunk, chunk = Math.min(chunk * 2, 256)) {
+    const ids: number[] = [];
+    for (let k = at; k < Math.min(link.size, at + chunk); k++) if (sibling(k) !== link.index) ids.push(sibling(k));
     const read = await Promise.all(ids.map((j) => parts.storage.get(memberId(link, j))));
     for (let k = 0; k < ids.length; k++) {
       const r = read[k];
-      if (r === undefined || !isFinal(r.status)) return; // a sibling still runs: it will join
-      members[ids[k]!] = r;
+      if (r === undefined || !isFinal(r.status)) {
+        remember(hints, link.id, ids[k]!);
+        return; // a sibling still runs: it will join
+      }
+      found.set(ids[k]!, r);
     }
   }
-  members.forEach((r, j) => {
-    results[j] = r.returning ?? null;
-    if (r.status !== TaskStatus.SUCCESS) failedAt.set(j, r);
-  });
-  if (failedAt.size > 0) failed = failedAt.get(Math.min(...failedAt.keys()));
+  hints.delete(link.id);
+  const members = Array.from({ length: link.size }, (_, j) => found.get(j)!);
+  const results = members.map((r) => r.returning ?? null);
+  const failed = members.find((r) => r.status !== TaskStatus.SUCCESS); // the first failed member, by index
   // Cancelled as a whole, or already moved on by a sibling that joined too: nothing to do.
   if (await ended(parts, rootOf(link.id))) return;
   if (link.callback?.chain !== undefined && failed === undefined) return sendStep(app, parts, link.callback.chain, link.callback.chain.index, results, undefined, log);
@@ -57,6 +61,22 @@ export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMe
   }
   const now = Date.now();
   await parts.storage.save(recordOf(workflowMessage(app, link, message), TaskStatus.SUCCESS, 0, now, { finishedAt: now, returning: results }), { ttlMs });
+}
+
+/** Per app: the group member each group's last scan found still running (a hint only: any order is correct). */
+const HINTS = new WeakMap<QueueTasks, Map<string, number>>();
+const MAX_HINTS = 1_000;
+
+function hintsOf(app: QueueTasks): Map<string, number> {
+  let hints = HINTS.get(app);
+  if (hints === undefined) HINTS.set(app, (hints = new Map()));
+  return hints;
+}
+
+function remember(hints: Map<string, number>, group: string, index: number): void {
+  hints.delete(group); // re-inserted last: the oldest hints go first
+  hints.set(group, index);
+  if (hints.size > MAX_HINTS) hints.delete(hints.keys().next().value!);
 }
 
 function workflowMessage(app: QueueTasks, link: GroupLink, message: TaskMessage): TaskMessage {
