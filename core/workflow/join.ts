@@ -12,7 +12,7 @@ import type { LoggerLike } from '../logger.js';
 import { TaskStatus, isFinal, recordOf, type TaskMessage, type TaskRecord } from '../record.js';
 import { sendStep } from './advance.js';
 import { ended, recheck } from './guard.js';
-import { CHILDREN_META, WORKFLOW_META, groupLinkOf, memberId, rootOf, type ChildResult, type GroupLink } from './link.js';
+import { CHILDREN_META, WORKFLOW_META, groupLinkOf, memberId, rootOf, stepId, type ChildResult, type GroupLink } from './link.js';
 
 export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
   const link = groupLinkOf(message.meta);
@@ -20,31 +20,8 @@ export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMe
   const ttlMs = app.config.resultTtlMs;
   // A broker that keeps records writes them at the ack: store first, or no sibling could see it.
   if (parts.fused) await parts.storage.save(record, { ttlMs });
-  // Downward from where this process's last scan of the group found a member still running (at
-  // first: the last member), wrapping, in chunks read in parallel (1, 2, 4 ... 256). Members run
-  // roughly in order, so the last ones and the last one found running are the likeliest still
-  // running: most members stop at the first read, a scan does not re-read what earlier scans
-  // passed, and the member that joins reads them all. Any order is correct (store, then read).
-  // Nothing sized by the group before the scan ends: most members stop at their first read.
-  const found = new Map<number, TaskRecord>([[link.index, record]]);
-  const hints = hintsOf(app);
-  const start = Math.min(hints.get(link.id) ?? link.size - 1, link.size - 1);
-  // The k-th member to read (computed, not listed: most members read one).
-  const sibling = (k: number): number => (start - k + link.size) % link.size;
-  for (let at = 0, chunk = 1; at < link.size; at += chunk, chunk = Math.min(chunk * 2, 256)) {
-    const ids: number[] = [];
-    for (let k = at; k < Math.min(link.size, at + chunk); k++) if (sibling(k) !== link.index) ids.push(sibling(k));
-    const read = await Promise.all(ids.map((j) => parts.storage.get(memberId(link, j))));
-    for (let k = 0; k < ids.length; k++) {
-      const r = read[k];
-      if (r === undefined || !isFinal(r.status)) {
-        remember(hints, link.id, ids[k]!);
-        return; // a sibling still runs: it will join
-      }
-      found.set(ids[k]!, r);
-    }
-  }
-  hints.delete(link.id);
+  const found = await scan(app, parts, link, record);
+  if (found === undefined) return;
   const members = Array.from({ length: link.size }, (_, j) => found.get(j)!);
   const results = members.map((r) => r.returning ?? null);
   const failed = members.find((r) => r.status !== TaskStatus.SUCCESS); // the first failed member, by index
@@ -63,14 +40,72 @@ export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMe
   await parts.storage.save(recordOf(workflowMessage(app, link, message), TaskStatus.SUCCESS, 0, now, { finishedAt: now, returning: results }), { ttlMs });
 }
 
+
+/**
+ * Reads the siblings; undefined when one is still running (it will join) or when a sibling of this
+ * process already found them all final (it joins). Downward from where this process's last scan of
+ * the group found a member still running (at first: the last member), wrapping, in chunks read in
+ * parallel (1, 2, 4 ... 256). Members run roughly in order, so the last ones and the last one
+ * found running are the likeliest still running: most members stop at the first read, and a scan
+ * does not re-read what earlier scans passed. Any order is correct (store, then read). Nothing is
+ * sized by the group before the scan ends: most members stop at their first read.
+ */
+async function scan(app: QueueTasks, parts: EnqueueParts, link: GroupLink, record: TaskRecord): Promise<Map<number, TaskRecord> | undefined> {
+  const found = new Map<number, TaskRecord>([[link.index, record]]);
+  const hints = hintsOf(app, HINTS);
+  const scans = hintsOf(app, SCANS);
+  const start = Math.min(hints.get(link.id) ?? link.size - 1, link.size - 1);
+  const chain = link.callback?.chain;
+  const next = chain !== undefined ? stepId(chain, chain.index) : link.id;
+  // The k-th member to read (computed, not listed).
+  const sibling = (k: number): number => (start - k + link.size) % link.size;
+  let mine: ((all: boolean) => void) | undefined;
+  let all = false;
+  try {
+    for (let at = 0, chunk = 1; at < link.size; at += chunk, chunk = Math.min(chunk * 2, 256)) {
+      if (at > 0 && mine === undefined) {
+        // Members ending together at the end would each read the whole group: in one process, one
+        // does, and the others wait for it; if it stops at a member still running, they go on.
+        const other = scans.get(link.id);
+        if (other !== undefined && (await other)) return undefined;
+        if (other === undefined) scans.set(link.id, new Promise<boolean>((resolve) => (mine = resolve)));
+      }
+      const ids: number[] = [];
+      for (let k = at; k < Math.min(link.size, at + chunk); k++) if (sibling(k) !== link.index && !found.has(sibling(k))) ids.push(sibling(k));
+      // From the second chunk on, also whether a sibling (of any process) joined meanwhile: what it
+      // enqueued or wrote exists.
+      const [joined, ...read] = await Promise.all([at > 0 ? parts.storage.get(next) : undefined, ...ids.map((j) => parts.storage.get(memberId(link, j)))]);
+      if (joined !== undefined) return undefined;
+      for (let k = 0; k < ids.length; k++) {
+        const r = read[k];
+        if (r === undefined || !isFinal(r.status)) {
+          remember(hints, link.id, ids[k]!);
+          return undefined; // a sibling still runs: it will join
+        }
+        found.set(ids[k]!, r);
+      }
+    }
+    all = true;
+    hints.delete(link.id);
+    return found;
+  } finally {
+    if (mine !== undefined) {
+      scans.delete(link.id);
+      mine(all);
+    }
+  }
+}
+
 /** Per app: the group member each group's last scan found still running (a hint only: any order is correct). */
 const HINTS = new WeakMap<QueueTasks, Map<string, number>>();
+/** Per app: the scan of a group in progress that found every member read so far final (resolves true if it found all). */
+const SCANS = new WeakMap<QueueTasks, Map<string, Promise<boolean>>>();
 const MAX_HINTS = 1_000;
 
-function hintsOf(app: QueueTasks): Map<string, number> {
-  let hints = HINTS.get(app);
-  if (hints === undefined) HINTS.set(app, (hints = new Map()));
-  return hints;
+function hintsOf<V>(app: QueueTasks, per: WeakMap<QueueTasks, Map<string, V>>): Map<string, V> {
+  let map = per.get(app);
+  if (map === undefined) per.set(app, (map = new Map()));
+  return map;
 }
 
 function remember(hints: Map<string, number>, group: string, index: number): void {
