@@ -133,12 +133,15 @@ function summary(record: TaskRecord): { result?: string; error?: string } {
   return error !== undefined ? { error } : {};
 }
 
-/** A group step without a record of its own: success once every member succeeded, error once all ended and one failed. */
+/** A group step without a record of its own: success once every member succeeded, error once all ended and one failed (cancel if they were only cancelled). */
 function derived(children: readonly WorkflowStep[]): Pick<TaskRecord, 'status' | 'attempts'> | undefined {
   if (!began(children)) return undefined;
   const done = children.every((c) => c.status !== 'pending' && c.status !== 'skipped' && isFinal(c.status));
   if (!done) return { status: TaskStatus.PROCESS, attempts: 0 };
-  return { status: children.every((c) => c.status === TaskStatus.SUCCESS) ? TaskStatus.SUCCESS : TaskStatus.ERROR, attempts: 0 };
+  if (children.every((c) => c.status === TaskStatus.SUCCESS)) return { status: TaskStatus.SUCCESS, attempts: 0 };
+  // Failed members make it an error; members only cancelled (a cancelled workflow), a cancel.
+  const failed = children.some((c) => c.status === TaskStatus.ERROR || c.status === TaskStatus.DEAD);
+  return { status: failed ? TaskStatus.ERROR : TaskStatus.CANCEL, attempts: 0 };
 }
 
 function began(steps: readonly WorkflowStep[]): boolean {

@@ -110,6 +110,30 @@ describe.each(brokers.setups)('cancelWorkflow on $name', (setup) => {
     expect(sumRan).toBe(0);
   });
 
+  it('cancels a chain inside its group step: members cancelled, the step after the group never runs', async () => {
+    const app = makeApp(brokers.appName('cancel-cg'), setup, 4);
+    const hold = held();
+    let zipRan = 0;
+    const prepare = app.task('prepare', (n: number) => n);
+    const resize = app.task('resize', async (url: string) => {
+      await hold;
+      return url;
+    });
+    const zip = app.task('zip', (files: string[]) => {
+      zipRan++;
+      return files.length;
+    });
+    await app.start();
+    const { id } = await chain(prepare.with([1]), group([resize.with(['a']), resize.with(['b'])]), zip).addTask();
+    await waitUntil(async () => (await app.get(`${id}.1.m1`))?.status === 'process', 'members running', 15_000);
+    const res = await app.cancelWorkflow(id);
+    expect(res.steps.map((s) => s.id).sort()).toEqual([`${id}.1.m0`, `${id}.1.m1`]);
+    for (const m of ['m0', 'm1']) expect((await app.wait(`${id}.1.${m}`, 15_000)).status).toBe('cancel');
+    const view = (await app.workflow(id))!;
+    expect(view.steps.map((s) => `${s.name}:${s.status}`)).toEqual(['prepare:success', 'group:cancel', 'zip:cancel']);
+    expect(zipRan).toBe(0);
+  });
+
   it('cancels a flow: its leaves, and its parents are never enqueued', async () => {
     const app = makeApp(brokers.appName('cancel-flow'), setup, 8);
     const hold = held();
