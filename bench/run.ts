@@ -12,10 +12,14 @@
  * With --bulk: enqueue N tasks with `addTasks` in calls of --bulk-size (one after the other),
  * then the same with BullMQ's `addBulk` (Redis) in the same invocation, then ours again.
  *
+ * With --flow: a fan-out / fan-in of --jobs children (default 10000) under one parent, qtasks beside
+ * BullMQ's FlowProducer (Redis) in the same invocation (bench/flow.ts); --no-peers: qtasks only.
+ *
  * With --matrix: the whole envelope (bench/matrix.ts), one JSON line per cell and a ratio table;
  * --quick: a handful of tasks per cell and no peers (--quick --peers: with them, to try the peers quickly).
  */
 import { benchTargets } from './brokers.js';
+import { flowLines } from './flow.js';
 import { runMatrix, summaryTable } from './matrix.js';
 import { benchBulk, benchLatency, benchOnce, round } from './measure.js';
 import { runBulkPeers, runPeers, runRatePeer } from './peers.js';
@@ -39,10 +43,13 @@ interface Args {
   /** '--rate-limit MAX/PERMS': the rate-limited mode. */
   rate: { max: number; perMs: number } | undefined;
   workers: number;
+  flow: boolean;
+  noPeers: boolean;
+  jobsGiven: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, delay: 0, latency: 0, peers: false, bulk: false, bulkSize: 1_000, matrix: false, quick: false, only: undefined, rate: undefined, workers: 3 };
+  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, delay: 0, latency: 0, peers: false, bulk: false, bulkSize: 1_000, matrix: false, quick: false, only: undefined, rate: undefined, workers: 3, flow: false, noPeers: false, jobsGiven: false };
   const numeric: Record<string, 'jobs' | 'concurrency' | 'latencyJobs' | 'payload' | 'delay' | 'latency' | 'bulkSize' | 'workers'> = {
     '--jobs': 'jobs',
     '--concurrency': 'concurrency',
@@ -57,7 +64,10 @@ function parseArgs(argv: string[]): Args {
     const flag = argv[i]!;
     const value = argv[i + 1];
     const key = numeric[flag];
+    if (flag === '--jobs') args.jobsGiven = true;
     if (flag === '--peers') args.peers = true;
+    else if (flag === '--flow') args.flow = true;
+    else if (flag === '--no-peers') args.noPeers = true;
     else if (flag === '--bulk') args.bulk = true;
     else if (flag === '--matrix') args.matrix = true;
     else if (flag === '--quick') args.quick = true;
@@ -93,6 +103,10 @@ async function main(): Promise<void> {
   if (args.matrix) {
     const cells = await runMatrix({ quick: args.quick, peers: !args.quick || args.peers, ...(args.only !== undefined ? { only: args.only } : {}), onCell: (cell) => console.log(JSON.stringify(cell)) });
     console.log(`\n${summaryTable(cells)}`);
+    return;
+  }
+  if (args.flow) {
+    await flowLines(args.broker, args.jobsGiven ? args.jobs : 10_000, args.concurrency, !args.noPeers, (line) => console.log(JSON.stringify(line)));
     return;
   }
   if (args.rate !== undefined) {

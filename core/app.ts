@@ -6,6 +6,9 @@
  * (the control plane), schedule/ (schedules), app-loggers.ts (loggers), app-options.ts.
  */
 import { submitFlow, type FlowNode } from './workflow/flow.js';
+import { cancelWorkflow, type WorkflowCancel } from './workflow/cancel.js';
+import { watchWorkflows } from './workflow/guard.js';
+import { workflowView, type WorkflowView } from './workflow/view.js';
 import { resolveConfig, type Config } from './config.js';
 import type { Broker, CancelFound, GlobalConfig, QueueCounts, Storage, WorkerInfo } from './contracts.js';
 import { ErrorCodes, QTasksError } from './errors.js';
@@ -95,6 +98,7 @@ export class QueueTasks {
         setLoggerMain(new Logger({ name: this.name, subname: 'QueueTasks', level: this.config.logLevel, format: this.config.logFormat }));
       }
     }
+    watchWorkflows(this); // a step a worker enqueued does not run once its workflow is cancelled
     for (const plugin of options.plugins ?? []) this.use(plugin);
     this.hooks.lifecycle.init.call(this);
   }
@@ -306,6 +310,16 @@ export class QueueTasks {
    */
   async flow(root: FlowNode, options: { timeout?: number } = {}): Promise<TaskRecord> {
     return submitFlow(this, root, options);
+  }
+
+  /** Each step of workflow `id` (a chain, group, chord or flow), or undefined (unknown or expired). docs/workflows.md */
+  workflow(id: string): Promise<WorkflowView | undefined> {
+    return workflowView(this, id);
+  }
+
+  /** Cancels workflow `id`: its record becomes `cancel`, queued and running steps are cancelled, no later step is enqueued. */
+  async cancelWorkflow(id: string, reason?: string): Promise<WorkflowCancel> {
+    return cancelWorkflow(this, await this.#run.ready('cancelWorkflow'), id, reason);
   }
 
   /** The stored record of task `id`, or undefined (unknown or expired). */

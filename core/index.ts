@@ -106,6 +106,8 @@ export { TaskCall, type CallOf } from './workflow/call.js';
 export { Chord, Group, chord, group, type ChordCallback, type GroupResults, type MemberCall } from './workflow/group.js';
 export type { FlowNode } from './workflow/flow.js';
 export type { ChildPolicy, ChildResult } from './workflow/link.js';
+export type { WorkflowKind, WorkflowStep, WorkflowStepStatus, WorkflowView } from './workflow/view.js';
+export type { WorkflowCancel } from './workflow/cancel.js';
 export { Chain, chain, type ChainResult, type ChainSteps, type StepHandle, type WorkflowAddOptions } from './workflow/chain.js';
 export type { CatchUp, ScheduleDefinition, ScheduleInfo, ScheduleOptions, ScheduleSpec } from './schedule/spec.js';
 export type { ArgsSchema, ResultSchema, SchemaInput, SchemaOutput } from './schema.js';

@@ -9,26 +9,20 @@ import type { QueueTasks } from '../app.js';
 import { enqueue, type EnqueueParts } from '../enqueue.js';
 import type { LoggerLike } from '../logger.js';
 import { TaskStatus, recordOf, type TaskMessage, type TaskRecord } from '../record.js';
-import { WORKFLOW_META, linkOf, stepId } from './link.js';
+import { ended, recheck } from './guard.js';
+import { WORKFLOW_META, linkOf, memberId, stepId, type ChainLink, type GroupLink } from './link.js';
 
 export async function advance(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
   const link = linkOf(message.meta);
   if (link === undefined || link.index >= link.steps.length - 1) return;
-  const ttlMs = app.config.resultTtlMs;
   if (record.status === TaskStatus.SUCCESS) {
-    const index = link.index + 1;
-    const next = link.steps[index]!;
-    const id = stepId(link, index);
-    const meta = { ...message.meta, [WORKFLOW_META]: { ...link, index } };
-    // A caller-chosen id: every broker enqueues it once (docs/flow-control.md), so a redelivered
-    // step that enqueues it again gets the existing task back.
-    const options = { id, queue: next.queue, priority: next.priority, delay: next.delay, meta };
-    // Results travel as stored (plain JSON); a step that returned nothing passes null.
-    await enqueue(app, parts, next.name, [record.returning ?? null], options, undefined, true);
-    log.debug({ workflow: link.id, step: index, taskId: id }, 'workflow: next step enqueued');
+    // A step that returned nothing passes null (results travel as stored: plain JSON).
+    await sendStep(app, parts, link, link.index + 1, record.returning ?? null, message.meta, log);
     return;
   }
   if (record.status !== TaskStatus.ERROR && record.status !== TaskStatus.CANCEL && record.status !== TaskStatus.DEAD) return;
+  // Cancelled as a whole (or already ended): the workflow's record says so; keep it.
+  if (await ended(parts, link.id)) return;
   const last = link.steps[link.steps.length - 1]!;
   const now = Date.now();
   const n = link.steps.length;
@@ -45,6 +39,40 @@ export async function advance(app: QueueTasks, parts: EnqueueParts, message: Tas
       ...(record.reason !== undefined ? { reason: record.reason } : {}),
     },
   );
-  await parts.storage.save(failed, { ttlMs });
+  await parts.storage.save(failed, { ttlMs: app.config.resultTtlMs });
   log.warn({ workflow: link.id, step: link.index, taskId: message.id }, 'workflow: a step failed; the chain stops');
+}
+
+/**
+ * Enqueues chain step `index` with `input` as its argument: a task, or a group's members (each
+ * with its own args; the step after it, if any, is their callback and gets their results). Not
+ * when the workflow ended (cancelled); and if it was cancelled while enqueueing, what was
+ * enqueued is cancelled (the cancel takes the workflow's id first, then reads the steps).
+ */
+export async function sendStep(app: QueueTasks, parts: EnqueueParts, link: ChainLink, index: number, input: unknown, meta: Readonly<Record<string, unknown>> | undefined, log: LoggerLike): Promise<void> {
+  const next = link.steps[index]!;
+  const id = stepId(link, index);
+  const last = index === link.steps.length - 1;
+  // The last plain step's id is the workflow's: a cancel that took it makes its enqueue a no-op.
+  if (!(last && next.group === undefined) && (await ended(parts, link.id))) return;
+  const sent: string[] = [];
+  if (next.group === undefined) {
+    const options = { id, queue: next.queue, priority: next.priority, delay: next.delay, meta: { ...meta, [WORKFLOW_META]: { ...link, index } } };
+    await enqueue(app, parts, next.name, [input], options, undefined, true);
+    sent.push(id);
+  } else {
+    const after = link.steps[index + 1];
+    const callback = after === undefined ? undefined : { name: after.name, chain: { ...link, index: index + 1 } };
+    const size = next.group.length;
+    await Promise.all(
+      next.group.map(async (m, j) => {
+        const member: GroupLink = { kind: 'group', id, index: j, size, ...(callback !== undefined ? { callback } : {}) };
+        const mid = memberId(member, j);
+        await enqueue(app, parts, m.name, m.args, { id: mid, queue: m.queue, priority: m.priority, delay: m.delay, meta: { [WORKFLOW_META]: member } }, undefined, true);
+        sent.push(mid);
+      }),
+    );
+  }
+  log.debug({ workflow: link.id, step: index, taskId: id }, 'workflow: next step enqueued');
+  if (!(last && next.group === undefined)) await recheck(app, parts, link.id, sent, log);
 }

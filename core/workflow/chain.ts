@@ -9,22 +9,26 @@ import { ErrorCodes, QTasksError } from '../errors.js';
 import { messageToRecord, type TaskRecord } from '../record.js';
 import type { TaskHandle, TaskOptions, TaskResult } from '../task.js';
 import { TaskCall } from './call.js';
-import { WORKFLOW_META, type ChainLink, type StepSpec } from './link.js';
+import { Group } from './group.js';
+import { GROUP_NAME, WORKFLOW_META, firstStepId, type ChainLink, type StepSpec } from './link.js';
 
 /** A step after the first: a task handle (ChainSteps checks that it takes the previous result). */
 export interface StepHandle {
   readonly name: string;
   readonly options: Readonly<TaskOptions>;
 }
-type AnyHandle = StepHandle;
-type ResultOfHandle<H> = H extends TaskHandle<infer _A, infer R> ? TaskResult<R> : never;
+/** A step after the first: a task handle, or a group (its members keep their own args; the next step gets their results). */
+type AnyHandle = StepHandle | Group<unknown[]>;
+type ResultOfHandle<H> = H extends Group<infer Rs> ? Rs : H extends TaskHandle<infer _A, infer R> ? TaskResult<R> : never;
 
 /**
  * Checks each step against the previous result: a step that cannot take it becomes the handle
  * type it would have to be, so the compiler names the mismatch at that step.
  */
 export type ChainSteps<Prev, Steps extends readonly unknown[]> = Steps extends readonly [infer H, ...infer Rest]
-  ? H extends TaskHandle<infer A, infer R>
+  ? H extends Group<infer Rs>
+    ? [H, ...ChainSteps<Rs, Rest>]
+    : H extends TaskHandle<infer A, infer R>
     ? [Prev] extends A
       ? [H, ...ChainSteps<TaskResult<R>, Rest>]
       : [TaskHandle<[previous: Prev], R>, ...ChainSteps<TaskResult<R>, Rest>]
@@ -66,7 +70,8 @@ export class Chain<T> {
     const steps: StepSpec[] = [first.handle, ...this.#rest].map((h) => specOf(h));
     const link: ChainLink = { id, index: 0, steps };
     const meta = { ...first.options.meta, [WORKFLOW_META]: link };
-    await first.handle.addTask(first.args, { ...first.options, meta, timeout: undefined, onProgress: undefined });
+    // Every step's id derives from the workflow's: app.workflow(id) finds them without an index.
+    await first.handle.addTask(first.args, { ...first.options, id: firstStepId(id), meta, timeout: undefined, onProgress: undefined });
     const last = steps[steps.length - 1]!;
     if (options.timeout !== undefined) return (await app.wait(id, options.timeout)) as TaskRecord<readonly unknown[], T>;
     const now = Date.now();
@@ -78,7 +83,14 @@ export class Chain<T> {
   }
 }
 
-function specOf(handle: StepHandle): StepSpec {
+function specOf(handle: AnyHandle): StepSpec {
+  if (handle instanceof Group) {
+    const group = handle.calls.map((c) => {
+      const o = { ...c.handle.options, ...c.options };
+      return { ...specOf(c.handle), args: c.args, ...(o.queue !== undefined ? { queue: o.queue } : {}), ...(o.priority !== undefined ? { priority: o.priority } : {}), ...(o.delay !== undefined ? { delay: o.delay } : {}) };
+    });
+    return { name: GROUP_NAME, group };
+  }
   const o = handle.options;
   return {
     name: handle.name,
@@ -90,7 +102,9 @@ function specOf(handle: StepHandle): StepSpec {
 
 /**
  * A chain: `first` runs with its arguments, then each later step with the previous step's result
- * as its only argument. The compiler rejects a step that cannot take the previous result.
+ * as its only argument. The compiler rejects a step that cannot take the previous result. A later
+ * step may be a `group([...])`: its members run in parallel with their own args once the previous
+ * step succeeded, and the step after it gets the list of their results.
  */
 export function chain<A extends unknown[], T, const Steps extends readonly AnyHandle[]>(
   first: TaskCall<A, T>,
@@ -99,7 +113,11 @@ export function chain<A extends unknown[], T, const Steps extends readonly AnyHa
   if (!(first instanceof TaskCall)) {
     throw new QTasksError(ErrorCodes.INVALID_ARGS, 'chain: the first step must be a call built with handle.with(args), e.g. chain(resize.with([url]), zip)');
   }
+  if (steps.length > 0 && (first.options.id !== undefined || first.options.dedup !== undefined)) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, 'chain: the first call sets id or dedup; a workflow names its steps itself');
+  }
   steps.forEach((s: unknown, i) => {
+    if (s instanceof Group) return;
     if (s instanceof TaskCall) throw new QTasksError(ErrorCodes.INVALID_ARGS, `chain: step ${i + 2} is a call; later steps are task handles (they take the previous step's result)`);
     if (typeof s !== 'object' || s === null || typeof (s as { name?: unknown }).name !== 'string') {
       throw new QTasksError(ErrorCodes.INVALID_ARGS, `chain: step ${i + 2} is not a task handle`);

@@ -12,6 +12,22 @@ export interface StepSpec {
   readonly queue?: string;
   readonly priority?: number;
   readonly delay?: number;
+  /** A chain step that is a group: its members (each with its own args), run in parallel. */
+  readonly group?: readonly MemberSpec[];
+}
+
+/** A group member inside a chain: its call, resolved by the producer. */
+export interface MemberSpec extends StepSpec {
+  readonly args: readonly unknown[];
+}
+
+/** The name a group step has in a chain (and in the workflow view). */
+export const GROUP_NAME = 'group';
+
+/** The workflow a step id belongs to: ids derive from the workflow's (a UUID) with `.` suffixes. */
+export function rootOf(id: string): string {
+  const dot = id.indexOf('.');
+  return dot < 0 ? id : id.slice(0, dot);
 }
 
 /** A chain step's continuation: which workflow, which step this is, and every step. */
@@ -24,6 +40,11 @@ export interface ChainLink {
 /** Step ids: the last step's id is the workflow's (its record is the chain's); the others derive from it. */
 export function stepId(link: ChainLink, index: number): string {
   return index === link.steps.length - 1 ? link.id : `${link.id}.${index}`;
+}
+
+/** A chain's first step (of two or more): where app.workflow(id) finds the chain's steps. */
+export function firstStepId(workflowId: string): string {
+  return `${workflowId}.0`;
 }
 
 /** The continuation of a message, if it is a workflow step (checked: meta is anyone's JSON). */
@@ -55,6 +76,8 @@ export interface FlowParent {
   readonly flow?: true;
   readonly args?: readonly unknown[];
   readonly parentLink?: GroupLink;
+  /** A group inside a chain: the chain's continuation the callback (its next step) carries. */
+  readonly chain?: ChainLink;
 }
 
 /** The meta key under which a flow parent receives its children's outcomes. */

@@ -81,5 +81,7 @@ describe('chain bad input', () => {
       // @ts-expect-error later steps are handles, not calls
       chain(t.with([1]), t.with([2])),
     ).toThrow(/step 2 is a call/);
+    // A workflow names its steps: the first call may not choose its id.
+    expect(() => chain(t.with([1], { id: 'mine' }), t)).toThrow(/sets id or dedup/);
   });
 });

@@ -95,3 +95,39 @@ describe.each(cases)('chain across processes on $broker, step 2 killed ($mode)',
     }
   }, 90_000);
 });
+
+describe.each(['redis', 'rabbitmq'] as const)('workflow cancelled from another process on %s', (broker) => {
+  it('cancels the step running in a worker process; the chain stops there', async () => {
+    const app = `wf-cancel-${broker}-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+    names.push(app);
+    const env = { QT_APP: app, QT_BROKER: broker, QT_AMQP_PREFIX: TEST_PREFIX, QT_MODE: 'cancel' };
+    const a = launch({ ...env, QT_ROLE: 'worker' });
+    await waitUntil(() => a.lines.includes('ready'), 'worker ready', 20_000);
+    const producer = launch({ ...env, QT_ROLE: 'producer' });
+    expect(await producer.exited).toBe(0);
+    const id = producer.lines.find((l) => l.startsWith('submitted '))!.split(' ')[1]!;
+    await waitUntil(() => a.lines.some((l) => l.startsWith('start s2 1 ')), 'step 2 started in the worker', 20_000);
+
+    const observer = new QueueTasks({
+      name: app,
+      plugins: broker === 'rabbitmq' ? [fx.plugin(app), redis({ url: REDIS_URL, broker: false })] : [redis({ url: REDIS_URL })],
+      config: { logLevel: 'silent' },
+      globals: false,
+    });
+    await observer.start({ worker: false });
+    try {
+      expect(await observer.cancelWorkflow(id, 'from the test')).toEqual({ id, outcome: 'cancelled', steps: [{ id: `${id}.1`, found: 'running' }] });
+      // Step 2 is settled after the worker decided about step 3: once it is final, step 3 would be queued.
+      expect(await observer.wait(`${id}.1`, 20_000)).toMatchObject({ status: 'cancel', reason: 'from the test' });
+      await waitUntil(() => a.lines.some((l) => l.startsWith('aborted s2 ')), 'the handler saw its signal', 20_000);
+      expect(await observer.get(id)).toMatchObject({ status: 'cancel', reason: 'from the test' });
+      expect((await observer.workflow(id))?.steps.map((s) => s.status)).toEqual(['success', 'cancel', 'cancel']);
+      expect((await observer.counts()).reduce((n, c) => n + c.waiting + c.running, 0)).toBe(0);
+      expect(await admin.get(`${app}:s3-runs`)).toBeNull();
+    } finally {
+      await observer.stop();
+      a.proc.kill('SIGTERM');
+      await a.exited;
+    }
+  }, 90_000);
+});

@@ -51,3 +51,21 @@ function typed(): void {
   // @ts-expect-error a callback must take the list as its argument
   chord(many, add);
 }
+
+function chainsWithGroups(): void {
+  const app = new QueueTasks({ name: 'wf-types-cg', globals: false });
+  const prepare = app.task('prepare', (n: number) => n);
+  const resize = app.task('resize', (url: string, width: number) => ({ url, width }));
+  const zip = app.task('zip', (files: Array<{ url: string; width: number }>) => files.length);
+  const label = app.task('label', (s: string) => s);
+  const g = group([resize.with(['a', 1]), resize.with(['b', 2])]);
+  expectTypeOf(chain(prepare.with([1]), g, zip).addTask()).resolves.toEqualTypeOf<TaskRecord<readonly unknown[], number>>();
+  // A group last: the chain's result is the list of results.
+  expectTypeOf(chain(prepare.with([1]), g).addTask()).resolves.toEqualTypeOf<Awaited<ReturnType<typeof g.addTask>>>();
+  expectTypeOf<Awaited<ReturnType<typeof g.addTask>>['returning']>().toMatchTypeOf<[{ url: string; width: number }, { url: string; width: number }] | undefined>();
+  // @ts-expect-error label takes a string, the group yields a list
+  chain(prepare.with([1]), g, label);
+  // @ts-expect-error a group member must be a call, not a handle
+  group([resize]);
+}
+expectTypeOf(chainsWithGroups).toBeFunction();
