@@ -130,7 +130,7 @@ export class Worker {
   #onDelivery(delivery: Delivery): void {
     const run = new Run();
     this.#running.set(delivery, run);
-    void this.#run(delivery, run);
+    void this.#handle(delivery, run);
   }
 
   /**
@@ -157,20 +157,6 @@ export class Worker {
     this.#cancels.set(id, { reason, until: now + 5_000 });
   }
 
-  // One async frame instead of .catch().finally(): two promises fewer per task.
-  async #run(delivery: Delivery, run: Run): Promise<void> {
-    try {
-      await this.#handle(delivery, run);
-    } catch (err) {
-      await this.#giveBack(delivery, run, err);
-    } finally {
-      if (run.admitted !== undefined) this.#admission.leave(run.admitted === 'alone');
-      if (run.held !== undefined) this.#gate?.release(run.held);
-      this.#running.delete(delivery);
-      if (this.#running.size === 0 && this.#idle !== undefined) this.#idle();
-    }
-  }
-
   /**
    * A storage or broker call failed before the delivery was settled: hand the task back to the
    * broker for a later attempt rather than holding its slot (or, failing that, leave it to the
@@ -191,86 +177,99 @@ export class Worker {
     }
   }
 
+  /**
+   * One delivery, start to end. One async frame for the whole of it (no inner call awaited per
+   * task): a failure anywhere before the delivery was settled hands it back (#giveBack).
+   */
   async #handle(delivery: Delivery, run: Run): Promise<void> {
-    const app = this.#app;
-    const m = delivery.message;
-    const startedAt = Date.now();
-    const rejected = this.#receive(delivery);
-    if (rejected !== undefined) return this.#deadLetter(delivery, run, startedAt, rejected, ErrorCodes.MALFORMED_MESSAGE);
-    const def = app.tasks.get(m.name);
-    const ttlMs = def?.options.resultTtlMs ?? app.config.resultTtlMs;
-    run.startedAt = startedAt;
-    run.ttlMs = ttlMs;
-    // The producer may not know the task's retry count; the worker's definition can raise the limit.
-    const limit = Math.max(m.maxDeliveries, def === undefined ? 0 : (def.options.retry ?? 0) + 1 + app.config.extraDeliveries);
-    const suspect = (delivery.lost ?? 0) > 0;
-    // Innocent losses are not charged (suspicion.ts); without losses this is the plain limit check.
-    const reason = suspect || delivery.attempt > limit ? await suspicionVerdict(delivery, limit, this.#parts.storage, this.#log) : undefined;
-    if (reason !== undefined) return this.#deadLetter(delivery, run, startedAt, reason, ErrorCodes.DELIVERY_LIMIT, ttlMs);
-    if (def === undefined) {
-      if (await this.#handBack(delivery, run)) return;
-      const err = new QTasksError(ErrorCodes.UNKNOWN_TASK, `no task named ${JSON.stringify(m.name)} is registered on app "${app.name}", and no live worker of the app serves it on queue "${m.queue}"`);
-      const record = recordOf(m, TaskStatus.ERROR, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, error: errorInfo(err) });
-      return this.#settle(delivery, run, record, ttlMs);
-    }
-    const entered = this.#admission.enter(suspect);
-    run.admitted = suspect ? 'alone' : 'shared';
-    if (entered !== true && (!(await entered) || run.abandoned)) {
-      run.admitted = undefined; // abandoned at stop before it could start
-      return;
-    }
-    if (suspect) {
-      // Runs alone now: mark the record, so that if this attempt is lost too, the next delivery knows why.
-      const now = Date.now();
-      const marked = { ...recordOf(m, TaskStatus.PROCESS, delivery.attempt, now, { startedAt: now }), alone: { attempt: delivery.attempt, lost: delivery.lost ?? 0 } };
-      this.#log.warn({ taskId: m.id, task: m.name, attempt: delivery.attempt, lost: delivery.lost }, 'task redelivered after its worker was lost: running it alone');
-      if (!(await this.#parts.writes.save(marked, { ttlMs }))) {
-        // A newer delivery of this task exists: this one is stale. Let the broker drop it.
-        await this.#parts.broker.ack(delivery, marked, { ttlMs });
-        run.settled = true;
+    try {
+      const app = this.#app;
+      const m = delivery.message;
+      const startedAt = Date.now();
+      const rejected = this.#receive(delivery);
+      if (rejected !== undefined) return await this.#deadLetter(delivery, run, startedAt, rejected, ErrorCodes.MALFORMED_MESSAGE);
+      const def = app.tasks.get(m.name);
+      const ttlMs = def?.options.resultTtlMs ?? app.config.resultTtlMs;
+      run.startedAt = startedAt;
+      run.ttlMs = ttlMs;
+      // The producer may not know the task's retry count; the worker's definition can raise the limit.
+      const limit = Math.max(m.maxDeliveries, def === undefined ? 0 : (def.options.retry ?? 0) + 1 + app.config.extraDeliveries);
+      const suspect = (delivery.lost ?? 0) > 0;
+      // Innocent losses are not charged (suspicion.ts); without losses this is the plain limit check.
+      const reason = suspect || delivery.attempt > limit ? await suspicionVerdict(delivery, limit, this.#parts.storage, this.#log) : undefined;
+      if (reason !== undefined) return await this.#deadLetter(delivery, run, startedAt, reason, ErrorCodes.DELIVERY_LIMIT, ttlMs);
+      if (def === undefined) {
+        if (await this.#handBack(delivery, run)) return;
+        const err = new QTasksError(ErrorCodes.UNKNOWN_TASK, `no task named ${JSON.stringify(m.name)} is registered on app "${app.name}", and no live worker of the app serves it on queue "${m.queue}"`);
+        const record = recordOf(m, TaskStatus.ERROR, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, error: errorInfo(err) });
+        return await this.#settle(delivery, run, record, ttlMs);
+      }
+      const entered = this.#admission.enter(suspect);
+      run.admitted = suspect ? 'alone' : 'shared';
+      if (entered !== true && (!(await entered) || run.abandoned)) {
+        run.admitted = undefined; // abandoned at stop before it could start
         return;
       }
-    } else if (!this.#parts.fused) {
-      // A broker that keeps records wrote `process` at delivery; otherwise the kernel does, fenced.
-      const base = recordOf(m, TaskStatus.PROCESS, delivery.attempt, startedAt, { startedAt });
-      const processing = this.#beforeSave(base);
-      if (processing.status !== TaskStatus.PROCESS) return this.#settle(delivery, run, processing, ttlMs);
-      const current = await this.#parts.writes.save(processing, { ttlMs });
-      if (!current) {
-        // A newer delivery of this task exists: this one is stale. Let the broker drop it.
-        await this.#parts.broker.ack(delivery, base, { ttlMs });
-        run.settled = true;
-        return;
+      if (suspect) {
+        // Runs alone now: mark the record, so that if this attempt is lost too, the next delivery knows why.
+        const now = Date.now();
+        const marked = { ...recordOf(m, TaskStatus.PROCESS, delivery.attempt, now, { startedAt: now }), alone: { attempt: delivery.attempt, lost: delivery.lost ?? 0 } };
+        this.#log.warn({ taskId: m.id, task: m.name, attempt: delivery.attempt, lost: delivery.lost }, 'task redelivered after its worker was lost: running it alone');
+        if (!(await this.#parts.writes.save(marked, { ttlMs }))) {
+          // A newer delivery of this task exists: this one is stale. Let the broker drop it.
+          await this.#parts.broker.ack(delivery, marked, { ttlMs });
+          run.settled = true;
+          return;
+        }
+      } else if (!this.#parts.fused) {
+        // A broker that keeps records wrote `process` at delivery; otherwise the kernel does, fenced.
+        const base = recordOf(m, TaskStatus.PROCESS, delivery.attempt, startedAt, { startedAt });
+        const processing = this.#beforeSave(base);
+        if (processing.status !== TaskStatus.PROCESS) return await this.#settle(delivery, run, processing, ttlMs);
+        const current = await this.#parts.writes.save(processing, { ttlMs });
+        if (!current) {
+          // A newer delivery of this task exists: this one is stale. Let the broker drop it.
+          await this.#parts.broker.ack(delivery, base, { ttlMs });
+          run.settled = true;
+          return;
+        }
       }
-    }
-    const cancelled = this.#cancels.size > 0 ? this.#cancels.get(m.id) : undefined;
-    if (cancelled !== undefined) {
-      this.#cancels.delete(m.id);
+      const cancelled = this.#cancels.size > 0 ? this.#cancels.get(m.id) : undefined;
+      if (cancelled !== undefined) {
+        this.#cancels.delete(m.id);
+        run.ending = true;
+        const record = recordOf(m, TaskStatus.CANCEL, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, reason: cancelled.reason });
+        return await this.#settle(delivery, run, record, ttlMs);
+      }
+      if (run.abandoned) return; // the worker stopped while this delivery was being prepared
+      const limits = this.#gate === undefined ? undefined : limitsOf(def, m);
+      if (limits !== undefined) {
+        // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
+        // grant and the start it counts are close); abandoned at stop, it stays unsettled.
+        run.held = await this.#gate!.take(limits, () => run.abandoned);
+        if (run.held === undefined) return;
+      }
+      const execution = (run.execution = execute(app, def, delivery, this.#report));
+      const outcome = await execution.done;
+      if (run.abandoned) return; // abandoned at stop: leave it unsettled
+      if (run.ending) return; // cancelled while running: already settled
       run.ending = true;
-      const record = recordOf(m, TaskStatus.CANCEL, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, reason: cancelled.reason });
-      return this.#settle(delivery, run, record, ttlMs);
+      const broker = this.#parts.broker;
+      if (outcome.kind !== 'success' && outcome.kind !== 'cancel' && outcome.error instanceof RateLimitError && (broker.postpone ?? broker.release) !== undefined) {
+        // Not the task's failure: back to the queue for later, this attempt not spent.
+        await (broker.postpone !== undefined ? broker.postpone(delivery, outcome.error.retryAfterMs) : broker.release!(delivery, outcome.error.retryAfterMs));
+        run.settled = true;
+        return;
+      }
+      await this.#settle(delivery, run, this.#record(delivery, startedAt, outcome, execution.lastProgress, execution.logs), ttlMs, outcome);
+    } catch (err) {
+      await this.#giveBack(delivery, run, err);
+    } finally {
+      if (run.admitted !== undefined) this.#admission.leave(run.admitted === 'alone');
+      if (run.held !== undefined) this.#gate?.release(run.held);
+      this.#running.delete(delivery);
+      if (this.#running.size === 0 && this.#idle !== undefined) this.#idle();
     }
-    if (run.abandoned) return; // the worker stopped while this delivery was being prepared
-    const limits = this.#gate === undefined ? undefined : limitsOf(def, m);
-    if (limits !== undefined) {
-      // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
-      // grant and the start it counts are close); abandoned at stop, it stays unsettled.
-      run.held = await this.#gate!.take(limits, () => run.abandoned);
-      if (run.held === undefined) return;
-    }
-    const execution = (run.execution = execute(app, def, delivery, this.#report));
-    const outcome = await execution.done;
-    if (run.abandoned) return; // abandoned at stop: leave it unsettled
-    if (run.ending) return; // cancelled while running: already settled
-    run.ending = true;
-    const broker = this.#parts.broker;
-    if (outcome.kind !== 'success' && outcome.kind !== 'cancel' && outcome.error instanceof RateLimitError && (broker.postpone ?? broker.release) !== undefined) {
-      // Not the task's failure: back to the queue for later, this attempt not spent.
-      await (broker.postpone !== undefined ? broker.postpone(delivery, outcome.error.retryAfterMs) : broker.release!(delivery, outcome.error.retryAfterMs));
-      run.settled = true;
-      return;
-    }
-    await this.#settle(delivery, run, this.#record(delivery, startedAt, outcome, execution.lastProgress, execution.logs), ttlMs, outcome);
   }
 
   /**
