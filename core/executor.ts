@@ -49,7 +49,6 @@ class Context implements TaskContext {
   lines: string[] | undefined;
   readonly #maxLines: number;
   #scope: ScopeInstance | undefined;
-  #textOf = (part: unknown): string => (typeof part === 'string' ? part : part instanceof Error ? `${part.name}: ${part.message}` : safeJson(part));
 
   constructor(app: QueueTasks, delivery: Delivery, maxLines: number, report?: (delivery: Delivery, value: unknown) => void) {
     this.#report = report;
@@ -94,6 +93,11 @@ class Context implements TaskContext {
     return this.#scope.get(dependency);
   }
 
+  /** Whether the attempt used a task-scoped value (most do not: then nothing is awaited at the end). */
+  get scoped(): boolean {
+    return this.#scope !== undefined;
+  }
+
   /** Disposes this attempt's task-scoped values (after it ended, however it ended). */
   async closeScope(): Promise<void> {
     const scope = this.#scope;
@@ -104,7 +108,7 @@ class Context implements TaskContext {
 
   log(...parts: unknown[]): void {
     if (this.#maxLines === 0) return;
-    let line = parts.map(this.#textOf).join(' ');
+    let line = parts.map(textOf).join(' ');
     if (line.length > MAX_LINE) line = `${line.slice(0, MAX_LINE)}…`;
     const lines = (this.lines ??= []);
     lines.push(line);
@@ -126,6 +130,10 @@ class Context implements TaskContext {
 /** Longest stored log line, characters (the rest is cut). */
 const MAX_LINE = 2_000;
 const DEFAULT_MAX_LOG_LINES = 100;
+
+function textOf(part: unknown): string {
+  return typeof part === 'string' ? part : part instanceof Error ? `${part.name}: ${part.message}` : safeJson(part);
+}
 
 function safeJson(value: unknown): string {
   try {
@@ -160,30 +168,83 @@ function backoff(base: number, max: number, attempt: number): number {
   return Math.round(raw / 2 + Math.random() * (raw / 2));
 }
 
+/**
+ * One attempt: a class, not an object literal with getters (those are built through the runtime,
+ * slowly, once per task).
+ */
+class Attempt implements Execution {
+  readonly ctx: Context;
+  readonly done: Promise<Outcome>;
+
+  constructor(app: QueueTasks, def: TaskDefinition, delivery: Delivery, report?: (delivery: Delivery, value: unknown) => void) {
+    const ctx = (this.ctx = new Context(app, delivery, def.options.maxLogLines ?? DEFAULT_MAX_LOG_LINES, report));
+    const around = app.hooks.task.around;
+    this.done = around.isUsed() ? aroundAttempt(around, () => run(app, def, delivery, ctx), ctx, delivery) : run(app, def, delivery, ctx);
+  }
+
+  get logs(): readonly string[] | undefined {
+    return this.ctx.lines;
+  }
+
+  get lastProgress(): unknown {
+    return this.ctx.lastProgress;
+  }
+
+  get finished(): boolean {
+    return this.ctx.finished;
+  }
+
+  abort(reason: Error): void {
+    this.ctx.abort(reason);
+  }
+}
+
 /** `report` receives each progress value (the control plane stores and publishes it). */
 export function execute(app: QueueTasks, def: TaskDefinition, delivery: Delivery, report?: (delivery: Delivery, value: unknown) => void): Execution {
-  const ctx = new Context(app, delivery, def.options.maxLogLines ?? DEFAULT_MAX_LOG_LINES, report);
-  return {
-    ctx,
-    get logs() {
-      return ctx.lines;
-    },
-    done: app.hooks.task.around.isUsed() ? aroundAttempt(app.hooks.task.around, () => run(app, def, delivery, ctx), ctx, delivery) : run(app, def, delivery, ctx),
-    abort: (reason) => ctx.abort(reason),
-    get lastProgress() {
-      return ctx.lastProgress;
-    },
-    get finished() {
-      return ctx.finished;
-    },
-  };
+  return new Attempt(app, def, delivery, report);
+}
+
+/** A task's maxTime: created only for a task that has one (the common task pays for no timer and no closure). */
+class Deadline {
+  readonly #ms: number;
+  readonly #ctx: Context;
+  #timer: LongTimer | undefined;
+  #at = Number.POSITIVE_INFINITY;
+
+  constructor(ms: number, ctx: Context) {
+    this.#ms = ms;
+    this.#ctx = ctx;
+  }
+
+  /** Starts the clock (once). */
+  arm(): void {
+    if (this.#timer !== undefined) return;
+    const ms = this.#ms;
+    const ctx = this.#ctx;
+    this.#timer = setLongTimeout(() => ctx.abort(new TaskTimeoutError(ms)), ms);
+    this.#at = performance.now() + ms;
+  }
+
+  /** Aborts with a timeout if the deadline passed while the handler held the loop. */
+  overran(): void {
+    if (this.#ctx.aborted === undefined && performance.now() >= this.#at) this.#ctx.abort(new TaskTimeoutError(this.#ms));
+  }
+
+  cancel(): void {
+    this.#timer?.cancel();
+  }
+}
+
+const NO_CLOCK = (): void => undefined;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return ((typeof value === 'object' && value !== null) || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx: Context): Promise<Outcome> {
   const hooks = app.hooks;
   const opts = def.options;
-  let timer: LongTimer | undefined;
-  let deadline = Number.POSITIVE_INFINITY;
+  const deadline = opts.maxTime === undefined ? undefined : new Deadline(opts.maxTime, ctx);
   try {
     let args: readonly unknown[] = delivery.message.args;
     if (hooks.task.beforeExecute.isUsed()) args = await hooks.task.beforeExecute.promise(args, ctx);
@@ -191,25 +252,24 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
     // The worker's schema has the last word: a task from an older producer may no longer fit.
     if (opts.args !== undefined) args = (await validate(opts.args, args, def.name, 'args', ErrorCodes.INVALID_ARGS)) as readonly unknown[];
     const handler = def.handler as (...a: unknown[]) => unknown;
-    const arm = (): void => {
-      if (opts.maxTime === undefined || timer !== undefined) return;
-      const ms = opts.maxTime;
-      timer = setLongTimeout(() => ctx.abort(new TaskTimeoutError(ms)), ms);
-      deadline = performance.now() + ms;
-    };
     // Armed before the call: a handler that blocks the loop, then yields, is still caught at once.
     // A runner (a sandbox) arms it itself once the handler starts, not while it waits for a sandbox.
-    if (def.run === undefined) arm();
-    let work: unknown = def.run !== undefined ? def.run(ctx, args, arm) : opts.echo === true ? handler(ctx, ...args) : handler(...args);
+    let work: unknown;
+    if (def.run !== undefined) work = def.run(ctx, args, deadline === undefined ? NO_CLOCK : () => deadline.arm());
+    else {
+      deadline?.arm();
+      work = opts.echo === true ? handler(ctx, ...args) : handler(...args);
+    }
     if (isIterator(work)) work = collect(work, def, ctx);
     let result: unknown;
-    if (opts.maxTime !== undefined) {
+    if (deadline !== undefined) {
       result = await raceAbort(work, ctx);
       // The loop cannot pre-empt a handler that never yields: its overrun is seen when it returns.
-      overran(ctx, deadline, opts.maxTime);
+      deadline.overran();
     } else {
       // No deadline: a stopping worker abandons the attempt instead of waiting on it (see worker.ts).
-      result = await work;
+      // A plain value (a synchronous handler) is not awaited: one microtask fewer per task.
+      result = isThenable(work) ? await work : work;
     }
     if (hooks.task.afterExecute.isUsed()) result = await hooks.task.afterExecute.promise(result, ctx);
     if (opts.middlewaresAfter !== undefined) {
@@ -223,19 +283,14 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
     if (opts.result !== undefined) result = await validate(opts.result, result, def.name, 'result', ErrorCodes.INVALID_RESULT);
     return { kind: 'success', returning: result };
   } catch (thrown) {
-    if (opts.maxTime !== undefined) overran(ctx, deadline, opts.maxTime);
+    deadline?.overran();
     const error = ctx.aborted ?? toError(thrown);
     return decide(app, def, delivery, ctx, error);
   } finally {
     ctx.finished = true;
-    timer?.cancel();
-    await ctx.closeScope();
+    deadline?.cancel();
+    if (ctx.scoped) await ctx.closeScope();
   }
-}
-
-/** Aborts with a timeout if the deadline passed while the handler held the loop. */
-function overran(ctx: Context, deadline: number, ms: number): void {
-  if (ctx.aborted === undefined && performance.now() >= deadline) ctx.abort(new TaskTimeoutError(ms));
 }
 
 /** Settles at the handler's result or at abort, whichever comes first: a task fails at its deadline, not after it. */

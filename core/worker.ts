@@ -98,8 +98,8 @@ export class Worker {
       // yet started) are abandoned, so no finished task's outcome is dropped and run again.
       let abandoned = 0;
       for (const [delivery, run] of this.#running) {
-        if (run.progress.ending || run.execution?.finished === true) continue;
-        run.progress.abandoned = true;
+        if (run.ending || run.execution?.finished === true) continue;
+        run.abandoned = true;
         run.execution?.abort(new ShutdownAbort());
         this.#running.delete(delivery);
         abandoned++;
@@ -128,9 +128,9 @@ export class Worker {
   }
 
   #onDelivery(delivery: Delivery): void {
-    const progress: Progress = { settled: false, ending: false, abandoned: false, admitted: undefined };
-    this.#running.set(delivery, { execution: undefined, progress, startedAt: 0, ttlMs: 0 });
-    void this.#run(delivery, progress);
+    const run = new Run();
+    this.#running.set(delivery, run);
+    void this.#handle(delivery, run);
   }
 
   /**
@@ -141,17 +141,17 @@ export class Worker {
   #cancel(id: string, reason: string): void {
     for (const [delivery, run] of this.#running) {
       if (delivery.message.id !== id) continue;
-      if (run.progress.ending || run.progress.settled) break;
+      if (run.ending || run.settled) break;
       if (run.execution === undefined) {
         // Not running yet (being prepared, or held for a flow slot): #handle settles it before the handler.
-        run.progress.cancelled = reason;
+        run.cancelled = reason;
         break;
       }
-      run.progress.ending = true;
+      run.ending = true;
       run.execution.abort(new TaskCancelError(reason));
       const now = Date.now();
       const record = recordOf(delivery.message, TaskStatus.CANCEL, delivery.attempt, now, { startedAt: run.startedAt, finishedAt: now, reason, progress: run.execution.lastProgress, logs: run.execution.logs });
-      this.#settle(delivery, run.progress, record, run.ttlMs).catch((err: unknown) => this.#giveBack(delivery, run.progress, err));
+      this.#settle(delivery, run, record, run.ttlMs).catch((err: unknown) => this.#giveBack(delivery, run, err));
       return;
     }
     const now = Date.now();
@@ -162,25 +162,11 @@ export class Worker {
     this.#cancels.set(id, { reason, until: now + 5_000 });
   }
 
-  // One async frame instead of .catch().finally(): two promises fewer per task.
-  async #run(delivery: Delivery, progress: Progress): Promise<void> {
-    try {
-      await this.#handle(delivery, progress);
-    } catch (err) {
-      await this.#giveBack(delivery, progress, err);
-    } finally {
-      if (progress.admitted !== undefined) this.#admission.leave(progress.admitted === 'alone');
-      if (progress.held !== undefined) this.#gate?.release(progress.held);
-      this.#running.delete(delivery);
-      if (this.#running.size === 0 && this.#idle !== undefined) this.#idle();
-    }
-  }
-
   /** The reason a cancel for this delivery was heard (on it, or before it arrived), or undefined. */
-  #cancelled(id: string, progress: Progress): string | undefined {
+  #cancelled(id: string, run: Run): string | undefined {
     const early = this.#cancels.size > 0 ? this.#cancels.get(id) : undefined;
     if (early !== undefined) this.#cancels.delete(id);
-    return progress.cancelled ?? early?.reason;
+    return run.cancelled ?? early?.reason;
   }
 
   /**
@@ -188,11 +174,11 @@ export class Worker {
    * broker for a later attempt rather than holding its slot (or, failing that, leave it to the
    * lease). A bad task or a failing plugin never stops the worker.
    */
-  async #giveBack(delivery: Delivery, progress: Progress, err: unknown): Promise<void> {
+  async #giveBack(delivery: Delivery, run: Run, err: unknown): Promise<void> {
     const m = delivery.message;
     this.#log.error({ err, taskId: m.id, task: m.name }, 'could not settle the task; returning it to the queue');
-    if (progress.settled) return;
-    progress.settled = true;
+    if (run.settled) return;
+    run.settled = true;
     const now = Date.now();
     const delayMs = this.#app.config.retryDelayMs;
     const record = recordOf(m, TaskStatus.RETRY, delivery.attempt, now, { runAt: now + delayMs, error: errorInfo(toError(err)) });
@@ -203,86 +189,100 @@ export class Worker {
     }
   }
 
-  async #handle(delivery: Delivery, progress: Progress): Promise<void> {
-    const app = this.#app;
-    const m = delivery.message;
-    const startedAt = Date.now();
-    const rejected = this.#receive(delivery);
-    if (rejected !== undefined) return this.#deadLetter(delivery, progress, startedAt, rejected, ErrorCodes.MALFORMED_MESSAGE);
-    const def = app.tasks.get(m.name);
-    const ttlMs = def?.options.resultTtlMs ?? app.config.resultTtlMs;
-    // The producer may not know the task's retry count; the worker's definition can raise the limit.
-    const limit = Math.max(m.maxDeliveries, def === undefined ? 0 : (def.options.retry ?? 0) + 1 + app.config.extraDeliveries);
-    const suspect = (delivery.lost ?? 0) > 0;
-    // Innocent losses are not charged (suspicion.ts); without losses this is the plain limit check.
-    const reason = suspect || delivery.attempt > limit ? await suspicionVerdict(delivery, limit, this.#parts.storage, this.#log) : undefined;
-    if (reason !== undefined) return this.#deadLetter(delivery, progress, startedAt, reason, ErrorCodes.DELIVERY_LIMIT, ttlMs);
-    if (def === undefined) {
-      if (await this.#handBack(delivery, progress)) return;
-      const err = new QTasksError(ErrorCodes.UNKNOWN_TASK, `no task named ${JSON.stringify(m.name)} is registered on app "${app.name}", and no live worker of the app serves it on queue "${m.queue}"`);
-      const record = recordOf(m, TaskStatus.ERROR, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, error: errorInfo(err) });
-      return this.#settle(delivery, progress, record, ttlMs);
-    }
-    const entered = this.#admission.enter(suspect);
-    progress.admitted = suspect ? 'alone' : 'shared';
-    if (entered !== true && (!(await entered) || progress.abandoned)) {
-      progress.admitted = undefined; // abandoned at stop before it could start
-      return;
-    }
-    if (suspect) {
-      // Runs alone now: mark the record, so that if this attempt is lost too, the next delivery knows why.
-      const now = Date.now();
-      const marked = { ...recordOf(m, TaskStatus.PROCESS, delivery.attempt, now, { startedAt: now }), alone: { attempt: delivery.attempt, lost: delivery.lost ?? 0 } };
-      this.#log.warn({ taskId: m.id, task: m.name, attempt: delivery.attempt, lost: delivery.lost }, 'task redelivered after its worker was lost: running it alone');
-      if (!(await this.#parts.writes.save(marked, { ttlMs }))) {
-        // A newer delivery of this task exists: this one is stale. Let the broker drop it.
-        await this.#parts.broker.ack(delivery, marked, { ttlMs });
-        progress.settled = true;
+  /**
+   * One delivery, start to end. One async frame for the whole of it (no inner call awaited per
+   * task): a failure anywhere before the delivery was settled hands it back (#giveBack).
+   */
+  async #handle(delivery: Delivery, run: Run): Promise<void> {
+    try {
+      const app = this.#app;
+      const m = delivery.message;
+      const startedAt = Date.now();
+      const rejected = this.#receive(delivery);
+      if (rejected !== undefined) return await this.#deadLetter(delivery, run, startedAt, rejected, ErrorCodes.MALFORMED_MESSAGE);
+      const def = app.tasks.get(m.name);
+      const ttlMs = def?.options.resultTtlMs ?? app.config.resultTtlMs;
+      run.startedAt = startedAt;
+      run.ttlMs = ttlMs;
+      // The producer may not know the task's retry count; the worker's definition can raise the limit.
+      const limit = Math.max(m.maxDeliveries, def === undefined ? 0 : (def.options.retry ?? 0) + 1 + app.config.extraDeliveries);
+      const suspect = (delivery.lost ?? 0) > 0;
+      // Innocent losses are not charged (suspicion.ts); without losses this is the plain limit check.
+      const reason = suspect || delivery.attempt > limit ? await suspicionVerdict(delivery, limit, this.#parts.storage, this.#log) : undefined;
+      if (reason !== undefined) return await this.#deadLetter(delivery, run, startedAt, reason, ErrorCodes.DELIVERY_LIMIT, ttlMs);
+      if (def === undefined) {
+        if (await this.#handBack(delivery, run)) return;
+        const err = new QTasksError(ErrorCodes.UNKNOWN_TASK, `no task named ${JSON.stringify(m.name)} is registered on app "${app.name}", and no live worker of the app serves it on queue "${m.queue}"`);
+        const record = recordOf(m, TaskStatus.ERROR, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, error: errorInfo(err) });
+        return await this.#settle(delivery, run, record, ttlMs);
+      }
+      const entered = this.#admission.enter(suspect);
+      run.admitted = suspect ? 'alone' : 'shared';
+      if (entered !== true && (!(await entered) || run.abandoned)) {
+        run.admitted = undefined; // abandoned at stop before it could start
         return;
       }
-    } else if (!this.#parts.fused) {
-      // A broker that keeps records wrote `process` at delivery; otherwise the kernel does, fenced.
-      const base = recordOf(m, TaskStatus.PROCESS, delivery.attempt, startedAt, { startedAt });
-      const processing = this.#beforeSave(base);
-      if (processing.status !== TaskStatus.PROCESS) return this.#settle(delivery, progress, processing, ttlMs);
-      const current = await this.#parts.writes.save(processing, { ttlMs });
-      if (!current) {
-        // A newer delivery of this task exists: this one is stale. Let the broker drop it.
-        await this.#parts.broker.ack(delivery, base, { ttlMs });
-        progress.settled = true;
+      if (suspect) {
+        // Runs alone now: mark the record, so that if this attempt is lost too, the next delivery knows why.
+        const now = Date.now();
+        const marked = { ...recordOf(m, TaskStatus.PROCESS, delivery.attempt, now, { startedAt: now }), alone: { attempt: delivery.attempt, lost: delivery.lost ?? 0 } };
+        this.#log.warn({ taskId: m.id, task: m.name, attempt: delivery.attempt, lost: delivery.lost }, 'task redelivered after its worker was lost: running it alone');
+        if (!(await this.#parts.writes.save(marked, { ttlMs }))) {
+          // A newer delivery of this task exists: this one is stale. Let the broker drop it.
+          await this.#parts.broker.ack(delivery, marked, { ttlMs });
+          run.settled = true;
+          return;
+        }
+      } else if (!this.#parts.fused) {
+        // A broker that keeps records wrote `process` at delivery; otherwise the kernel does, fenced.
+        const base = recordOf(m, TaskStatus.PROCESS, delivery.attempt, startedAt, { startedAt });
+        const processing = this.#beforeSave(base);
+        if (processing.status !== TaskStatus.PROCESS) return await this.#settle(delivery, run, processing, ttlMs);
+        const current = await this.#parts.writes.save(processing, { ttlMs });
+        if (!current) {
+          // A newer delivery of this task exists: this one is stale. Let the broker drop it.
+          await this.#parts.broker.ack(delivery, base, { ttlMs });
+          run.settled = true;
+          return;
+        }
+      }
+      const limits = this.#gate === undefined ? undefined : limitsOf(def, m, this.#app);
+      if (limits !== undefined && !run.abandoned && this.#cancelled(m.id, run) === undefined) {
+        // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
+        // grant and the start it counts are close); abandoned at stop, it stays unsettled; a cancel
+        // heard meanwhile ends the wait (settled below).
+        run.held = await this.#gate!.take(limits, () => run.abandoned || run.cancelled !== undefined);
+      }
+      // Checked after the wait for slots too, and nothing awaits from here to the handler's start.
+      const cancelled = this.#cancelled(m.id, run);
+      if (cancelled !== undefined && !run.abandoned) {
+        run.ending = true;
+        const record = recordOf(m, TaskStatus.CANCEL, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, reason: cancelled });
+        return await this.#settle(delivery, run, record, ttlMs);
+      }
+      if (run.abandoned) return; // the worker stopped while this delivery was being prepared
+      if (limits !== undefined && run.held === undefined) return;
+      const execution = (run.execution = execute(app, def, delivery, this.#report));
+      const outcome = await execution.done;
+      if (run.abandoned) return; // abandoned at stop: leave it unsettled
+      if (run.ending) return; // cancelled while running: already settled
+      run.ending = true;
+      const broker = this.#parts.broker;
+      if (outcome.kind !== 'success' && outcome.kind !== 'cancel' && outcome.error instanceof RateLimitError && (broker.postpone ?? broker.release) !== undefined) {
+        // Not the task's failure: back to the queue for later, this attempt not spent.
+        await (broker.postpone !== undefined ? broker.postpone(delivery, outcome.error.retryAfterMs) : broker.release!(delivery, outcome.error.retryAfterMs));
+        run.settled = true;
         return;
       }
+      await this.#settle(delivery, run, this.#record(delivery, startedAt, outcome, execution.lastProgress, execution.logs), ttlMs, outcome);
+    } catch (err) {
+      await this.#giveBack(delivery, run, err);
+    } finally {
+      if (run.admitted !== undefined) this.#admission.leave(run.admitted === 'alone');
+      if (run.held !== undefined) this.#gate?.release(run.held);
+      this.#running.delete(delivery);
+      if (this.#running.size === 0 && this.#idle !== undefined) this.#idle();
     }
-    const limits = this.#gate === undefined ? undefined : limitsOf(def, m, this.#app);
-    if (limits !== undefined && !progress.abandoned && this.#cancelled(m.id, progress) === undefined) {
-      // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
-      // grant and the start it counts are close); abandoned at stop, it stays unsettled; a cancel
-      // heard meanwhile ends the wait (settled below).
-      progress.held = await this.#gate!.take(limits, () => progress.abandoned || progress.cancelled !== undefined);
-    }
-    // Checked after the wait for slots too, and nothing awaits from here to the handler's start.
-    const cancelled = this.#cancelled(m.id, progress);
-    if (cancelled !== undefined && !progress.abandoned) {
-      progress.ending = true;
-      const record = recordOf(m, TaskStatus.CANCEL, delivery.attempt, startedAt, { startedAt, finishedAt: startedAt, reason: cancelled });
-      return this.#settle(delivery, progress, record, ttlMs);
-    }
-    if (progress.abandoned) return; // the worker stopped while this delivery was being prepared
-    if (limits !== undefined && progress.held === undefined) return;
-    const execution = execute(app, def, delivery, this.#report);
-    this.#running.set(delivery, { execution, progress, startedAt, ttlMs });
-    const outcome = await execution.done;
-    if (progress.abandoned) return; // abandoned at stop: leave it unsettled
-    if (progress.ending) return; // cancelled while running: already settled
-    progress.ending = true;
-    const broker = this.#parts.broker;
-    if (outcome.kind !== 'success' && outcome.kind !== 'cancel' && outcome.error instanceof RateLimitError && (broker.postpone ?? broker.release) !== undefined) {
-      // Not the task's failure: back to the queue for later, this attempt not spent.
-      await (broker.postpone !== undefined ? broker.postpone(delivery, outcome.error.retryAfterMs) : broker.release!(delivery, outcome.error.retryAfterMs));
-      progress.settled = true;
-      return;
-    }
-    await this.#settle(delivery, progress, this.#record(delivery, startedAt, outcome, execution.lastProgress, execution.logs), ttlMs, outcome);
   }
 
   /**
@@ -292,7 +292,7 @@ export class Worker {
    * delay (registry.handbackDelay), so a worker never spins on a task while the one that knows
    * it is busy. Brokers hand a released task to another consumer first where they can.
    */
-  async #handBack(delivery: Delivery, progress: Progress): Promise<boolean> {
+  async #handBack(delivery: Delivery, run: Run): Promise<boolean> {
     const m = delivery.message;
     const registry = this.#registry;
     const broker = this.#parts.broker;
@@ -300,7 +300,7 @@ export class Worker {
     const delayMs = registry.handbackDelay(m.id);
     this.#log.debug({ taskId: m.id, task: m.name, delayMs }, 'task unknown here but served by another live worker: handing it back');
     await broker.release(delivery, delayMs);
-    progress.settled = true;
+    run.settled = true;
     return true;
   }
 
@@ -320,7 +320,7 @@ export class Worker {
     // Records live in another plugin: store the value there, fenced like every record write. It
     // is sent before any outcome of this delivery, so it lands before it.
     const run = this.#running.get(delivery);
-    if (run === undefined || run.progress.ending) return;
+    if (run === undefined || run.ending) return;
     const record = recordOf(delivery.message, TaskStatus.PROCESS, delivery.attempt, Date.now(), { startedAt: run.startedAt, progress: value });
     this.#parts.writes.save(record, { ttlMs: run.ttlMs }).catch(failed);
   };
@@ -400,8 +400,8 @@ export class Worker {
    * call returned: if it throws, #giveBack still hands the delivery back (a broker that did settle
    * it answers false), so no path leaves a delivery held.
    */
-  async #settle(delivery: Delivery, progress: Progress, raw: TaskRecord, ttlMs: number, outcome?: Outcome): Promise<void> {
-    progress.ending = true; // an outcome exists: a stopping worker waits for it instead of abandoning it
+  async #settle(delivery: Delivery, run: Run, raw: TaskRecord, ttlMs: number, outcome?: Outcome): Promise<void> {
+    run.ending = true; // an outcome exists: a stopping worker waits for it instead of abandoning it
     const record = this.#storable(delivery, this.#beforeSave(raw));
     const { broker, writes, fused } = this.#parts;
     // A workflow step moves its workflow on before it is settled (workflow/advance.ts).
@@ -410,7 +410,7 @@ export class Worker {
       const current = await writes.save(record, { ttlMs });
       if (!current) {
         await broker.ack(delivery, record, { ttlMs });
-        progress.settled = true;
+        run.settled = true;
         return;
       }
     }
@@ -420,7 +420,7 @@ export class Worker {
       record.status === TaskStatus.RETRY && outcome?.kind === 'retry'
         ? await broker.retry(delivery, record, outcome.delayMs)
         : await broker.ack(delivery, record, { ttlMs });
-    progress.settled = true;
+    run.settled = true;
     if (!owned) {
       this.#log.warn({ taskId: record.id, attempt: delivery.attempt }, 'lease lost before settling: a newer delivery owns the task');
       return;
@@ -429,8 +429,8 @@ export class Worker {
     this.#notify(record);
   }
 
-  async #deadLetter(delivery: Delivery, progress: Progress, startedAt: number, reason: string, code: string, ttlMs = this.#app.config.resultTtlMs): Promise<void> {
-    progress.ending = true;
+  async #deadLetter(delivery: Delivery, run: Run, startedAt: number, reason: string, code: string, ttlMs = this.#app.config.resultTtlMs): Promise<void> {
+    run.ending = true;
     const now = Date.now();
     const error = { name: 'QTasksError', code, message: reason };
     const record = this.#storable(delivery, this.#beforeSave(recordOf(delivery.message, TaskStatus.DEAD, delivery.attempt, now, { startedAt, finishedAt: now, reason, error })), true);
@@ -439,7 +439,7 @@ export class Worker {
     if (!this.#parts.fused) await this.#parts.writes.save(record, { ttlMs });
     if (delivery.message.meta !== undefined) await join(this.#app, this.#parts, delivery.message, record, this.#log);
     await this.#parts.broker.deadLetter(delivery, record, { ttlMs });
-    progress.settled = true;
+    run.settled = true;
     this.#notify(record);
   }
 
@@ -455,27 +455,24 @@ export class Worker {
   }
 }
 
-/** Whether the broker has been told the delivery's fate (after that, never tell it again). */
-interface Progress {
-  settled: boolean;
+/** A delivery this worker holds, and how far it got (one object per delivery). */
+class Run {
+  /** Set when the handler starts. */
+  execution: Execution | undefined = undefined;
+  startedAt = 0;
+  ttlMs = 0;
+  /** Whether the broker has been told the delivery's fate (after that, never tell it again). */
+  settled = false;
   /** An outcome was chosen (the handler's, or a cancel): the other one is dropped. */
-  ending: boolean;
+  ending = false;
   /** Given up at the stop deadline before it had an outcome: left unsettled for redelivery. */
-  abandoned: boolean;
+  abandoned = false;
   /** How the delivery was admitted to run (suspicion.ts), so it leaves the gate the same way. */
-  admitted: 'alone' | 'shared' | undefined;
+  admitted: 'alone' | 'shared' | undefined = undefined;
   /** The app-wide slots it took (core/flow/gate.ts), given back when it ends. */
-  held?: Held | undefined;
+  held: Held | undefined = undefined;
   /** A cancel heard before its handler started (the reason): settled before the handler runs. */
-  cancelled?: string | undefined;
-}
-
-/** A delivery this worker holds. */
-interface Run {
-  execution: Execution | undefined;
-  readonly progress: Progress;
-  readonly startedAt: number;
-  readonly ttlMs: number;
+  cancelled: string | undefined = undefined;
 }
 
 /** The error a record carries when a value could not be serialised: what, where, and why. */
