@@ -7,7 +7,6 @@
  */
 import { submitFlow, type FlowNode } from './workflow/flow.js';
 import { cancelWorkflow, type WorkflowCancel } from './workflow/cancel.js';
-import { watchWorkflows } from './workflow/guard.js';
 import { workflowView, type WorkflowView } from './workflow/view.js';
 import { resolveConfig, type Config } from './config.js';
 import type { Broker, CancelFound, GlobalConfig, QueueCounts, Storage, WorkerInfo } from './contracts.js';
@@ -98,7 +97,6 @@ export class QueueTasks {
         setLoggerMain(new Logger({ name: this.name, subname: 'QueueTasks', level: this.config.logLevel, format: this.config.logFormat }));
       }
     }
-    watchWorkflows(this); // a step a worker enqueued does not run once its workflow is cancelled
     for (const plugin of options.plugins ?? []) this.use(plugin);
     this.hooks.lifecycle.init.call(this);
   }

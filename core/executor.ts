@@ -3,6 +3,7 @@
  * decision. It never rejects: every way an attempt can end is an Outcome.
  */
 import { CHILDREN_META, type ChildResult } from './workflow/link.js';
+import { guardStep } from './workflow/guard.js';
 import type { QueueTasks } from './app.js';
 import type { Delivery } from './contracts.js';
 import { ErrorCodes, NoRetryError, QTasksError, RetryLaterError, TaskCancelError, TaskTimeoutError, toError } from './errors.js';
@@ -248,6 +249,11 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
   try {
     let args: readonly unknown[] = delivery.message.args;
     if (hooks.task.beforeExecute.isUsed()) args = await hooks.task.beforeExecute.promise(args, ctx);
+    // a workflow step a worker enqueued does not run once its workflow is cancelled (core/workflow/guard.ts)
+    if (delivery.message.id.includes('.')) {
+      const guarded = guardStep(app, ctx);
+      if (guarded !== undefined) await guarded;
+    }
     if (opts.middlewaresBefore !== undefined) for (const mw of opts.middlewaresBefore) await mw(ctx);
     // The worker's schema has the last word: a task from an older producer may no longer fit.
     if (opts.args !== undefined) args = (await validate(opts.args, args, def.name, 'args', ErrorCodes.INVALID_ARGS)) as readonly unknown[];

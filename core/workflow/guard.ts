@@ -5,11 +5,12 @@
  * it enqueues (to skip the work) and after (store, then read): of the two, at least one sees the
  * other, so a step enqueued during the cancel is cancelled by one side or the other. A step
  * enqueued in that instant may be taken by a worker before the cancel reaches it: so a step a
- * worker enqueued also checks the record before its handler runs (watchWorkflows).
+ * worker enqueued also checks the record before its handler runs (guardStep).
  */
 import type { QueueTasks } from '../app.js';
 import type { EnqueueParts } from '../enqueue.js';
 import type { LoggerLike } from '../logger.js';
+import type { TaskContext } from '../task.js';
 import { TaskStatus, type TaskRecord } from '../record.js';
 import { WORKFLOW_META, rootOf } from './link.js';
 
@@ -26,16 +27,16 @@ const CHAIN_STEP = /^[^.]+\.[1-9]\d*(?:\.|$)/;
 
 /**
  * Before the handler of a step that a worker enqueued (a chain's later step, a group member inside
- * a chain, a flow parent): if its workflow was cancelled, it ends `cancel` without running. One
- * regex test for every other task; the storage read only for those steps.
+ * a chain, a flow parent): if its workflow was cancelled, it ends \`cancel\` without running. The
+ * executor calls it only for ids with a '.' (every step id has one), so other tasks pay one
+ * \`includes\`; the storage read only for those steps.
  */
-export function watchWorkflows(app: QueueTasks): void {
-  app.hooks.task.beforeExecute.tapPromise('qtasks.workflow', async (args, ctx) => {
-    if (!ctx.id.includes('.') || !(CHAIN_STEP.test(ctx.id) || ctx.childResults().length > 0)) return args;
+export function guardStep(app: QueueTasks, ctx: TaskContext): Promise<void> | undefined {
+  if (!(CHAIN_STEP.test(ctx.id) || ctx.childResults().length > 0)) return undefined;
+  return (async () => {
     const record = await app.get(rootOf(ctx.id));
     if (cancelledByWorkflow(record)) ctx.cancel(record.reason ?? 'workflow cancelled');
-    return args;
-  });
+  })();
 }
 
 /** The workflow's record exists: it ended, or a cancel took its id. Nothing more may be enqueued. */
