@@ -44,6 +44,15 @@ local function left_after(qi, phase, got, k)
   end
   return false
 end
+-- the page is full (or the budget spent): a cursor when something may follow
+local function full(qi, phase, got, k)
+  if found < limit and looked < budget then return false end
+  if found < limit or left_after(qi, phase, got, k) then
+    out[1] = 1
+    out[2] = last
+  end
+  return true
+end
 for qi, queue in ipairs(queues) do
   if not cq or queue >= cq then
     local here = cq == queue
@@ -80,13 +89,7 @@ for qi, queue in ipairs(queues) do
               last = queue .. '\\nq\\n' .. got[k + 1] .. '\\n' .. head
             end
           end
-          if found >= limit or looked >= budget then
-            if found < limit or left_after(qi, 'q', got, k + 1) then
-              out[1] = 1
-              out[2] = last
-            end
-            return out
-          end
+          if full(qi, 'q', got, k + 1) then return out end
         end
         if #got < 2 * (limit + 64) then break end
         start = start + limit + 64
@@ -103,13 +106,7 @@ for qi, queue in ipairs(queues) do
         local id, score = got[k], got[k + 1]
         if not tie or tonumber(score) < tonumber(max) or id < tie then
           take(queue, 'd', score, id, id, redis.call('GET', p .. 'j:' .. id))
-          if found >= limit or looked >= budget then
-            if found < limit or left_after(qi, 'd', got, k + 1) then
-              out[1] = 1
-              out[2] = last
-            end
-            return out
-          end
+          if full(qi, 'd', got, k + 1) then return out end
         end
       end
       if #got < 2 * (limit + 64) then break end

@@ -1,5 +1,7 @@
 /** The three broker set-ups the workflow tests run on, each with unique app names and cleanup. */
 import type { Redis } from 'ioredis';
+import { afterAll } from 'vitest';
+import { QueueTasks } from '../../core/app.js';
 import type { Plugin } from '../../core/plugin.js';
 import { memory } from '../../plugins/memory/index.js';
 import { redis } from '../../plugins/redis/index.js';
@@ -16,6 +18,26 @@ export interface Brokers {
   /** A unique app name, remembered for cleanup. */
   appName(tag: string): string;
   cleanup(): Promise<void>;
+}
+
+/**
+ * The set-ups plus an app maker for one test file: every app made is stopped, and every app
+ * name cleaned up, after the file's tests (registers the afterAll itself).
+ */
+export function workflowApps(concurrency?: number): { brokers: Brokers; makeApp(name: string, setup: BrokerSetup, workers?: number): QueueTasks } {
+  const brokers = workflowBrokers();
+  const apps: QueueTasks[] = [];
+  afterAll(async () => {
+    await Promise.allSettled(apps.map((a) => a.stop()));
+    await brokers.cleanup();
+  });
+  const makeApp = (name: string, setup: BrokerSetup, workers = concurrency): QueueTasks => {
+    const config = workers === undefined ? { logLevel: 'silent' as const } : { logLevel: 'silent' as const, concurrency: workers };
+    const app = new QueueTasks({ name, plugins: setup.plugins(name), config, globals: false });
+    apps.push(app);
+    return app;
+  };
+  return { brokers, makeApp };
 }
 
 export function workflowBrokers(): Brokers {

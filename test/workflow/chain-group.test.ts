@@ -1,21 +1,10 @@
 // Chains containing groups: chain(a.with(x), group([...]), c) runs the members once a succeeded,
 // and c with the list of their results; on memory, Redis, and RabbitMQ with Redis storage.
-import { afterAll, describe, expect, it } from 'vitest';
-import { QueueTasks, chain, group } from '../../core/index.js';
-import { workflowBrokers } from './brokers.js';
+import { describe, expect, it } from 'vitest';
+import { chain, group } from '../../core/index.js';
+import { workflowApps } from './brokers.js';
 
-const brokers = workflowBrokers();
-const apps: QueueTasks[] = [];
-afterAll(async () => {
-  await Promise.allSettled(apps.map((a) => a.stop()));
-  await brokers.cleanup();
-});
-
-function makeApp(name: string, setup: (typeof brokers.setups)[number]): QueueTasks {
-  const app = new QueueTasks({ name, plugins: setup.plugins(name), config: { logLevel: 'silent', concurrency: 4 }, globals: false });
-  apps.push(app);
-  return app;
-}
+const { brokers, makeApp } = workflowApps(4);
 
 describe.each(brokers.setups)('chain with groups on $name', (setup) => {
   it('runs the group after the step before it, and gives the next step the list of results', async () => {

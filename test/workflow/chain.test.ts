@@ -1,21 +1,10 @@
 // Chains run by the workers: each step gets the previous result; a failing step stops the chain
 // with its error on the workflow's record; on memory, Redis, and RabbitMQ with Redis storage.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ErrorCodes, QTasksError, QueueTasks, chain } from '../../core/index.js';
-import { workflowBrokers } from './brokers.js';
+import { workflowApps } from './brokers.js';
 
-const brokers = workflowBrokers();
-const apps: QueueTasks[] = [];
-afterAll(async () => {
-  await Promise.allSettled(apps.map((a) => a.stop()));
-  await brokers.cleanup();
-});
-
-function makeApp(name: string, setup: (typeof brokers.setups)[number]): QueueTasks {
-  const app = new QueueTasks({ name, plugins: setup.plugins(name), config: { logLevel: 'silent' }, globals: false });
-  apps.push(app);
-  return app;
-}
+const { brokers, makeApp } = workflowApps();
 
 describe.each(brokers.setups)('chain on $name', (setup) => {
   it('sends a deferred call only when asked', async () => {

@@ -1,21 +1,10 @@
 // Flows run by the workers: parents after their children, ctx.childResults(), failure policies;
 // on memory, Redis, and RabbitMQ with Redis storage.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ErrorCodes, QueueTasks, type FlowNode } from '../../core/index.js';
-import { workflowBrokers } from './brokers.js';
+import { workflowApps } from './brokers.js';
 
-const brokers = workflowBrokers();
-const apps: QueueTasks[] = [];
-afterAll(async () => {
-  await Promise.allSettled(apps.map((a) => a.stop()));
-  await brokers.cleanup();
-});
-
-function makeApp(name: string, setup: (typeof brokers.setups)[number]): QueueTasks {
-  const app = new QueueTasks({ name, plugins: setup.plugins(name), config: { logLevel: 'silent', concurrency: 8 }, globals: false });
-  apps.push(app);
-  return app;
-}
+const { brokers, makeApp } = workflowApps(8);
 
 describe.each(brokers.setups)('flow on $name', (setup) => {
   it('runs a 3-level flow of 100 children, each parent once, after its children, with their results', async () => {

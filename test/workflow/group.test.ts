@@ -1,21 +1,10 @@
 // Groups and chords run by the workers: results in order, the callback once with every result,
 // a failed member failing the workflow; on memory, Redis, and RabbitMQ with Redis storage.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ErrorCodes, QTasksError, QueueTasks, chord, group } from '../../core/index.js';
-import { workflowBrokers } from './brokers.js';
+import { workflowApps } from './brokers.js';
 
-const brokers = workflowBrokers();
-const apps: QueueTasks[] = [];
-afterAll(async () => {
-  await Promise.allSettled(apps.map((a) => a.stop()));
-  await brokers.cleanup();
-});
-
-function makeApp(name: string, setup: (typeof brokers.setups)[number]): QueueTasks {
-  const app = new QueueTasks({ name, plugins: setup.plugins(name), config: { logLevel: 'silent', concurrency: 8 }, globals: false });
-  apps.push(app);
-  return app;
-}
+const { brokers, makeApp } = workflowApps(8);
 
 describe.each(brokers.setups)('group and chord on $name', (setup) => {
   it('a group\'s result is its members\' results in order', async () => {

@@ -1,22 +1,11 @@
 // app.workflow(id): each step's state for chains, groups, chords and flows, read from what the
 // steps store; on memory, Redis, and RabbitMQ with Redis storage.
-import { afterAll, describe, expect, it } from 'vitest';
-import { QueueTasks, chain, chord, group, type WorkflowStep, type WorkflowView } from '../../core/index.js';
+import { describe, expect, it } from 'vitest';
+import { chain, chord, group, type WorkflowStep, type WorkflowView } from '../../core/index.js';
 import { gate, waitUntil } from '../contracts/helpers.js';
-import { workflowBrokers } from './brokers.js';
+import { workflowApps } from './brokers.js';
 
-const brokers = workflowBrokers();
-const apps: QueueTasks[] = [];
-afterAll(async () => {
-  await Promise.allSettled(apps.map((a) => a.stop()));
-  await brokers.cleanup();
-});
-
-function makeApp(name: string, setup: (typeof brokers.setups)[number]): QueueTasks {
-  const app = new QueueTasks({ name, plugins: setup.plugins(name), config: { logLevel: 'silent', concurrency: 4 }, globals: false });
-  apps.push(app);
-  return app;
-}
+const { brokers, makeApp } = workflowApps(4);
 
 /** name:status per step, children in brackets: a compact picture to compare. */
 function shape(steps: readonly WorkflowStep[]): string[] {
