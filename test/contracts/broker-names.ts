@@ -5,7 +5,7 @@
 import { expect, it } from 'vitest';
 import { QTasksError } from '../../core/errors.js';
 import type { TaskRecord } from '../../core/record.js';
-import { guide, uniqueName } from './helpers.js';
+import { guide, uniqueName, waitUntil } from './helpers.js';
 import type { SuiteContext } from './suite.js';
 
 /** Every kind of character the kernel accepts in a name: NUL and controls, separators, quotes, astral, 512 long. */
@@ -76,6 +76,8 @@ export function namesAndDurability({ target, makeApp }: SuiteContext): void {
     await worker.start();
     const recs = await Promise.all([1, 2, 3].map((n) => worker.addTask('acked', [n])));
     for (const r of recs) await worker.wait(r.id, 10_000);
+    // A waiter may hear of the outcome (from the storage) before the ack resolves and fires task.settled.
+    await waitUntil(() => reads.length === 3, 'task.settled for all three');
     const read = await Promise.all(reads);
     expect(
       read.map((r) => `${r?.status} ${String(r?.returning)}`).sort(),
