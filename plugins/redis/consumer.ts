@@ -274,7 +274,7 @@ export class Consumer {
       this.#leases.delete(op.key);
       op.resolve(flags[k] === '1');
     }
-    const claimed = reply.length - 4;
+    const claimed = (reply.length - 4) / 2;
     // A short claim means the queues were drained when it ran; with no slots we learned nothing.
     // A wake-up (a marker consumed, a reconnect) after this step was sent may mean work that
     // arrived after it ran: then look again instead of blocking on a marker already taken.
@@ -285,16 +285,20 @@ export class Consumer {
     // Lost counts per claimed member, or '' (none lost: the usual case).
     const lost = String(reply[3]);
     const counts = lost === '' ? undefined : lost.split(',');
-    for (let j = 4; j < reply.length; j++) this.#deliver(String(reply[j]), counts === undefined ? 0 : Number(counts[j - 4]));
+    for (let j = 4, n = 0; j + 1 < reply.length; j += 2, n++) this.#deliver(String(reply[j]), String(reply[j + 1]), counts === undefined ? 0 : Number(counts[n]));
   }
 
-  /** `entry` is a ready member: '<16 hex digits><deliveries so far>:<id>\n<message JSON>'; `lost`: how many of those deliveries were lost. */
-  #deliver(entry: string, lost: number): void {
+  /**
+   * `entry` is a ready member '<16 hex digits><deliveries so far>:<id>' and `job` its job string
+   * '<runAt>#<head>|<message JSON>' (or, for an entry written before messages were stored once,
+   * '' with the message after a newline in `entry`); `lost`: how many of those deliveries were lost.
+   */
+  #deliver(entry: string, job: string, lost: number): void {
     const colon = entry.indexOf(':', 16);
-    const nl = entry.indexOf('\n', colon + 1);
+    const nl = job === '' ? entry.indexOf('\n', colon + 1) : entry.length;
     const id = entry.slice(colon + 1, nl);
     const tried = Number(entry.slice(16, colon));
-    const raw = entry.slice(nl + 1);
+    const raw = job === '' ? entry.slice(nl + 1) : job.slice(job.indexOf('|') + 1);
     const lease: Lease = { id, member: entry.slice(16, nl) };
     const attempt = tried + 1;
     let message: unknown;

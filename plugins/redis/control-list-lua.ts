@@ -62,10 +62,13 @@ for qi, queue in ipairs(queues) do
       local key = p .. 'q:' .. queue
       local start, byscore = 0, nil
       if here then
-        local id = string.sub(cm, string.find(cm, ':', 17, true) + 1)
-        local j = redis.call('GET', p .. 'j:' .. id)
-        local hash, bar = j and string.find(j, '#', 1, true), j and string.find(j, '|', 1, true)
-        local rank = hash and bar and redis.call('ZREVRANK', key, cm .. '\\n' .. string.sub(j, bar + 1))
+        local rank = redis.call('ZREVRANK', key, cm)
+        if not rank then
+          -- an entry written before messages were stored once carries its message after a newline
+          local j = redis.call('GET', p .. 'j:' .. string.sub(cm, string.find(cm, ':', 17, true) + 1))
+          local bar = j and string.find(j, '|', 1, true)
+          rank = bar and redis.call('ZREVRANK', key, cm .. '\\n' .. string.sub(j, bar + 1))
+        end
         if rank then start = rank + 1 else byscore = '(' .. cs end
       end
       while true do
@@ -78,10 +81,10 @@ for qi, queue in ipairs(queues) do
         for k = 1, #got, 2 do
           local member = got[k]
           local colon = string.find(member, ':', 17, true)
-          local nl = colon and string.find(member, '\\n', colon + 1, true)
-          if nl then
-            local id = string.sub(member, colon + 1, nl - 1)
-            local head = string.sub(member, 1, nl - 1)
+          if colon then
+            local nl = string.find(member, '\\n', colon + 1, true)
+            local id = string.sub(member, colon + 1, nl and nl - 1 or -1)
+            local head = nl and string.sub(member, 1, nl - 1) or member
             if tonumber(string.sub(member, 17, colon - 1)) == 0 then
               take(queue, 'q', got[k + 1], head, id, redis.call('GET', p .. 'j:' .. id))
             else

@@ -19,7 +19,10 @@ local function locate(p, id, j, r)
   if not ok or type(msg) ~= 'table' or type(msg.queue) ~= 'string' then return nil end
   local hash = string.find(j, '#', 1, true)
   if hash and hash < bar then
-    local member = string.sub(j, hash + 1, bar - 1) .. ':' .. id .. '\\n' .. m
+    -- the ready member '<head>:<id>' (or, written before messages were stored once, with the message after a newline)
+    local member = string.sub(j, hash + 1, bar - 1) .. ':' .. id
+    if redis.call('ZSCORE', p .. 'q:' .. msg.queue, member) then return 'q', p .. 'q:' .. msg.queue, member, msg end
+    member = member .. '\\n' .. m
     if redis.call('ZSCORE', p .. 'q:' .. msg.queue, member) then return 'q', p .. 'q:' .. msg.queue, member, msg end
   end
   local n = r and tonumber(string.match(r, '^(%d+)|')) or 0
@@ -249,9 +252,9 @@ local n = 0
 local ready = redis.call('ZRANGE', p .. 'q:' .. queue, 0, batch - 1)
 for _, member in ipairs(ready) do
   local colon = string.find(member, ':', 17, true)
-  local nl = colon and string.find(member, '\\n', colon + 1, true)
-  if nl then
-    local id = string.sub(member, colon + 1, nl - 1)
+  if colon then
+    local nl = string.find(member, '\\n', colon + 1, true)
+    local id = string.sub(member, colon + 1, nl and nl - 1 or -1)
     redis.call('DEL', p .. 'j:' .. id, p .. 'r:' .. id)
     unindex(p, id, queue)
     if tried_of('q', member) == 0 then tally(p, 'new', queue, -1) end

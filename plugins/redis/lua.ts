@@ -9,9 +9,9 @@
  * '<attempts>|<record JSON>' once the record is past `new` (a `new` record is derived from m),
  * with a TTL when final; the app's `<base>waiting` set holds the ids someone waits for.
  *
- * Members: ready queues '<16 hex digits: the app's counter><deliveries so far>:<id>\n<message>'
- * scored by priority (ties sort by member, so FIFO within a priority; a claim needs nothing but
- * the member); leases '<deliveries before this one>:<id>' (the middle of the ready member; unique
+ * Members: ready queues '<16 hex digits: the app's counter><deliveries so far>:<id>' scored by
+ * priority (ties sort by member, so FIFO within a priority; the claim reads the messages from the
+ * job strings, so each is stored once); leases '<deliveries before this one>:<id>' (the middle of the ready member; unique
  * per delivery, so it is the fencing token) scored by expiry; delayed '<deliveries>:<id>' by due time.
  */
 
@@ -34,7 +34,7 @@ end
 -- the job string keeps the head of its ready member ('#<16 hex><tried>'): cancel and remove find the member by id
 local function make_ready(p, now, tried, id, queue, prio, m)
   local head = string.format('%016x', redis.call('INCR', p .. 'seq')) .. tried
-  redis.call('ZADD', p .. 'q:' .. queue, prio, head .. ':' .. id .. '\\n' .. m)
+  redis.call('ZADD', p .. 'q:' .. queue, prio, head .. ':' .. id)
   redis.call('SET', p .. 'j:' .. id, '#' .. head .. '|' .. m)
   redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
 end
@@ -192,7 +192,7 @@ local function collect(skip)
           seq = seq + 1
           local head = string.format('%016x', seq) .. '0'
           sets[#sets + 1] = '#' .. head .. '|' .. msg
-          q[#q + 1] = head .. ':' .. id .. '\\n' .. msg
+          q[#q + 1] = head .. ':' .. id
         end
         if rec then
           sets[#sets + 1] = p .. 'r:' .. id
@@ -257,9 +257,9 @@ export const ENQUEUE = `${COMMON}${ENQUEUE_BODY}`;
  * (reason or dead-letter entry), for kind d then the delivery's message (the payload when the job
  * string is gone).
  * A batch of acks is one group: no per-op header to parse, two arguments per op.
- * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, lost counts, ready
- * member, ... }: the client parses the members (the script only cuts out the lease, which keeps it
- * cheap). Lost counts: '' when no claimed task has lost deliveries (the `lost` hash, id -> count,
+ * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, lost counts, then per
+ * claimed task its ready member and its job string ('' for an entry that carries its message after
+ * a newline) }: the client parses them (the script only cuts out the lease, which keeps it cheap). Lost counts: '' when no claimed task has lost deliveries (the `lost` hash, id -> count,
  * is empty in a healthy app), else one comma-separated count per member.
  */
 export const STEP = `${COMMON}
@@ -303,7 +303,7 @@ local function promote(p, now, due)
         left[queue] = {}
       end
       q[#q + 1] = prio
-      q[#q + 1] = head .. ':' .. id .. '\\n' .. m
+      q[#q + 1] = head .. ':' .. id
       sets[#sets + 1] = jobs[k]
       sets[#sets + 1] = '#' .. head .. '|' .. m
       -- a first delivery leaves the 'delayed' index; a retry stays in 'retry'
@@ -549,15 +549,42 @@ local leased = {}
 local moved = {}
 -- one expiry for the whole claim, formatted once (a number argument is formatted per use)
 local lease_until = string.format('%d', now + lease)
+-- the messages, from the job strings in one MGET: a ready member is '<16 hex><tried>:<id>' and the
+-- message is stored once (a member that carried it cost its bytes twice in memory and a hash of
+-- them on every add and pop). Entries written before carry it after a newline: still read.
+local jobs, at = {}, {}
 for m, member in ipairs(members) do
   local colon = string.find(member, ':', 17, true)
-  local nl = colon and string.find(member, '\\n', colon + 1, true)
+  if colon and not string.find(member, '\\n', colon + 1, true) then
+    jobs[#jobs + 1] = p .. 'j:' .. string.sub(member, colon + 1)
+    at[m] = #jobs
+  end
+end
+local js = #jobs > 0 and redis.call('MGET', unpack(jobs)) or {}
+for m, member in ipairs(members) do
+  local colon = string.find(member, ':', 17, true)
+  -- the worker gets the member and its job string as they are: Redis hashes every byte of each
+  -- string a script makes, so cutting the message out and joining it to the member cost two
+  -- passes over it per task
+  local job, text, start, nl = '', member, nil, nil
+  if colon and at[m] then
+    job = js[at[m]]
+    local bar = job and string.find(job, '|', 1, true)
+    if bar then
+      nl = #member + 1
+      text, start = job, bar + 1
+    end
+  elseif colon then
+    nl = string.find(member, '\\n', colon + 1, true)
+    start = nl and nl + 1
+  end
   if not nl then
-    dead_letter(p, cjson.encode({ reason = 'malformed message: unreadable ready entry', payload = member }))
+    dead_letter(p, cjson.encode({ reason = 'malformed message: unreadable ready entry, or no stored message', payload = member }))
   else
     leased[#leased + 1] = lease_until
     leased[#leased + 1] = string.sub(member, 17, nl - 1)
     out[#out + 1] = member
+    out[#out + 1] = job
     local queue, id = from[m], string.sub(member, colon + 1, nl - 1)
     local tried_s = string.sub(member, 17, colon - 1)
     local mv = moved[queue]
@@ -568,7 +595,7 @@ for m, member in ipairs(members) do
     if tried_s == '0' then mv.new = mv.new + 1 else mv.retry[#mv.retry + 1] = id end
     mv.process = mv.process + 1
     mv.ms[#mv.ms + 1] = leased[#leased]
-    mv.ns[#mv.ns + 1] = name_at(member, nl + 1, id)
+    mv.ns[#mv.ns + 1] = name_at(text, start, id)
   end
 end
 if #leased > 0 then redis.call('ZADD', leases, unpack(leased)) end

@@ -364,6 +364,26 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     expect(staleSettled).toBe(0);
   });
 
+  it('stores a queued message once: the ready entry holds no copy of it, and it runs intact', async () => {
+    const name = uniqueName('once');
+    const a = app(name);
+    const blob = 'x'.repeat(10_000);
+    const seen: number[] = [];
+    a.task('t', (s: string) => void seen.push(s.length));
+    await a.start({ worker: false });
+    const rec = await a.addTask('t', [blob]);
+    const { Keys } = await import('../../plugins/redis/keys.js');
+    const keys = new Keys(PREFIX, name);
+    const [member] = await admin.zrange(keys.ready('default'), 0, -1);
+    expect(member).toMatch(new RegExp(`^[0-9a-f]{16}0:${rec.id}$`));
+    expect(await admin.strlen(keys.job(rec.id))).toBeGreaterThan(10_000);
+    const worker = app(name);
+    worker.task('t', (s: string) => void seen.push(s.length));
+    await worker.start();
+    expect((await worker.wait(rec.id, 10_000)).status).toBe('success');
+    expect(seen).toEqual([10_000]);
+  });
+
   it('enqueues only the ids of a batch not already there (queued or with a record); the others are left as they are', async () => {
     // Ids chosen by a tap: the second tick repeats some of the first's (what a resent script
     // does) mixed with new ones, ready, delayed and with given records.
