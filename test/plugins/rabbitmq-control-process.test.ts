@@ -15,7 +15,7 @@ import { AMQP_URL, RabbitFixture, TEST_PREFIX } from './rabbitmq-helpers.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from './redis-helpers.js';
 
-const FIXTURE = fileURLToPath(new URL('../fixtures/rabbitmq-control-worker.ts', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../fixtures/control-worker.ts', import.meta.url));
 
 interface Child {
   readonly proc: ChildProcess;
