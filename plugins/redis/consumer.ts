@@ -319,7 +319,9 @@ export class Consumer {
       this.#leases.set(key, lease);
       this.#log.error({ taskId: id, reason: problem }, 'malformed message dead-lettered');
       const entryJson = JSON.stringify({ id, reason: `malformed message: ${problem}`, payload: raw });
-      void this.#queue('x', key, lease, '', 0, entryJson, '|0|').catch(() => undefined);
+      // The queue it was claimed from, when this consumer has one: the script moves its running count back.
+      const only = this.#queueArgs.length === 2 ? this.#queueArgs[1]! : '';
+      void this.#queue('x', key, lease, '', 0, entryJson, `|${Buffer.byteLength(only)}|${only}`).catch(() => undefined);
       return;
     }
     const delivery: Delivery = lost > 0 ? { message: message as TaskMessage, attempt, lost } : { message: message as TaskMessage, attempt };

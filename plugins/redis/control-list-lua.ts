@@ -147,11 +147,7 @@ while true do
       local bar = j and string.find(j, '|', 1, true)
       if bar then
         local m = string.sub(j, bar + 1)
-        local queue = string.match(m, '^{"id":"[^"\\\\]*","name":"[^"\\\\]*","queue":"([^"\\\\]*)"')
-        if not queue then
-          local ok, v = pcall(cjson.decode, m)
-          queue = ok and type(v) == 'table' and v.queue or ''
-        end
+        local queue = queue_in(m) or ''
         if (only == '' or queue == only) and (name == '' or name_in(m, 1) == name) then
           out[#out + 1] = redis.call('GET', p .. 'r:' .. id)
           out[#out + 1] = (tonumber(string.sub(member, 1, colon - 1)) + 1) .. ':' .. score

@@ -57,6 +57,14 @@ local function name_in(s, from)
   if ok and type(v) == 'table' and type(v.name) == 'string' then return v.name end
   return ''
 end
+-- the queue of a message as the kernel writes it ({"id","name","queue",...}); else decoded
+local function queue_in(m)
+  local q = string.match(m, '^{"id":"[^"\\\\]*","name":"[^"\\\\]*","queue":"([^"\\\\]*)"')
+  if q then return q end
+  local ok, v = pcall(cjson.decode, m)
+  if ok and type(v) == 'table' and type(v.queue) == 'string' then return v.queue end
+  return nil
+end
 -- events, in the stream '<base>events' (capped near 1000 entries; control-events.ts reads both layouts):
 -- one entry per kind, 'e' a flat JSON array of (id, name, queue, attempt, extra) (control scripts);
 local function emit(p, kind, list)
@@ -427,9 +435,9 @@ if nops > 0 then
         end
       else
         if kind == 'x' then
-          -- malformed: its group names no queue; the message's own prefix may still say which
-          -- queue counted it as running at the claim
-          local queue = string.match(message_of(p, id) or '', '^{"id":"[^"\\]*","name":"[^"\\]*","queue":"([^"\\]*)"')
+          -- malformed: the queue that counted it as running at the claim, as the consumer knows it
+          -- (a consumer of one queue), else as the message's own prefix may still say
+          local queue = grp.queue ~= '' and grp.queue or queue_in(message_of(p, id) or '')
           if queue then tally(p, 'process', queue, -1) end
           dead_letter(p, ARGV[j + 2])
         elseif kind == 'd' then
@@ -545,7 +553,7 @@ elseif #queues > 1 then
 end
 
 local leased = {}
--- per queue: how many leave 'new', the ids leaving 'retry', how many enter 'process'
+-- per queue: how many leave 'new', the ids leaving 'retry', the lease members (and names) entering 'process'
 local moved = {}
 -- one expiry for the whole claim, formatted once (a number argument is formatted per use)
 local lease_until = string.format('%d', now + lease)
@@ -589,11 +597,10 @@ for m, member in ipairs(members) do
     local tried_s = string.sub(member, 17, colon - 1)
     local mv = moved[queue]
     if not mv then
-      mv = { new = 0, retry = {}, process = 0, ms = {}, ns = {} }
+      mv = { new = 0, retry = {}, ms = {}, ns = {} }
       moved[queue] = mv
     end
     if tried_s == '0' then mv.new = mv.new + 1 else mv.retry[#mv.retry + 1] = id end
-    mv.process = mv.process + 1
     mv.ms[#mv.ms + 1] = leased[#leased]
     mv.ns[#mv.ns + 1] = name_at(text, start, id)
   end
@@ -602,7 +609,7 @@ if #leased > 0 then redis.call('ZADD', leases, unpack(leased)) end
 for queue, mv in pairs(moved) do
   tally(p, 'new', queue, -mv.new)
   if #mv.retry > 0 then redis.call('ZREM', sidx(p, 'retry', queue), unpack(mv.retry)) end
-  tally(p, 'process', queue, mv.process)
+  tally(p, 'process', queue, #mv.ms)
   emit_group(p, 'active', queue, nil, 'm', mv.ms, mv.ns)
 end
 if #leased > 0 and (has_lost or lost_added) then

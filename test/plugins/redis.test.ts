@@ -258,6 +258,17 @@ describe('redis plugin: isolation, global config, malformed entries', () => {
     await waitUntil(async () => (await producer.ping()) === false, 'heartbeat expiry', 5_000, 50);
   });
 
+  it('a malformed message dead-lettered after its claim leaves nothing counted as running', async () => {
+    const name = uniqueName('xcount');
+    const a = app(name);
+    a.task('t', (n: number) => n);
+    await a.start();
+    await injectMalformed(admin, name, 'default', '{not json');
+    await waitUntil(async () => (await a.broker.deadLetters(10)).length === 1, 'the dead letter');
+    await waitUntil(async () => (await a.counts('default'))[0]?.running === 0, 'running back to 0');
+    expect((await a.counts('default'))[0]).toMatchObject({ waiting: 0, running: 0 });
+  });
+
   it('dead-letters unreadable entries in the ready set and keeps running', async () => {
     const name = uniqueName('orphan');
     const a = app(name);
