@@ -138,8 +138,8 @@ describe('rabbitmq control plane after a lost connection', () => {
   });
 });
 
-// What AMQP cannot reach by name: purge revokes through the records it deletes.
-describe('rabbitmq purge with redis storage', () => {
+/** Apps on RabbitMQ with Redis storage for one describe: stopped and cleaned up after each test. */
+function redisStorageApps(): { names: string[]; make(name: string): QueueTasks } {
   const names: string[] = [];
   const apps: QueueTasks[] = [];
   afterEach(async () => {
@@ -152,6 +152,12 @@ describe('rabbitmq purge with redis storage', () => {
     apps.push(app);
     return app;
   };
+  return { names, make };
+}
+
+// What AMQP cannot reach by name: purge revokes through the records it deletes.
+describe('rabbitmq purge with redis storage', () => {
+  const { names, make } = redisStorageApps();
 
   it('drops a delayed task whose delay queue another process declared: a running worker drops it unrun when it comes due', async () => {
     const name = uniqueName('purge-far');
@@ -180,18 +186,7 @@ describe('rabbitmq purge with redis storage', () => {
 
 // promote publishes a marked copy now; the delayed copy must come due and be dropped unrun.
 describe('rabbitmq promote with redis storage', () => {
-  const names: string[] = [];
-  const apps: QueueTasks[] = [];
-  afterEach(async () => {
-    await Promise.allSettled(apps.splice(0).map((a) => a.stop()));
-    await fx.cleanup(names);
-    await deleteAppKeys(admin, names.splice(0));
-  });
-  const make = (name: string): QueueTasks => {
-    const app = new QueueTasks({ name, plugins: [fx.plugin(name), redis({ url: REDIS_URL, broker: false })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
-    apps.push(app);
-    return app;
-  };
+  const { names, make } = redisStorageApps();
 
   it('runs the promoted task once: a listening worker drops the delayed copy when it comes due', async () => {
     const name = uniqueName('promote-once');
