@@ -3,8 +3,6 @@
  * the parent, a pause set by the parent stops the child's worker (also one started while
  * paused), and events and progress of tasks run in the child reach the parent.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
@@ -12,37 +10,10 @@ import type { TaskEvent } from '../../core/contracts.js';
 import { redis } from '../../plugins/redis/index.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from './redis-helpers.js';
-
-const FIXTURE = fileURLToPath(new URL('../fixtures/control-worker.ts', import.meta.url));
-
-interface Child {
-  readonly proc: ChildProcess;
-  readonly lines: string[];
-  readonly ready: Promise<void>;
-  readonly exited: Promise<unknown>;
-}
+import { type Child, startControlWorker } from './control-worker-process.js';
 
 function startWorker(app: string): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-    env: { ...process.env, QT_APP: app, QT_REDIS_URL: REDIS_URL },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines: string[] = [];
-  let onReady!: () => void;
-  const ready = new Promise<void>((resolve) => (onReady = resolve));
-  let buffer = '';
-  proc.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      if (line === 'ready') onReady();
-      else lines.push(line);
-    }
-  });
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  return { proc, lines, ready, exited };
+  return startControlWorker({ QT_APP: app, QT_REDIS_URL: REDIS_URL });
 }
 
 describe('redis control plane across processes', () => {

@@ -5,8 +5,6 @@
  * it, and one whose position fell out of the capped stream is told (onGap) and reads on from the
  * oldest entry kept.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
@@ -17,22 +15,21 @@ import { redis } from '../../plugins/redis/index.js';
 import { uniqueName, waitUntil } from '../contracts/helpers.js';
 import { HoldingProxy } from '../support/holding-proxy.js';
 import { REDIS_URL, adminClient, appConnections, deleteAppKeys } from './redis-helpers.js';
+import { type Child, startControlWorker } from './control-worker-process.js';
 
-const FIXTURE = fileURLToPath(new URL('../fixtures/control-worker.ts', import.meta.url));
 
 describe('redis events resume from a position', () => {
   let admin: Redis;
   const apps: QueueTasks[] = [];
   const names: string[] = [];
-  const children: ChildProcess[] = [];
+  const children: Child[] = [];
 
   beforeAll(async () => {
     admin = await adminClient();
   });
   afterEach(async () => {
-    for (const c of children.splice(0)) {
-      const exited = new Promise((resolve) => c.once('exit', resolve));
-      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const { proc, exited } of children.splice(0)) {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       await exited;
     }
     await Promise.allSettled(apps.splice(0).map((a) => a.stop()));
@@ -53,9 +50,9 @@ describe('redis events resume from a position', () => {
   }
 
   function worker(name: string): Promise<void> {
-    const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { env: { ...process.env, QT_APP: name, QT_REDIS_URL: REDIS_URL }, stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(proc);
-    return new Promise((resolve) => proc.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve()));
+    const child = startControlWorker({ QT_APP: name, QT_REDIS_URL: REDIS_URL });
+    children.push(child);
+    return child.ready;
   }
 
   async function killEvents(name: string): Promise<number> {
