@@ -22,15 +22,17 @@ export function schedulesCommand(): Command {
   return appCommand('schedules', "the app's schedules: what runs when, next and last fire")
     .action(async (flags: AppFlags) => {
       await withApp('schedules', flags, async (app) => {
-        // Before the list: each `next` is after the instant the store computed it at, so after this.
-        const now = Date.now();
+        // `next` is after the instant the store computed it at, so after `before`; `last` was
+        // stored before the list was read (a worker may fire while it is read), so before `after`.
+        const before = Date.now();
         const list = (await app.schedules()).sort((a, b) => a.id.localeCompare(b.id));
+        const after = Date.now();
         if (flags.json === true) return printJson(list.map((s) => ({ ...s, description: specInWords(s.spec) })));
         if (list.length === 0) return void process.stdout.write('no schedules\n');
         process.stdout.write(
           table(
             ['ID', 'TASK', 'ARGS', 'WHEN', 'NEXT', 'LAST'],
-            list.map((s) => [s.id, s.task, preview(s.args, 30), specInWords(s.spec), s.next === undefined ? 'never again' : when(s.next, now), when(s.last, now)]),
+            list.map((s) => [s.id, s.task, preview(s.args, 30), specInWords(s.spec), s.next === undefined ? 'never again' : when(s.next, before), when(s.last, after)]),
           ),
         );
       });
