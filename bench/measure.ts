@@ -58,6 +58,7 @@ export async function benchOnce(args: RunShape): Promise<Record<string, unknown>
     await Promise.all(window);
   }
   const enqueueMs = performance.now() - t0;
+  const enqueued = (await target.counters?.()) ?? {};
 
   let done = 0;
   let finish!: () => void;
@@ -95,6 +96,11 @@ export async function benchOnce(args: RunShape): Promise<Record<string, unknown>
 
   const perTask: Record<string, number> = {};
   for (const [key, value] of Object.entries(after)) perTask[`${key}_per_task`] = round((value - (before[key] ?? 0)) / args.jobs, 2);
+  // The same split by phase: where the server's time goes, adding or running.
+  if (enqueued.redis_usec !== undefined && after.redis_usec !== undefined) {
+    perTask.redis_usec_per_enqueue = round((enqueued.redis_usec - (before.redis_usec ?? 0)) / args.jobs, 2);
+    perTask.redis_usec_per_run = round((after.redis_usec - enqueued.redis_usec) / args.jobs, 2);
+  }
   return {
     ...shapeOf(args),
     enqueue_per_s: Math.round((args.jobs / enqueueMs) * 1000),

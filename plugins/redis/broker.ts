@@ -13,6 +13,13 @@ import type { RedisStorage } from './storage.js';
 
 /** Publishes per script call; bounds how long one call holds the server. */
 const MAX_PUBLISH_BATCH = 500;
+/**
+ * A burst sends what it has every this many adds, without waiting for the end of the tick: Redis
+ * runs one part while Node builds the next (a window of 100 adds cost Node's time plus Redis's
+ * time, one after the other). Two parts of a window of 100 cost Redis 2.5% more instructions per
+ * task (callgrind), four parts 10%.
+ */
+const SEND_EVERY = 50;
 
 interface Outgoing {
   /** '<priority>|<delayMs>|<runAt>|<r>|': with the queue, what consecutive tasks must share to form a group. */
@@ -82,9 +89,13 @@ export class RedisBroker implements Broker {
     }
     const sent = new Promise<PublishOutcome | undefined>((resolve, reject) => {
       this.#outbox.push({ fields, queue: message.queue, name: message.name, id: message.id, body, record: record === '' ? undefined : record, resolve, reject });
-      if (!this.#flushScheduled) {
+      if (this.#outbox.length >= SEND_EVERY) this.#flush();
+      else if (!this.#flushScheduled) {
         this.#flushScheduled = true;
-        setImmediate(() => this.#flush());
+        // After this turn's microtasks, not the next turn of the event loop: the adds of one burst
+        // (a loop of addTask calls reaches here synchronously) still go together, and a lone add
+        // does not wait for the loop's poll phase (up to a few hundred µs on a busy host).
+        process.nextTick(() => this.#flush());
       }
     });
     if (options.unique === true) this.#outboxIds.set(message.id, sent);

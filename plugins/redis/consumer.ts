@@ -195,14 +195,20 @@ export class Consumer {
     this.#kick();
   }
 
-  /** Deferred to the end of this turn of the event loop, so settlements of one tick go out together. */
+  /**
+   * Deferred so settlements of one tick go out together: with a step in flight, to the end of
+   * this turn of the event loop (its I/O callbacks add more); with none, only past this turn's
+   * microtasks (a lone settlement of an idle worker then does not wait for the loop's poll phase).
+   */
   #kickSoon(): void {
     if (this.#kickScheduled) return;
     this.#kickScheduled = true;
-    setImmediate(() => {
+    const run = (): void => {
       this.#kickScheduled = false;
       this.#kick();
-    });
+    };
+    if (this.#inflight.size === 0) process.nextTick(run);
+    else setImmediate(run);
   }
 
   /** Starts steps while a lane is free and there is something to send or claim. */
