@@ -44,6 +44,11 @@ export interface PublishOptions {
   /** The caller will wait for the outcome (addTask with a timeout): a broker without storage may arrange a reply. */
   readonly awaitsResult: boolean;
   /**
+   * With `awaitsResult`: how long the caller waits, ms. A broker that keeps the records may mark
+   * the wait in the enqueue itself (Redis: one script call instead of two per awaited add).
+   */
+  readonly waitMs?: number;
+  /**
    * Set only for a broker that keeps the app's records (fused) and only when the call asked for
    * it: the id was chosen by the caller (`unique`) or a dedup key was given. The broker checks
    * them atomically with the enqueue and answers `{ existing }` instead of enqueuing. Other

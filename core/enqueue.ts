@@ -159,7 +159,9 @@ export async function enqueue(
     beforePublish?.(message.id);
     if (!unique && dedup === undefined) {
       if (!parts.fused) await parts.writes.save(record, { ttlMs: config.resultTtlMs });
-      await parts.broker.publish(message, { delayMs, record, awaitsResult: options.timeout !== undefined });
+      // Two literals rather than a conditional spread (see above).
+      const timeout = options.timeout;
+      await parts.broker.publish(message, timeout === undefined ? { delayMs, record, awaitsResult: false } : { delayMs, record, awaitsResult: true, waitMs: timeout });
     } else {
       const existing = await publishUnique(parts, message, record, delayMs, options.timeout !== undefined, config.resultTtlMs, unique, dedup);
       if (existing !== undefined) return await existingRecord(parts.storage, existing, record);

@@ -29,6 +29,8 @@ interface Outgoing {
   readonly id: string;
   readonly body: string;
   readonly record: string | undefined;
+  /** ms the caller waits for the outcome, when the enqueue marks the wait (see RedisStorage.markedByEnqueue). */
+  readonly waitMs: number | undefined;
   readonly resolve: (outcome: PublishOutcome | undefined) => void;
   readonly reject: (err: Error) => void;
 }
@@ -44,6 +46,7 @@ export interface RedisBrokerSettings {
 export class RedisBroker implements Broker {
   readonly name = 'redis';
   readonly records: Storage | undefined;
+  readonly #records: RedisStorage | undefined;
   readonly control: Control;
   readonly #conn: RedisConnection;
   readonly #settings: RedisBrokerSettings;
@@ -60,6 +63,7 @@ export class RedisBroker implements Broker {
     this.#conn = conn;
     this.#settings = settings;
     this.records = records;
+    this.#records = records;
     this.control = new RedisControl(conn, records);
   }
 
@@ -87,8 +91,15 @@ export class RedisBroker implements Broker {
       const earlier = this.#outboxIds.get(message.id);
       if (earlier !== undefined) return earlier.then(() => ({ existing: message.id }));
     }
+    // A caller waiting for the outcome (not a caller-chosen id: that may name an existing task,
+    // whose record the storage's own WATCH reads) has its wait marked by the enqueue.
+    let waitMs: number | undefined;
+    if (options.waitMs !== undefined && options.awaitsResult && this.#records !== undefined && options.unique !== true) {
+      waitMs = Math.max(0, Math.round(options.waitMs)) + 1_000;
+      this.#records.markedByEnqueue(message.id);
+    }
     const sent = new Promise<PublishOutcome | undefined>((resolve, reject) => {
-      this.#outbox.push({ fields, queue: message.queue, name: message.name, id: message.id, body, record: record === '' ? undefined : record, resolve, reject });
+      this.#outbox.push({ fields, queue: message.queue, name: message.name, id: message.id, body, record: record === '' ? undefined : record, waitMs, resolve, reject });
       if (this.#outbox.length >= SEND_EVERY) this.#flush();
       else if (!this.#flushScheduled) {
         this.#flushScheduled = true;
@@ -122,6 +133,7 @@ export class RedisBroker implements Broker {
         const keys = this.#conn.keys;
         const args: Array<string | number> = [keys.seq, keys.base, batch.length, this.records !== undefined ? '1' : ''];
         pushGroups(args, batch);
+        pushWaits(args, batch);
         sent = this.#conn.runArgs('qtasksEnqueue', args);
       } catch (err) {
         sent = Promise.reject(err); // stopped in the meantime
@@ -242,6 +254,19 @@ function pushGroups(args: Array<string | number>, batch: readonly Outgoing[]): v
     }
     start = end;
   }
+}
+
+/** After the groups: how many waits the enqueue marks, then per wait its id and its length in ms. */
+function pushWaits(args: Array<string | number>, batch: readonly Outgoing[]): void {
+  const at = args.length;
+  args.push(0);
+  let n = 0;
+  for (const p of batch) {
+    if (p.waitMs === undefined) continue;
+    args.push(p.id, p.waitMs);
+    n++;
+  }
+  args[at] = n;
 }
 
 /** Fields a `new` record may carry beyond those the derivation copies from the message. */

@@ -142,6 +142,8 @@ end
  * header per group, not per task (parsing was a fifth of the script's time), and a task costs two
  * arguments, which cost on both sides of the socket.
  * FIFO within a priority comes from the app's counter on the server: one INCRBY per batch.
+ * After the groups: the number of waits to mark, then per wait its id and its length in ms (a
+ * caller of addTask with a timeout: what WATCH would mark, without a call of its own).
  */
 export const ENQUEUE_BODY = `
 -- one command per kind of write for the whole batch: each redis.call has a fixed cost
@@ -211,9 +213,21 @@ local function collect(skip)
     end
     done = done + count
   end
-  return sets, ready, delayed, wake, probe, b
+  return sets, ready, delayed, wake, probe, b, i
 end
-local sets, ready, delayed, wake, probe, b = collect(nil)
+local sets, ready, delayed, wake, probe, b, after = collect(nil)
+-- the waits to mark, after the groups: a caller of addTask with a timeout waits from the enqueue
+-- on (as WATCH marks them; ENQUEUE_DEDUP's own arguments follow instead: not a number, none)
+local nw = tonumber(ARGV[after]) or 0
+if nw > 0 then
+  local waiting, zs = p .. 'waiting', {}
+  redis.call('ZREMRANGEBYSCORE', waiting, '-inf', '(' .. now)
+  for k = 1, nw do
+    zs[#zs + 1] = now + tonumber(ARGV[after + 2 * k])
+    zs[#zs + 1] = ARGV[after + 2 * k - 1]
+  end
+  redis.call('ZADD', waiting, 'GT', unpack(zs))
+end
 local skipped = false
 -- idempotent: a script resent after its reply was lost (ioredis resends on reconnect) finds its
 -- ids queued, running, or (fused) with a record; none of them is enqueued again. One EXISTS for

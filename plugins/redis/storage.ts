@@ -15,6 +15,8 @@ export class RedisStorage implements Storage {
   readonly name = 'redis';
   readonly #conn: RedisConnection;
   readonly #waiters = new Waiters();
+  /** Ids whose wait the broker's enqueue marks (publish with `waitMs`): no WATCH of their own. */
+  readonly #markedByEnqueue = new Set<string>();
   #sub: RedisClient | undefined;
   #subscribing: Promise<RedisClient> | undefined;
   #started = false;
@@ -86,10 +88,26 @@ export class RedisStorage implements Storage {
     await this.#subscribe();
   }
 
+  /**
+   * The broker (same plugin, records kept by it) marks this id's wait inside the enqueue that is
+   * publishing it now: the wait begun just before needs no WATCH call of its own (addTask with a
+   * timeout was two script calls, the WATCH first, on the way to the worker).
+   */
+  markedByEnqueue(id: string): void {
+    this.#markedByEnqueue.add(id);
+  }
+
   async waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
     const conn = this.#ready();
-    await this.#subscribe();
+    try {
+      await this.#subscribe();
+    } catch (err) {
+      this.#markedByEnqueue.delete(id);
+      throw err;
+    }
     const wait = this.#waiters.wait(id, timeoutMs);
+    // Marked atomically with the enqueue, which also means the task is new: no record to read yet.
+    if (this.#markedByEnqueue.delete(id)) return wait.result;
     // Subscribed first, then flag the task and look: a record finished in between is seen here,
     // and a task published after this call (addTask with a timeout) finds the flag set.
     return conn.run('qtasksWatch', conn.keys.record(id), conn.keys.base, id, Math.round(timeoutMs) + 1_000).then(
