@@ -36,7 +36,7 @@ local function make_ready(p, now, tried, id, queue, prio, m)
   local head = string.format('%016x', redis.call('INCR', p .. 'seq')) .. tried
   redis.call('ZADD', p .. 'q:' .. queue, prio, head .. ':' .. id)
   redis.call('SET', p .. 'j:' .. id, '#' .. head .. '|' .. m)
-  redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
+  redis.call('ZADD', p .. 'w:' .. queue, '0', 'w')
 end
 -- status indexes: ZSETs '<base>s:<status>:<queue>' of ids scored by the time they entered the status
 local function sidx(p, status, queue)
@@ -47,7 +47,7 @@ end
 -- 'new:<queue>' and 'process:<queue>', moved once per group of a batch (control-lua.ts lists them
 -- from the queues and leases themselves)
 local function tally(p, status, queue, delta)
-  if delta ~= 0 then redis.call('HINCRBY', p .. 'n', status .. ':' .. queue, delta) end
+  if delta ~= 0 then redis.call('HINCRBY', p .. 'n', status .. ':' .. queue, string.format('%d', delta)) end
 end
 -- a task name from JSON that starts at \`from\` as {"id":"...","name":"..." (how the kernel writes it); else decoded
 local function name_in(s, from)
@@ -260,7 +260,7 @@ for queue, args in pairs(b.dly) do
 end
 for _, g in ipairs(b.groups) do emit_group(p, g.kind, g.queue, g.name, 'i', g.ids) end
 -- wake an idle worker of each queue (for a delayed task: so it shortens its blocking timeout)
-for queue in pairs(wake) do redis.call('ZADD', p .. 'w:' .. queue, 0, 'w') end
+for queue in pairs(wake) do redis.call('ZADD', p .. 'w:' .. queue, '0', 'w') end
 -- the number of tasks enqueued, or the ids skipped when some were
 if skipped then return skipped end
 return fused and #probe / 2 or #probe
@@ -338,11 +338,12 @@ local function promote(p, now, due)
   for queue, args in pairs(ready) do
     redis.call('ZADD', p .. 'q:' .. queue, unpack(args))
     if #left[queue] > 0 then redis.call('ZREM', sidx(p, 'delayed', queue), unpack(left[queue])) end
-    redis.call('ZADD', p .. 'w:' .. queue, 0, 'w')
+    redis.call('ZADD', p .. 'w:' .. queue, '0', 'w')
   end
 end
 local now = now_ms()
--- a Lua number is printf-formatted each time it becomes a string or a command argument: once here
+-- a Lua number is printf-formatted (%.17g, a few thousand instructions) each time it becomes a
+-- string or a command argument: once here, and constant arguments are written as strings
 local now_s = string.format('%d', now)
 local i = 6 + nq
 local nops = tonumber(ARGV[i])
@@ -431,7 +432,7 @@ if nops > 0 then
         if digits ~= '0' then
           redis.call('ZADD', p .. 'delayed', now + tonumber(digits), attempt .. ':' .. id)
           -- an idle worker of the task's queue recomputes its blocking timeout
-          redis.call('ZADD', p .. 'w:' .. grp.queue, 0, 'w')
+          redis.call('ZADD', p .. 'w:' .. grp.queue, '0', 'w')
         else
           requeue(p, now, attempt .. ':' .. id, 0)
         end
@@ -443,7 +444,7 @@ if nops > 0 then
         if tried == 0 then tally(p, 'new', grp.queue, 1) else redis.call('ZADD', sidx(p, 'retry', grp.queue), now, id) end
         if digits ~= '0' then
           redis.call('ZADD', p .. 'delayed', now + tonumber(digits), lease_member)
-          redis.call('ZADD', p .. 'w:' .. grp.queue, 0, 'w')
+          redis.call('ZADD', p .. 'w:' .. grp.queue, '0', 'w')
         else
           requeue(p, now, lease_member, 0)
         end
@@ -522,7 +523,7 @@ if count <= 0 then return out end
 
 -- due delayed tasks and expired leases go (back) to their ready queues
 for bump, key in ipairs({ p .. 'delayed', leases }) do
-  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 200)
+  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now_s, 'LIMIT', '0', '200')
   if #due > 0 then
     if bump == 1 then promote(p, now, due) else for _, member in ipairs(due) do requeue(p, now, member, 1) end end
     redis.call('ZREM', key, unpack(due))
@@ -544,7 +545,7 @@ end
 
 local members, from = {}, {}
 if #queues == 1 then
-  local popped = redis.call('ZPOPMIN', p .. 'q:' .. queues[1], count)
+  local popped = redis.call('ZPOPMIN', p .. 'q:' .. queues[1], ARGV[3])
   for j = 1, #popped, 2 do
     members[#members + 1] = popped[j]
     from[#from + 1] = queues[1]
@@ -644,13 +645,13 @@ end
 if #members == count then
   -- there may be more: leave a marker so another idle worker wakes up
   for _, queue in ipairs(queues) do
-    if redis.call('ZCARD', p .. 'q:' .. queue) > 0 then redis.call('ZADD', p .. 'w:' .. queue, 0, 'w') end
+    if redis.call('ZCARD', p .. 'q:' .. queue) > 0 then redis.call('ZADD', p .. 'w:' .. queue, '0', 'w') end
   end
 else
   local nextAt = -1
-  local dh = redis.call('ZRANGE', p .. 'delayed', 0, 0, 'WITHSCORES')
+  local dh = redis.call('ZRANGE', p .. 'delayed', '0', '0', 'WITHSCORES')
   if dh[2] then nextAt = tonumber(dh[2]) end
-  local lh = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
+  local lh = redis.call('ZRANGE', leases, '0', '0', 'WITHSCORES')
   if lh[2] and (nextAt < 0 or tonumber(lh[2]) < nextAt) then nextAt = tonumber(lh[2]) end
   out[3] = nextAt
 end
