@@ -349,8 +349,10 @@ local i = 6 + nq
 local nops = tonumber(ARGV[i])
 i = i + 1
 local flags = {}
--- lost deliveries are rare: one EXISTS per step spares the hash lookups in a healthy app
-local has_lost = redis.call('EXISTS', p .. 'lost') == 1
+-- lost deliveries and paused queues are rare: one EXISTS of both per step (each command a script
+-- runs costs several thousand instructions, whatever it does) spares their lookups in a healthy app
+local rare = redis.call('EXISTS', p .. 'lost', p .. 'paused') > 0
+local has_lost = rare and redis.call('EXISTS', p .. 'lost') == 1
 if nops > 0 then
   -- ops come in groups sharing kind, number, status, queue and task name: a header
   -- '<kind><number>|<ops>|<status>|<queue byte length>|<queue><name>', then per op its lease
@@ -532,7 +534,9 @@ end
 
 -- paused queues (app.pause) are not claimed from; '*' pauses them all
 local queues = {}
-do
+if not rare then
+  for q = 1, nq do queues[q] = ARGV[4 + q] end
+else
   local args = { p .. 'paused', '*' }
   for q = 1, nq do args[#args + 1] = ARGV[4 + q] end
   local pz = redis.call('SMISMEMBER', unpack(args))
