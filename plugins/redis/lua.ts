@@ -349,10 +349,19 @@ local i = 6 + nq
 local nops = tonumber(ARGV[i])
 i = i + 1
 local flags = {}
--- lost deliveries and paused queues are rare: one EXISTS of both per step (each command a script
--- runs costs several thousand instructions, whatever it does) spares their lookups in a healthy app
-local rare = redis.call('EXISTS', p .. 'lost', p .. 'paused') > 0
-local has_lost = rare and redis.call('EXISTS', p .. 'lost') == 1
+-- lost deliveries, paused queues and waiting callers are rare: one EXISTS of the three per step
+-- (each command a script runs costs several thousand instructions, whatever it does)
+-- (EXISTS counts a key once per mention: 1 lost, 2 paused, 4 someone waits for a record)
+local k_paused, k_waiting = p .. 'paused', p .. 'waiting'
+local present = redis.call('EXISTS', p .. 'lost', k_paused, k_paused, k_waiting, k_waiting, k_waiting, k_waiting)
+local has_lost, rare, has_waiting = present % 2 == 1, present % 4 > 0, present >= 4
+-- per queue, how many settled tasks left the running count: moved with the claim's own change to
+-- it (one HINCRBY per queue and step, not two)
+local unrun = {}
+local function tally_unrun()
+  for queue, n in pairs(unrun) do tally(p, 'process', queue, -n) end
+  unrun = {}
+end
 if nops > 0 then
   -- ops come in groups sharing kind, number, status, queue and task name: a header
   -- '<kind><number>|<ops>|<status>|<queue byte length>|<queue><name>', then per op its lease
@@ -477,7 +486,7 @@ if nops > 0 then
   for _, grp in ipairs(groups) do
     if #grp.ids > 0 then
       local status, queue = grp.status, grp.queue
-      tally(p, 'process', queue, -#grp.ids)
+      unrun[queue] = (unrun[queue] or 0) + #grp.ids
       local scored = {}
       for _, id in ipairs(grp.ids) do
         scored[#scored + 1] = now_s
@@ -504,8 +513,8 @@ if nops > 0 then
       emit_group(p, EVENT[status] or status, queue, grp.name, 'm', grp.ev, nil, grp.xs)
     end
   end
-  -- publish the records someone waits for; nobody waiting (the usual case under load) costs one EXISTS
-  if #waiters > 0 and redis.call('EXISTS', p .. 'waiting') == 1 then
+  -- publish the records someone waits for (nobody waiting, the usual case under load, costs nothing more)
+  if #waiters > 0 and has_waiting then
     local w = redis.call('ZMSCORE', p .. 'waiting', unpack(waiters))
     local seen = {}
     for k = 1, #waiters do
@@ -521,7 +530,10 @@ if nops > 0 then
 end
 
 local out = { table.concat(flags), now, -1, '' }
-if count <= 0 then return out end
+if count <= 0 then
+  tally_unrun()
+  return out
+end
 
 -- due delayed tasks and expired leases go (back) to their ready queues
 for bump, key in ipairs({ p .. 'delayed', leases }) do
@@ -628,9 +640,11 @@ if #leased > 0 then redis.call('ZADD', leases, unpack(leased)) end
 for queue, mv in pairs(moved) do
   tally(p, 'new', queue, -mv.new)
   if #mv.retry > 0 then redis.call('ZREM', sidx(p, 'retry', queue), unpack(mv.retry)) end
-  tally(p, 'process', queue, #mv.ms)
+  tally(p, 'process', queue, #mv.ms - (unrun[queue] or 0))
+  unrun[queue] = nil
   emit_group(p, 'active', queue, nil, 'm', mv.ms, mv.ns)
 end
+tally_unrun()
 if #leased > 0 and (has_lost or lost_added) then
   local ids = {}
   for k = 2, #leased, 2 do
