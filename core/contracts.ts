@@ -167,6 +167,18 @@ export interface RecordWrite {
   readonly options: SaveOptions;
 }
 
+/** One call of `Storage.join`: a group member's final record, and where it counts. */
+export interface GroupJoin {
+  /** The group's id (the members' ids derive from it). */
+  readonly group: string;
+  /** The member's place in the group, 0-based. */
+  readonly member: number;
+  /** The member's final record (stored as `save` stores it, fenced on attempts). */
+  readonly record: TaskRecord;
+  /** How long the record, and the group's set of ended members, are kept. */
+  readonly ttlMs: number;
+}
+
 export interface Storage {
   readonly name: string;
   start(ctx: ComponentContext): Promise<void>;
@@ -185,6 +197,22 @@ export interface Storage {
    */
   saveMany?(writes: readonly RecordWrite[]): Promise<boolean[]>;
   get(id: string): Promise<TaskRecord | undefined>;
+  /**
+   * Optional: `get` of many ids at once (one round trip for a networked storage), answers in the
+   * given order. Workflows read a whole group's records with it once every member ended; without
+   * it, one `get` each.
+   */
+  getMany?(ids: readonly string[]): Promise<Array<TaskRecord | undefined>>;
+  /**
+   * Optional: in ONE atomic step, stores a group member's final record (as `save`, fenced) and
+   * adds its index to the group's set of ended members (kept `ttlMs`, as the record), and answers
+   * how many distinct members are in that set; 0 when the fence refused the record (a newer
+   * delivery owns the member and joins itself). A member joining again (a redelivery) is counted
+   * once and gets the current count, so "the count reached the group's size" is seen by exactly
+   * one first join and again by every repeat after it. Workflows use it so the member that ends
+   * last, and only it, moves the workflow on; without it, each member reads its siblings' records.
+   */
+  join?(entry: GroupJoin): Promise<number>;
   /**
    * Optional: stores the `new` record unless the id is taken (a record with it exists) or, with
    * `dedup`, the key is held (simple: by a task still pending; throttle: for ttlMs after it was

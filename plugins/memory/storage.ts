@@ -1,5 +1,5 @@
 /** Memory storage and global config over a MemoryBackend. */
-import type { ComponentContext, GlobalConfig, GlobalSets, Limiter, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, GlobalSets, GroupJoin, Limiter, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
 import { isFinal } from '../../core/record.js';
 import type { TaskRecord } from '../../core/record.js';
 import type { MemoryBackend } from './backend.js';
@@ -38,6 +38,16 @@ export class MemoryStorage implements Storage {
 
   async get(id: string): Promise<TaskRecord | undefined> {
     return this.#backend.getRecord(id);
+  }
+
+  async getMany(ids: readonly string[]): Promise<Array<TaskRecord | undefined>> {
+    return ids.map((id) => this.#backend.getRecord(id));
+  }
+
+  /** In process: the fenced write and the count in one synchronous step (atomic). */
+  async join(entry: GroupJoin): Promise<number> {
+    if (!this.#write(entry.record, entry.ttlMs)) return 0;
+    return this.#backend.joins.add(entry.group, entry.member, entry.ttlMs);
   }
 
   /** Takes the id (and dedup key) in this storage for a broker that does not keep records. */
