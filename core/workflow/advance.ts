@@ -10,7 +10,7 @@ import { enqueue, type EnqueueParts } from '../enqueue.js';
 import type { LoggerLike } from '../logger.js';
 import { TaskStatus, recordOf, type TaskMessage, type TaskRecord } from '../record.js';
 import { ended, recheck } from './guard.js';
-import { WORKFLOW_META, linkOf, memberId, stepId, type ChainLink, type GroupLink } from './link.js';
+import { WORKFLOW_META, linkOf, memberId, stepId, trimmed, type ChainLink, type GroupLink } from './link.js';
 
 export async function advance(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
   const link = linkOf(message.meta);
@@ -62,7 +62,7 @@ export async function sendStep(app: QueueTasks, parts: EnqueueParts, link: Chain
     sent.push(id);
   } else {
     const after = link.steps[index + 1];
-    const callback = after === undefined ? undefined : { name: after.name, chain: { ...link, index: index + 1 } };
+    const callback = after === undefined ? undefined : { name: after.name, chain: { ...trimmed(link, index), index: index + 1 } };
     const size = next.group.length;
     await Promise.all(
       next.group.map(async (m, j) => {
