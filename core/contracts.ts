@@ -173,7 +173,9 @@ export interface GroupJoin {
   readonly group: string;
   /** The member's place in the group, 0-based. */
   readonly member: number;
-  /** The member's final record (stored as `save` stores it, fenced on attempts). */
+  /** How many members the group has. */
+  readonly size: number;
+  /** The member's final record. */
   readonly record: TaskRecord;
   /** How long the record, and the group's set of ended members, are kept. */
   readonly ttlMs: number;
@@ -204,13 +206,16 @@ export interface Storage {
    */
   getMany?(ids: readonly string[]): Promise<Array<TaskRecord | undefined>>;
   /**
-   * Optional: in ONE atomic step, stores a group member's final record (as `save`, fenced) and
-   * adds its index to the group's set of ended members (kept `ttlMs`, as the record), and answers
-   * how many distinct members are in that set; 0 when the fence refused the record (a newer
-   * delivery owns the member and joins itself). A member joining again (a redelivery) is counted
-   * once and gets the current count, so "the count reached the group's size" is seen by exactly
-   * one first join and again by every repeat after it. Workflows use it so the member that ends
-   * last, and only it, moves the workflow on; without it, each member reads its siblings' records.
+   * Optional: in ONE atomic step, adds a group member's index to the group's set of ended members
+   * (kept `ttlMs`, as the record) and answers how many distinct members the set holds; while that
+   * is below `size`, the member's record is stored in the same step (as `save`). The join that
+   * completes the set does not store the record: its caller moves the workflow on, then stores it
+   * (the worker's settle), so a crash in between leaves the member unsettled with no final record,
+   * and its redelivery joins again. Fenced as `save`: when a newer attempt's record is stored,
+   * nothing changes and the answer is 0. A member joining again is counted once and gets the
+   * current count, so of distinct members joining concurrently exactly one gets `size`.
+   * Workflows use it so the member that ends last, and only it, moves the workflow on; without
+   * it, each member reads its siblings' records.
    */
   join?(entry: GroupJoin): Promise<number>;
   /**

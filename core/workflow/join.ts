@@ -2,11 +2,14 @@
  * The kernel's half of running a group, a chord or a flow parent: a member that ended is counted,
  * and the member whose count completes the group moves the workflow on (the chord's callback
  * enqueued under the workflow's id, the next chain step, the flow parent, or the group's record
- * written). With a storage that has `join` (memory, Redis; RabbitMQ uses the Redis storage) the
- * member's record is stored and counted in one atomic step, a set of members, not a bare counter:
- * a member redelivered after a crash is counted once, and it sees the full count again, so a
- * joiner killed before its ack is redone by its redelivery. Without `join`, the member scans its
- * siblings' records (join-scan.ts). Done before the member is acked either way.
+ * written). With a storage that has `join` (memory, Redis; RabbitMQ uses the Redis storage) this
+ * happens before the worker stores the member's outcome (`advance`, advance.ts): the member is
+ * counted in one atomic step that also stores its record, except for the member that completes
+ * the group, whose record the worker stores only after it moved the workflow on. So a worker killed
+ * in between leaves that member unsettled and not final: its redelivery runs and joins again (a
+ * set of members, not a counter: counted once) and moves the workflow on again, under the same
+ * ids. Without `join` (a custom storage) the member, once stored, scans its siblings' records
+ * (join-scan.ts): `join` below, which the worker calls after the store.
  */
 import type { QueueTasks } from '../app.js';
 import { enqueue, type EnqueueParts } from '../enqueue.js';
@@ -17,7 +20,13 @@ import { ended, recheck } from './guard.js';
 import { scan } from './join-scan.js';
 import { CHILDREN_META, WORKFLOW_META, groupLinkOf, memberId, rootOf, type ChildResult, type GroupLink } from './link.js';
 
+/** After the worker stored the member's outcome: the fallback scan, for a storage without `join`. */
 export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
+  if (parts.storage.join === undefined) await joinGroup(app, parts, message, record, log);
+}
+
+/** Counts the member (join, or the scan) and, if it completes its group, moves the workflow on. */
+export async function joinGroup(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
   const link = groupLinkOf(message.meta);
   if (link === undefined || !isFinal(record.status)) return;
   const members = parts.storage.join !== undefined ? await counted(app, parts, link, record) : await scanned(app, parts, link, record);
@@ -47,7 +56,7 @@ export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMe
  */
 async function counted(app: QueueTasks, parts: EnqueueParts, link: GroupLink, record: TaskRecord): Promise<TaskRecord[] | undefined> {
   const storage = parts.storage;
-  const count = await storage.join!({ group: link.id, member: link.index, record, ttlMs: app.config.resultTtlMs });
+  const count = await storage.join!({ group: link.id, member: link.index, size: link.size, record, ttlMs: app.config.resultTtlMs });
   if (count < link.size) return undefined;
   const ids = Array.from({ length: link.size }, (_, j) => memberId(link, j));
   const read = storage.getMany !== undefined ? await storage.getMany(ids) : await Promise.all(ids.map((id) => storage.get(id)));
@@ -114,5 +123,5 @@ async function fail(app: QueueTasks, parts: EnqueueParts, link: GroupLink, messa
   await parts.storage.save(failed, { ttlMs: app.config.resultTtlMs });
   log.warn({ workflow: link.id, taskId: member.id }, 'workflow: a member failed; its workflow (or flow parent) fails');
   // A flow parent failed without running: its own parent counts it as a child that ended.
-  if (parentLink !== undefined) await join(app, { ...parts, fused: false }, own, failed, log);
+  if (parentLink !== undefined) await joinGroup(app, { ...parts, fused: false }, own, failed, log);
 }

@@ -44,10 +44,14 @@ export class MemoryStorage implements Storage {
     return ids.map((id) => this.#backend.getRecord(id));
   }
 
-  /** In process: the fenced write and the count in one synchronous step (atomic). */
+  /** In process: the fence, the count and the write in one synchronous step (atomic). */
   async join(entry: GroupJoin): Promise<number> {
-    if (!this.#write(entry.record, entry.ttlMs)) return 0;
-    return this.#backend.joins.add(entry.group, entry.member, entry.ttlMs);
+    const { record } = entry;
+    if ((this.#backend.getRecord(record.id)?.attempts ?? 0) > record.attempts) return 0;
+    const count = this.#backend.joins.add(entry.group, entry.member, entry.ttlMs);
+    // The join that completes the group leaves the record to its caller (Storage.join).
+    if (count < entry.size) this.#write(record, entry.ttlMs);
+    return count;
   }
 
   /** Takes the id (and dedup key) in this storage for a broker that does not keep records. */

@@ -98,13 +98,13 @@ export class RedisStorage implements Storage {
     return out;
   }
 
-  /** The member's record stored and the member counted in one script (JOIN in join-lua.ts). */
+  /** The member counted, and below the group's size its record stored, in one script (JOIN in join-lua.ts). */
   async join(entry: GroupJoin): Promise<number> {
     const keys = this.#ready().keys;
     const { record } = entry;
     const ttl = wholeMs(entry.ttlMs);
     const index = this.index === undefined ? [''] : ['1', ...this.#indexArgs(record)];
-    const args = [keys.record(record.id), keys.base, `${record.attempts}|${JSON.stringify(record)}`, record.attempts, ttl, record.id, entry.group, entry.member, ...index];
+    const args = [keys.record(record.id), keys.base, `${record.attempts}|${JSON.stringify(record)}`, record.attempts, ttl, record.id, entry.group, entry.member, entry.size, ...index];
     return (await this.#conn.runArgs('qtasksJoin', args)) as number;
   }
 

@@ -20,24 +20,37 @@ export function storageJoinTests(probe: Storage, make: Make): void {
     it('join stores the member record and counts each member once, however often it joins', async () => {
       const s = await make();
       const group = uniqueName('g');
-      const opts = { group, ttlMs: 60_000 };
+      const opts = { group, size: 3, ttlMs: 60_000 };
       expect(await s.join!({ ...opts, member: 0, record: final(`${group}.m0`, 1, 'a') })).toBe(1);
+      expect((await s.get(`${group}.m0`))?.returning, `a join below the group's size stores the record (${where})`).toBe('a');
       // A redelivered member joins again: same count, its newer record stored.
       expect(await s.join!({ ...opts, member: 0, record: final(`${group}.m0`, 2, 'a again') }), `a member joining twice must be counted once (${where})`).toBe(1);
       expect((await s.get(`${group}.m0`))?.returning).toBe('a again');
       expect(await s.join!({ ...opts, member: 1, record: final(`${group}.m1`, 1, 'b') })).toBe(2);
       expect(await s.join!({ ...opts, member: 1, record: final(`${group}.m1`, 1, 'b') })).toBe(2);
       // Another group counts on its own.
-      expect(await s.join!({ group: uniqueName('g'), member: 1, record: final(`${group}.x`, 1, 'x'), ttlMs: 60_000 })).toBe(1);
+      expect(await s.join!({ ...opts, group: uniqueName('g'), member: 1, record: final(`${group}.x`, 1, 'x') })).toBe(1);
+    });
+
+    it('the join that completes the group counts but leaves the record to its caller; repeats see the full count', async () => {
+      const s = await make();
+      const group = uniqueName('g');
+      const opts = { group, size: 2, ttlMs: 60_000 };
+      expect(await s.join!({ ...opts, member: 1, record: final(`${group}.m1`, 1, 'b') })).toBe(1);
+      expect(await s.join!({ ...opts, member: 0, record: final(`${group}.m0`, 1, 'a') })).toBe(2);
+      expect(await s.get(`${group}.m0`), `the completing join must not store the record: its caller moves the workflow on first (${where})`).toBeUndefined();
+      // Its redelivery (after a crash before the caller stored it) completes the group again.
+      expect(await s.join!({ ...opts, member: 0, record: final(`${group}.m0`, 2, 'a') })).toBe(2);
+      expect(await s.join!({ ...opts, member: 1, record: final(`${group}.m1`, 2, 'b') })).toBe(2);
     });
 
     it('join is fenced as save: a stale attempt is neither stored nor counted', async () => {
       const s = await make();
       const group = uniqueName('g');
       await s.save(final(`${group}.m0`, 3, 'newer'), { ttlMs: 60_000 });
-      expect(await s.join!({ group, member: 0, record: final(`${group}.m0`, 2, 'stale'), ttlMs: 60_000 }), `a fenced join answers 0 (${where})`).toBe(0);
+      expect(await s.join!({ group, size: 3, member: 0, record: final(`${group}.m0`, 2, 'stale'), ttlMs: 60_000 }), `a fenced join answers 0 (${where})`).toBe(0);
       expect((await s.get(`${group}.m0`))?.returning).toBe('newer');
-      expect(await s.join!({ group, member: 1, record: final(`${group}.m1`, 1, 'b'), ttlMs: 60_000 })).toBe(1);
+      expect(await s.join!({ group, size: 3, member: 1, record: final(`${group}.m1`, 1, 'b'), ttlMs: 60_000 })).toBe(1);
     });
 
     it('concurrent joins of every member, from several callers, give the full count to exactly one of them', async () => {
@@ -47,20 +60,22 @@ export function storageJoinTests(probe: Storage, make: Make): void {
         const group = uniqueName('g');
         const size = 200;
         const counts = await Promise.all(
-          Array.from({ length: size }, (_, j) => callers[j % callers.length]!.join!({ group, member: j, record: final(`${group}.m${j}`, 1, j), ttlMs: 60_000 })),
+          Array.from({ length: size }, (_, j) => callers[j % callers.length]!.join!({ group, size, member: j, record: final(`${group}.m${j}`, 1, j), ttlMs: 60_000 })),
         );
         expect(counts.filter((c) => c === size), `exactly one of ${size} concurrent joins must see the count reach ${size} (${where})`).toHaveLength(1);
         expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: size }, (_, j) => j + 1));
+        const stored = await callers[0]!.getMany?.(Array.from({ length: size }, (_, j) => `${group}.m${j}`));
+        if (stored !== undefined) expect(stored.filter((r) => r === undefined)).toHaveLength(1);
       }
     });
 
     it('the group set expires with the records: a join after the TTL counts afresh', async () => {
       const s = await make();
       const group = uniqueName('g');
-      expect(await s.join!({ group, member: 0, record: final(`${group}.m0`, 1, 'a'), ttlMs: 100 })).toBe(1);
+      expect(await s.join!({ group, size: 3, member: 0, record: final(`${group}.m0`, 1, 'a'), ttlMs: 100 })).toBe(1);
       await new Promise((r) => setTimeout(r, 300));
       expect(await s.get(`${group}.m0`)).toBeUndefined();
-      expect(await s.join!({ group, member: 1, record: final(`${group}.m1`, 1, 'b'), ttlMs: 100 }), `the set of ended members is kept ttlMs, as the records (${where})`).toBe(1);
+      expect(await s.join!({ group, size: 3, member: 1, record: final(`${group}.m1`, 1, 'b'), ttlMs: 100 }), `the set of ended members is kept ttlMs, as the records (${where})`).toBe(1);
     });
   }
   if (probe.getMany !== undefined) {
