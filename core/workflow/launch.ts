@@ -10,9 +10,11 @@
  */
 import type { QueueTasks } from '../app.js';
 import type { BulkItem } from '../bulk.js';
+import { checkCall } from '../enqueue.js';
 import { ErrorCodes, QTasksError, messageOf } from '../errors.js';
 import type { LoggerLike } from '../logger.js';
 import { TaskStatus, recordOf } from '../record.js';
+import { validate } from '../schema.js';
 import type { TaskOptions } from '../task.js';
 import type { TaskCall } from './call.js';
 import { rootOf } from './link.js';
@@ -43,10 +45,25 @@ export function placed(task: Readonly<TaskOptions>, call: { readonly queue?: str
   return { ...(queue !== undefined ? { queue } : {}), ...(priority !== undefined ? { priority } : {}), ...(delay !== undefined ? { delay } : {}) };
 }
 
-/** Producer side: one publish, the first member carrying the others. */
+/**
+ * Producer side: one publish, the first member carrying the others. Every member is checked first
+ * (options, JSON, its task's args schema where this process knows the task), as its own addTask
+ * would: bad input fails here, at submit, naming the member, and nothing is sent.
+ */
 export async function launch(app: QueueTasks, members: readonly MemberSend[]): Promise<void> {
   const [first, ...rest] = members;
   if (first === undefined) return;
+  for (let i = 0; i < members.length; i++) {
+    const m = members[i]!;
+    try {
+      checkCall(m.name, m.args, m.options);
+      const schema = app.tasks.get(m.name)?.options.args;
+      if (schema !== undefined) await validate(schema, m.args, m.name, 'args', ErrorCodes.INVALID_ARGS);
+    } catch (err) {
+      const code = err instanceof QTasksError ? err.code : ErrorCodes.INVALID_ARGS;
+      throw new QTasksError(code, `workflow member ${i + 1} (task "${m.name}"): ${messageOf(err)}; nothing was sent`, { cause: err });
+    }
+  }
   const meta = rest.length === 0 ? first.options.meta : { ...first.options.meta, [LAUNCH_META]: rest };
   await app.addTask(first.name, first.args, { ...first.options, meta });
 }
