@@ -167,6 +167,20 @@ export interface RecordWrite {
   readonly options: SaveOptions;
 }
 
+/** One call of `Storage.join`: a group member's final record, and where it counts. */
+export interface GroupJoin {
+  /** The group's id (the members' ids derive from it). */
+  readonly group: string;
+  /** The member's place in the group, 0-based. */
+  readonly member: number;
+  /** How many members the group has. */
+  readonly size: number;
+  /** The member's final record. */
+  readonly record: TaskRecord;
+  /** How long the record, and the group's set of ended members, are kept. */
+  readonly ttlMs: number;
+}
+
 export interface Storage {
   readonly name: string;
   start(ctx: ComponentContext): Promise<void>;
@@ -185,6 +199,25 @@ export interface Storage {
    */
   saveMany?(writes: readonly RecordWrite[]): Promise<boolean[]>;
   get(id: string): Promise<TaskRecord | undefined>;
+  /**
+   * Optional: `get` of many ids at once (one round trip for a networked storage), answers in the
+   * given order. Workflows read a whole group's records with it once every member ended; without
+   * it, one `get` each.
+   */
+  getMany?(ids: readonly string[]): Promise<Array<TaskRecord | undefined>>;
+  /**
+   * Optional: in ONE atomic step, adds a group member's index to the group's set of ended members
+   * (kept `ttlMs`, as the record) and answers how many distinct members the set holds; while that
+   * is below `size`, the member's record is stored in the same step (as `save`). The join that
+   * completes the set does not store the record: its caller moves the workflow on, then stores it
+   * (the worker's settle), so a crash in between leaves the member unsettled with no final record,
+   * and its redelivery joins again. Fenced as `save`: when a newer attempt's record is stored,
+   * nothing changes and the answer is 0. A member joining again is counted once and gets the
+   * current count, so of distinct members joining concurrently exactly one gets `size`.
+   * Workflows use it so the member that ends last, and only it, moves the workflow on; without
+   * it, each member reads its siblings' records.
+   */
+  join?(entry: GroupJoin): Promise<number>;
   /**
    * Optional: stores the `new` record unless the id is taken (a record with it exists) or, with
    * `dedup`, the key is held (simple: by a task still pending; throttle: for ttlMs after it was

@@ -251,7 +251,7 @@ async function run(app: QueueTasks, def: TaskDefinition, delivery: Delivery, ctx
     if (hooks.task.beforeExecute.isUsed()) args = await hooks.task.beforeExecute.promise(args, ctx);
     // a workflow step a worker enqueued does not run once its workflow is cancelled (core/workflow/guard.ts)
     if (delivery.message.id.includes('.')) {
-      const guarded = guardStep(app, ctx);
+      const guarded = guardStep(app, ctx, delivery.message);
       if (guarded !== undefined) await guarded;
     }
     if (opts.middlewaresBefore !== undefined) for (const mw of opts.middlewaresBefore) await mw(ctx);

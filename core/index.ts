@@ -27,6 +27,7 @@ export type {
   PublishOutcome,
   QueueCounts,
   RecordWrite,
+  GroupJoin,
   ReserveOptions,
   Retention,
   StorageIndex,

@@ -10,9 +10,12 @@ import { enqueue, type EnqueueParts } from '../enqueue.js';
 import type { LoggerLike } from '../logger.js';
 import { TaskStatus, recordOf, type TaskMessage, type TaskRecord } from '../record.js';
 import { ended, recheck } from './guard.js';
-import { WORKFLOW_META, linkOf, memberId, stepId, type ChainLink, type GroupLink } from './link.js';
+import { joinGroup } from './join.js';
+import { WORKFLOW_META, groupLinkOf, linkOf, memberId, stepId, trimmed, type ChainLink, type GroupLink } from './link.js';
 
 export async function advance(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
+  // A group member joins here, before its outcome is stored, when the storage counts (join.ts).
+  if (parts.storage.join !== undefined && groupLinkOf(message.meta) !== undefined) return joinGroup(app, parts, message, record, log);
   const link = linkOf(message.meta);
   if (link === undefined || link.index >= link.steps.length - 1) return;
   if (record.status === TaskStatus.SUCCESS) {
@@ -62,7 +65,7 @@ export async function sendStep(app: QueueTasks, parts: EnqueueParts, link: Chain
     sent.push(id);
   } else {
     const after = link.steps[index + 1];
-    const callback = after === undefined ? undefined : { name: after.name, chain: { ...link, index: index + 1 } };
+    const callback = after === undefined ? undefined : { name: after.name, chain: { ...trimmed(link, index), index: index + 1 } };
     const size = next.group.length;
     await Promise.all(
       next.group.map(async (m, j) => {

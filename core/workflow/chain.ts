@@ -9,8 +9,9 @@ import { ErrorCodes, QTasksError } from '../errors.js';
 import { messageToRecord, type TaskRecord } from '../record.js';
 import type { TaskHandle, TaskOptions, TaskResult } from '../task.js';
 import { TaskCall } from './call.js';
-import { Group } from './group.js';
-import { GROUP_NAME, WORKFLOW_META, firstStepId, type ChainLink, type StepSpec } from './link.js';
+import { Group, groupMembers } from './group.js';
+import { launch } from './launch.js';
+import { GROUP_NAME, WORKFLOW_META, firstStepId, stepId, trimmed, type ChainLink, type StepSpec } from './link.js';
 
 /** A step after the first: a task handle (ChainSteps checks that it takes the previous result). */
 export interface StepHandle {
@@ -46,10 +47,10 @@ export interface WorkflowAddOptions {
 
 /** A chain built and not yet sent. */
 export class Chain<T> {
-  readonly #first: TaskCall<unknown[], unknown>;
+  readonly #first: TaskCall<unknown[], unknown> | Group<unknown[]>;
   readonly #rest: readonly AnyHandle[];
 
-  constructor(first: TaskCall<unknown[], unknown>, rest: readonly AnyHandle[]) {
+  constructor(first: TaskCall<unknown[], unknown> | Group<unknown[]>, rest: readonly AnyHandle[]) {
     this.#first = first;
     this.#rest = rest;
   }
@@ -61,11 +62,10 @@ export class Chain<T> {
    */
   async addTask(options: WorkflowAddOptions = {}): Promise<TaskRecord<readonly unknown[], T>> {
     const first = this.#first;
+    if (first instanceof Group) return this.#fromGroup(first, options);
     const app = first.handle.app;
     if (this.#rest.length === 0) return (await first.handle.addTask(first.args, { ...first.options, ...options })) as TaskRecord<readonly unknown[], T>;
-    if (options.timeout !== undefined && (typeof options.timeout !== 'number' || !Number.isFinite(options.timeout) || options.timeout < 0)) {
-      throw new QTasksError(ErrorCodes.INVALID_OPTION, `chain: timeout must be a finite number >= 0, got ${String(options.timeout)}`);
-    }
+    checkTimeout(options);
     const id = randomUUID();
     const steps: StepSpec[] = [first.handle, ...this.#rest].map((h) => specOf(h));
     const link: ChainLink = { id, index: 0, steps };
@@ -80,6 +80,34 @@ export class Chain<T> {
       now,
     );
     return record as TaskRecord<readonly unknown[], T>;
+  }
+
+  /**
+   * A chain whose first step is a group: its members are sent as a group's are (one message,
+   * launch.ts), each carrying the step after the group as its callback (ids `<wf>.0.m<j>`).
+   */
+  async #fromGroup(first: Group<unknown[]>, options: WorkflowAddOptions): Promise<TaskRecord<readonly unknown[], T>> {
+    if (this.#rest.length === 0) return (await first.addTask(options)) as TaskRecord<readonly unknown[], T>;
+    checkTimeout(options);
+    const app = first.calls[0]!.handle.app;
+    const id = randomUUID();
+    const steps: StepSpec[] = [first, ...this.#rest].map((h) => specOf(h));
+    const link: ChainLink = { id, index: 0, steps };
+    const callback = { name: steps[1]!.name, chain: { ...trimmed(link, 0), index: 1 } };
+    await launch(app, groupMembers(first.calls, stepId(link, 0), callback));
+    if (options.timeout !== undefined) return (await app.wait(id, options.timeout)) as TaskRecord<readonly unknown[], T>;
+    const last = steps[steps.length - 1]!;
+    const now = Date.now();
+    return messageToRecord(
+      { id, name: last.name, queue: last.queue ?? app.config.defaultQueue, args: [], priority: last.priority ?? app.config.defaultPriority, createdAt: now, maxDeliveries: 1 },
+      now,
+    ) as TaskRecord<readonly unknown[], T>;
+  }
+}
+
+function checkTimeout(options: WorkflowAddOptions): void {
+  if (options.timeout !== undefined && (typeof options.timeout !== 'number' || !Number.isFinite(options.timeout) || options.timeout < 0)) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `chain: timeout must be a finite number >= 0, got ${String(options.timeout)}`);
   }
 }
 
@@ -102,18 +130,17 @@ function specOf(handle: AnyHandle): StepSpec {
 
 /**
  * A chain: `first` runs with its arguments, then each later step with the previous step's result
- * as its only argument. The compiler rejects a step that cannot take the previous result. A later
- * step may be a `group([...])`: its members run in parallel with their own args once the previous
- * step succeeded, and the step after it gets the list of their results.
+ * as its only argument. The compiler rejects a step that cannot take the previous result. A step
+ * may be a `group([...])` (the first one too): its members run in parallel with their own args
+ * once the previous step succeeded, and the step after it gets the list of their results.
  */
-export function chain<A extends unknown[], T, const Steps extends readonly AnyHandle[]>(
-  first: TaskCall<A, T>,
-  ...steps: Steps & ChainSteps<T, Steps>
-): Chain<ChainResult<T, Steps>> {
-  if (!(first instanceof TaskCall)) {
-    throw new QTasksError(ErrorCodes.INVALID_ARGS, 'chain: the first step must be a call built with handle.with(args), e.g. chain(resize.with([url]), zip)');
+export function chain<A extends unknown[], T, const Steps extends readonly AnyHandle[]>(first: TaskCall<A, T>, ...steps: Steps & ChainSteps<T, Steps>): Chain<ChainResult<T, Steps>>;
+export function chain<Rs extends unknown[], const Steps extends readonly AnyHandle[]>(first: Group<Rs>, ...steps: Steps & ChainSteps<Rs, Steps>): Chain<ChainResult<Rs, Steps>>;
+export function chain(first: TaskCall<unknown[], unknown> | Group<unknown[]>, ...steps: readonly AnyHandle[]): Chain<unknown> {
+  if (!(first instanceof TaskCall) && !(first instanceof Group)) {
+    throw new QTasksError(ErrorCodes.INVALID_ARGS, 'chain: the first step must be a call built with handle.with(args) or a group([...]), e.g. chain(resize.with([url]), zip)');
   }
-  if (steps.length > 0 && (first.options.id !== undefined || first.options.dedup !== undefined)) {
+  if (first instanceof TaskCall && steps.length > 0 && (first.options.id !== undefined || first.options.dedup !== undefined)) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, 'chain: the first call sets id or dedup; a workflow names its steps itself');
   }
   steps.forEach((s: unknown, i) => {
@@ -123,5 +150,5 @@ export function chain<A extends unknown[], T, const Steps extends readonly AnyHa
       throw new QTasksError(ErrorCodes.INVALID_ARGS, `chain: step ${i + 2} is not a task handle`);
     }
   });
-  return new Chain(first as unknown as TaskCall<unknown[], unknown>, steps);
+  return new Chain(first, steps);
 }

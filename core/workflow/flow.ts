@@ -9,6 +9,7 @@ import type { QueueTasks } from '../app.js';
 import { ErrorCodes, QTasksError } from '../errors.js';
 import type { TaskRecord } from '../record.js';
 import type { TaskOptions } from '../task.js';
+import { launch, placed } from './launch.js';
 import { WORKFLOW_META, memberId, type ChildPolicy, type GroupLink } from './link.js';
 
 /** One node of a flow: a task handle, its arguments, and the children that run before it. */
@@ -28,12 +29,10 @@ export async function submitFlow(app: QueueTasks, root: FlowNode, options: { tim
   const id = randomUUID();
   const leaves: Array<{ node: FlowNode; id: string; link?: GroupLink }> = [];
   collect(root, id, undefined, leaves);
-  await Promise.all(
-    leaves.map((l) => {
-      const o = l.node.task.options;
-      const meta = l.link !== undefined ? { [WORKFLOW_META]: l.link } : undefined;
-      return app.addTask(l.node.task.name, l.node.args ?? [], { id: l.id, queue: o.queue, priority: o.priority, delay: o.delay, ...(meta !== undefined ? { meta } : {}) });
-    }),
+  // One message: the first leaf carries the others (launch.ts), so a producer dying here sends all or none.
+  await launch(
+    app,
+    leaves.map((l) => ({ name: l.node.task.name, args: l.node.args ?? [], options: { id: l.id, meta: l.link !== undefined ? { [WORKFLOW_META]: l.link } : {}, ...placed(l.node.task.options) } })),
   );
   if (options.timeout !== undefined) return app.wait(id, options.timeout);
   const now = Date.now();

@@ -1,7 +1,8 @@
 /**
  * `group([calls])` runs calls in parallel, its result the list of their results in order;
  * `chord(group, callback)` runs `callback` once with that list, after every member ended. Both
- * are run by the workers (join.ts): the submitting process may exit once `addTask` resolved.
+ * are run by the workers (join.ts): the submitting process may exit once `addTask` resolved. The
+ * members are sent as one message (launch.ts): a producer that dies while submitting sends all or none.
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCodes, QTasksError } from '../errors.js';
@@ -9,7 +10,8 @@ import { messageToRecord, type TaskRecord } from '../record.js';
 import type { AddTaskOptions, TaskHandle, TaskOptions, TaskResult } from '../task.js';
 import { TaskCall } from './call.js';
 import type { WorkflowAddOptions } from './chain.js';
-import { WORKFLOW_META, memberId, type GroupLink, type StepSpec } from './link.js';
+import { launch, memberOf, type MemberSend } from './launch.js';
+import { WORKFLOW_META, memberId, type FlowParent, type GroupLink, type StepSpec } from './link.js';
 
 /** What a group member is: a call built with `handle.with`. */
 export interface MemberCall {
@@ -55,14 +57,7 @@ export class Chord<T> {
 async function submit(calls: readonly TaskCall<unknown[], unknown>[], callback: StepSpec | undefined, options: WorkflowAddOptions): Promise<TaskRecord> {
   const app = calls[0]!.handle.app;
   const id = randomUUID();
-  const size = calls.length;
-  await Promise.all(
-    calls.map((call, index) => {
-      const link: GroupLink = { kind: 'group', id, index, size, ...(callback !== undefined ? { callback } : {}) };
-      const meta = { ...call.options.meta, [WORKFLOW_META]: link };
-      return call.handle.addTask(call.args, { ...call.options, id: memberId(link, index), meta, timeout: undefined, onProgress: undefined });
-    }),
-  );
+  await launch(app, groupMembers(calls, id, callback));
   if (options.timeout !== undefined) return app.wait(id, options.timeout);
   const now = Date.now();
   const name = callback?.name ?? 'group';
@@ -70,6 +65,15 @@ async function submit(calls: readonly TaskCall<unknown[], unknown>[], callback: 
     { id, name, queue: callback?.queue ?? app.config.defaultQueue, args: [], priority: callback?.priority ?? app.config.defaultPriority, createdAt: now, maxDeliveries: 1 },
     now,
   );
+}
+
+/** The members of group `id` (ids `<id>.m<j>`), each carrying its place and the group's callback. */
+export function groupMembers(calls: readonly TaskCall<unknown[], unknown>[], id: string, callback: (StepSpec & Pick<FlowParent, 'chain'>) | undefined): MemberSend[] {
+  const size = calls.length;
+  return calls.map((call, index) => {
+    const link: GroupLink = { kind: 'group', id, index, size, ...(callback !== undefined ? { callback } : {}) };
+    return memberOf(call, memberId(link, index), { [WORKFLOW_META]: link });
+  });
 }
 
 /** Runs `calls` in parallel; the workflow's result is the list of their results, in order. */

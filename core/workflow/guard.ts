@@ -11,7 +11,8 @@ import type { QueueTasks } from '../app.js';
 import type { EnqueueParts } from '../enqueue.js';
 import type { LoggerLike } from '../logger.js';
 import type { TaskContext } from '../task.js';
-import { TaskStatus, type TaskRecord } from '../record.js';
+import { TaskStatus, type TaskMessage, type TaskRecord } from '../record.js';
+import { carried, expand } from './launch.js';
 import { WORKFLOW_META, rootOf } from './link.js';
 
 /** The meta of the record cancelWorkflow writes under the workflow's id. */
@@ -28,14 +29,20 @@ const CHAIN_STEP = /^[^.]+\.[1-9]\d*(?:\.|$)/;
 /**
  * Before the handler of a step that a worker enqueued (a chain's later step, a group member inside
  * a chain, a flow parent): if its workflow was cancelled, it ends \`cancel\` without running. The
- * executor calls it only for ids with a '.' (every step id has one), so other tasks pay one
- * \`includes\`; the storage read only for those steps.
+ * first member of a group sent by a producer carries the others: they are sent here, unless the
+ * workflow was cancelled (launch.ts). The executor calls it only for ids with a '.' (every step id
+ * has one), so other tasks pay one \`includes\`; the storage read only for those steps.
  */
-export function guardStep(app: QueueTasks, ctx: TaskContext): Promise<void> | undefined {
-  if (!(CHAIN_STEP.test(ctx.id) || ctx.childResults().length > 0)) return undefined;
+export function guardStep(app: QueueTasks, ctx: TaskContext, message?: TaskMessage): Promise<void> | undefined {
+  const members = carried(message?.meta);
+  if (!(members !== undefined || CHAIN_STEP.test(ctx.id) || ctx.childResults().length > 0)) return undefined;
   return (async () => {
     const record = await app.get(rootOf(ctx.id));
     if (cancelledByWorkflow(record)) ctx.cancel(record.reason ?? 'workflow cancelled');
+    if (members === undefined || record !== undefined) return;
+    await expand(app, ctx.id, members, ctx.logger);
+    // Cancelled while they were sent: cancel them too (the cancel takes the id, then reads the steps).
+    await recheck(app, { storage: app.storage }, rootOf(ctx.id), members.map((m) => m.options.id), ctx.logger);
   })();
 }
 

@@ -1,10 +1,15 @@
 /**
- * The kernel's half of running a group or chord: a member that ended stores its outcome, then
- * reads its siblings' records; the member that finds them all final moves the workflow on (the
- * chord's callback enqueued under the workflow's id, or the group's record written). Each member
- * stores before it reads, so of two members ending together at least one sees both final; both
- * may, and the callback's id makes the second enqueue a no-op. Done before the member is acked: a
- * worker killed in between leaves the member to be redelivered, and it joins again.
+ * The kernel's half of running a group, a chord or a flow parent: a member that ended is counted,
+ * and the member whose count completes the group moves the workflow on (the chord's callback
+ * enqueued under the workflow's id, the next chain step, the flow parent, or the group's record
+ * written). With a storage that has `join` (memory, Redis; RabbitMQ uses the Redis storage) this
+ * happens before the worker stores the member's outcome (`advance`, advance.ts): the member is
+ * counted in one atomic step that also stores its record, except for the member that completes
+ * the group, whose record the worker stores only after it moved the workflow on. So a worker killed
+ * in between leaves that member unsettled and not final: its redelivery runs and joins again (a
+ * set of members, not a counter: counted once) and moves the workflow on again, under the same
+ * ids. Without `join` (a custom storage) the member, once stored, scans its siblings' records
+ * (join-scan.ts): `join` below, which the worker calls after the store.
  */
 import type { QueueTasks } from '../app.js';
 import { enqueue, type EnqueueParts } from '../enqueue.js';
@@ -12,17 +17,20 @@ import type { LoggerLike } from '../logger.js';
 import { TaskStatus, isFinal, recordOf, type TaskMessage, type TaskRecord } from '../record.js';
 import { sendStep } from './advance.js';
 import { ended, recheck } from './guard.js';
-import { CHILDREN_META, WORKFLOW_META, groupLinkOf, memberId, rootOf, stepId, type ChildResult, type GroupLink } from './link.js';
+import { scan } from './join-scan.js';
+import { CHILDREN_META, WORKFLOW_META, groupLinkOf, memberId, rootOf, type ChildResult, type GroupLink } from './link.js';
 
+/** After the worker stored the member's outcome: the fallback scan, for a storage without `join`. */
 export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
+  if (parts.storage.join === undefined) await joinGroup(app, parts, message, record, log);
+}
+
+/** Counts the member (join, or the scan) and, if it completes its group, moves the workflow on. */
+export async function joinGroup(app: QueueTasks, parts: EnqueueParts, message: TaskMessage, record: TaskRecord, log: LoggerLike): Promise<void> {
   const link = groupLinkOf(message.meta);
   if (link === undefined || !isFinal(record.status)) return;
-  const ttlMs = app.config.resultTtlMs;
-  // A broker that keeps records writes them at the ack: store first, or no sibling could see it.
-  if (parts.fused) await parts.storage.save(record, { ttlMs });
-  const found = await scan(app, parts, link, record);
-  if (found === undefined) return;
-  const members = Array.from({ length: link.size }, (_, j) => found.get(j)!);
+  const members = parts.storage.join !== undefined ? await counted(app, parts, link, record) : await scanned(app, parts, link, record);
+  if (members === undefined) return;
   const results = members.map((r) => r.returning ?? null);
   const failed = members.find((r) => r.status !== TaskStatus.SUCCESS); // the first failed member, by index
   // Cancelled as a whole, or already moved on by a sibling that joined too: nothing to do.
@@ -37,81 +45,41 @@ export async function join(app: QueueTasks, parts: EnqueueParts, message: TaskMe
     return;
   }
   const now = Date.now();
-  await parts.storage.save(recordOf(workflowMessage(app, link, message), TaskStatus.SUCCESS, 0, now, { finishedAt: now, returning: results }), { ttlMs });
+  await parts.storage.save(recordOf(workflowMessage(app, link, message), TaskStatus.SUCCESS, 0, now, { finishedAt: now, returning: results }), { ttlMs: app.config.resultTtlMs });
 }
-
 
 /**
- * Reads the siblings; undefined when one is still running (it will join) or when a sibling of this
- * process already found them all final (it joins). Downward from where this process's last scan of
- * the group found a member still running (at first: the last member), wrapping, in chunks read in
- * parallel (1, 2, 4 ... 256). Members run roughly in order, so the last ones and the last one
- * found running are the likeliest still running: most members stop at the first read, and a scan
- * does not re-read what earlier scans passed. Any order is correct (store, then read). Nothing is
- * sized by the group before the scan ends: most members stop at their first read.
+ * Storage.join: the members' records in order once this member's count completed the group, else
+ * undefined. A member read back not final was redelivered after it joined and runs again: it will
+ * join again (and see the full count), so this one stops. A record gone (expired: a result TTL
+ * shorter than the group took) fails the group rather than leave it waiting forever.
  */
-async function scan(app: QueueTasks, parts: EnqueueParts, link: GroupLink, record: TaskRecord): Promise<Map<number, TaskRecord> | undefined> {
-  const found = new Map<number, TaskRecord>([[link.index, record]]);
-  const hints = hintsOf(app, HINTS);
-  const scans = hintsOf(app, SCANS);
-  const start = Math.min(hints.get(link.id) ?? link.size - 1, link.size - 1);
-  const chain = link.callback?.chain;
-  const next = chain !== undefined ? stepId(chain, chain.index) : link.id;
-  // The k-th member to read (computed, not listed).
-  const sibling = (k: number): number => (start - k + link.size) % link.size;
-  let mine: ((all: boolean) => void) | undefined;
-  let all = false;
-  try {
-    for (let at = 0, chunk = 1; at < link.size; at += chunk, chunk = Math.min(chunk * 2, 256)) {
-      if (at > 0 && mine === undefined) {
-        // Members ending together at the end would each read the whole group: in one process, one
-        // does, and the others wait for it; if it stops at a member still running, they go on.
-        const other = scans.get(link.id);
-        if (other !== undefined && (await other)) return undefined;
-        if (other === undefined) scans.set(link.id, new Promise<boolean>((resolve) => (mine = resolve)));
-      }
-      const ids: number[] = [];
-      for (let k = at; k < Math.min(link.size, at + chunk); k++) if (sibling(k) !== link.index && !found.has(sibling(k))) ids.push(sibling(k));
-      // From the second chunk on, also whether a sibling (of any process) joined meanwhile: what it
-      // enqueued or wrote exists.
-      const [joined, ...read] = await Promise.all([at > 0 ? parts.storage.get(next) : undefined, ...ids.map((j) => parts.storage.get(memberId(link, j)))]);
-      if (joined !== undefined) return undefined;
-      for (let k = 0; k < ids.length; k++) {
-        const r = read[k];
-        if (r === undefined || !isFinal(r.status)) {
-          remember(hints, link.id, ids[k]!);
-          return undefined; // a sibling still runs: it will join
-        }
-        found.set(ids[k]!, r);
-      }
+async function counted(app: QueueTasks, parts: EnqueueParts, link: GroupLink, record: TaskRecord): Promise<TaskRecord[] | undefined> {
+  const storage = parts.storage;
+  const count = await storage.join!({ group: link.id, member: link.index, size: link.size, record, ttlMs: app.config.resultTtlMs });
+  if (count < link.size) return undefined;
+  const ids = Array.from({ length: link.size }, (_, j) => memberId(link, j));
+  const read = storage.getMany !== undefined ? await storage.getMany(ids) : await Promise.all(ids.map((id) => storage.get(id)));
+  const members: TaskRecord[] = [];
+  for (let j = 0; j < link.size; j++) {
+    const r = j === link.index ? record : read[j];
+    if (r === undefined) {
+      const now = Date.now();
+      const gone = { id: ids[j]!, name: 'unknown', queue: record.queue, args: [], priority: record.priority, createdAt: now, maxDeliveries: 1 };
+      members.push(recordOf(gone, TaskStatus.ERROR, 0, now, { finishedAt: now, error: { name: 'QTasksError', message: 'its record expired before the group ended (resultTtlMs)' } }));
+      continue;
     }
-    all = true;
-    hints.delete(link.id);
-    return found;
-  } finally {
-    if (mine !== undefined) {
-      scans.delete(link.id);
-      mine(all);
-    }
+    if (!isFinal(r.status)) return undefined;
+    members.push(r);
   }
+  return members;
 }
 
-/** Per app: the group member each group's last scan found still running (a hint only: any order is correct). */
-const HINTS = new WeakMap<QueueTasks, Map<string, number>>();
-/** Per app: the scan of a group in progress that found every member read so far final (resolves true if it found all). */
-const SCANS = new WeakMap<QueueTasks, Map<string, Promise<boolean>>>();
-const MAX_HINTS = 1_000;
-
-function hintsOf<V>(app: QueueTasks, per: WeakMap<QueueTasks, Map<string, V>>): Map<string, V> {
-  let map = per.get(app);
-  if (map === undefined) per.set(app, (map = new Map()));
-  return map;
-}
-
-function remember(hints: Map<string, number>, group: string, index: number): void {
-  hints.delete(group); // re-inserted last: the oldest hints go first
-  hints.set(group, index);
-  if (hints.size > MAX_HINTS) hints.delete(hints.keys().next().value!);
+/** The fallback: store (a broker that keeps records writes them at the ack), then scan the siblings. */
+async function scanned(app: QueueTasks, parts: EnqueueParts, link: GroupLink, record: TaskRecord): Promise<TaskRecord[] | undefined> {
+  if (parts.fused) await parts.storage.save(record, { ttlMs: app.config.resultTtlMs });
+  const found = await scan(app, parts, link, record);
+  return found === undefined ? undefined : Array.from({ length: link.size }, (_, j) => found.get(j)!);
 }
 
 function workflowMessage(app: QueueTasks, link: GroupLink, message: TaskMessage): TaskMessage {
@@ -155,5 +123,5 @@ async function fail(app: QueueTasks, parts: EnqueueParts, link: GroupLink, messa
   await parts.storage.save(failed, { ttlMs: app.config.resultTtlMs });
   log.warn({ workflow: link.id, taskId: member.id }, 'workflow: a member failed; its workflow (or flow parent) fails');
   // A flow parent failed without running: its own parent counts it as a child that ended.
-  if (parentLink !== undefined) await join(app, { ...parts, fused: false }, own, failed, log);
+  if (parentLink !== undefined) await joinGroup(app, { ...parts, fused: false }, own, failed, log);
 }

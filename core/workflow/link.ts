@@ -42,6 +42,15 @@ export function stepId(link: ChainLink, index: number): string {
   return index === link.steps.length - 1 ? link.id : `${link.id}.${index}`;
 }
 
+/**
+ * The chain as a group's members carry it (their callback's continuation): the member lists of
+ * the groups up to step `upTo` emptied. They were sent already, and each member carrying every
+ * member's call would make a group's messages grow with the square of its size.
+ */
+export function trimmed(link: ChainLink, upTo: number): ChainLink {
+  return { ...link, steps: link.steps.map((s, i) => (i <= upTo && s.group !== undefined ? { ...s, group: [] } : s)) };
+}
+
 /** A chain's first step (of two or more): where app.workflow(id) finds the chain's steps. */
 export function firstStepId(workflowId: string): string {
   return `${workflowId}.0`;

@@ -54,7 +54,8 @@ type Get = (id: string) => Promise<TaskRecord | undefined>;
 export async function workflowView(app: QueueTasks, id: string): Promise<WorkflowView | undefined> {
   const get: Get = (x) => app.get(x);
   const own = await get(id);
-  const chain = linkOf((await get(firstStepId(id)))?.meta) ?? linkOf(own?.meta);
+  // A chain whose first step is a group has no step 0 record: its members carry the chain.
+  const chain = linkOf((await get(firstStepId(id)))?.meta) ?? linkOf(own?.meta) ?? groupLinkOf((await get(memberId({ id: firstStepId(id) }, 0)))?.meta)?.callback?.chain;
   const ended = own !== undefined && isFinal(own.status);
   let kind: WorkflowKind;
   let steps: WorkflowStep[];
@@ -83,8 +84,12 @@ async function chainSteps(get: Get, link: ChainLink, ended: boolean): Promise<Wo
       const id = stepId(link, i);
       const record = await get(id);
       if (spec.group === undefined) return stepOf(id, spec.name, record, ended);
-      const members = await many(get, spec.group.map((_, j) => memberId({ id }, j)));
-      const children = spec.group.map((m, j) => stepOf(memberId({ id }, j), m.name, members[j], ended));
+      // A group whose member list the continuation left out (link.ts trimmed): from its members' own links.
+      const below = spec.group.length === 0 ? await childLink(get, id, 0) : undefined;
+      const children =
+        below !== undefined
+          ? await groupSteps(get, id, below, ended, false, 0)
+          : await many(get, spec.group.map((_, j) => memberId({ id }, j))).then((members) => spec.group!.map((m, j) => stepOf(memberId({ id }, j), m.name, members[j], ended)));
       return stepOf(id, GROUP_NAME, record ?? derived(children), ended, children);
     }),
   );

@@ -10,6 +10,7 @@ import { Waiters } from '../../core/waiters.js';
 import { DedupKeys } from './dedup.js';
 import { MemoryLimiter } from './limiter.js';
 import { Heap } from './heap.js';
+import { JoinSets } from './storage-join.js';
 import { LiveTasks, RecordIndex, type LiveTask } from './index-state.js';
 
 interface Ready {
@@ -65,6 +66,8 @@ export class MemoryBackend {
   readonly dedup = new DedupKeys();
   /** Rate limits and global concurrency of the apps on this backend (limiter.ts). */
   readonly limiter = new MemoryLimiter();
+  /** Per workflow group, the members that ended (Storage.join, storage-join.ts). */
+  readonly joins = new JoinSets();
   /** Cross-app listeners of this backend: events, and cancel requests for running tasks. */
   readonly eventListeners = new Set<(event: TaskEvent) => void>();
   readonly cancelListeners = new Set<(id: string, reason: string) => void>();

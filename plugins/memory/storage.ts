@@ -1,5 +1,5 @@
 /** Memory storage and global config over a MemoryBackend. */
-import type { ComponentContext, GlobalConfig, GlobalSets, Limiter, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
+import type { ComponentContext, GlobalConfig, GlobalSets, GroupJoin, Limiter, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
 import { isFinal } from '../../core/record.js';
 import type { TaskRecord } from '../../core/record.js';
 import type { MemoryBackend } from './backend.js';
@@ -38,6 +38,20 @@ export class MemoryStorage implements Storage {
 
   async get(id: string): Promise<TaskRecord | undefined> {
     return this.#backend.getRecord(id);
+  }
+
+  async getMany(ids: readonly string[]): Promise<Array<TaskRecord | undefined>> {
+    return ids.map((id) => this.#backend.getRecord(id));
+  }
+
+  /** In process: the fence, the count and the write in one synchronous step (atomic). */
+  async join(entry: GroupJoin): Promise<number> {
+    const { record } = entry;
+    if ((this.#backend.getRecord(record.id)?.attempts ?? 0) > record.attempts) return 0;
+    const count = this.#backend.joins.add(entry.group, entry.member, entry.ttlMs);
+    // The join that completes the group leaves the record to its caller (Storage.join).
+    if (count < entry.size) this.#write(record, entry.ttlMs);
+    return count;
   }
 
   /** Takes the id (and dedup key) in this storage for a broker that does not keep records. */

@@ -16,6 +16,7 @@ import { LIMIT, SLOT } from './limiter-lua.js';
 import { ALIVE, HEARTBEAT, LEAVE, WORKERS } from './registry-lua.js';
 import { CANCEL, CLEAN, COUNTS, LIST, PAUSE, PROGRESS, PROMOTE, PURGE, REMOVE, RETRY } from './control-lua.js';
 import { LIST_NEW, LIST_RUNNING } from './control-list-lua.js';
+import { GET_MANY, JOIN } from './join-lua.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -56,6 +57,8 @@ const SOURCES = {
   qtasksProgress: PROGRESS,
   qtasksLeave: LEAVE,
   qtasksWorkers: WORKERS,
+  qtasksJoin: JOIN,
+  qtasksGetMany: GET_MANY,
 } as const;
 
 export type ScriptName = keyof typeof SOURCES;

@@ -4,12 +4,15 @@
  * when the task's id is in the app's `waiting` set; waiters subscribe before they look, so none
  * is missed.
  */
-import type { ComponentContext, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage } from '../../core/contracts.js';
+import type { ComponentContext, GroupJoin, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { Waiters } from '../../core/waiters.js';
 import { driverError, wholeMs, type RedisClient, type RedisConnection } from './connection.js';
 import { RedisStorageIndex } from './storage-index.js';
+
+/** Ids per GET_MANY script call. */
+const GET_MANY_CHUNK = 500;
 
 export class RedisStorage implements Storage {
   readonly name = 'redis';
@@ -80,6 +83,29 @@ export class RedisStorage implements Storage {
     const conn = this.#ready();
     const reply = await conn.run('qtasksGet', conn.keys.record(id), conn.keys.base, id);
     return decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
+  }
+
+  /** GET of many ids, in scripts of GET_MANY_CHUNK ids (join-lua.ts): one round trip per chunk, none holding Redis long. */
+  async getMany(ids: readonly string[]): Promise<Array<TaskRecord | undefined>> {
+    const conn = this.#ready();
+    const chunks: Array<Promise<unknown>> = [];
+    for (let at = 0; at < ids.length; at += GET_MANY_CHUNK) chunks.push(conn.runArgs('qtasksGetMany', [conn.keys.base, conn.keys.base, ...ids.slice(at, at + GET_MANY_CHUNK)]));
+    const replies = (await Promise.all(chunks)) as Array<Array<string | null>>;
+    const out: Array<TaskRecord | undefined> = [];
+    replies.forEach((reply, c) => {
+      for (let k = 0; k * 4 < reply.length; k++) out.push(decodeRecord(ids[c * GET_MANY_CHUNK + k]!, reply.slice(k * 4, k * 4 + 4), this.#leaseMs));
+    });
+    return out;
+  }
+
+  /** The member counted, and below the group's size its record stored, in one script (JOIN in join-lua.ts). */
+  async join(entry: GroupJoin): Promise<number> {
+    const keys = this.#ready().keys;
+    const { record } = entry;
+    const ttl = wholeMs(entry.ttlMs);
+    const index = this.index === undefined ? [''] : ['1', ...this.#indexArgs(record)];
+    const args = [keys.record(record.id), keys.base, `${record.attempts}|${JSON.stringify(record)}`, record.attempts, ttl, record.id, entry.group, entry.member, entry.size, ...index];
+    return (await this.#conn.runArgs('qtasksJoin', args)) as number;
   }
 
   /** The subscription is live, so a wait begun now hears even a task that finishes at once. */

@@ -8,6 +8,7 @@ import type { ComponentContext, Storage } from '../../core/contracts.js';
 import { Logger } from '../../core/logger.js';
 import { TaskStatus, type TaskRecord } from '../../core/record.js';
 import { guide, sleep, uniqueName, waitUntil } from './helpers.js';
+import { storageJoinTests } from './storage-join.contract.js';
 
 export interface StorageTarget {
   readonly name: string;
@@ -184,6 +185,9 @@ export function storageConformance(target: StorageTarget): void {
         expect((await writer.get('m-new'))?.status).toBe(TaskStatus.NEW);
       });
     }
+
+    // join and getMany are optional: workflows fall back to reading the siblings' records.
+    storageJoinTests(target.create(uniqueName('probe')), make);
 
     it('keeps apps apart: the same id in two apps is two records', async () => {
       const a = await make();

@@ -2,6 +2,7 @@
 // a failed member failing the workflow; on memory, Redis, and RabbitMQ with Redis storage.
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, QTasksError, QueueTasks, chord, group } from '../../core/index.js';
+import { z } from 'zod';
 import { workflowApps } from './brokers.js';
 
 const { brokers, makeApp } = workflowApps(8);
@@ -54,6 +55,21 @@ describe.each(brokers.setups)('group and chord on $name', (setup) => {
     expect(done.error?.message).toMatch(/group member .*\.m1 \(task "check"\) ended in error: two is bad/);
     expect(calls).toBe(0);
   });
+
+  it('a member whose args its task refuses fails the submit, naming it, and nothing is sent', async () => {
+    const app = makeApp(brokers.appName('bad-args'), setup);
+    let runs = 0;
+    const sq = app.task({ name: 'sq', args: z.tuple([z.number().int()]) }, (n) => {
+      runs++;
+      return n * n;
+    });
+    await app.start();
+    const members = [sq.with([1]), sq.with([2]), sq.with([2.5]), sq.with([4])];
+    const err = await group(members).addTask().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: ErrorCodes.INVALID_ARGS, message: expect.stringMatching(/workflow member 3 \(task "sq"\).*nothing was sent/) });
+    await new Promise((r) => setTimeout(r, 300)); // a member sent would have run by now
+    expect(runs).toBe(0);
+  });
 });
 
 describe('group bad input', () => {
@@ -68,4 +84,5 @@ describe('group bad input', () => {
     // @ts-expect-error the callback is a handle
     expect(() => chord(group([t.with([1])]), list.with([[1]]))).toThrow(/callback must be a task handle/);
   });
+
 });

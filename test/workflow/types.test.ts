@@ -67,5 +67,13 @@ function chainsWithGroups(): void {
   chain(prepare.with([1]), g, label);
   // @ts-expect-error a group member must be a call, not a handle
   group([resize]);
+  // A group first: the next step takes its list of results.
+  expectTypeOf(chain(g, zip).addTask()).resolves.toEqualTypeOf<TaskRecord<readonly unknown[], number>>();
+  expectTypeOf(chain(g, zip, prepare).addTask()).resolves.toEqualTypeOf<TaskRecord<readonly unknown[], number>>();
+  expectTypeOf(chain(g).addTask()).resolves.toEqualTypeOf<Awaited<ReturnType<typeof g.addTask>>>();
+  // @ts-expect-error label takes a string, the first group yields a list
+  chain(g, label);
+  // @ts-expect-error the step after zip takes a string; zip returns a number
+  chain(g, zip, label);
 }
 expectTypeOf(chainsWithGroups).toBeFunction();
