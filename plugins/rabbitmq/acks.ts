@@ -44,7 +44,7 @@ export class AckBatcher {
     // A burst is settled and nothing else runs: waiting for the end of the turn gains no batching,
     // only delay (the server holds the next deliveries until it sees these acks). A lone ack still
     // waits for the turn's end: I/O already read (a producer in this process) goes first.
-    if (this.#open === 0 && this.#pending > 1) {
+    if (this.#open === 0) {
       this.#flush();
       return;
     }

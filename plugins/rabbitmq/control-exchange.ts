@@ -24,6 +24,9 @@ interface Listener {
   current?: { ch: Channel; tag: string };
 }
 
+/** A run of events sharing a routing key is split past this many (a message stays small). */
+const MAX_EVENTS_PER_MESSAGE = 256;
+
 export class ControlExchange {
   readonly control: string;
   readonly events: string;
@@ -33,6 +36,9 @@ export class ControlExchange {
   #ch: { gen: number; ch: Channel } | undefined;
   #opening: Promise<Channel> | undefined;
   #log: LoggerLike | undefined;
+  /** Events sent this turn, in order, waiting for the end of the tick (sendEvent). */
+  #events: Array<[key: string, body: unknown]> = [];
+  #eventsScheduled = false;
   #started = false;
   #stopped = false;
 
@@ -132,6 +138,37 @@ export class ControlExchange {
     this.publish(exchange, routingKey, body).catch((err: unknown) => this.#log?.debug({ err: messageOf(err) }, 'rabbitmq control message not sent'));
   }
 
+  /**
+   * A task event, on the events exchange. Events of one tick leave together at its end: a run of
+   * consecutive events with the same routing key is one message whose body is their JSON array
+   * (a lone event stays a plain object). A burst of deliveries or enqueues then costs a few
+   * publishes instead of one to three per task, which was a fifth of a worker's Node CPU per 10 KB
+   * task, paid even when nobody listens. The order of one process's events is kept.
+   */
+  sendEvent(routingKey: string, body: unknown): void {
+    this.#events.push([routingKey, body]);
+    if (!this.#eventsScheduled) {
+      this.#eventsScheduled = true;
+      // nextTick, not setImmediate: the events reach amqplib before its writer's next immediate,
+      // so they share the socket write of the turn's acks and publishes instead of adding one.
+      process.nextTick(this.#flushEvents);
+    }
+  }
+
+  readonly #flushEvents = (): void => {
+    this.#eventsScheduled = false;
+    const events = this.#events;
+    if (events.length === 0) return;
+    this.#events = [];
+    for (let i = 0; i < events.length; ) {
+      const key = events[i]![0];
+      let j = i + 1;
+      while (j < events.length && j - i < MAX_EVENTS_PER_MESSAGE && events[j]![0] === key) j++;
+      this.send(this.events, key, j - i === 1 ? events[i]![1] : events.slice(i, j).map((e) => e[1]));
+      i = j;
+    }
+  };
+
   /** Calls `handler` for every message sent to `exchange` (matching `key`) from now on. */
   async listen(exchange: string, key: string, handler: (body: unknown, routingKey: string) => void): Promise<() => Promise<void>> {
     if (!this.#started) throw new QTasksError(ErrorCodes.NOT_STARTED, 'rabbitmq: the control plane is used before the broker started');
@@ -170,6 +207,8 @@ export class ControlExchange {
   }
 
   async stop(): Promise<void> {
+    // Events of this tick go out before the channel closes.
+    this.#flushEvents();
     this.#stopped = true;
     this.#session.removeSetup(this.#onLink);
     this.#listeners.clear();
