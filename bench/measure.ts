@@ -74,6 +74,8 @@ export async function benchOnce(args: RunShape): Promise<Record<string, unknown>
     if (++done === args.jobs) finish();
   });
   t0 = performance.now();
+  // Connected: the clock of a peer that connects before timing (raw amqplib) starts here.
+  if (target.clockAfterConnect === true) worker.hooks.lifecycle.start.tap('bench', () => void (t0 = performance.now()));
   await worker.start();
   await finished;
   const processMs = performance.now() - t0;
