@@ -37,7 +37,7 @@ export class ControlExchange {
   #opening: Promise<Channel> | undefined;
   #log: LoggerLike | undefined;
   /** Events sent this turn, in order, waiting for the end of the tick (sendEvent). */
-  #events: Array<[key: string, body: unknown]> = [];
+  #events: Array<[type: string, queue: string, body: unknown]> = [];
   #eventsScheduled = false;
   #started = false;
   #stopped = false;
@@ -139,20 +139,23 @@ export class ControlExchange {
   }
 
   /**
-   * A task event, on the events exchange. Events of one tick leave together at its end: a run of
-   * consecutive events with the same routing key is one message whose body is their JSON array
-   * (a lone event stays a plain object). A burst of deliveries or enqueues then costs a few
-   * publishes instead of one to three per task, which was a fifth of a worker's Node CPU per 10 KB
-   * task, paid even when nobody listens. The order of one process's events is kept.
+   * A task event, on the events exchange. The events of one tick leave together once the tick's
+   * synchronous work is done: a run of consecutive events of one queue is one message whose body
+   * is their JSON array (a lone event stays a plain object), with the routing key
+   * `${type}.${queue}` when they share a type and `mixed.${queue}` when not. A fast task's
+   * `active` and `completed`, or a burst of deliveries or enqueues, then cost one publish instead
+   * of one per event (each costs the client its encoding and RabbitMQ its routing, paid even
+   * when nobody listens). The order of one process's events is kept.
    */
-  sendEvent(routingKey: string, body: unknown): void {
-    this.#events.push([routingKey, body]);
-    if (!this.#eventsScheduled) {
-      this.#eventsScheduled = true;
-      // nextTick, not setImmediate: the events reach amqplib before its writer's next immediate,
-      // so they share the socket write of the turn's acks and publishes instead of adding one.
-      process.nextTick(this.#flushEvents);
-    }
+  sendEvent(type: string, queue: string, body: unknown): void {
+    this.#events.push([type, queue, body]);
+    if (this.#eventsScheduled) return;
+    this.#eventsScheduled = true;
+    // A microtask that schedules a tick: the tick runs once the microtasks queued meanwhile are
+    // done (the handler of a fast task, its settle, its ack), so its events join them. And the
+    // acks written in those microtasks reach amqplib's writer first: the server reads the ack,
+    // and sends the next delivery, before it routes the events.
+    queueMicrotask(() => process.nextTick(this.#flushEvents));
   }
 
   readonly #flushEvents = (): void => {
@@ -161,10 +164,12 @@ export class ControlExchange {
     if (events.length === 0) return;
     this.#events = [];
     for (let i = 0; i < events.length; ) {
-      const key = events[i]![0];
+      const [type, queue] = events[i]!;
+      let same = true;
       let j = i + 1;
-      while (j < events.length && j - i < MAX_EVENTS_PER_MESSAGE && events[j]![0] === key) j++;
-      this.send(this.events, key, j - i === 1 ? events[i]![1] : events.slice(i, j).map((e) => e[1]));
+      for (; j < events.length && j - i < MAX_EVENTS_PER_MESSAGE && events[j]![1] === queue; j++) same &&= events[j]![0] === type;
+      const key = `${same ? type : 'mixed'}.${queue}`;
+      this.send(this.events, key, j - i === 1 ? events[i]![2] : events.slice(i, j).map((e) => e[2]));
       i = j;
     }
   };

@@ -245,7 +245,7 @@ export class RabbitControl implements Control {
 
   emit(type: TaskEventType, message: Pick<TaskMessage, 'id' | 'name' | 'queue'>, attempt: number, extra?: { progress?: unknown; message?: string }): void {
     const event: TaskEvent = { type, id: message.id, name: message.name, queue: message.queue, attempt, at: Date.now(), ...extra };
-    this.#exchange.sendEvent(`${type}.${message.queue}`, event);
+    this.#exchange.sendEvent(type, message.queue, event);
   }
 
   // --- the Control contract ---
