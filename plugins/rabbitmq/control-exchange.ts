@@ -120,22 +120,37 @@ export class ControlExchange {
 
   /** Sends `body` (JSON) to `exchange`; resolves once handed to the connection. */
   async publish(exchange: string, routingKey: string, body: unknown): Promise<void> {
-    const { ch } = await this.#ready();
-    ch.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { contentType: 'application/json' });
+    await this.#publishBytes(exchange, routingKey, Buffer.from(JSON.stringify(body)));
   }
 
-  /** Same, for the hot path: never waits and never throws (an event is best effort). */
-  send(exchange: string, routingKey: string, body: unknown): void {
+  async #publishBytes(exchange: string, routingKey: string, bytes: Buffer): Promise<void> {
+    const { ch } = await this.#ready();
+    ch.publish(exchange, routingKey, bytes, { contentType: 'application/json' });
+  }
+
+  /**
+   * Same, for the hot path: never waits and never throws (an event is best effort). False when
+   * `body` is not JSON (nothing sent).
+   */
+  send(exchange: string, routingKey: string, body: unknown): boolean {
+    let bytes: Buffer;
+    try {
+      bytes = Buffer.from(JSON.stringify(body));
+    } catch (err) {
+      this.#log?.debug({ err: messageOf(err) }, 'rabbitmq control message not sent: not JSON');
+      return false;
+    }
     const current = this.#ch;
     if (current !== undefined && this.#session.link?.gen === current.gen) {
       try {
-        current.ch.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { contentType: 'application/json' });
-        return;
+        current.ch.publish(exchange, routingKey, bytes, { contentType: 'application/json' });
+        return true;
       } catch {
         // channel closing: fall through to the slow path
       }
     }
-    this.publish(exchange, routingKey, body).catch((err: unknown) => this.#log?.debug({ err: messageOf(err) }, 'rabbitmq control message not sent'));
+    this.#publishBytes(exchange, routingKey, bytes).catch((err: unknown) => this.#log?.debug({ err: messageOf(err) }, 'rabbitmq control message not sent'));
+    return true;
   }
 
   /**
@@ -169,7 +184,9 @@ export class ControlExchange {
       let j = i + 1;
       for (; j < events.length && j - i < MAX_EVENTS_PER_MESSAGE && events[j]![1] === queue; j++) same &&= events[j]![0] === type;
       const key = `${same ? type : 'mixed'}.${queue}`;
-      this.send(this.events, key, j - i === 1 ? events[i]![2] : events.slice(i, j).map((e) => e[2]));
+      const sent = this.send(this.events, key, j - i === 1 ? events[i]![2] : events.slice(i, j).map((e) => e[2]));
+      // One event that is not JSON (a progress value, say) must not take its neighbours with it.
+      if (!sent) for (let k = i; k < j && j - i > 1; k++) this.send(this.events, `${events[k]![0]}.${queue}`, events[k]![2]);
       i = j;
     }
   };
