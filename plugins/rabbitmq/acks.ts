@@ -1,8 +1,8 @@
 /**
  * Acks for one consumer channel, coalesced. A settled delivery is acked on the next turn of the
- * event loop, or at once when no other delivery of the channel is still running; when the oldest outstanding
- * deliveries are all settled, one `basic.ack` with `multiple` covers them (no-op tasks finish in
- * delivery order, so most of a burst becomes one frame instead of one per task). Deliveries
+ * event loop, or at once when no other delivery of the channel is still running; when the oldest
+ * outstanding deliveries are all settled, one `basic.ack` with `multiple` covers them (no-op
+ * tasks finish in delivery order, so most of a burst becomes one frame instead of one per task). Deliveries
  * settled out of order behind a still-running one are acked one by one in the same flush, so a
  * slow task never holds the others' prefetch slots.
  *

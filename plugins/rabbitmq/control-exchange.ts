@@ -24,7 +24,7 @@ interface Listener {
   current?: { ch: Channel; tag: string };
 }
 
-/** A run of events sharing a routing key is split past this many (a message stays small). */
+/** A run of one queue's events is split past this many (a message stays small). */
 const MAX_EVENTS_PER_MESSAGE = 256;
 
 export class ControlExchange {
@@ -36,7 +36,7 @@ export class ControlExchange {
   #ch: { gen: number; ch: Channel } | undefined;
   #opening: Promise<Channel> | undefined;
   #log: LoggerLike | undefined;
-  /** Events sent this turn, in order, waiting for the end of the tick (sendEvent). */
+  /** Events of this tick, in order, waiting for its end (sendEvent). */
   #events: Array<[type: string, queue: string, body: unknown]> = [];
   #eventsScheduled = false;
   #started = false;
