@@ -15,6 +15,11 @@ export interface BenchTarget {
   /** Removes what the run left on the server. */
   cleanup?(appName: string): Promise<void>;
   close?(): Promise<void>;
+  /**
+   * The process clock starts once the worker app is connected (its `lifecycle.start`), not at
+   * `start()`: the peer connects before its clock starts (raw amqplib), so ours does too.
+   */
+  clockAfterConnect?: boolean;
   /** Redis: the server's used_memory (INFO memory). */
   usedMemory?(): Promise<number>;
   /** Redis: the bytes of the app's keys (MEMORY USAGE of each, SAMPLES 0: exact). */
@@ -46,6 +51,7 @@ export const benchTargets: Record<string, () => Promise<BenchTarget>> = {
     const maxPriority = process.env.QTASKS_BENCH_RMQ_MAX_PRIORITY === undefined ? undefined : Number(process.env.QTASKS_BENCH_RMQ_MAX_PRIORITY);
     const made = new Map<string, Array<ReturnType<typeof rabbitmq>>>();
     return {
+      clockAfterConnect: true,
       plugins: (name) => {
         const plugin = rabbitmq({ url, prefix: 'qtasks-bench', ...(maxPriority !== undefined ? { maxPriority } : {}) });
         made.set(name, [...(made.get(name) ?? []), plugin]);

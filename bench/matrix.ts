@@ -130,14 +130,20 @@ export async function runMatrix(opts: MatrixOptions): Promise<Cell[]> {
     done({ cell: 'redis idle round trip', kind: 'latency', runs, ratios: { ...lowerIsBetter(runs, 'p50_ms'), ...lowerIsBetter(runs, 'p99_ms') } });
   }
 
-  // 5. RabbitMQ publish and consume at 10 KB vs raw amqplib.
+  // 5. RabbitMQ publish and consume at 10 KB vs raw amqplib. Each cell starts with one untimed
+  // qtasks run of its own shape: every new app and concurrency sends V8 back to compiling (and
+  // deoptimizing the calls into the previous app's closures) for its first ~1,000-2,000 tasks,
+  // at two to three times the warm CPU per task, and a c=1 cell of 500 tasks is all of that.
+  // A worker runs far longer. The raw script runs cold, in a fresh process (docs/benchmarks.md).
   for (const c of CONCURRENCIES) {
     if (!want(`rabbitmq 10KB c=${c}`)) continue;
     const jobs = opts.quick ? 10 : c === 1 ? 500 : 2_000;
     const payload = 10_240;
-    const peers = opts.peers ? [() => runPeerScript('amqp.mjs', peerArgs(jobs, c, ['--payload', String(payload)]))] : [];
+    const peers = opts.peers ? [() => runPeerScript('amqp.mjs', peerArgs(jobs, c, ['--payload', String(payload)]), true)] : [];
+    if (!opts.quick) await benchOnce(shape('rabbitmq', Math.max(jobs, 2_000), c, payload));
     const runs = await interleave(() => benchOnce(shape('rabbitmq', jobs, c, payload)), peers);
-    done({ cell: `rabbitmq 10KB c=${c}`, kind: 'throughput', runs, ratios: throughputRatios(runs) });
+    // CPU per task beside throughput: it moves far less with the shared machine's load.
+    done({ cell: `rabbitmq 10KB c=${c}`, kind: 'throughput', runs, ratios: { ...throughputRatios(runs), ...lowerIsBetter(runs, 'enqueue_cpu_us'), ...lowerIsBetter(runs, 'process_cpu_us') } });
   }
   return cells;
 }
@@ -148,7 +154,8 @@ const fmt = (v: number | null | undefined): string => (v === null || v === undef
 export function summaryTable(cells: readonly Cell[]): string {
   const rows = ['| cell | qtasks | peers | ratio to the better peer |', '| --- | --- | --- | --- |'];
   for (const cell of cells) {
-    const key = cell.kind === 'memory' ? ['key_bytes_per_task'] : cell.kind === 'latency' ? ['p50_ms', 'p99_ms'] : cell.kind === 'delayed' ? ['lateness_p50_ms', 'lateness_p99_ms', 'process_per_s'] : ['enqueue_per_s', 'process_per_s'];
+    const cpu = cell.cell.startsWith('rabbitmq') ? ['enqueue_cpu_us', 'process_cpu_us'] : [];
+    const key = cell.kind === 'memory' ? ['key_bytes_per_task'] : cell.kind === 'latency' ? ['p50_ms', 'p99_ms'] : cell.kind === 'delayed' ? ['lateness_p50_ms', 'lateness_p99_ms', 'process_per_s'] : ['enqueue_per_s', 'process_per_s', ...cpu];
     const show = (line: Line): string => key.map((k) => `${k.replace(/_per_s$|_per_task$/, '')} ${fmt(round(num(line, k), k.endsWith('_ms') ? 2 : 0))}`).join(', ');
     const ours = oursOf(cell.runs);
     const oursMean: Line = Object.fromEntries(key.map((k) => [k, mean(ours.map((o) => num(o, k)))]));

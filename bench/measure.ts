@@ -51,6 +51,7 @@ export async function benchOnce(args: RunShape): Promise<Record<string, unknown>
   // [index, enqueue time, blob?]: the peers' job data ({ i, at, blob? }).
   const blob = blobOf(args.payload);
   const options = args.delay > 0 ? { delay: args.delay } : {};
+  let cpu0 = process.cpuUsage();
   let t0 = performance.now();
   for (let i = 0; i < args.jobs; i += 100) {
     const window: Promise<unknown>[] = [];
@@ -58,6 +59,7 @@ export async function benchOnce(args: RunShape): Promise<Record<string, unknown>
     await Promise.all(window);
   }
   const enqueueMs = performance.now() - t0;
+  const enqueueCpu = process.cpuUsage(cpu0);
   const enqueued = (await target.counters?.()) ?? {};
 
   let done = 0;
@@ -74,9 +76,13 @@ export async function benchOnce(args: RunShape): Promise<Record<string, unknown>
     if (++done === args.jobs) finish();
   });
   t0 = performance.now();
+  cpu0 = process.cpuUsage();
+  // Connected: the clock of a peer that connects before timing (raw amqplib) starts here.
+  if (target.clockAfterConnect === true) worker.hooks.lifecycle.start.tap('bench', () => void ((t0 = performance.now()), (cpu0 = process.cpuUsage())));
   await worker.start();
   await finished;
   const processMs = performance.now() - t0;
+  const processCpu = process.cpuUsage(cpu0);
   const after = (await target.counters?.()) ?? {};
 
   // Latency against an idle worker: one task at a time, enqueue to final record.
@@ -105,6 +111,9 @@ export async function benchOnce(args: RunShape): Promise<Record<string, unknown>
     ...shapeOf(args),
     enqueue_per_s: Math.round((args.jobs / enqueueMs) * 1000),
     process_per_s: Math.round((args.jobs / processMs) * 1000),
+    // Node CPU (user + system, every thread of this process) per task of each phase.
+    enqueue_cpu_us: Math.round((enqueueCpu.user + enqueueCpu.system) / args.jobs),
+    process_cpu_us: Math.round((processCpu.user + processCpu.system) / args.jobs),
     ...(args.delay > 0 ? { lateness_p50_ms: percentile(late, 50), lateness_p99_ms: percentile(late, 99), lateness_max_ms: late.at(-1) ?? 0 } : {}),
     ...(args.latencyJobs > 0 ? { p50_ms: round(percentile(lat, 50), 3), p99_ms: round(percentile(lat, 99), 3) } : {}),
     ...perTask,

@@ -42,11 +42,40 @@ export function peerScripts(broker: string): readonly string[] {
   return PEERS[broker] ?? [];
 }
 
-/** Runs one peer script with `args`; returns its last line, parsed. */
-export function runPeerScript(script: string, args: readonly string[]): Record<string, unknown> {
+/**
+ * Node CPU per task of a peer's phases, without touching its script (shared/ is read-only): a
+ * preloaded module notes `process.cpuUsage()` at each `performance.now()` the script calls
+ * around its phases (enqueue start and end, process start and end, in that order) and prints
+ * the differences as one more line at exit. CPU per task does not move with the machine's load
+ * the way throughput does, so it compares a shared machine's runs better.
+ */
+const CPU_HOOK = `
+import { writeSync } from 'node:fs';
+const marks = [];
+const now = performance.now.bind(performance);
+performance.now = () => { marks.push(process.cpuUsage()); return now(); };
+process.on('exit', () => {
+  if (marks.length !== 4) return;
+  const us = (a, b) => b.user + b.system - a.user - a.system;
+  writeSync(1, '\\n' + JSON.stringify({ peer_cpu_us: { enqueue: us(marks[0], marks[1]), process: us(marks[2], marks[3]) } }) + '\\n');
+});
+`;
+
+/**
+ * Runs one peer script with `args`; returns its result line, parsed. With `cpu` (a script that
+ * times enqueue and process with performance.now), the line adds `enqueue_cpu_us` and
+ * `process_cpu_us` per task (CPU_HOOK).
+ */
+export function runPeerScript(script: string, args: readonly string[], cpu = false): Record<string, unknown> {
   prepareScratch();
-  const text = execFileSync('node', [join(scratch, script), ...args], { cwd: scratch, encoding: 'utf8', timeout: PEER_TIMEOUT_MS });
-  return JSON.parse(text.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+  if (cpu) writeFileSync(join(scratch, 'cpu-hook.mjs'), CPU_HOOK);
+  const text = execFileSync('node', [...(cpu ? ['--import', './cpu-hook.mjs'] : []), join(scratch, script), ...args], { cwd: scratch, encoding: 'utf8', timeout: PEER_TIMEOUT_MS });
+  const lines = text.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const marks = lines.find((l) => 'peer_cpu_us' in l)?.peer_cpu_us as { enqueue: number; process: number } | undefined;
+  const line = lines.filter((l) => !('peer_cpu_us' in l)).pop() ?? {};
+  const jobs = Number(line.jobs);
+  if (marks === undefined || !(jobs > 0)) return line;
+  return { ...line, enqueue_cpu_us: Math.round(marks.enqueue / jobs), process_cpu_us: Math.round(marks.process / jobs) };
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Acks for one consumer channel, coalesced. A settled delivery is acked on the next turn of the
- * event loop, or at once when no other delivery is still running; when the oldest outstanding
- * deliveries are all settled, one `basic.ack` with `multiple` covers them (no-op tasks finish in
- * delivery order, so most of a burst becomes one frame instead of one per task). Deliveries
+ * event loop, or at once when no other delivery of the channel is still running; when the oldest
+ * outstanding deliveries are all settled, one `basic.ack` with `multiple` covers them (no-op
+ * tasks finish in delivery order, so most of a burst becomes one frame instead of one per task). Deliveries
  * settled out of order behind a still-running one are acked one by one in the same flush, so a
  * slow task never holds the others' prefetch slots.
  *
@@ -41,10 +41,11 @@ export class AckBatcher {
     this.#state.set(m.fields.deliveryTag, 'ack');
     this.#open--;
     this.#pending++;
-    // A burst is settled and nothing else runs: waiting for the end of the turn gains no batching,
-    // only delay (the server holds the next deliveries until it sees these acks). A lone ack still
-    // waits for the turn's end: I/O already read (a producer in this process) goes first.
-    if (this.#open === 0 && this.#pending > 1) {
+    // Nothing else runs: waiting for the end of the turn gains no batching, only delay (the server
+    // holds the next deliveries until it sees these acks). A lone ack too: amqplib writes a turn's
+    // frames in one immediate, and an ack flushed from an immediate of ours missed it and left in
+    // a second socket write one loop turn later (at concurrency 1, two writes per task, not one).
+    if (this.#open === 0) {
       this.#flush();
       return;
     }

@@ -24,6 +24,9 @@ interface Listener {
   current?: { ch: Channel; tag: string };
 }
 
+/** A run of one queue's events is split past this many (a message stays small). */
+const MAX_EVENTS_PER_MESSAGE = 256;
+
 export class ControlExchange {
   readonly control: string;
   readonly events: string;
@@ -33,6 +36,9 @@ export class ControlExchange {
   #ch: { gen: number; ch: Channel } | undefined;
   #opening: Promise<Channel> | undefined;
   #log: LoggerLike | undefined;
+  /** Events of this tick, in order, waiting for its end (sendEvent). */
+  #events: Array<[type: string, queue: string, body: unknown]> = [];
+  #eventsScheduled = false;
   #started = false;
   #stopped = false;
 
@@ -114,23 +120,76 @@ export class ControlExchange {
 
   /** Sends `body` (JSON) to `exchange`; resolves once handed to the connection. */
   async publish(exchange: string, routingKey: string, body: unknown): Promise<void> {
-    const { ch } = await this.#ready();
-    ch.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { contentType: 'application/json' });
+    await this.#publishBytes(exchange, routingKey, Buffer.from(JSON.stringify(body)));
   }
 
-  /** Same, for the hot path: never waits and never throws (an event is best effort). */
-  send(exchange: string, routingKey: string, body: unknown): void {
+  async #publishBytes(exchange: string, routingKey: string, bytes: Buffer): Promise<void> {
+    const { ch } = await this.#ready();
+    ch.publish(exchange, routingKey, bytes, { contentType: 'application/json' });
+  }
+
+  /**
+   * Same, for the hot path: never waits and never throws (an event is best effort). False when
+   * `body` is not JSON (nothing sent).
+   */
+  send(exchange: string, routingKey: string, body: unknown): boolean {
+    let bytes: Buffer;
+    try {
+      bytes = Buffer.from(JSON.stringify(body));
+    } catch (err) {
+      this.#log?.debug({ err: messageOf(err) }, 'rabbitmq control message not sent: not JSON');
+      return false;
+    }
     const current = this.#ch;
     if (current !== undefined && this.#session.link?.gen === current.gen) {
       try {
-        current.ch.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)), { contentType: 'application/json' });
-        return;
+        current.ch.publish(exchange, routingKey, bytes, { contentType: 'application/json' });
+        return true;
       } catch {
         // channel closing: fall through to the slow path
       }
     }
-    this.publish(exchange, routingKey, body).catch((err: unknown) => this.#log?.debug({ err: messageOf(err) }, 'rabbitmq control message not sent'));
+    this.#publishBytes(exchange, routingKey, bytes).catch((err: unknown) => this.#log?.debug({ err: messageOf(err) }, 'rabbitmq control message not sent'));
+    return true;
   }
+
+  /**
+   * A task event, on the events exchange. The events of one tick leave together once the tick's
+   * synchronous work is done: a run of consecutive events of one queue is one message whose body
+   * is their JSON array (a lone event stays a plain object), with the routing key
+   * `${type}.${queue}` when they share a type and `mixed.${queue}` when not. A fast task's
+   * `active` and `completed`, or a burst of deliveries or enqueues, then cost one publish instead
+   * of one per event (each costs the client its encoding and RabbitMQ its routing, paid even
+   * when nobody listens). The order of one process's events is kept.
+   */
+  sendEvent(type: string, queue: string, body: unknown): void {
+    this.#events.push([type, queue, body]);
+    if (this.#eventsScheduled) return;
+    this.#eventsScheduled = true;
+    // A microtask that schedules a tick: the tick runs once the microtasks queued meanwhile are
+    // done (the handler of a fast task, its settle, its ack), so its events join them. And the
+    // acks written in those microtasks reach amqplib's writer first: the server reads the ack,
+    // and sends the next delivery, before it routes the events.
+    queueMicrotask(() => process.nextTick(this.#flushEvents));
+  }
+
+  readonly #flushEvents = (): void => {
+    this.#eventsScheduled = false;
+    const events = this.#events;
+    if (events.length === 0) return;
+    this.#events = [];
+    for (let i = 0; i < events.length; ) {
+      const [type, queue] = events[i]!;
+      let same = true;
+      let j = i + 1;
+      for (; j < events.length && j - i < MAX_EVENTS_PER_MESSAGE && events[j]![1] === queue; j++) same &&= events[j]![0] === type;
+      const key = `${same ? type : 'mixed'}.${queue}`;
+      const sent = this.send(this.events, key, j - i === 1 ? events[i]![2] : events.slice(i, j).map((e) => e[2]));
+      // One event that is not JSON (a progress value, say) must not take its neighbours with it.
+      if (!sent) for (let k = i; k < j && j - i > 1; k++) this.send(this.events, `${events[k]![0]}.${queue}`, events[k]![2]);
+      i = j;
+    }
+  };
 
   /** Calls `handler` for every message sent to `exchange` (matching `key`) from now on. */
   async listen(exchange: string, key: string, handler: (body: unknown, routingKey: string) => void): Promise<() => Promise<void>> {
@@ -170,6 +229,8 @@ export class ControlExchange {
   }
 
   async stop(): Promise<void> {
+    // Events of this tick go out before the channel closes.
+    this.#flushEvents();
     this.#stopped = true;
     this.#session.removeSetup(this.#onLink);
     this.#listeners.clear();

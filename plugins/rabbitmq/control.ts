@@ -245,7 +245,7 @@ export class RabbitControl implements Control {
 
   emit(type: TaskEventType, message: Pick<TaskMessage, 'id' | 'name' | 'queue'>, attempt: number, extra?: { progress?: unknown; message?: string }): void {
     const event: TaskEvent = { type, id: message.id, name: message.name, queue: message.queue, attempt, at: Date.now(), ...extra };
-    this.#exchange.send(this.#exchange.events, `${type}.${message.queue}`, event);
+    this.#exchange.sendEvent(type, message.queue, event);
   }
 
   // --- the Control contract ---
@@ -433,9 +433,11 @@ export class RabbitControl implements Control {
   }
 
   async subscribe(listener: (event: TaskEvent) => void): Promise<() => Promise<void>> {
-    return this.#exchange.listen(this.#exchange.events, '#', (body) => {
+    const one = (body: unknown): void => {
       if (body !== null && typeof body === 'object' && typeof (body as TaskEvent).id === 'string') listener(body as TaskEvent);
-    });
+    };
+    // A message holds one event, or the array of a run of events (ControlExchange.sendEvent).
+    return this.#exchange.listen(this.#exchange.events, '#', (body) => (Array.isArray(body) ? body.forEach(one) : one(body)));
   }
 
   async onCancel(listener: (id: string, reason: string) => void): Promise<() => Promise<void>> {

@@ -9,7 +9,7 @@ import { redis } from '../../plugins/redis/index.js';
 import { controlConformance } from '../contracts/index.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
 import type { TaskEvent } from '../../core/contracts.js';
-import { RabbitFixture, closeConnectionByName } from './rabbitmq-helpers.js';
+import { RabbitFixture, TEST_PREFIX, closeConnectionByName } from './rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from './redis-helpers.js';
 
 const fx = new RabbitFixture();
@@ -85,6 +85,45 @@ describe('rabbitmq control plane without storage or global-config plugins', () =
     expect(values).toEqual([1]);
     await waitUntil(() => seen.includes('completed'), 'completed event');
     expect(seen).toEqual(['added', 'active', 'progress', 'completed']);
+  });
+
+  it('sends the events of a burst grouped per tick and queue, each event once and in order', async () => {
+    const name = uniqueName('burst');
+    names.push(name);
+    const producer = new QueueTasks({ name, plugins: [fx.plugin(name)], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    const worker = new QueueTasks({ name, plugins: [fx.plugin(name)], config: { logLevel: 'silent', concurrency: 50 }, globals: false, sharedTasks: false });
+    apps.push(producer, worker);
+    for (const app of [producer, worker]) app.task('echo', (i: number) => i);
+    await producer.start({ worker: false });
+    const seen: TaskEvent[] = [];
+    producer.events.on('*', (e) => void seen.push(e));
+    await producer.events.ready();
+    // The messages on the wire, as a foreign listener bound to the exchange gets them.
+    const ch = await (await fx.admin()).createChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, `${TEST_PREFIX}.${name}.events`, '#');
+    const wire: Array<{ key: string; body: unknown }> = [];
+    await ch.consume(queue, (m) => m && wire.push({ key: m.fields.routingKey, body: JSON.parse(m.content.toString()) }), { noAck: true });
+    const tasks = 600;
+    const ids = (await Promise.all(Array.from({ length: tasks }, (_, i) => producer.addTask('echo', [i])))).map((r) => r.id);
+    await worker.start();
+    await waitUntil(() => seen.filter((e) => e.type === 'completed').length === tasks, 'every completed event', 20_000);
+    const onWire = (): number => wire.reduce((n, w) => n + (Array.isArray(w.body) ? w.body.length : 1), 0);
+    await waitUntil(() => onWire() === 3 * tasks, 'every event on the bound queue');
+    await ch.close();
+    // Each task: added, active, completed, once each and in that order.
+    for (const id of ids) expect(seen.filter((e) => e.id === id).map((e) => e.type)).toEqual(['added', 'active', 'completed']);
+    expect(seen).toHaveLength(3 * tasks);
+    // Grouped: far fewer messages than events; an array under a shared type's key or `mixed.`.
+    const events = wire.flatMap((w) => (Array.isArray(w.body) ? w.body : [w.body]) as TaskEvent[]);
+    expect(events.map((e) => `${e.type}:${e.id}`)).toEqual(seen.map((e) => `${e.type}:${e.id}`));
+    expect(wire.length).toBeLessThan(tasks);
+    for (const w of wire) {
+      const group = (Array.isArray(w.body) ? w.body : [w.body]) as TaskEvent[];
+      const types = new Set(group.map((e) => e.type));
+      expect(new Set(group.map((e) => e.queue)).size).toBe(1);
+      expect(w.key).toBe(`${types.size === 1 ? group[0]!.type : 'mixed'}.${group[0]!.queue}`);
+    }
   });
 });
 
