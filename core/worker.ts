@@ -15,7 +15,8 @@ import { TaskStatus, errorInfo, recordOf, type TaskErrorInfo, type TaskRecord } 
 import type { RecordWrites } from './record-writes.js';
 import { Admission, suspicionVerdict } from './suspicion.js';
 import { WorkerRegistry } from './worker-registry.js';
-import { FlowGate, limitsOf, requireLimiter, type Held } from './flow/gate.js';
+import { FlowGate, limitsOf, requireLimiter, splitQueueLimits, type Held } from './flow/gate.js';
+import { queueOptionsOf, type QueueOptions } from './flow/queues.js';
 import { advance } from './workflow/advance.js';
 import { join } from './workflow/join.js';
 
@@ -37,6 +38,8 @@ export class Worker {
   readonly #running = new Map<Delivery, Run>();
   /** App-wide rate limits and global concurrency (core/flow); only tasks that declare them pass through it. */
   #gate: FlowGate | undefined;
+  /** The part of the queues' limits (`app.queue`) the gate enforces: what the broker's claim does not. */
+  #gateQueues: ReadonlyMap<string, QueueOptions> | undefined;
   /** Cancel requests for tasks not (yet) running here, kept briefly: a claim may arrive after its cancel. */
   readonly #cancels = new Map<string, { reason: string; until: number }>();
   #stopCancels: (() => Promise<void>) | undefined;
@@ -60,7 +63,9 @@ export class Worker {
     const limiter = this.#parts.globalConfig.limiter;
     // Memory counters are app-wide only when the queue is in this process too.
     const shared = limiter !== undefined && (this.#parts.globalConfig.name !== 'memory' || this.#parts.broker.name === 'memory');
-    requireLimiter(this.#app.tasks.values(), shared ? limiter : undefined, this.#parts.globalConfig.name, this.#app);
+    const split = splitQueueLimits(queueOptionsOf(this.#app), this.#parts.broker.claimLimits === true, queues);
+    this.#gateQueues = split.gate;
+    requireLimiter(this.#app.tasks.values(), shared ? limiter : undefined, this.#parts.globalConfig.name, split.gate);
     if (shared) this.#gate = new FlowGate(limiter, cfg.leaseMs, this.#log);
     const self = { id: this.id, app: this.#app.name, queues: [...queues], concurrency, tasks: [...this.#app.tasks.keys()].sort(), running: () => this.#running.size };
     const registry = (this.#registry = new WorkerRegistry(this.#parts.globalConfig, self, this.#log, cfg.heartbeatMs));
@@ -70,7 +75,7 @@ export class Worker {
     this.#heartbeat.unref();
     const control = this.#parts.broker.control;
     if (control?.capabilities.has('cancel') === true) this.#stopCancels = await control.onCancel((id, reason) => this.#cancel(id, reason));
-    await this.#parts.broker.consume({ queues, concurrency, onDelivery: (d) => this.#onDelivery(d) });
+    await this.#parts.broker.consume({ queues, concurrency, onDelivery: (d) => this.#onDelivery(d), ...(split.claim !== undefined ? { limits: split.claim } : {}) });
     this.#log.debug({ queues, concurrency, worker: this.id }, 'worker consuming');
   }
 
@@ -246,7 +251,7 @@ export class Worker {
           return;
         }
       }
-      const limits = this.#gate === undefined ? undefined : limitsOf(def, m, this.#app);
+      const limits = this.#gate === undefined ? undefined : limitsOf(def, m, this.#gateQueues);
       if (limits !== undefined && !run.abandoned && this.#cancelled(m.id, run) === undefined) {
         // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
         // grant and the start it counts are close); abandoned at stop, it stays unsettled; a cancel
