@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { QueueTasks } from './app.js';
-import type { Broker, Control, Delivery, GlobalConfig, Storage } from './contracts.js';
+import type { Broker, Control, Delivery, GlobalConfig, RateLimitSlot, Storage } from './contracts.js';
 import { ErrorCodes, QTasksError, RateLimitError, TaskCancelError, messageOf, toError } from './errors.js';
 import { ShutdownAbort, execute, type Execution, type Outcome } from './executor.js';
 import type { LoggerLike } from './logger.js';
@@ -15,7 +15,7 @@ import { TaskStatus, errorInfo, recordOf, type TaskErrorInfo, type TaskRecord } 
 import type { RecordWrites } from './record-writes.js';
 import { Admission, suspicionVerdict } from './suspicion.js';
 import { WorkerRegistry } from './worker-registry.js';
-import { FlowGate, limitsOf, requireLimiter, splitQueueLimits, type Held } from './flow/gate.js';
+import { FlowGate, claimedRates, limitsOf, requireLimiter, splitQueueLimits, type Held } from './flow/gate.js';
 import { queueOptionsOf, type QueueOptions } from './flow/queues.js';
 import { advance } from './workflow/advance.js';
 import { join } from './workflow/join.js';
@@ -40,6 +40,8 @@ export class Worker {
   #gate: FlowGate | undefined;
   /** The part of the queues' limits (`app.queue`) the gate enforces: what the broker's claim does not. */
   #gateQueues: ReadonlyMap<string, QueueOptions> | undefined;
+  /** The rate slots the broker's claim takes per queue: a delivery held at the gate takes one again. */
+  #claimedRates: ReadonlyMap<string, RateLimitSlot> | undefined;
   /** Cancel requests for tasks not (yet) running here, kept briefly: a claim may arrive after its cancel. */
   readonly #cancels = new Map<string, { reason: string; until: number }>();
   #stopCancels: (() => Promise<void>) | undefined;
@@ -65,6 +67,7 @@ export class Worker {
     const shared = limiter !== undefined && (this.#parts.globalConfig.name !== 'memory' || this.#parts.broker.name === 'memory');
     const split = splitQueueLimits(queueOptionsOf(this.#app), this.#parts.broker.claimLimits === true, queues);
     this.#gateQueues = split.gate;
+    this.#claimedRates = claimedRates(split.claim);
     requireLimiter(this.#app.tasks.values(), shared ? limiter : undefined, this.#parts.globalConfig.name, split.gate);
     if (shared) this.#gate = new FlowGate(limiter, cfg.leaseMs, this.#log);
     const self = { id: this.id, app: this.#app.name, queues: [...queues], concurrency, tasks: [...this.#app.tasks.keys()].sort(), running: () => this.#running.size };
@@ -256,7 +259,7 @@ export class Worker {
         // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
         // grant and the start it counts are close); abandoned at stop, it stays unsettled; a cancel
         // heard meanwhile ends the wait (settled below).
-        run.held = await this.#gate!.take(limits, () => run.abandoned || run.cancelled !== undefined);
+        run.held = await this.#gate!.take(limits, () => run.abandoned || run.cancelled !== undefined, this.#claimedRates?.get(m.queue));
       }
       // Checked after the wait for slots too, and nothing awaits from here to the handler's start.
       const cancelled = this.#cancelled(m.id, run);

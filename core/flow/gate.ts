@@ -53,6 +53,14 @@ export function splitQueueLimits(queues: ReadonlyMap<string, QueueOptions> | und
   return { claim: claim.size > 0 ? claim : undefined, gate: gate.size > 0 ? gate : undefined };
 }
 
+/** Per queue, the rate slot its claim takes (keys `q:<queue>`, as the gate's own would be). */
+export function claimedRates(claim: ReadonlyMap<string, QueueClaimLimits> | undefined): ReadonlyMap<string, RateLimitSlot> | undefined {
+  if (claim === undefined) return undefined;
+  const out = new Map<string, RateLimitSlot>();
+  for (const [queue, l] of claim) if (l.rate !== undefined) out.set(queue, { key: `q:${queue}`, max: l.rate.max, perMs: l.rate.perMs });
+  return out.size > 0 ? out : undefined;
+}
+
 /**
  * The limits one call of `def` asks for at the gate: its task's (keys `t:<name>`) and those of the
  * queue it runs from in `queues` (the gate's part of `app.queue` limits, keys `q:<queue>`);
@@ -102,19 +110,26 @@ export class FlowGate {
     this.#log = log;
   }
 
-  /** Waits until the slots are taken; undefined if `gone()` became true first (the worker stopped). */
-  async take(limits: FlowLimits, gone: () => boolean): Promise<Held | undefined> {
+  /**
+   * Waits until the slots are taken; undefined if `gone()` became true first (the worker stopped).
+   * `claimed`: the rate slot its queue's claim took for it (`Broker.claimLimits`), counted at the
+   * claim; a delivery that has to wait here starts later than that, so it takes a slot of the
+   * same window again for its real start (counted twice: the queue's limit holds as handlers see it).
+   */
+  async take(limits: FlowLimits, gone: () => boolean, claimed?: RateLimitSlot): Promise<Held | undefined> {
     const token = randomUUID();
+    let asked = limits;
     for (;;) {
       if (gone()) return undefined;
       let waitMs: number;
       try {
-        waitMs = await this.#limiter.acquire(token, limits, this.#holdMs);
+        waitMs = await this.#limiter.acquire(token, asked, this.#holdMs);
       } catch (err) {
         this.#log.warn({ err: messageOf(err) }, 'flow limiter unavailable; asking again');
         waitMs = NEXT_TRY_MAX_MS;
       }
       if (waitMs <= 0) break;
+      if (claimed !== undefined && asked === limits) asked = { ...limits, rate: [...(limits.rate ?? []), claimed] };
       await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(1, waitMs), NEXT_TRY_MAX_MS)));
     }
     const keys = (limits.concurrency ?? []).map((c) => c.key);

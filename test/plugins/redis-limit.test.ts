@@ -40,6 +40,17 @@ function newName(): string {
   return name;
 }
 
+/** The most of `times` within any window of `ms`. */
+function maxInWindow(times: number[], ms: number): number {
+  const t = [...times].sort((x, y) => x - y);
+  let best = 0;
+  for (let i = 0, j = 0; i < t.length; i++) {
+    while (t[i]! - t[j]! >= ms) j++;
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
+}
+
 async function countsOf(app: QueueTasks, queue: string): Promise<{ waiting: number; running: number }> {
   const c = (await app.counts(queue)).find((q) => q.queue === queue);
   return { waiting: c?.waiting ?? 0, running: c?.running ?? 0 };
@@ -97,6 +108,35 @@ describe('queue limits in the Redis claim', () => {
     // 3 + 3 + 1: every fourth start is a full window after the first of the three before it
     for (let i = 3; i < sorted.length; i++) expect(sorted[i]! - sorted[i - 3]!).toBeGreaterThanOrEqual(1_500);
   }, 30_000);
+
+  it('a task held at the gate for its own limit after its queue\'s claim still keeps the queue\'s rate as handlers see it', async () => {
+    const name = newName();
+    const starts: number[] = [];
+    const own: number[] = [];
+    const register = (app: QueueTasks): void => {
+      app.queue('shared', { rateLimit: { max: 4, perMs: 1_000 } });
+      app.task({ name: 'plain', queue: 'shared' }, async (n: number) => {
+        starts.push(Date.now());
+        return n;
+      });
+      // claimed with the queue's window, then held by the worker's gate for its own 1 per second
+      app.task({ name: 'own', queue: 'shared', rateLimit: { max: 1, perMs: 1_000 } }, async (n: number) => {
+        starts.push(Date.now());
+        own.push(Date.now());
+        return n;
+      });
+    };
+    const [a, b] = [appNamed(name, register), appNamed(name, register)];
+    await a.start();
+    await b.start();
+    // the six `own` first: later windows claim four `plain` while earlier `own` are still held
+    const records = await a.addTasks(Array.from({ length: 12 }, (_, i) => ({ name: i < 6 ? 'own' : 'plain', args: [i] })));
+    const finals = await Promise.all(records.map((r) => a.wait(r.id, 20_000)));
+    expect(finals.every((f) => f.status === 'success')).toBe(true);
+    expect(starts).toHaveLength(12);
+    expect(maxInWindow(starts, 1_000)).toBeLessThanOrEqual(4);
+    expect(maxInWindow(own, 1_000)).toBeLessThanOrEqual(1);
+  }, 40_000);
 
   it('a worker killed while holding running slots gives them back at lease expiry', async () => {
     const name = newName();
