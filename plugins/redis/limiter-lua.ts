@@ -78,7 +78,7 @@ export function rateWindowMs(perMs: number): number {
  * first step that finds a slot free again turns the mark into a wake-up marker for an idle worker.
  */
 export const CLAIM_LIMITS_SETUP = `
-local qlim = nil
+local qlim, limits_after = nil, nil
 if ARGV[#ARGV] ~= '' then
   qlim = {}
   for qi, c, mx, w in string.gmatch(ARGV[#ARGV], '(%d+):(%d*):(%d*):(%d*)') do
@@ -87,14 +87,15 @@ if ARGV[#ARGV] ~= '' then
 end
 -- the queues (all limited ones, or those just claimed from) with tasks waiting: marks and wakes for
 -- running slots; after a claim, the earliest time a full rate window lets one more start (-1: none)
-local function limits_after(qs, claimed)
+-- (made only for a consumer with limits: the others build no closure)
+if qlim then limits_after = function(qs, claimed)
   local at = -1
   for queue, l in pairs(qs) do
     if redis.call('ZCARD', p .. 'q:' .. queue) > 0 then
       if l.conc then
         local mark = p .. 'gw:' .. queue
         if (tonumber(redis.call('HGET', p .. 'n', 'process:' .. queue)) or 0) >= l.conc then
-          redis.call('SET', mark, '1')
+          redis.call('SET', mark, '1', 'NX')
         elseif redis.call('DEL', mark) == 1 then
           redis.call('ZADD', p .. 'w:' .. queue, '0', 'w')
         end
@@ -110,7 +111,7 @@ local function limits_after(qs, claimed)
     end
   end
   return at
-end
+end end
 `;
 
 /** A step that only settles (after its running counts moved): a running slot it frees wakes a worker waiting for one. */
