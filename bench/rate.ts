@@ -4,7 +4,8 @@
  * under `rateLimit: { max, perMs }`; the line gives the achieved rate beside the configured one
  * (the starts after the first `max`, which an empty window lets through at once, over the time
  * from the first start to the last; use jobs well above max) and the most starts seen in any
- * window of perMs (the limit holds when it is <= max). With
+ * window of perMs (the limit holds when it is <= max). A second line puts the same limit on the
+ * task's queue (`app.queue`: on Redis the claim script enforces it). With
  * --peers on Redis, BullMQ's limiter does the same (three Workers with `limiter`).
  */
 import { QueueTasks } from '../core/app.js';
@@ -21,7 +22,8 @@ export function busiestWindow(times: number[], ms: number): number {
   return best;
 }
 
-export async function benchRate(broker: string, jobs: number, concurrency: number, max: number, perMs: number, workers: number): Promise<Record<string, unknown>> {
+/** `on`: the limit is the task's option (`rateLimit`) or its queue's (`app.queue`; on Redis, held by the claim itself). */
+export async function benchRate(broker: string, jobs: number, concurrency: number, max: number, perMs: number, workers: number, on: 'task' | 'queue' = 'task'): Promise<Record<string, unknown>> {
   const target = await benchTargets[broker]!();
   const name = `bench-rate-${process.pid}-${Date.now()}`;
   const config = { logLevel: 'warn' as const, concurrency, resultTtlMs: 600_000 };
@@ -32,7 +34,8 @@ export async function benchRate(broker: string, jobs: number, concurrency: numbe
   const apps: QueueTasks[] = [];
   for (let w = 0; w <= workers; w++) {
     const app = new QueueTasks({ name, plugins: target.plugins(name), config, globals: false, sharedTasks: false });
-    app.task({ name: 'limited', rateLimit: { max, perMs } }, (i: number) => {
+    if (on === 'queue') app.queue('limited', { rateLimit: { max, perMs } });
+    app.task(on === 'queue' ? { name: 'limited', queue: 'limited' } : { name: 'limited', rateLimit: { max, perMs } }, (i: number) => {
       starts.push(Date.now());
       return i;
     });
@@ -58,7 +61,7 @@ export async function benchRate(broker: string, jobs: number, concurrency: numbe
   // The first `max` start at once (an empty window); the steady rate is what follows them.
   const achieved = ((jobs - max) / spanMs) * 1_000;
   return {
-    system: `qtasks-${broker}-rate-limited`,
+    system: `qtasks-${broker}-rate-limited${on === 'queue' ? '-queue' : ''}`,
     jobs,
     workers,
     limit: `${max}/${perMs}ms`,

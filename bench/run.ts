@@ -112,6 +112,7 @@ async function main(): Promise<void> {
   if (args.rate !== undefined) {
     const { max, perMs } = args.rate;
     console.log(JSON.stringify(await benchRate(args.broker, args.jobs, args.concurrency, max, perMs, args.workers)));
+    console.log(JSON.stringify(await benchRate(args.broker, args.jobs, args.concurrency, max, perMs, args.workers, 'queue')));
     if (args.peers && args.broker === 'redis') console.log(JSON.stringify(await runRatePeer(BULLMQ_RATE, args.jobs, args.concurrency, max, perMs, args.workers)));
     return;
   }

@@ -85,6 +85,19 @@ export interface ConsumeOptions {
   readonly concurrency: number;
   /** Called once per delivery; the kernel settles it later with ack, retry or deadLetter. */
   readonly onDelivery: (delivery: Delivery) => void;
+  /**
+   * Only for a broker with `claimLimits`, and only when some of `queues` have limits: per queue,
+   * the limits its claim must hold app-wide (`app.queue` limits without `key`).
+   */
+  readonly limits?: ReadonlyMap<string, QueueClaimLimits>;
+}
+
+/** A queue's limits as a broker's claim holds them (`Broker.claimLimits`). */
+export interface QueueClaimLimits {
+  /** At most this many of the queue's tasks delivered and unsettled at once, across every consumer of the app. */
+  readonly globalConcurrency?: number;
+  /** At most `max` of the queue's tasks delivered in any window of `perMs` ms (sliding), across every consumer. */
+  readonly rate?: { readonly max: number; readonly perMs: number };
 }
 
 /** A message the broker could not turn into a task, kept with the reason. */
@@ -110,6 +123,14 @@ export interface Broker {
    * without it every control call fails with `QTASKS_ERR_UNSUPPORTED`. See `Control`.
    */
   readonly control?: Control | undefined;
+  /**
+   * True when `consume` holds `ConsumeOptions.limits` inside its claim, app-wide and atomically:
+   * a task beyond its queue's limits stays waiting in the queue, it is not delivered and held.
+   * The kernel then leaves those limits to the broker (task limits and keyed queue limits, which
+   * depend on the task or its args, stay in the worker's flow gate). Optional: without it, the
+   * gate enforces every limit through `GlobalConfig.limiter`.
+   */
+  readonly claimLimits?: boolean | undefined;
   /** Connect. Called once, before any other method. */
   start(ctx: ComponentContext): Promise<void>;
   /**

@@ -17,6 +17,7 @@ export type {
   DeadLetter,
   DedupRequest,
   FlowLimits,
+  QueueClaimLimits,
   ConcurrencyLimit,
   RateLimitSlot,
   Delivery,

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { QueueTasks } from './app.js';
-import type { Broker, Control, Delivery, GlobalConfig, Storage } from './contracts.js';
+import type { Broker, Control, Delivery, GlobalConfig, RateLimitSlot, Storage } from './contracts.js';
 import { ErrorCodes, QTasksError, RateLimitError, TaskCancelError, messageOf, toError } from './errors.js';
 import { ShutdownAbort, execute, type Execution, type Outcome } from './executor.js';
 import type { LoggerLike } from './logger.js';
@@ -15,7 +15,8 @@ import { TaskStatus, errorInfo, recordOf, type TaskErrorInfo, type TaskRecord } 
 import type { RecordWrites } from './record-writes.js';
 import { Admission, suspicionVerdict } from './suspicion.js';
 import { WorkerRegistry } from './worker-registry.js';
-import { FlowGate, limitsOf, requireLimiter, type Held } from './flow/gate.js';
+import { FlowGate, claimedRates, limitsOf, requireLimiter, splitQueueLimits, type Held } from './flow/gate.js';
+import { queueOptionsOf, type QueueOptions } from './flow/queues.js';
 import { advance } from './workflow/advance.js';
 import { join } from './workflow/join.js';
 
@@ -37,6 +38,10 @@ export class Worker {
   readonly #running = new Map<Delivery, Run>();
   /** App-wide rate limits and global concurrency (core/flow); only tasks that declare them pass through it. */
   #gate: FlowGate | undefined;
+  /** The part of the queues' limits (`app.queue`) the gate enforces: what the broker's claim does not. */
+  #gateQueues: ReadonlyMap<string, QueueOptions> | undefined;
+  /** The rate slots the broker's claim takes per queue: a delivery held at the gate takes one again. */
+  #claimedRates: ReadonlyMap<string, RateLimitSlot> | undefined;
   /** Cancel requests for tasks not (yet) running here, kept briefly: a claim may arrive after its cancel. */
   readonly #cancels = new Map<string, { reason: string; until: number }>();
   #stopCancels: (() => Promise<void>) | undefined;
@@ -60,7 +65,10 @@ export class Worker {
     const limiter = this.#parts.globalConfig.limiter;
     // Memory counters are app-wide only when the queue is in this process too.
     const shared = limiter !== undefined && (this.#parts.globalConfig.name !== 'memory' || this.#parts.broker.name === 'memory');
-    requireLimiter(this.#app.tasks.values(), shared ? limiter : undefined, this.#parts.globalConfig.name, this.#app);
+    const split = splitQueueLimits(queueOptionsOf(this.#app), this.#parts.broker.claimLimits === true, queues);
+    this.#gateQueues = split.gate;
+    this.#claimedRates = claimedRates(split.claim);
+    requireLimiter(this.#app.tasks.values(), shared ? limiter : undefined, this.#parts.globalConfig.name, split.gate);
     if (shared) this.#gate = new FlowGate(limiter, cfg.leaseMs, this.#log);
     const self = { id: this.id, app: this.#app.name, queues: [...queues], concurrency, tasks: [...this.#app.tasks.keys()].sort(), running: () => this.#running.size };
     const registry = (this.#registry = new WorkerRegistry(this.#parts.globalConfig, self, this.#log, cfg.heartbeatMs));
@@ -70,7 +78,7 @@ export class Worker {
     this.#heartbeat.unref();
     const control = this.#parts.broker.control;
     if (control?.capabilities.has('cancel') === true) this.#stopCancels = await control.onCancel((id, reason) => this.#cancel(id, reason));
-    await this.#parts.broker.consume({ queues, concurrency, onDelivery: (d) => this.#onDelivery(d) });
+    await this.#parts.broker.consume({ queues, concurrency, onDelivery: (d) => this.#onDelivery(d), ...(split.claim !== undefined ? { limits: split.claim } : {}) });
     this.#log.debug({ queues, concurrency, worker: this.id }, 'worker consuming');
   }
 
@@ -246,12 +254,12 @@ export class Worker {
           return;
         }
       }
-      const limits = this.#gate === undefined ? undefined : limitsOf(def, m, this.#app);
+      const limits = this.#gate === undefined ? undefined : limitsOf(def, m, this.#gateQueues);
       if (limits !== undefined && !run.abandoned && this.#cancelled(m.id, run) === undefined) {
         // Held here, lease kept, until the app-wide slots are free (right before the handler, so a
         // grant and the start it counts are close); abandoned at stop, it stays unsettled; a cancel
         // heard meanwhile ends the wait (settled below).
-        run.held = await this.#gate!.take(limits, () => run.abandoned || run.cancelled !== undefined);
+        run.held = await this.#gate!.take(limits, () => run.abandoned || run.cancelled !== undefined, this.#claimedRates?.get(m.queue));
       }
       // Checked after the wait for slots too, and nothing awaits from here to the handler's start.
       const cancelled = this.#cancelled(m.id, run);

@@ -49,6 +49,8 @@ export class RedisBroker implements Broker {
   readonly records: Storage | undefined;
   readonly #records: RedisStorage | undefined;
   readonly control: Control;
+  /** Queue limits (`app.queue` without `key`) are held by the claim script (limiter-lua.ts). */
+  readonly claimLimits = true;
   readonly #conn: RedisConnection;
   readonly #settings: RedisBrokerSettings;
   #ctx: ComponentContext | undefined;

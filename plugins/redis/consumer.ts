@@ -10,6 +10,7 @@ import { ConnectionClosedError, messageOf } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { validateMessage, type TaskMessage } from '../../core/record.js';
 import type { RedisClient, RedisConnection } from './connection.js';
+import { rateWindowMs } from './limiter-lua.js';
 
 export type OpKind = 'a' | 'r' | 'b' | 'd' | 'x';
 
@@ -58,6 +59,8 @@ export class Consumer {
   readonly #log: LoggerLike;
   readonly #queueArgs: string[];
   readonly #fused: string;
+  /** STEP's last argument: the queue limits its claim holds ('' none; layout in limiter-lua.ts). */
+  readonly #limits: string;
   readonly #wakeKeys: string[];
   /** Unsettled deliveries (malformed ones by a string key), with the lease each holds. */
   readonly #leases = new Map<Delivery | string, Lease>();
@@ -105,6 +108,7 @@ export class Consumer {
     this.#log = log;
     this.#queueArgs = [String(opts.queues.length), ...opts.queues];
     this.#fused = fused;
+    this.#limits = limitsArg(opts);
     this.#wakeKeys = opts.queues.map((q) => conn.keys.wake(q));
   }
 
@@ -260,6 +264,7 @@ export class Consumer {
       const keys = this.#conn.keys;
       const args: Array<string | number> = [keys.leases, keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#fused];
       encodeOps(args, ops);
+      args.push(this.#limits);
       reply = (await this.#conn.runArgs('qtasksStep', args)) as unknown[];
     } catch (err) {
       this.#ops.unshift(...ops);
@@ -437,6 +442,22 @@ export class Consumer {
       this.#log.warn({ err: messageOf(err) }, 'lease renewal failed');
     }
   }
+}
+
+/**
+ * Per limited queue '<its index among opts.queues, from 1>:<global concurrency>:<max>:<window ms>'
+ * (empty fields: no such limit), ',' between; '' when none (CLAIM_LIMITS_SETUP in limiter-lua.ts).
+ */
+function limitsArg(opts: ConsumeOptions): string {
+  const limits = opts.limits;
+  if (limits === undefined) return '';
+  const parts: string[] = [];
+  opts.queues.forEach((queue, k) => {
+    const l = limits.get(queue);
+    if (l === undefined || (l.globalConcurrency === undefined && l.rate === undefined)) return;
+    parts.push(`${k + 1}:${l.globalConcurrency ?? ''}:${l.rate?.max ?? ''}:${l.rate === undefined ? '' : rateWindowMs(l.rate.perMs)}`);
+  });
+  return parts.join(',');
 }
 
 /** How many of `ops` give a task back ('b'). Only scanned while some are pending (rare). */

@@ -60,3 +60,119 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 return 1
 `;
 
+
+/** The rate window kept for `perMs`: RATE_MARGIN_MS longer, at most a twentieth of it. */
+export function rateWindowMs(perMs: number): number {
+  return perMs + Math.min(RATE_MARGIN_MS, Math.floor(perMs / 20));
+}
+
+/**
+ * Queue limits held by the claim of STEP (lua.ts), in fragments interpolated there. The consumer
+ * sends them as STEP's last argument: per limited queue '<index among its queues>:<global
+ * concurrency>:<max>:<window ms>' (an empty field: no such limit), ',' between, or '' when none of
+ * its queues has limits; then `qlim` is nil and every fragment is one check of it. The running
+ * count is the queue's counter 'process:<queue>' in '<base>n', which the claim raises and every
+ * settlement, hand-back and lease recovery lowers; the start log is '<base>rl:q:<queue>' (ZSET of
+ * '<lease member>@<claim time>' by claim time), the key the worker's gate uses for the same limit.
+ * A queue whose running slots are all taken while tasks wait is marked '<base>gw:<queue>'; the
+ * first step that finds a slot free again turns the mark into a wake-up marker for an idle worker.
+ */
+export const CLAIM_LIMITS_SETUP = `
+local qlim, limits_after = nil, nil
+if ARGV[#ARGV] ~= '' then
+  qlim = {}
+  for qi, c, mx, w in string.gmatch(ARGV[#ARGV], '(%d+):(%d*):(%d*):(%d*)') do
+    qlim[ARGV[4 + tonumber(qi)]] = { conc = tonumber(c), max = tonumber(mx), win = tonumber(w) }
+  end
+end
+-- the queues (all limited ones, or those just claimed from) with tasks waiting: marks and wakes for
+-- running slots; after a claim, the earliest time a full rate window lets one more start (-1: none)
+-- (made only for a consumer with limits: the others build no closure)
+if qlim then limits_after = function(qs, claimed)
+  local at = -1
+  for queue, l in pairs(qs) do
+    if redis.call('ZCARD', p .. 'q:' .. queue) > 0 then
+      if l.conc then
+        local mark = p .. 'gw:' .. queue
+        if (tonumber(redis.call('HGET', p .. 'n', 'process:' .. queue)) or 0) >= l.conc then
+          redis.call('SET', mark, '1', 'NX')
+        elseif redis.call('DEL', mark) == 1 then
+          redis.call('ZADD', p .. 'w:' .. queue, '0', 'w')
+        end
+      end
+      if claimed and l.max then
+        local rk = p .. 'rl:q:' .. queue
+        if redis.call('ZCARD', rk) >= l.max then
+          local first = redis.call('ZRANGE', rk, 0, 0, 'WITHSCORES')
+          local free_at = tonumber(first[2]) + l.win
+          if at < 0 or free_at < at then at = free_at end
+        end
+      end
+    end
+  end
+  return at
+end end
+`;
+
+/** A step that only settles (after its running counts moved): a running slot it frees wakes a worker waiting for one. */
+export const CLAIM_LIMITS_SETTLED = `
+  if qlim and nops > 0 then limits_after(qlim, false) end
+`;
+
+/**
+ * Before the claim pops: per limited queue among `queues` (not paused), how many it may give now
+ * (`allow`, nil without limits: the claim takes up to `count` from each queue).
+ */
+export const CLAIM_LIMITS_ALLOW = `
+local allow, lim_seen = nil, nil
+if qlim then
+  allow, lim_seen = {}, {}
+  for _, queue in ipairs(queues) do
+    local l = qlim[queue]
+    if l then
+      lim_seen[queue] = l
+      local a = count
+      if l.conc then
+        -- less what this step settled from the queue (STEP moves the count once, after the claim)
+        local running = (tonumber(redis.call('HGET', p .. 'n', 'process:' .. queue)) or 0) - (unrun[queue] or 0)
+        a = math.min(a, l.conc - math.max(0, running))
+      end
+      if l.max then
+        local rk = p .. 'rl:q:' .. queue
+        redis.call('ZREMRANGEBYSCORE', rk, '-inf', now - l.win)
+        a = math.min(a, l.max - redis.call('ZCARD', rk))
+      end
+      allow[queue] = math.max(0, a)
+    end
+  end
+end
+`;
+
+/** After the claim (`moved`: per queue the lease members taken): log the starts, count the allowance down. */
+export const CLAIM_LIMITS_TAKEN = `
+if allow then
+  for queue, mv in pairs(moved) do
+    local l = lim_seen[queue]
+    if l then
+      allow[queue] = allow[queue] - #mv.ms
+      if l.max then
+        local rk, log = p .. 'rl:q:' .. queue, {}
+        for _, lm in ipairs(mv.ms) do
+          log[#log + 1] = now_s
+          log[#log + 1] = lm .. '@' .. now_s
+        end
+        redis.call('ZADD', rk, unpack(log))
+        redis.call('PEXPIRE', rk, l.win + 1000)
+      end
+    end
+  end
+end
+`;
+
+/** Last, before STEP returns: the next time a full rate window frees joins the due time it reports. */
+export const CLAIM_LIMITS_DUE = `
+if allow then
+  local at = limits_after(lim_seen, true)
+  if at >= 0 and (tonumber(out[3]) < 0 or at < tonumber(out[3])) then out[3] = at end
+end
+`;

@@ -5,7 +5,7 @@
  */
 import type { FlowLimits, Limiter } from '../../core/contracts.js';
 import { wholeMs, type RedisConnection } from './connection.js';
-import { RATE_MARGIN_MS } from './limiter-lua.js';
+import { rateWindowMs } from './limiter-lua.js';
 
 export class RedisLimiter implements Limiter {
   readonly #conn: RedisConnection;
@@ -22,7 +22,7 @@ export class RedisLimiter implements Limiter {
     for (const s of c) args.push(s.key, s.limit);
     const r = limits.rate ?? [];
     args.push(r.length);
-    for (const s of r) args.push(s.key, s.max, s.perMs + Math.min(RATE_MARGIN_MS, Math.floor(s.perMs / 20)));
+    for (const s of r) args.push(s.key, s.max, rateWindowMs(s.perMs));
     return Number(await this.#conn.run('qtasksLimit', keys.seq, ...args));
   }
 

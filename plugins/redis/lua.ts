@@ -14,6 +14,7 @@
  * job strings, so each is stored once); leases '<deliveries before this one>:<id>' (the middle of the ready member; unique
  * per delivery, so it is the fencing token) scored by expiry; delayed '<deliveries>:<id>' by due time.
  */
+import { CLAIM_LIMITS_ALLOW, CLAIM_LIMITS_DUE, CLAIM_LIMITS_SETTLED, CLAIM_LIMITS_SETUP, CLAIM_LIMITS_TAKEN } from './limiter-lua.js';
 
 export const COMMON = `
 local function now_ms()
@@ -277,7 +278,7 @@ export const ENQUEUE = `${COMMON}${ENQUEUE_BODY}`;
  * ack, r retry, b back unrun (same attempt), d dead, x malformed; number: ttl or delay), then per op its lease member, its
  * record ('<attempt>|<JSON>', or without records the event's message) and for kinds d and x the extra
  * (reason or dead-letter entry), for kind d then the delivery's message (the payload when the job
- * string is gone).
+ * string is gone); last, the queue limits the claim holds ('' none: CLAIM_LIMITS_SETUP in limiter-lua.ts).
  * A batch of acks is one group: no per-op header to parse, two arguments per op.
  * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, lost counts, then per
  * claimed task its ready member and its job string ('' for an entry that carries its message after
@@ -530,8 +531,11 @@ if nops > 0 then
 end
 
 local out = { table.concat(flags), now, -1, '' }
+-- queue limits held by the claim (limiter-lua.ts); without any, qlim is nil
+${CLAIM_LIMITS_SETUP}
 if count <= 0 then
   tally_unrun()
+${CLAIM_LIMITS_SETTLED}
   return out
 end
 
@@ -559,9 +563,11 @@ else
   end
 end
 
+${CLAIM_LIMITS_ALLOW}
 local members, from = {}, {}
 if #queues == 1 then
-  local popped = redis.call('ZPOPMIN', p .. 'q:' .. queues[1], ARGV[3])
+  local n = allow and allow[queues[1]] or ARGV[3]
+  local popped = n ~= 0 and redis.call('ZPOPMIN', p .. 'q:' .. queues[1], n) or {}
   for j = 1, #popped, 2 do
     members[#members + 1] = popped[j]
     from[#from + 1] = queues[1]
@@ -569,7 +575,8 @@ if #queues == 1 then
 elseif #queues > 1 then
   local cands = {}
   for _, queue in ipairs(queues) do
-    local r = redis.call('ZRANGE', p .. 'q:' .. queue, 0, count - 1, 'WITHSCORES')
+    local n = allow and allow[queue] or count
+    local r = n > 0 and redis.call('ZRANGE', p .. 'q:' .. queue, 0, n - 1, 'WITHSCORES') or {}
     for j = 1, #r, 2 do cands[#cands + 1] = { tonumber(r[j + 1]), r[j], queue } end
   end
   table.sort(cands, function(a, b)
@@ -645,7 +652,7 @@ for queue, mv in pairs(moved) do
   emit_group(p, 'active', queue, nil, 'm', mv.ms, mv.ns)
 end
 tally_unrun()
-if #leased > 0 and (has_lost or lost_added) then
+${CLAIM_LIMITS_TAKEN}if #leased > 0 and (has_lost or lost_added) then
   local ids = {}
   for k = 2, #leased, 2 do
     local lm = leased[k]
@@ -663,7 +670,8 @@ end
 if #members == count then
   -- there may be more: leave a marker so another idle worker wakes up
   for _, queue in ipairs(queues) do
-    if redis.call('ZCARD', p .. 'q:' .. queue) > 0 then redis.call('ZADD', p .. 'w:' .. queue, '0', 'w') end
+    -- (not for a queue whose limits are used up: nobody could take its tasks now)
+    if (not allow or allow[queue] ~= 0) and redis.call('ZCARD', p .. 'q:' .. queue) > 0 then redis.call('ZADD', p .. 'w:' .. queue, '0', 'w') end
   end
 else
   local nextAt = -1
@@ -673,6 +681,7 @@ else
   if lh[2] and (nextAt < 0 or tonumber(lh[2]) < nextAt) then nextAt = tonumber(lh[2]) end
   out[3] = nextAt
 end
+${CLAIM_LIMITS_DUE}
 return out
 `;
 

@@ -304,6 +304,37 @@ export function brokerConformance(target: BrokerTarget): void {
       expect(max).toBe(3);
     });
 
+    it('claimLimits: a task beyond its queue\'s limits stays waiting in the queue, not delivered', async () => {
+      const name = uniqueName('claimlim');
+      const release = gate();
+      const started: number[] = [];
+      const register = (app: QueueTasks): void => {
+        app.queue('narrow', { globalConcurrency: 1 });
+        app.task({ name: 'one', queue: 'narrow' }, async (n: number) => {
+          started.push(n);
+          await release.promise;
+          return n;
+        });
+      };
+      const a = makeApp(name);
+      await a.start({ worker: false });
+      // Without claimLimits the worker's gate holds the limit (the limits suites cover it).
+      if (a.broker.claimLimits !== true) return;
+      const workers = [makeApp(name, { concurrency: 4 }), makeApp(name, { concurrency: 4 })];
+      for (const w of workers) {
+        register(w);
+        await w.start();
+      }
+      const records = await a.addTasks([0, 1, 2].map((n) => ({ name: 'one', args: [n], options: { queue: 'narrow' } })));
+      await waitUntil(() => started.length >= 1, 'one running');
+      await sleep(200); // room for a wrong second delivery to show
+      expect(started).toHaveLength(1);
+      const counts = (await a.counts('narrow')).find((c) => c.queue === 'narrow');
+      expect({ waiting: counts?.waiting, running: counts?.running }).toEqual({ waiting: 2, running: 1 });
+      release.open();
+      for (const r of records) expect((await a.wait(r.id, 10_000)).status).toBe('success');
+    });
+
     it('retries with backoff and records every attempt', async () => {
       const app = makeApp(uniqueName('retry'));
       let calls = 0;

@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import type { Config } from '../../core/config.js';
+import type { Broker, ConsumeOptions, QueueClaimLimits } from '../../core/contracts.js';
+import { splitQueueLimits } from '../../core/flow/gate.js';
+import type { QueueOptions } from '../../core/flow/queues.js';
 import { ErrorCodes, QTasksError, RateLimitError } from '../../core/errors.js';
 import type { Plugin } from '../../core/plugin.js';
 import { memory } from '../../plugins/memory/index.js';
@@ -346,6 +349,29 @@ describe('limits need app-wide counters', () => {
       // @ts-expect-error a rate limit needs perMs
       app.queue('q', { rateLimit: { max: 1 } }),
     ).toThrow(/perMs/);
+  });
+
+  it('types: a broker says it holds queue limits in its claim; consume receives them per queue', () => {
+    expectTypeOf<Broker['claimLimits']>().toEqualTypeOf<boolean | undefined>();
+    expectTypeOf<ConsumeOptions['limits']>().toEqualTypeOf<ReadonlyMap<string, QueueClaimLimits> | undefined>();
+    expectTypeOf<QueueClaimLimits>().toEqualTypeOf<{ readonly globalConcurrency?: number; readonly rate?: { readonly max: number; readonly perMs: number } }>();
+  });
+
+  it('splitQueueLimits: the claim gets unkeyed limits of consumed queues, the gate keyed ones (or all, without claimLimits)', () => {
+    const key = (c: string): string => c;
+    const queues = new Map<string, QueueOptions>([
+      ['a', { rateLimit: { max: 5, perMs: 1_000 }, globalConcurrency: 2 }],
+      ['b', { rateLimit: { max: 3, perMs: 500, key }, globalConcurrency: 1 }],
+      ['c', { globalConcurrency: 4 }],
+    ]);
+    const split = splitQueueLimits(queues, true, ['a', 'b']);
+    expect([...split.claim!]).toEqual([
+      ['a', { globalConcurrency: 2, rate: { max: 5, perMs: 1_000 } }],
+      ['b', { globalConcurrency: 1 }],
+    ]);
+    expect([...split.gate!]).toEqual([['b', { rateLimit: { max: 3, perMs: 500, key } }]]);
+    expect(splitQueueLimits(queues, false, ['a'])).toEqual({ claim: undefined, gate: queues });
+    expect(splitQueueLimits(undefined, true, ['a'])).toEqual({ claim: undefined, gate: undefined });
   });
 
   it('bad queue limits are INVALID_OPTION; limits after start are refused', async () => {
