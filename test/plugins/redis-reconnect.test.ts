@@ -86,10 +86,11 @@ describe('redis plugin: CLIENT KILL of its own connections', () => {
     // held back, and the publish's marker wakes the worker meanwhile. The late "nothing to claim"
     // must not cancel that wake-up, or the worker blocks on a marker it already took.
     const proxy = await HoldingProxy.start(Number(new URL(REDIS_URL).port || 6379));
+    let worker: QueueTasks | undefined;
     try {
       const name = uniqueName('race');
       names.push(name);
-      const worker = makeApp(name, `redis://127.0.0.1:${proxy.port}`, { heartbeatMs: 60_000 }, apps);
+      worker = makeApp(name, `redis://127.0.0.1:${proxy.port}`, { heartbeatMs: 60_000 }, apps);
       worker.task('t', (n: number) => n);
       await worker.start();
       await sleep(300); // idle: blocked on its queue's marker
@@ -106,6 +107,10 @@ describe('redis plugin: CLIENT KILL of its own connections', () => {
       const done = await Promise.all(recs.map((r) => producer.wait(r.id, 10_000)));
       expect(done.map((r) => r.returning)).toEqual([0, 1, 2]);
     } finally {
+      // Stopped while its proxy still forwards: a stop through a closed proxy waits out each of
+      // its commands' timeouts (it ran past the 30 s hook timeout once, in a full run under load).
+      proxy.release();
+      await worker?.stop();
       await proxy.close();
     }
   });
