@@ -3,7 +3,6 @@
  * processes on Redis; in process on memory; through Redis counters with RabbitMQ. RateLimitError
  * puts a task back without spending an attempt.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
@@ -18,6 +17,7 @@ import { redis } from '../../plugins/redis/index.js';
 import { rabbitmq } from '../../plugins/rabbitmq/index.js';
 import { MemoryBackend } from '../../plugins/memory/backend.js';
 import { sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { startChild, type Child as Proc } from '../support/child.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
 import { RabbitFixture } from '../plugins/rabbitmq-helpers.js';
 
@@ -53,29 +53,8 @@ function maxOverlap(starts: number[], ends: number[]): number {
   return best;
 }
 
-interface Proc {
-  readonly proc: ChildProcess;
-  readonly lines: string[];
-  readonly ready: Promise<void>;
-}
-
 function worker(app: string): Proc {
-  const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { env: { ...process.env, QT_APP: app, QT_REDIS_URL: REDIS_URL }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: string[] = [];
-  let onReady!: () => void;
-  const ready = new Promise<void>((resolve) => (onReady = resolve));
-  let buffer = '';
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      if (line === 'ready') onReady();
-      else lines.push(line);
-    }
-  });
-  return { proc, lines, ready };
+  return startChild(FIXTURE, { QT_APP: app, QT_REDIS_URL: REDIS_URL });
 }
 
 const times = (procs: Proc[], prefix: string): number[] => procs.flatMap((p) => p.lines.filter((l) => l.startsWith(prefix)).map((l) => Number(l.split(' ')[2])));

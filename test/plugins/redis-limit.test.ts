@@ -4,13 +4,13 @@
  * waiting in its queue (app.counts says so) instead of being delivered and held by a worker; a
  * worker killed while holding running slots gives them back when its leases expire.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import type { Config } from '../../core/config.js';
 import { redis } from '../../plugins/redis/index.js';
 import { gate, sleep, uniqueName, waitUntil } from '../contracts/helpers.js';
+import { startChild } from '../support/child.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from './redis-helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/redis-limit-worker.ts', import.meta.url));
@@ -140,22 +140,7 @@ describe('queue limits in the Redis claim', () => {
 
   it('a worker killed while holding running slots gives them back at lease expiry', async () => {
     const name = newName();
-    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { env: { ...process.env, QT_APP: name, QT_REDIS_URL: REDIS_URL }, stdio: ['ignore', 'pipe', 'inherit'] });
-    const lines: string[] = [];
-    let onReady!: () => void;
-    const ready = new Promise<void>((resolve) => (onReady = resolve));
-    let buffer = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buffer += chunk;
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (line === 'ready') onReady();
-        else lines.push(line);
-      }
-    });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const { proc: child, lines, ready, exited } = startChild(FIXTURE, { QT_APP: name, QT_REDIS_URL: REDIS_URL });
     try {
       await ready;
       const producer = appNamed(name);

@@ -1,6 +1,6 @@
 // A chain through processes: the producer exits right after submitting, the process running
 // step 2 is SIGKILLed; another worker reruns step 2, step 3 runs exactly once, the chain succeeds.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { redis } from '../../plugins/redis/index.js';
 import { waitUntil, sleep } from '../contracts/helpers.js';
 import { RabbitFixture, TEST_PREFIX } from '../plugins/rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
+import { startChild, type Child as Proc } from '../support/child.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/workflow-process.ts', import.meta.url));
 const fx = new RabbitFixture();
@@ -27,26 +28,10 @@ afterAll(async () => {
   await admin.quit();
 });
 
-interface Proc {
-  readonly proc: ChildProcess;
-  readonly lines: string[];
-  readonly exited: Promise<number | null>;
-}
-
 function launch(env: Record<string, string>): Proc {
-  const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(proc);
-  const lines: string[] = [];
-  let buf = '';
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buf += chunk;
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    lines.push(...parts);
-  });
-  proc.stderr!.resume();
-  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
-  return { proc, lines, exited };
+  const child = startChild(FIXTURE, env, { quiet: true });
+  procs.push(child.proc);
+  return child;
 }
 
 const cases = [
@@ -62,13 +47,13 @@ describe.each(cases)('chain across processes on $broker, step 2 killed ($mode)',
     names.push(app);
     const env = { QT_APP: app, QT_BROKER: broker, QT_AMQP_PREFIX: TEST_PREFIX, QT_MODE: mode };
     const a = launch({ ...env, QT_ROLE: 'worker' });
-    await waitUntil(() => a.lines.includes('ready'), 'worker A ready', 20_000);
+    await waitUntil(() => a.isReady(), 'worker A ready', 20_000);
     const producer = launch({ ...env, QT_ROLE: 'producer' });
     expect(await producer.exited).toBe(0);
     const id = producer.lines.find((l) => l.startsWith('submitted '))!.split(' ')[1]!;
     await waitUntil(() => a.lines.some((l) => l.startsWith('start s2 1 ')), 'step 2 started in A', 20_000);
     const b = launch({ ...env, QT_ROLE: 'worker', QT_MODE: 'hang' });
-    await waitUntil(() => b.lines.includes('ready'), 'worker B ready', 20_000);
+    await waitUntil(() => b.isReady(), 'worker B ready', 20_000);
     if (mode === 'hang') a.proc.kill('SIGKILL');
     // settle: A kills itself after enqueueing step 3, before settling step 2
     await a.exited;
@@ -102,7 +87,7 @@ describe.each(['redis', 'rabbitmq'] as const)('workflow cancelled from another p
     names.push(app);
     const env = { QT_APP: app, QT_BROKER: broker, QT_AMQP_PREFIX: TEST_PREFIX, QT_MODE: 'cancel' };
     const a = launch({ ...env, QT_ROLE: 'worker' });
-    await waitUntil(() => a.lines.includes('ready'), 'worker ready', 20_000);
+    await waitUntil(() => a.isReady(), 'worker ready', 20_000);
     const producer = launch({ ...env, QT_ROLE: 'producer' });
     expect(await producer.exited).toBe(0);
     const id = producer.lines.find((l) => l.startsWith('submitted '))!.split(' ')[1]!;

@@ -2,7 +2,7 @@
 // submits sends the whole group or nothing; a worker SIGKILLed while it sends the members, or right
 // after a member was counted (before its ack), neither loses nor doubles anything: the chord's
 // callback runs once, with every result.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { redis } from '../../plugins/redis/index.js';
 import { sleep, waitUntil } from '../contracts/helpers.js';
 import { RabbitFixture, TEST_PREFIX } from '../plugins/rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
+import { startChild, type Child as Proc } from '../support/child.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/group-process.ts', import.meta.url));
 const fx = new RabbitFixture();
@@ -31,26 +32,10 @@ afterAll(async () => {
   await admin.quit();
 });
 
-interface Proc {
-  readonly proc: ChildProcess;
-  readonly lines: string[];
-  readonly exited: Promise<NodeJS.Signals | number | null>;
-}
-
 function launch(env: Record<string, string>): Proc {
-  const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(proc);
-  const lines: string[] = [];
-  let buf = '';
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buf += chunk;
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    lines.push(...parts);
-  });
-  proc.stderr!.resume();
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => proc.once('close', (code, signal) => resolve(signal ?? code)));
-  return { proc, lines, exited };
+  const child = startChild(FIXTURE, env, { quiet: true });
+  procs.push(child.proc);
+  return child;
 }
 
 type Broker = 'redis' | 'rabbitmq';
@@ -101,7 +86,7 @@ describe.each(['redis', 'rabbitmq'] as const)('group submit and fan-in through p
     expect(await producer.exited).toBe('SIGKILL');
     const wf = producer.lines.find((l) => l.startsWith('publishing '))!.split(' ')[1]!;
     const worker = launch({ ...env, QT_ROLE: 'worker' });
-    await waitUntil(() => worker.lines.includes('ready'), 'worker ready', 20_000);
+    await waitUntil(() => worker.isReady(), 'worker ready', 20_000);
     const observer = client();
     await observer.start({ worker: false });
     await sleep(1_000); // a member sent would have run by now
@@ -118,7 +103,7 @@ describe.each(['redis', 'rabbitmq'] as const)('group submit and fan-in through p
     // some. RabbitMQ reserves an id in storage, then publishes: killed between the two, a member is
     // reserved and never published (docs/workflows.md), so there it dies before the first reserve.
     const dying = launch({ ...env, QT_ROLE: 'worker', QT_DIE: broker === 'redis' ? 'expand' : 'expand-start' });
-    await waitUntil(() => dying.lines.includes('ready'), 'worker ready', 20_000);
+    await waitUntil(() => dying.isReady(), 'worker ready', 20_000);
     const producer = client();
     const sq = producer.task('sq', (n: number) => n * n);
     const sum = producer.task('sum', (ns: number[]) => ns.length);
@@ -140,7 +125,7 @@ describe.each(['redis', 'rabbitmq'] as const)('group submit and fan-in through p
   it.each(['joined-one', 'joined-last'] as const)('a worker killed right after a member was counted (%s): counted once, the callback runs once', async (die) => {
     const { app, env, client } = setup(broker);
     const dying = launch({ ...env, QT_ROLE: 'worker', QT_DIE: die });
-    await waitUntil(() => dying.lines.includes('ready'), 'worker ready', 20_000);
+    await waitUntil(() => dying.isReady(), 'worker ready', 20_000);
     const producer = client();
     const sq = producer.task('sq', (n: number) => n * n);
     const sum = producer.task('sum', (ns: number[]) => ns.length);
