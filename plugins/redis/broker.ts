@@ -3,7 +3,7 @@
  * delayed entries, wake-up markers); consuming is the Consumer loop. With `records` (the plugin is also the storage), every
  * record write happens inside the same scripts, fenced by the delivery's lease.
  */
-import type { Broker, ComponentContext, ConsumeOptions, Control, DeadLetter, Delivery, PublishOptions, PublishOutcome, DedupRequest, Retention, SaveOptions, Storage } from '../../core/contracts.js';
+import type { Broker, ComponentContext, ConsumeOptions, Control, DeadLetter, Delivery, PublishOptions, PublishOutcome, DedupRequest, Retention, SaveOptions } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { wholeMs, type RedisConnection } from './connection.js';
@@ -46,8 +46,7 @@ export interface RedisBrokerSettings {
 
 export class RedisBroker implements Broker {
   readonly name = 'redis';
-  readonly records: Storage | undefined;
-  readonly #records: RedisStorage | undefined;
+  readonly records: RedisStorage | undefined;
   readonly control: Control;
   /** Queue limits (`app.queue` without `key`) are held by the claim script (limiter-lua.ts). */
   readonly claimLimits = true;
@@ -68,7 +67,6 @@ export class RedisBroker implements Broker {
     this.#conn = conn;
     this.#settings = settings;
     this.records = records;
-    this.#records = records;
     this.control = new RedisControl(conn, records);
   }
 
@@ -99,9 +97,9 @@ export class RedisBroker implements Broker {
     // A caller waiting for the outcome (not a caller-chosen id: that may name an existing task,
     // whose record the storage's own WATCH reads) has its wait marked by the enqueue.
     let waitMs: number | undefined;
-    if (options.waitMs !== undefined && options.awaitsResult && this.#records !== undefined && options.unique !== true) {
+    if (options.waitMs !== undefined && options.awaitsResult && this.records !== undefined && options.unique !== true) {
       waitMs = Math.max(0, Math.round(options.waitMs)) + 1_000;
-      this.#records.markedByEnqueue(message.id);
+      this.records.markedByEnqueue(message.id);
     }
     const sent = new Promise<PublishOutcome | undefined>((resolve, reject) => {
       this.#outbox.push({ fields, queue: message.queue, name: message.name, id: message.id, body, record: record === '' ? undefined : record, waitMs, resolve, reject });
