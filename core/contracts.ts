@@ -52,7 +52,8 @@ export interface PublishOptions {
    * Set only for a broker that keeps the app's records (fused) and only when the call asked for
    * it: the id was chosen by the caller (`unique`) or a dedup key was given. The broker checks
    * them atomically with the enqueue and answers `{ existing }` instead of enqueuing. Other
-   * brokers never see these: storage (`Storage.reserve`) takes the id and key before publishing.
+   * brokers never see these: storage (`Storage.reservePublish`, else `reserve`) takes the id and
+   * key before publishing.
    */
   readonly unique?: boolean;
   readonly dedup?: DedupRequest;
