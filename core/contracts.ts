@@ -52,7 +52,8 @@ export interface PublishOptions {
    * Set only for a broker that keeps the app's records (fused) and only when the call asked for
    * it: the id was chosen by the caller (`unique`) or a dedup key was given. The broker checks
    * them atomically with the enqueue and answers `{ existing }` instead of enqueuing. Other
-   * brokers never see these: storage (`Storage.reserve`) takes the id and key before publishing.
+   * brokers never see these: storage (`Storage.reservePublish`, else `reserve`) takes the id and
+   * key before publishing.
    */
   readonly unique?: boolean;
   readonly dedup?: DedupRequest;
@@ -78,6 +79,24 @@ export interface PublishOutcome {
 export interface ReserveOptions extends SaveOptions {
   readonly dedup?: DedupRequest;
 }
+
+/** Options of `Storage.reservePublish`. */
+export interface PublishReserveOptions extends ReserveOptions {
+  /**
+   * How long the caller may take to publish and confirm, ms from the reservation (the kernel
+   * passes `leaseMs`). Until then no other caller takes the reservation over.
+   */
+  readonly publishMs: number;
+}
+
+/** What `Storage.reservePublish` answers. */
+export type PublishReservation =
+  /** The record is stored (the id was free, or its reservation was taken over): publish, then `confirmPublish`. */
+  | { readonly kind: 'reserved' }
+  /** The id is taken, or the dedup key held, by task `id` (as `reserve` answers it). */
+  | { readonly kind: 'existing'; readonly id: string }
+  /** Reserved by a caller whose publish is neither confirmed nor past its deadline: ask again after `retryMs`. */
+  | { readonly kind: 'publishing'; readonly retryMs: number };
 
 export interface ConsumeOptions {
   readonly queues: readonly string[];
@@ -247,6 +266,27 @@ export interface Storage {
    * keep records, for `addTask` with `id` or `dedup`; without it those calls fail UNSUPPORTED.
    */
   reserve?(record: TaskRecord, options: ReserveOptions): Promise<string | undefined>;
+  /**
+   * Optional, with `confirmPublish`: `reserve` for a publish that may not happen (its caller can
+   * die in between), atomic as `reserve`. The stored `new` record is marked unconfirmed until
+   * `publishMs` from now (by the storage's clock). Meeting such a mark on a record still in status
+   * `new` with 0 attempts (the id's, or with `dedup` the key holder's): before its deadline the
+   * answer is `publishing` (ask again later); after it, the reservation is taken over (this
+   * record stored, the key taken, a new deadline) and the answer is `reserved`. A record that
+   * moved on (a worker saved it) or a mark confirmed is an ordinary holder (`existing`). The
+   * kernel uses it, when offered, instead of `reserve` before publishing to a broker that does
+   * not keep records: a publisher killed between the two no longer leaves the id taken by a task
+   * that never runs (docs/decisions.md, Flow control).
+   */
+  reservePublish?(record: TaskRecord, options: PublishReserveOptions): Promise<PublishReservation>;
+  /**
+   * Optional, with `reservePublish`: the publish of `id` ended. `published` true: the broker
+   * confirmed it, so the mark is removed (whoever set it: some publish of the id is confirmed) and
+   * the id is held as `reserve` holds it. False: the publish failed; the mark's deadline becomes
+   * now, so the next `reservePublish` of the id takes it over at once. Without a mark, nothing
+   * changes.
+   */
+  confirmPublish?(id: string, published: boolean): Promise<void>;
   /**
    * Resolves with the record once it is final, or undefined after `timeoutMs`. Event driven
    * (a notification or a blocking read), never a polling loop.

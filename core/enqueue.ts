@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { QueueTasks } from './app.js';
-import type { Broker, DedupRequest, Storage } from './contracts.js';
+import type { Broker, DedupRequest, PublishReserveOptions, Storage } from './contracts.js';
 import { ErrorCodes, QTasksError, messageOf, type ErrorCode } from './errors.js';
 import { NotPlainJson, toPlainJson } from './json.js';
 import { ADD_TASK_OPTION_KEYS, rejectUnknownKeys } from './options.js';
@@ -163,7 +163,7 @@ export async function enqueue(
       const timeout = options.timeout;
       await parts.broker.publish(message, timeout === undefined ? { delayMs, record, awaitsResult: false } : { delayMs, record, awaitsResult: true, waitMs: timeout });
     } else {
-      const existing = await publishUnique(parts, message, record, delayMs, options.timeout !== undefined, config.resultTtlMs, unique, dedup);
+      const existing = await publishUnique(app, parts, message, record, delayMs, options.timeout !== undefined, unique, dedup);
       if (existing !== undefined) return await existingRecord(parts.storage, existing, record);
     }
   } catch (err) {
@@ -198,12 +198,12 @@ function dedupRequest(name: string, options: AddTaskOptions, delayMs: number): D
  * guarantees). Returns the id of the existing task when the call was deduplicated.
  */
 async function publishUnique(
+  app: QueueTasks,
   parts: EnqueueParts,
   message: TaskMessage,
   record: TaskRecord,
   delayMs: number,
   awaitsResult: boolean,
-  ttlMs: number,
   unique: boolean,
   dedup: DedupRequest | undefined,
 ): Promise<string | undefined> {
@@ -215,13 +215,58 @@ async function publishUnique(
   if (dedup?.mode === 'debounce') {
     throw new QTasksError(ErrorCodes.UNSUPPORTED, `${what} changes a queued task: it needs a broker that keeps the records (memory or redis as both broker and storage); the ${parts.broker.name} broker cannot`);
   }
-  if (parts.storage.reserve === undefined) {
-    throw new QTasksError(ErrorCodes.UNSUPPORTED, `${what} needs a storage that can reserve ids (redis or memory storage, or a broker that keeps records); storage "${parts.storage.name}" cannot`);
+  const storage = parts.storage;
+  const ttlMs = app.config.resultTtlMs;
+  const dedupOption = dedup !== undefined ? { dedup } : {};
+  if (canReservePublish(storage)) {
+    // The publisher has leaseMs to publish and confirm, the time after which a silent worker's
+    // delivery goes to another: past it, a caller of the same id takes the reservation over.
+    const existing = await reservePublishing(storage, record, { ttlMs, publishMs: app.config.leaseMs, ...dedupOption });
+    if (existing !== undefined) return existing;
+    try {
+      await parts.broker.publish(message, { delayMs, record, awaitsResult });
+    } catch (err) {
+      // The next caller of the id may take it over at once (a publish that landed anyway is then sent twice: at-least-once).
+      await storage.confirmPublish(message.id, false).catch(() => undefined);
+      throw err;
+    }
+    // The task is published: a failed confirm costs at most a second publish by a caller of the same id past the deadline.
+    await storage.confirmPublish(message.id, true).catch((err: unknown) => app.logger('QueueTasks').warn({ err, taskId: message.id }, 'storage could not confirm a publish; the task is published'));
+    return undefined;
   }
-  const existing = await parts.storage.reserve(record, { ttlMs, ...(dedup !== undefined ? { dedup } : {}) });
+  if (storage.reserve === undefined) {
+    throw new QTasksError(ErrorCodes.UNSUPPORTED, `${what} needs a storage that can reserve ids (redis or memory storage, or a broker that keeps records); storage "${storage.name}" cannot`);
+  }
+  const existing = await storage.reserve(record, { ttlMs, ...dedupOption });
   if (existing !== undefined) return existing;
   await parts.broker.publish(message, { delayMs, record, awaitsResult });
   return undefined;
+}
+
+type PublishingStorage = Storage & Required<Pick<Storage, 'reservePublish' | 'confirmPublish'>>;
+
+/** The storage offers `reservePublish` and `confirmPublish` (both, or the kernel uses `reserve`). */
+export function canReservePublish(storage: Storage): storage is PublishingStorage {
+  return storage.reservePublish !== undefined && storage.confirmPublish !== undefined;
+}
+
+/** Pauses between asks while another caller's reservation is unconfirmed, ms (the last repeats). */
+const PUBLISHING_POLL = [50, 100, 200, 400, 800, 1_000];
+
+/**
+ * `reservePublish` until it answers: the id of the task that holds the id (or key), or undefined
+ * when this caller holds the reservation. A reservation whose publish is unconfirmed is waited
+ * for, asking again (never later than the storage said its deadline passes): its publisher
+ * confirms it (then it holds the id) or misses the deadline (then this caller takes it over).
+ */
+export async function reservePublishing(storage: PublishingStorage, record: TaskRecord, options: PublishReserveOptions): Promise<string | undefined> {
+  for (let asked = 0; ; asked++) {
+    const answer = await storage.reservePublish(record, options);
+    if (answer.kind === 'reserved') return undefined;
+    if (answer.kind === 'existing') return answer.id;
+    const pause = Math.min(answer.retryMs, PUBLISHING_POLL[Math.min(asked, PUBLISHING_POLL.length - 1)]!);
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
 }
 
 /** The record of the task a call was merged into, flagged; if it expired meanwhile, this call's as it would have been. */

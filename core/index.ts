@@ -30,6 +30,8 @@ export type {
   RecordWrite,
   GroupJoin,
   ReserveOptions,
+  PublishReserveOptions,
+  PublishReservation,
   Retention,
   StorageIndex,
   IndexCounts,

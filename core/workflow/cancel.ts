@@ -6,7 +6,7 @@
  */
 import type { QueueTasks } from '../app.js';
 import type { CancelFound } from '../contracts.js';
-import type { EnqueueParts } from '../enqueue.js';
+import { canReservePublish, reservePublishing, type EnqueueParts } from '../enqueue.js';
 import { ErrorCodes, QTasksError } from '../errors.js';
 import { TaskStatus, isFinal, messageToRecord } from '../record.js';
 import { CANCEL_MARK } from './guard.js';
@@ -55,8 +55,14 @@ async function take(app: QueueTasks, parts: Pick<EnqueueParts, 'storage'>, id: s
   const ttlMs = app.config.resultTtlMs;
   const storage = parts.storage;
   // Atomic where the storage can (every bundled one): a worker enqueueing the id at the same moment gets it or loses it.
-  if (storage.reserve !== undefined && (await storage.reserve(record, { ttlMs })) !== undefined) return false;
+  if (canReservePublish(storage)) {
+    // A worker's reservation of the id whose publish is unconfirmed is waited for: published, the
+    // id is its task's; its publisher dead past the deadline, the cancel takes the id over.
+    if ((await reservePublishing(storage, record, { ttlMs, publishMs: app.config.leaseMs })) !== undefined) return false;
+  } else if (storage.reserve !== undefined && (await storage.reserve(record, { ttlMs })) !== undefined) return false;
   await storage.save({ ...record, status: TaskStatus.CANCEL, updatedAt: now, finishedAt: now, reason, meta: CANCEL_MARK }, { ttlMs });
+  // Nothing is published under the id: the cancel record holds it (a crash before this leaves a record saved over the mark, which holds it too).
+  if (canReservePublish(storage)) await storage.confirmPublish(id, true);
   return true;
 }
 

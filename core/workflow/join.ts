@@ -16,7 +16,7 @@ import { enqueue, type EnqueueParts } from '../enqueue.js';
 import type { LoggerLike } from '../logger.js';
 import { TaskStatus, isFinal, recordOf, type TaskMessage, type TaskRecord } from '../record.js';
 import { sendStep } from './advance.js';
-import { ended, recheck } from './guard.js';
+import { recheck } from './guard.js';
 import { scan } from './join-scan.js';
 import { CHILDREN_META, WORKFLOW_META, groupLinkOf, memberId, rootOf, type ChildResult, type GroupLink } from './link.js';
 
@@ -33,17 +33,23 @@ export async function joinGroup(app: QueueTasks, parts: EnqueueParts, message: T
   if (members === undefined) return;
   const results = members.map((r) => r.returning ?? null);
   const failed = members.find((r) => r.status !== TaskStatus.SUCCESS); // the first failed member, by index
-  // Cancelled as a whole, or already moved on by a sibling that joined too: nothing to do.
-  if (await ended(parts, rootOf(link.id))) return;
+  // Cancelled as a whole, or already moved on by a sibling that joined too: nothing to do. A `new`
+  // record is the callback (root, last step) enqueued, or only reserved by a worker killed before
+  // it published: enqueueing it again is taken once, or takes that reservation over
+  // (Storage.reservePublish); writing the workflow's outcome over it is not done.
+  const wf = await parts.storage.get(rootOf(link.id));
+  if (wf !== undefined && wf.status !== TaskStatus.NEW) return;
+  const onlyEnqueue = wf !== undefined;
   if (link.callback?.chain !== undefined && failed === undefined) return sendStep(app, parts, link.callback.chain, link.callback.chain.index, results, undefined, log);
-  if (link.callback?.flow === true) return flowParent(app, parts, link, message, members, log);
-  if (failed !== undefined) return fail(app, parts, link, message, failed, log);
+  if (link.callback?.flow === true) return flowParent(app, parts, link, message, members, onlyEnqueue, log);
+  if (failed !== undefined) return onlyEnqueue ? undefined : fail(app, parts, link, message, failed, log);
   if (link.callback !== undefined) {
     const cb = link.callback;
     await enqueue(app, parts, cb.name, [results], { id: link.id, queue: cb.queue, priority: cb.priority, delay: cb.delay }, undefined, true);
     log.debug({ workflow: link.id }, 'workflow: every member ended; chord callback enqueued');
     return;
   }
+  if (onlyEnqueue) return;
   const now = Date.now();
   await parts.storage.save(recordOf(workflowMessage(app, link, message), TaskStatus.SUCCESS, 0, now, { finishedAt: now, returning: results }), { ttlMs: app.config.resultTtlMs });
 }
@@ -92,7 +98,7 @@ function workflowMessage(app: QueueTasks, link: GroupLink, message: TaskMessage)
  * meta, its own place in its parent), or, when a `failParent` child failed, fail it without running
  * and let the failure climb to its own parent.
  */
-async function flowParent(app: QueueTasks, parts: EnqueueParts, link: GroupLink, message: TaskMessage, members: readonly TaskRecord[], log: LoggerLike): Promise<void> {
+async function flowParent(app: QueueTasks, parts: EnqueueParts, link: GroupLink, message: TaskMessage, members: readonly TaskRecord[], onlyEnqueue: boolean, log: LoggerLike): Promise<void> {
   const cb = link.callback!;
   const children: ChildResult[] = [];
   for (const r of members) {
@@ -101,7 +107,7 @@ async function flowParent(app: QueueTasks, parts: EnqueueParts, link: GroupLink,
       continue;
     }
     const policy = groupLinkOf(r.meta)?.policy ?? 'failParent';
-    if (policy === 'failParent') return fail(app, parts, link, message, r, log);
+    if (policy === 'failParent') return onlyEnqueue ? undefined : fail(app, parts, link, message, r, log);
     if (policy === 'continue') children.push({ id: r.id, name: r.name, status: r.status, ...(r.error !== undefined ? { error: r.error } : {}) });
   }
   const meta = { [CHILDREN_META]: children, ...(cb.parentLink !== undefined ? { [WORKFLOW_META]: cb.parentLink } : {}) };

@@ -66,6 +66,8 @@ export class MemoryBackend {
   readonly dedup = new DedupKeys();
   /** Rate limits and global concurrency of the apps on this backend (limiter.ts). */
   readonly limiter = new MemoryLimiter();
+  /** Reservations not yet confirmed published (Storage.reservePublish): id -> deadline, epoch ms. */
+  readonly publishing = new Map<string, number>();
   /** Per workflow group, the members that ended (Storage.join, storage-join.ts). */
   readonly joins = new JoinSets();
   /** Cross-app listeners of this backend: events, and cancel requests for running tasks. */

@@ -1,6 +1,6 @@
 /** Memory storage and global config over a MemoryBackend. */
-import type { ComponentContext, GlobalConfig, GlobalSets, GroupJoin, Limiter, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
-import { isFinal } from '../../core/record.js';
+import type { ComponentContext, GlobalConfig, GlobalSets, GroupJoin, Limiter, PublishReservation, PublishReserveOptions, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage, WorkerInfo } from '../../core/contracts.js';
+import { TaskStatus, isFinal } from '../../core/record.js';
 import type { TaskRecord } from '../../core/record.js';
 import type { MemoryBackend } from './backend.js';
 import { MemoryStorageIndex } from './storage-index.js';
@@ -71,6 +71,57 @@ export class MemoryStorage implements Storage {
     }
     backend.saveRecord(record, options.ttlMs);
     return undefined;
+  }
+
+  /**
+   * reserve, with the record marked unconfirmed until publishMs from now; a mark past its deadline
+   * on a record still `new` is taken over. One synchronous step: atomic.
+   */
+  async reservePublish(record: TaskRecord, options: PublishReserveOptions): Promise<PublishReservation> {
+    const backend = this.#backend;
+    const now = Date.now();
+    const own = this.#unconfirmed(record.id, now);
+    if (own === undefined && backend.getRecord(record.id) !== undefined) return { kind: 'existing', id: record.id };
+    if (own !== undefined && own > 0) return { kind: 'publishing', retryMs: own };
+    const dedup = options.dedup;
+    if (dedup !== undefined) {
+      const held = backend.dedup.holder(dedup.key, now);
+      if (held !== undefined) {
+        const wait = this.#unconfirmed(held.id, now);
+        if (wait !== undefined && wait > 0) return { kind: 'publishing', retryMs: wait };
+        // A holder whose publisher missed its deadline was never published: the key is free.
+        if (wait === undefined) {
+          const status = backend.getRecord(held.id)?.status;
+          if (dedup.mode === 'throttle' || (status !== undefined && !isFinal(status))) return { kind: 'existing', id: held.id };
+        }
+      }
+      backend.dedup.take(dedup.key, record.id, dedup.mode === 'throttle' || dedup.ttlMs > 0 ? now + dedup.ttlMs : Infinity);
+    }
+    backend.saveRecord(record, options.ttlMs);
+    backend.publishing.set(record.id, now + options.publishMs);
+    return { kind: 'reserved' };
+  }
+
+  async confirmPublish(id: string, published: boolean): Promise<void> {
+    const marks = this.#backend.publishing;
+    if (published) marks.delete(id);
+    else if (marks.has(id)) marks.set(id, 0);
+  }
+
+  /**
+   * Ms until the reservation of `id` may be taken over (<= 0: now), or undefined when its record
+   * is no unconfirmed reservation (no mark, or a record saved over it: the mark is dropped then).
+   */
+  #unconfirmed(id: string, now: number): number | undefined {
+    const marks = this.#backend.publishing;
+    const until = marks.get(id);
+    if (until === undefined) return undefined;
+    const record = this.#backend.getRecord(id);
+    if (record === undefined || record.status !== TaskStatus.NEW || record.attempts !== 0) {
+      marks.delete(id);
+      return undefined;
+    }
+    return until - now;
   }
 
   waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {

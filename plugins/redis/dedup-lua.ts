@@ -54,25 +54,66 @@ ${ENQUEUE_BODY}`;
 /**
  * Storage-side reservation for a broker that does not keep records (RabbitMQ with Redis storage).
  * KEYS: the record key. ARGV: base, id, value ('0|<record JSON>'), mode ('' without dedup), key,
- * ttlMs. Returns the holder's id, or false when it stored the record (and took the key).
+ * dedup ttlMs, then for Storage.reservePublish: publishMs ('' for a plain reserve) and the
+ * record's ttlMs. Returns the holder's id; false when it stored the record (and took the key); or,
+ * for reservePublish, a number: ms until an unconfirmed reservation that holds the id or the key
+ * may be taken over.
+ *
+ * reservePublish marks its record unconfirmed: `<base>rp:<id>` holds the deadline (server time,
+ * ms; kept publishMs + the record's TTL, then it lapses and the id is held as by reserve), and
+ * confirmPublish deletes it (or sets it to 0: the publish failed). A mark counts only while the
+ * record is still the reservation ('0|', status new): a record a worker or a cancel saved over it
+ * is an ordinary holder.
  */
 export const RESERVE = `
 local p, id = ARGV[1], ARGV[2]
-if redis.call('EXISTS', KEYS[1]) == 1 then return id end
+local publish_ms = tonumber(ARGV[7] or '')
+local now
+local function clock()
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return now
+end
+-- ms until the reservation r of rid may be taken over (<= 0: now), nil when r is no unconfirmed reservation
+local function unconfirmed(rid, r)
+  if not publish_ms or not r or string.sub(r, 1, 2) ~= '0|' then return nil end
+  local mark = redis.call('GET', p .. 'rp:' .. rid)
+  if not mark then return nil end
+  local ok, rec = pcall(cjson.decode, string.sub(r, 3))
+  if not (ok and type(rec) == 'table' and rec.status == 'new') then return nil end
+  return tonumber(mark) - clock()
+end
+local own = redis.call('GET', KEYS[1])
+if own then
+  local wait = unconfirmed(id, own)
+  if not wait then return id end
+  if wait > 0 then return wait end
+  -- its publisher missed the deadline: this call takes the reservation over
+end
 local mode = ARGV[4]
 if mode ~= '' then
   local key, ttl = p .. 'dk:' .. ARGV[5], tonumber(ARGV[6])
   local held = redis.call('GET', key)
   if held then
-    if mode == 'throttle' then return held end
-    -- simple: held while the holder's record is not final
     local r = redis.call('GET', p .. 'r:' .. held)
-    local ok, rec = pcall(cjson.decode, r and string.sub(r, (string.find(r, '|', 1, true) or 0) + 1) or '')
-    local status = ok and type(rec) == 'table' and rec.status
-    if status == 'new' or status == 'process' or status == 'retry' then return held end
+    local wait = unconfirmed(held, r)
+    if wait and wait > 0 then return wait end
+    if not wait then
+      if mode == 'throttle' then return held end
+      -- simple: held while the holder's record is not final
+      local ok, rec = pcall(cjson.decode, r and string.sub(r, (string.find(r, '|', 1, true) or 0) + 1) or '')
+      local status = ok and type(rec) == 'table' and rec.status
+      if status == 'new' or status == 'process' or status == 'retry' then return held end
+    end
+    -- else the holder was never published (its publisher missed the deadline): the key is free
   end
   if ttl > 0 then redis.call('SET', key, id, 'PX', ttl) else redis.call('SET', key, id) end
 end
 redis.call('SET', KEYS[1], ARGV[3])
+if publish_ms then
+  redis.call('SET', p .. 'rp:' .. id, clock() + publish_ms, 'PX', publish_ms + tonumber(ARGV[8]))
+end
 return false
 `;

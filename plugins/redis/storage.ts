@@ -4,7 +4,7 @@
  * when the task's id is in the app's `waiting` set; waiters subscribe before they look, so none
  * is missed.
  */
-import type { ComponentContext, GroupJoin, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage } from '../../core/contracts.js';
+import type { ComponentContext, GroupJoin, PublishReservation, PublishReserveOptions, RecordWrite, ReserveOptions, Retention, SaveOptions, Storage } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { Waiters } from '../../core/waiters.js';
@@ -77,6 +77,28 @@ export class RedisStorage implements Storage {
     // stored: file it in the indexes too (the same record again, which the fence lets through)
     if (this.index !== undefined) await this.save(record, options);
     return undefined;
+  }
+
+  /**
+   * reserve, with the record marked unconfirmed until publishMs from now (RESERVE in
+   * dedup-lua.ts): a mark past its deadline on a record still `new` is taken over.
+   */
+  async reservePublish(record: TaskRecord, options: PublishReserveOptions): Promise<PublishReservation> {
+    const keys = this.#ready().keys;
+    const d = options.dedup;
+    const args = [keys.record(record.id), keys.base, record.id, `0|${JSON.stringify(record)}`, d?.mode ?? '', d?.key ?? '', d?.ttlMs ?? 0, wholeMs(options.publishMs), wholeMs(options.ttlMs)];
+    const reply = await this.#conn.runArgs('qtasksReserve', args);
+    if (typeof reply === 'string') return { kind: 'existing', id: reply };
+    if (typeof reply === 'number') return { kind: 'publishing', retryMs: Math.max(1, reply) };
+    if (this.index !== undefined) await this.save(record, options);
+    return { kind: 'reserved' };
+  }
+
+  /** Confirmed: the mark goes; failed: its deadline becomes 0 (past), so the next reservePublish takes over. */
+  async confirmPublish(id: string, published: boolean): Promise<void> {
+    const key = `${this.#ready().keys.base}rp:${id}`;
+    if (published) await this.#conn.call('confirmPublish', (c) => c.del(key));
+    else await this.#conn.call('confirmPublish', (c) => c.set(key, '0', 'KEEPTTL', 'XX'));
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {

@@ -9,6 +9,7 @@ import { Logger } from '../../core/logger.js';
 import { TaskStatus, type TaskRecord } from '../../core/record.js';
 import { guide, sleep, uniqueName, waitUntil } from './helpers.js';
 import { storageJoinTests } from './storage-join.contract.js';
+import { storagePublishTests } from './storage-publish.contract.js';
 
 export interface StorageTarget {
   readonly name: string;
@@ -188,6 +189,9 @@ export function storageConformance(target: StorageTarget): void {
 
     // join and getMany are optional: workflows fall back to reading the siblings' records.
     storageJoinTests(target.create(uniqueName('probe')), make);
+
+    // reservePublish and confirmPublish are optional: without them the kernel uses reserve.
+    storagePublishTests(target.create(uniqueName('probe')), make);
 
     it('keeps apps apart: the same id in two apps is two records', async () => {
       const a = await make();

@@ -2,11 +2,13 @@
 import type { Redis } from 'ioredis';
 import { afterAll } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
+import type { WorkflowStep, WorkflowView } from '../../core/index.js';
 import type { Plugin } from '../../core/plugin.js';
 import { memory } from '../../plugins/memory/index.js';
 import { redis } from '../../plugins/redis/index.js';
 import { RabbitFixture } from '../plugins/rabbitmq-helpers.js';
 import { REDIS_URL, adminClient, deleteAppKeys } from '../plugins/redis-helpers.js';
+import { waitUntil } from '../contracts/helpers.js';
 
 export interface BrokerSetup {
   readonly name: string;
@@ -64,4 +66,22 @@ export function workflowBrokers(): Brokers {
       await admin.quit();
     },
   };
+}
+
+const UNSETTLED = new Set(['new', 'process', 'retry']);
+
+function flat(steps: readonly WorkflowStep[]): WorkflowStep[] {
+  return steps.flatMap((s) => [s, ...flat(s.children ?? [])]);
+}
+
+/**
+ * The view of an ended workflow once every step is settled. A step moves the workflow on before
+ * its own outcome is stored (docs/workflows.md), so the workflow can end, and `app.wait` return,
+ * an instant before the step that enqueued its last part shows its outcome.
+ */
+export async function settledView(app: QueueTasks, id: string): Promise<WorkflowView> {
+  return waitUntil(async () => {
+    const view = await app.workflow(id);
+    return view !== undefined && !flat(view.steps).some((s) => UNSETTLED.has(s.status)) ? view : undefined;
+  }, `every step of workflow ${id} settled`, 15_000);
 }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { QueueTasks, chain, chord, group, type Storage } from '../../core/index.js';
 import type { Plugin } from '../../core/plugin.js';
 import { MemoryBackend, MemoryStorage, memory } from '../../plugins/memory/index.js';
-import { workflowApps } from './brokers.js';
+import { settledView, workflowApps } from './brokers.js';
 
 const { brokers, makeApp } = workflowApps(4);
 
@@ -29,7 +29,7 @@ describe.each(brokers.setups)('chain with groups on $name', (setup) => {
     expect(done.status).toBe('success');
     expect(done.returning).toBe('zip(a@100,b@200)'.length);
     expect(order[0]).toBe('prepare');
-    const view = (await app.workflow(done.id))!;
+    const view = await settledView(app, done.id);
     expect(view.steps.map((s) => `${s.name}:${s.status}`)).toEqual(['prepare:success', 'group:success', 'zip:success', 'size:success']);
     expect(view.steps[1]!.children!.map((c) => c.result)).toEqual(['"a@100"', '"b@200"']);
     // A group as the last step: the chain's result is the list.
@@ -78,7 +78,7 @@ describe.each(brokers.setups)('chain starting with a group on $name', (setup) =>
     expect(done.status).toBe('success');
     expect(done.returning).toBe('zip(a@100,b@200,c@300)'.length);
     expect(zips).toBe(1);
-    const view = (await app.workflow(done.id))!;
+    const view = await settledView(app, done.id);
     expect(view.kind).toBe('chain');
     expect(view.steps.map((s) => `${s.id.slice(done.id.length)}:${s.name}:${s.status}`)).toEqual(['.0:group:success', '.1:zip:success', ':size:success']);
     expect(view.steps[0]!.children!.map((c) => c.result)).toEqual(['"a@100"', '"b@200"', '"c@300"']);

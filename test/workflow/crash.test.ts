@@ -39,6 +39,8 @@ const cases = [
   { broker: 'rabbitmq', mode: 'hang' },
   { broker: 'redis', mode: 'settle' },
   { broker: 'rabbitmq', mode: 'settle' },
+  // Killed between storage reserving step 3's id and publishing step 3 (RabbitMQ: two steps).
+  { broker: 'rabbitmq', mode: 'reserved' },
 ] as const;
 
 describe.each(cases)('chain across processes on $broker, step 2 killed ($mode)', ({ broker, mode }) => {
@@ -55,8 +57,10 @@ describe.each(cases)('chain across processes on $broker, step 2 killed ($mode)',
     const b = launch({ ...env, QT_ROLE: 'worker', QT_MODE: 'hang' });
     await waitUntil(() => b.isReady(), 'worker B ready', 20_000);
     if (mode === 'hang') a.proc.kill('SIGKILL');
-    // settle: A kills itself after enqueueing step 3, before settling step 2
-    await a.exited;
+    // settle: A kills itself after enqueueing step 3, before settling step 2; reserved: after
+    // reserving its id, before publishing it
+    expect(await a.exited).toBe('SIGKILL');
+    if (mode === 'reserved') expect(a.lines).toContain(`reserved s3 ${id}`);
 
     const observer = new QueueTasks({
       name: app,

@@ -100,9 +100,9 @@ describe.each(['redis', 'rabbitmq'] as const)('group submit and fan-in through p
   it('a worker killed while it sends the members: its redelivery sends the rest, the callback runs once', async () => {
     const { app, env, client } = setup(broker);
     // Redis takes each id and its message in one script: killed after its first publish, it sent
-    // some. RabbitMQ reserves an id in storage, then publishes: killed between the two, a member is
-    // reserved and never published (docs/workflows.md), so there it dies before the first reserve.
-    const dying = launch({ ...env, QT_ROLE: 'worker', QT_DIE: broker === 'redis' ? 'expand' : 'expand-start' });
+    // some. RabbitMQ reserves an id in storage, then publishes: killed between the two, members are
+    // reserved and not published; the redelivery waits out their deadline and takes them over.
+    const dying = launch({ ...env, QT_ROLE: 'worker', QT_DIE: broker === 'redis' ? 'expand' : 'expand-reserved' });
     await waitUntil(() => dying.isReady(), 'worker ready', 20_000);
     const producer = client();
     const sq = producer.task('sq', (n: number) => n * n);
@@ -110,6 +110,7 @@ describe.each(['redis', 'rabbitmq'] as const)('group submit and fan-in through p
     await producer.start({ worker: false });
     const sent = await chord(group(Array.from({ length: 20 }, (_, i) => sq.with([i]))), sum).addTask();
     expect(await dying.exited).toBe('SIGKILL');
+    if (broker === 'rabbitmq') expect(dying.lines.some((l) => /^reserved .*\.m[1-9]\d*$/.test(l))).toBe(true);
     const worker = launch({ ...env, QT_ROLE: 'worker' });
     const done = await producer.wait(sent.id, 30_000);
     expect(done.status).toBe('success');
@@ -145,4 +146,31 @@ describe.each(['redis', 'rabbitmq'] as const)('group submit and fan-in through p
     worker.proc.kill('SIGTERM');
     await worker.exited;
   }, 60_000);
+
+  if (broker === 'rabbitmq') {
+    it('a worker killed between reserving the chord callback and publishing it: the redelivered member takes it over, the callback runs once', async () => {
+      const { app, env, client } = setup(broker);
+      const dying = launch({ ...env, QT_ROLE: 'worker', QT_DIE: 'callback-reserved' });
+      await waitUntil(() => dying.isReady(), 'worker ready', 20_000);
+      const producer = client();
+      const sq = producer.task('sq', (n: number) => n * n);
+      const sum = producer.task('sum', (ns: number[]) => ns.length);
+      await producer.start({ worker: false });
+      const sent = await chord(group(Array.from({ length: 20 }, (_, i) => sq.with([i]))), sum).addTask();
+      expect(await dying.exited).toBe('SIGKILL');
+      expect(dying.lines).toContain(`reserved ${sent.id}`);
+      // Reserved and never published: a `new` record under the workflow's id, and no callback queued.
+      expect((await producer.get(sent.id))?.status).toBe('new');
+      const worker = launch({ ...env, QT_ROLE: 'worker' });
+      const done = await producer.wait(sent.id, 30_000);
+      expect(done.status).toBe('success');
+      expect(done.returning).toBe(SUM);
+      await sleep(1_000); // a second callback would have had time to run
+      expect(await admin.get(`${app}:sum-runs`)).toBe('1');
+      // The member that completed the group had no stored outcome: it ran again and moved the workflow on.
+      expect(worker.lines.filter((l) => / 2$/.test(l) && l.startsWith('run sq '))).toHaveLength(1);
+      worker.proc.kill('SIGTERM');
+      await worker.exited;
+    }, 60_000);
+  }
 });

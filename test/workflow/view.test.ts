@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { chain, chord, group, type WorkflowStep, type WorkflowView } from '../../core/index.js';
 import { gate, waitUntil } from '../contracts/helpers.js';
-import { workflowApps } from './brokers.js';
+import { settledView, workflowApps } from './brokers.js';
 
 const { brokers, makeApp } = workflowApps(4);
 
@@ -36,7 +36,7 @@ describe.each(brokers.setups)('workflow view on $name', (setup) => {
     expect(running.steps[2]).toMatchObject({ id, attempts: 0 });
     held.open();
     await app.wait(id, 15_000);
-    const done = (await app.workflow(id))!;
+    const done = await settledView(app, id);
     expect(done).toMatchObject({ id, kind: 'chain', status: 'success', result: '"=20"' });
     expect(shape(done.steps)).toEqual(['one:success', 'two:success', 'three:success']);
   });
@@ -50,12 +50,12 @@ describe.each(brokers.setups)('workflow view on $name', (setup) => {
     const sum = app.task('sum', (ns: number[]) => ns.reduce((a, b) => a + b, 0));
     await app.start();
     const g = await group([1, 2, 3].map((n) => sq.with([n]))).addTask({ timeout: 15_000 });
-    const gv: WorkflowView = (await app.workflow(g.id))!;
+    const gv: WorkflowView = await settledView(app, g.id);
     expect(gv).toMatchObject({ kind: 'group', status: 'success', result: '[1,4,9]' });
     expect(shape(gv.steps)).toEqual(['sq:success', 'sq:success', 'sq:success']);
     expect(gv.steps.map((s) => s.result)).toEqual(['1', '4', '9']);
     const c = await chord(group([sq.with([2]), sq.with([-1])]), sum).addTask({ timeout: 15_000 });
-    const cv = (await app.workflow(c.id))!;
+    const cv = await settledView(app, c.id);
     expect(cv).toMatchObject({ kind: 'chord', status: 'error' });
     expect(shape(cv.steps)).toEqual(['sum:error[sq:success sq:error]']); // the callback's id holds the workflow's record
     expect(cv.steps[0]!.children![1]!.error).toBe('negative -1');
@@ -88,6 +88,6 @@ describe.each(brokers.setups)('workflow view on $name', (setup) => {
     expect(partial.steps[0]!.children![1]!.children![0]!.id).toBe(`${id}.m1.m0`);
     held.open();
     await app.wait(id, 15_000);
-    expect(shape((await app.workflow(id))!.steps)).toEqual(['top:success[mid:success[leaf:success leaf:success] mid:success[leaf:success]]']);
+    expect(shape((await settledView(app, id)).steps)).toEqual(['top:success[mid:success[leaf:success leaf:success] mid:success[leaf:success]]']);
   });
 });
