@@ -137,7 +137,8 @@ end
 /**
  * Enqueues a batch (the publishes of one tick). KEYS: any key of the app (routing). ARGV: base,
  * count, fused ('1' when the broker keeps records, else ''), then groups of consecutive tasks that share their fields: a group header
- * '<priority>|<delayMs>|<runAt>|<r>|<tasks>|<queue byte length>|<queue><task name>', then per task its id, its message, and when
+ * '<priority>|<delayMs>|<runAt>|<r>|<tasks>|<queue byte length>|<queue><task name>', then per task its id, its message (empty
+ * when the client staged the job string in '<base>in:<id>' in the same MULTI: large messages), and when
  * <r> is 1 its record ('0|<JSON>': only when the broker keeps records and the record is not the
  * one derived from the message). A burst of one task type is one group: the script parses one
  * header per group, not per task (parsing was a fifth of the script's time), and a task costs two
@@ -151,9 +152,13 @@ export const ENQUEUE_BODY = `
 local p, n, fused = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 local seq0 = redis.call('INCRBY', p .. 'seq', n) - n
 local now = now_ms()
+local staged, drop
 -- walks the groups; skip (nil on the fast path) holds ids already enqueued, left untouched
 local function collect(skip)
   local sets, ready, delayed, wake, probe = {}, {}, {}, {}, {}
+  -- staged: id, ready head (or false: delayed) per task whose job string waits in 'in:<id>';
+  -- drop: staged keys of ids skipped as existing
+  staged, drop = {}, {}
   -- waiting counts and delayed index per queue, and the events of the batch (one per group)
   local b = { news = {}, dly = {}, groups = {} }
   local i, done, seq = 4, 0, seq0
@@ -185,15 +190,17 @@ local function collect(skip)
       local id, msg = ARGV[i], ARGV[i + 1]
       local rec = r == '1' and ARGV[i + 2]
       i = i + (rec and 3 or 2)
-      if not (skip and skip[id]) then
+      if skip and skip[id] then
+        if msg == '' then drop[#drop + 1] = p .. 'in:' .. id end
+      else
         local job = p .. 'j:' .. id
         probe[#probe + 1] = job
         if fused then probe[#probe + 1] = p .. 'r:' .. id end
-        sets[#sets + 1] = job
         b.news[queue] = (b.news[queue] or 0) + 1
         ev[#ev + 1] = id
+        -- an empty message: the client staged the job string in 'in:<id>' (large messages)
+        local head
         if due then
-          sets[#sets + 1] = run_at .. '|' .. msg
           delayed[#delayed + 1] = due
           delayed[#delayed + 1] = '0:' .. id
           d[#d + 1] = now
@@ -201,9 +208,15 @@ local function collect(skip)
         else
           q[#q + 1] = prio
           seq = seq + 1
-          local head = string.format('%016x', seq) .. '0'
-          sets[#sets + 1] = '#' .. head .. '|' .. msg
+          head = string.format('%016x', seq) .. '0'
           q[#q + 1] = head .. ':' .. id
+        end
+        if msg == '' then
+          staged[#staged + 1] = id
+          staged[#staged + 1] = head or false
+        else
+          sets[#sets + 1] = job
+          sets[#sets + 1] = head and '#' .. head .. '|' .. msg or run_at .. '|' .. msg
         end
         if rec then
           sets[#sets + 1] = p .. 'r:' .. id
@@ -243,9 +256,18 @@ if redis.call('EXISTS', unpack(probe)) > 0 then
   -- the ids left alone, for the caller: a task added with an id that exists was deduplicated
   skipped = {}
   for id in pairs(skip) do skipped[#skipped + 1] = id end
-  if #sets == 0 then return skipped end
+  if #drop > 0 then redis.call('DEL', unpack(drop)) end
+  if #sets == 0 and #staged == 0 then return skipped end
 end
-redis.call('MSET', unpack(sets))
+if #sets > 0 then redis.call('MSET', unpack(sets)) end
+-- a staged job string arrived with a placeholder head ('#' and 17 zeros, or the delayed runAt):
+-- its head is written in place and the key renamed, so the message never becomes a Lua string
+-- (Redis's Lua hashes every byte of each string it creates: two passes per task here)
+for k = 1, #staged, 2 do
+  local id, head = staged[k], staged[k + 1]
+  if head then redis.call('SETRANGE', p .. 'in:' .. id, 1, head) end
+  redis.call('RENAME', p .. 'in:' .. id, p .. 'j:' .. id)
+end
 for queue, args in pairs(ready) do
   if #args > 0 then redis.call('ZADD', p .. 'q:' .. queue, unpack(args)) end
 end

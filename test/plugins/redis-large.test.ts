@@ -1,0 +1,113 @@
+/**
+ * Large messages on Redis: the broker stages their job strings with a plain SET beside the enqueue
+ * script (broker.ts STAGE_FROM), so the script never reads them. The task must come out the same:
+ * args, order, delays, ids taken once, control by id, and no staged key left behind.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QueueTasks } from '../../core/app.js';
+import { redis } from '../../plugins/redis/index.js';
+import { Keys } from '../../plugins/redis/keys.js';
+import { uniqueName, waitUntil } from '../contracts/helpers.js';
+import { PREFIX, REDIS_URL, adminClient, deleteAppKeys } from './redis-helpers.js';
+
+let admin: Redis;
+const apps: QueueTasks[] = [];
+const names: string[] = [];
+beforeAll(async () => {
+  admin = await adminClient();
+});
+afterAll(async () => {
+  await Promise.allSettled(apps.map((a) => a.stop()));
+  await deleteAppKeys(admin, names);
+  await admin?.quit();
+});
+
+function app(name: string, concurrency = 1): QueueTasks {
+  const a = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL, blockTimeoutMs: 1_000 })], config: { logLevel: 'silent', concurrency }, globals: false, sharedTasks: false });
+  apps.push(a);
+  return a;
+}
+
+/** A string of `size` characters that tells its `label` apart (and is not all one byte). */
+function big(label: string, size: number): string {
+  return `${label}:` + 'abcdefghij'.repeat(Math.ceil(size / 10)).slice(0, size);
+}
+
+async function stagedKeys(name: string): Promise<string[]> {
+  return admin.keys(`${new Keys(PREFIX, name).base.replace(/[*?[\]\\{}]/g, '\\$&')}in:*`);
+}
+
+describe('redis: large messages staged beside the enqueue script', () => {
+  it('runs large and small tasks of one burst in enqueue order, with their args intact', async () => {
+    const name = uniqueName('large');
+    names.push(name);
+    const producer = app(name);
+    producer.task('t', () => undefined);
+    await producer.start({ worker: false });
+    // One tick: small and large tasks interleaved (one script call, some staged, some not).
+    const labels = Array.from({ length: 40 }, (_, i) => `m${i}`);
+    const sizes = labels.map((_, i) => (i % 3 === 0 ? 50 : i % 3 === 1 ? 5_000 : 120_000));
+    await Promise.all(labels.map((l, i) => producer.addTask('t', [big(l, sizes[i]!)])));
+    expect(await stagedKeys(name)).toEqual([]);
+
+    const seen: string[] = [];
+    const worker = app(name, 1);
+    worker.task('t', (s: string) => {
+      const label = s.slice(0, s.indexOf(':'));
+      expect(s).toBe(big(label, sizes[labels.indexOf(label)]!));
+      seen.push(label);
+    });
+    await worker.start();
+    await waitUntil(() => seen.length === labels.length, 'every task ran');
+    expect(seen).toEqual(labels); // FIFO across staged and plain job strings
+  });
+
+  it('keeps a large delayed task until it is due, and one added with a taken id is not enqueued twice', async () => {
+    const name = uniqueName('large-delay');
+    names.push(name);
+    const a = app(name, 4);
+    const runs: string[] = [];
+    a.task('t', () => undefined);
+    await a.start({ worker: false });
+    const payload = big('late', 30_000);
+    const delayed = await a.addTask('t', [payload], { delay: 300 });
+    expect((await a.get(delayed.id))?.runAt).toBe(delayed.runAt);
+    const first = await a.addTask('t', [big('once', 10_000)], { id: 'fixed-large' });
+    const again = await a.addTask('t', [big('twice', 10_000)], { id: 'fixed-large' });
+    expect(first.deduplicated).toBeUndefined();
+    expect(again.deduplicated).toBe(true);
+    expect(await stagedKeys(name)).toEqual([]);
+    const worker = app(name, 4);
+    worker.task('t', (s: string) => void runs.push(s));
+    await worker.start();
+    const done = await a.wait(delayed.id, 10_000);
+    expect(done.status).toBe('success');
+    expect(done.startedAt! - delayed.createdAt).toBeGreaterThanOrEqual(300);
+    await waitUntil(() => runs.length === 2, 'both ran');
+    expect(runs.sort()).toEqual([payload, big('once', 10_000)].sort());
+  });
+
+  it('finds a queued large task by id: inspection, promotion and cancel work on it', async () => {
+    const name = uniqueName('large-ctl');
+    names.push(name);
+    const a = app(name);
+    a.task('t', () => undefined);
+    await a.start({ worker: false });
+    const payload = big('ctl', 50_000);
+    const queued = await a.addTask('t', [payload]);
+    const later = await a.addTask('t', [payload], { delay: 60_000 });
+    const rec = await a.get(queued.id);
+    expect(rec?.status).toBe('new');
+    expect(rec?.args).toEqual([payload]);
+    expect(await a.cancel(queued.id)).toBe('queued');
+    expect((await a.get(queued.id))?.status).toBe('cancel');
+    expect(await a.promote(later.id)).toBe(true);
+    const runs: string[] = [];
+    const worker = app(name);
+    worker.task('t', (s: string) => void runs.push(s));
+    await worker.start();
+    expect((await a.wait(later.id, 10_000)).status).toBe('success');
+    expect(runs).toEqual([payload]);
+  });
+});
