@@ -88,6 +88,20 @@ describe('redis: large messages staged beside the enqueue script', () => {
     expect(runs.sort()).toEqual([payload, big('once', 10_000)].sort());
   });
 
+  it('enqueues a large task when the server has lost its scripts (the staged key waits for the EVAL that follows)', async () => {
+    const name = uniqueName('large-noscript');
+    names.push(name);
+    const a = app(name);
+    a.task('t', () => undefined);
+    await a.start({ worker: false });
+    await a.addTask('t', ['small']); // the enqueue script is cached now
+    await admin.script('FLUSH'); // what a restart or failover does; others fall back to EVAL the same way
+    const payload = big('noscript', 20_000);
+    const added = await a.addTask('t', [payload]);
+    expect(await stagedKeys(name)).toEqual([]);
+    expect((await a.get(added.id))?.args).toEqual([payload]);
+  });
+
   it('finds a queued large task by id: inspection, promotion and cancel work on it', async () => {
     const name = uniqueName('large-ctl');
     names.push(name);
