@@ -8,6 +8,7 @@ import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/error
 import { TaskStatus, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { wholeMs, type RedisConnection } from './connection.js';
 import { Consumer } from './consumer.js';
+import { LARGE_MESSAGE, recordWithoutArgs } from './large.js';
 import { RedisControl } from './control.js';
 import type { RedisStorage } from './storage.js';
 
@@ -21,13 +22,6 @@ const MAX_PUBLISH_BATCH = 500;
  * (callgrind), four parts 10%.
  */
 const SEND_FIRST = 50;
-/**
- * Messages at least this long (UTF-16 units) are staged with a plain SET beside the enqueue script
- * instead of passing through it: Redis's Lua hashes every byte of each string it creates (about
- * 12 instructions per byte, twice per task: the argument and the job string built from it), while
- * staging costs two more commands in the script (SETRANGE, RENAME: ~15k instructions).
- */
-const STAGE_FROM = 2048;
 
 interface Outgoing {
   /** '<priority>|<delayMs>|<runAt>|<r>|': with the queue, what consecutive tasks must share to form a group. */
@@ -209,11 +203,16 @@ export class RedisBroker implements Broker {
   }
 
   #settle(kind: 'a' | 'r' | 'd', delivery: Delivery, record: TaskRecord, num: number, extra?: string): Promise<boolean> {
-    if (this.#consumer === undefined) return Promise.resolve(false);
-    // Stored as '<attempts>|<JSON>': the storage fence reads the number without decoding JSON.
-    // Without records the script stores nothing, so the slot carries the event's message (error or reason).
-    const json = this.records !== undefined ? `${record.attempts}|${JSON.stringify(record)}` : (record.reason ?? record.error?.message ?? '');
-    return this.#consumer.settle(kind, delivery, json, num, this.#aboutOf(record), extra);
+    const consumer = this.#consumer;
+    if (consumer === undefined) return Promise.resolve(false);
+    if (this.records === undefined) {
+      // Without records the script stores nothing, so the slot carries the event's message (error or reason).
+      return consumer.settle(kind, delivery, record.reason ?? record.error?.message ?? '', num, this.#aboutOf(record), extra);
+    }
+    // Stored as '<attempts>|<JSON>': the storage fence reads the number without decoding JSON. A
+    // large task's outcome keeps its message for the args instead of repeating them (large.ts).
+    if (kind === 'a' && consumer.isLarge(delivery)) return consumer.settle('k', delivery, `${record.attempts}|${recordWithoutArgs(record)}`, num, this.#aboutOf(record), extra);
+    return consumer.settle(kind, delivery, `${record.attempts}|${JSON.stringify(record)}`, num, this.#aboutOf(record), extra);
   }
 
   /** STEP's per-op '<status>|<queue byte length>|<queue><name>' (lua.ts); the same string for a whole burst, so cached. */
@@ -272,7 +271,7 @@ function pushGroups(args: Array<string | number>, batch: readonly Outgoing[], ba
     const prefix = runAt[1] !== '0' ? `${runAt[2]}|` : READY_PLACEHOLDER;
     for (let k = start; k < end; k++) {
       const p = batch[k]!;
-      if (p.body.length >= STAGE_FROM) {
+      if (p.body.length >= LARGE_MESSAGE) {
         staged.push(`${base}in:${p.id}`, prefix + p.body);
         args.push(p.id, '');
       } else {

@@ -10,14 +10,17 @@ import { ConnectionClosedError, messageOf } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { validateMessage, type TaskMessage } from '../../core/record.js';
 import type { RedisClient, RedisConnection } from './connection.js';
+import { LARGE_MESSAGE } from './large.js';
 import { rateWindowMs } from './limiter-lua.js';
 
-export type OpKind = 'a' | 'r' | 'b' | 'd' | 'x';
+export type OpKind = 'a' | 'k' | 'r' | 'b' | 'd' | 'x';
 
 interface Lease {
   readonly id: string;
   /** '<deliveries before this one>:<id>': the member of the leases ZSET, the fencing token. */
   readonly member: string;
+  /** Its message is at least LARGE_MESSAGE characters: its final record is stored without args (kind 'k'). */
+  readonly large?: true;
 }
 
 interface Op {
@@ -172,6 +175,11 @@ export class Consumer {
     return this.settle('b', delivery, '', 0, `|${Buffer.byteLength(queue)}|${queue}${name}`);
   }
 
+  /** Whether the delivery's message is large (see Lease.large). */
+  isLarge(delivery: Delivery): boolean {
+    return this.#leases.get(delivery)?.large === true;
+  }
+
   /** Queues a settlement for the next step; resolves with whether this delivery still owned the task. */
   settle(kind: OpKind, delivery: Delivery, record: string, num: number, about: string, extra = ''): Promise<boolean> {
     const lease = this.#leases.get(delivery);
@@ -310,7 +318,7 @@ export class Consumer {
     const id = entry.slice(colon + 1, nl);
     const tried = Number(entry.slice(16, colon));
     const raw = job === '' ? entry.slice(nl + 1) : job.slice(job.indexOf('|') + 1);
-    const lease: Lease = { id, member: entry.slice(16, nl) };
+    const lease: Lease = raw.length >= LARGE_MESSAGE ? { id, member: entry.slice(16, nl), large: true } : { id, member: entry.slice(16, nl) };
     const attempt = tried + 1;
     let message: unknown;
     let problem: string | undefined;

@@ -297,7 +297,7 @@ export const ENQUEUE = `${COMMON}${ENQUEUE_BODY}`;
  * a delivery whose lease expired (and was taken over) can settle nothing.
  * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then the ops
  * in groups of consecutive ops sharing kind and number: a header '<kind><number>|<ops>' (kind: a
- * ack, r retry, b back unrun (same attempt), d dead, x malformed; number: ttl or delay), then per op its lease member, its
+ * ack, k ack of a large task (its record without args; the job string kept as a:<id>), r retry, b back unrun (same attempt), d dead, x malformed; number: ttl or delay), then per op its lease member, its
  * record ('<attempt>|<JSON>', or without records the event's message) and for kinds d and x the extra
  * (reason or dead-letter entry), for kind d then the delivery's message (the payload when the job
  * string is gone); last, the queue limits the claim holds ('' none: CLAIM_LIMITS_SETUP in limiter-lua.ts).
@@ -493,7 +493,14 @@ if nops > 0 then
           -- the stored message, else the one the delivery carried (a poison entry may have no job string)
           dead_letter(p, cjson.encode({ id = id, reason = ARGV[j + 2], payload = message_of(p, id) or ARGV[j + 3] }))
         end
-        gone[#gone + 1] = job
+        if kind == 'k' then
+          -- a large task: its job string stays, as a:<id> with the record's TTL, for the args its
+          -- record leaves out (large.ts); pcall: a job string already gone leaves nothing to keep
+          redis.pcall('RENAME', job, p .. 'a:' .. id)
+          redis.call('PEXPIRE', p .. 'a:' .. id, digits)
+        else
+          gone[#gone + 1] = job
+        end
         if has_lost then gone_ids[#gone_ids + 1] = id end
         if fused and kind ~= 'x' then
           -- the TTL stays the client's digits: Redis printf-formats every Lua number argument
@@ -527,7 +534,10 @@ if nops > 0 then
           if excess > 0 then
             local old = redis.call('ZRANGE', key, 0, math.min(excess, 100) - 1)
             local dels = {}
-            for _, id in ipairs(old) do dels[#dels + 1] = p .. 'r:' .. id end
+            for _, id in ipairs(old) do
+              dels[#dels + 1] = p .. 'r:' .. id
+              dels[#dels + 1] = p .. 'a:' .. id
+            end
             redis.call('DEL', unpack(dels))
             redis.call('ZREM', key, unpack(old))
           end

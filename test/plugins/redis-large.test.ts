@@ -23,8 +23,9 @@ afterAll(async () => {
   await admin?.quit();
 });
 
-function app(name: string, concurrency = 1): QueueTasks {
-  const a = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL, blockTimeoutMs: 1_000 })], config: { logLevel: 'silent', concurrency }, globals: false, sharedTasks: false });
+function app(name: string, concurrency = 1, retention?: { success?: number }): QueueTasks {
+  const plugin = redis({ url: REDIS_URL, blockTimeoutMs: 1_000, ...(retention !== undefined ? { retention } : {}) });
+  const a = new QueueTasks({ name, plugins: [plugin], config: { logLevel: 'silent', concurrency, retryDelayMs: 10 }, globals: false, sharedTasks: false });
   apps.push(a);
   return a;
 }
@@ -123,5 +124,62 @@ describe('redis: large messages staged beside the enqueue script', () => {
     await worker.start();
     expect((await a.wait(later.id, 10_000)).status).toBe('success');
     expect(runs).toEqual([payload]);
+  });
+
+  it('stores the outcome of a large task without repeating its args, and every reader puts them back', async () => {
+    const name = uniqueName('large-final');
+    names.push(name);
+    const keys = new Keys(PREFIX, name);
+    const a = app(name, 4);
+    a.task('echo', (s: string) => s.length);
+    a.task({ name: 'fail', retry: 0 }, (s: string) => {
+      throw new Error(`refused ${s.length}`);
+    });
+    await a.start();
+    const payload = big('final', 40_000);
+    // addTask with a timeout: the waiter hears of the record without args and reads them
+    const done = await a.addTask('echo', [payload], { timeout: 10_000 });
+    expect(done.status).toBe('success');
+    expect(done.returning).toBe(payload.length);
+    expect(done.args).toEqual([payload]);
+    // stored once: the record holds no copy of the args, the kept message does, with the record's TTL
+    const raw = await admin.get(keys.record(done.id));
+    expect(raw).not.toBeNull();
+    expect(raw!.includes('final:abc')).toBe(false);
+    expect(await admin.exists(keys.job(done.id))).toBe(0);
+    expect(await admin.pttl(keys.message(done.id))).toBeGreaterThan(0);
+    // get, wait, list
+    expect((await a.get(done.id))?.args).toEqual([payload]);
+    expect((await a.wait(done.id, 1_000)).args).toEqual([payload]);
+    const page = await a.list({ status: 'success' });
+    expect(page.records.find((r) => r.id === done.id)?.args).toEqual([payload]);
+    // a failed large task is retried with its own args
+    const failed = await a.addTask('fail', [payload], { timeout: 10_000 });
+    expect(failed.status).toBe('error');
+    expect(failed.args).toEqual([payload]);
+    expect(await a.retry(failed.id)).toBe(1);
+    const again = await a.wait(failed.id, 10_000);
+    expect(again.status).toBe('error');
+    expect(again.attempts).toBe(1);
+    expect(again.args).toEqual([payload]);
+    // remove and clean take the kept message with the record
+    expect(await a.remove(done.id)).toBe(true);
+    expect(await admin.exists(keys.message(done.id))).toBe(0);
+    expect(await a.clean({ status: 'error', olderThanMs: 0 })).toBe(1);
+    expect(await admin.exists(keys.record(failed.id), keys.message(failed.id))).toBe(0);
+  });
+
+  it('drops the kept message with its record when retention by count deletes it', async () => {
+    const name = uniqueName('large-keep');
+    names.push(name);
+    const keys = new Keys(PREFIX, name);
+    const a = app(name, 1, { success: 2 });
+    a.task('t', () => 1);
+    await a.start();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await a.addTask('t', [big(`k${i}`, 5_000)], { timeout: 10_000 })).id);
+    const kept = await Promise.all(ids.map(async (id) => (await admin.exists(keys.record(id), keys.message(id))) === 2));
+    expect(kept).toEqual([false, false, false, true, true]);
+    expect(await Promise.all(ids.map((id) => admin.exists(keys.message(id))))).toEqual([0, 0, 0, 1, 1]);
   });
 });
