@@ -62,6 +62,14 @@ export class Consumer {
   readonly #log: LoggerLike;
   readonly #queueArgs: string[];
   readonly #fused: string;
+  /** STEP's fused argument asking the claim for the heads of job strings only (see #large). */
+  readonly #fusedHeads: string;
+  /**
+   * The last claim brought large messages (mean length LARGE_MESSAGE or more): the next claims read
+   * only the heads of the job strings in the script and the strings themselves with a plain MGET
+   * (one more round trip per claim; no pass of Lua's string hash over each message).
+   */
+  #large = false;
   /** STEP's last argument: the queue limits its claim holds ('' none; layout in limiter-lua.ts). */
   readonly #limits: string;
   readonly #wakeKeys: string[];
@@ -110,7 +118,8 @@ export class Consumer {
     this.#settings = settings;
     this.#log = log;
     this.#queueArgs = [String(opts.queues.length), ...opts.queues];
-    this.#fused = fused;
+    this.#fused = `${fused}|`;
+    this.#fusedHeads = `${fused}|1`;
     this.#limits = limitsArg(opts);
     this.#wakeKeys = opts.queues.map((q) => conn.keys.wake(q));
   }
@@ -270,7 +279,7 @@ export class Consumer {
     let reply: unknown[];
     try {
       const keys = this.#conn.keys;
-      const args: Array<string | number> = [keys.leases, keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#fused];
+      const args: Array<string | number> = [keys.leases, keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#large ? this.#fusedHeads : this.#fused];
       encodeOps(args, ops);
       args.push(this.#limits);
       reply = (await this.#conn.runArgs('qtasksStep', args)) as unknown[];
@@ -304,7 +313,39 @@ export class Consumer {
     // Lost counts per claimed member, or '' (none lost: the usual case).
     const lost = String(reply[3]);
     const counts = lost === '' ? undefined : lost.split(',');
-    for (let j = 4, n = 0; j + 1 < reply.length; j += 2, n++) this.#deliver(String(reply[j]), String(reply[j + 1]), counts === undefined ? 0 : Number(counts[n]));
+    if (claimed > 0) await this.#fetchCut(reply);
+    let chars = 0;
+    for (let j = 4, n = 0; j + 1 < reply.length; j += 2, n++) {
+      if (reply[j + 1] === undefined) continue; // see #fetchCut
+      const job = String(reply[j + 1]);
+      chars += job.length;
+      this.#deliver(String(reply[j]), job, counts === undefined ? 0 : Number(counts[n]));
+    }
+    if (claimed > 0) this.#large = chars / claimed >= LARGE_MESSAGE;
+  }
+
+  /** Job strings the claim returned as '~' (heads mode): read whole with one MGET, in place in `reply`. */
+  async #fetchCut(reply: unknown[]): Promise<void> {
+    const at: number[] = [];
+    const keys: string[] = [];
+    for (let j = 4; j + 1 < reply.length; j += 2) {
+      if (reply[j + 1] !== '~') continue;
+      const member = String(reply[j]);
+      at.push(j + 1);
+      keys.push(this.#conn.keys.job(member.slice(member.indexOf(':', 16) + 1)));
+    }
+    if (keys.length === 0) return;
+    let jobs: Array<string | null>;
+    try {
+      jobs = await this.#conn.call('read claimed messages', (c) => c.mget(...keys));
+    } catch (err) {
+      // Leased to us but unread: not delivered here, they return when their leases expire (as
+      // from a worker that died holding them; each counts one lost delivery).
+      for (const k of at) reply[k] = undefined;
+      this.#log.warn({ err }, 'redis consumer: could not read claimed messages; they return after their lease');
+      return;
+    }
+    at.forEach((k, n) => (reply[k] = jobs[n] ?? ''));
   }
 
   /**

@@ -304,15 +304,16 @@ export const ENQUEUE = `${COMMON}${ENQUEUE_BODY}`;
  * A batch of acks is one group: no per-op header to parse, two arguments per op.
  * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, lost counts, then per
  * claimed task its ready member and its job string ('' for an entry that carries its message after
- * a newline) }: the client parses them (the script only cuts out the lease, which keeps it cheap). Lost counts: '' when no claimed task has lost deliveries (the `lost` hash, id -> count,
+ * a newline; '~' when only its head was read: heads mode, for large messages) }: the client parses them (the script only cuts out the lease, which keeps it cheap). Lost counts: '' when no claimed task has lost deliveries (the `lost` hash, id -> count,
  * is empty in a healthy app), else one comma-separated count per member.
  */
 export const STEP = `${COMMON}
 local p, leases = ARGV[1], KEYS[1]
 local lease, count, nq = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
--- '<fused: 1 or empty>|<keep success>|<keep error>|<keep cancel>|<keep dead>' (empty keep: no count limit)
-local fused_s, k_s, k_e, k_c, k_d = string.match(ARGV[5 + nq], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-local fused = fused_s == '1'
+-- '<fused: 1 or empty>|<keep success>|<keep error>|<keep cancel>|<keep dead>|<heads: 1 or empty>'
+-- (empty keep: no count limit; heads: the claim returns only the head of a long job string)
+local fused_s, k_s, k_e, k_c, k_d, heads_s = string.match(ARGV[5 + nq], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+local fused, heads_only = fused_s == '1', heads_s == '1'
 local keep = { success = tonumber(k_s), error = tonumber(k_e), cancel = tonumber(k_c), dead = tonumber(k_d) }
 local EVENT = { success = 'completed', error = 'failed', cancel = 'cancelled', dead = 'dead', retry = 'retrying' }
 -- the top-level priority of a message as the kernel writes it ({"id","name","queue","args",
@@ -638,7 +639,19 @@ for m, member in ipairs(members) do
     at[m] = #jobs
   end
 end
-local js = #jobs > 0 and redis.call('MGET', unpack(jobs)) or {}
+local js, cut = {}, {}
+if heads_only then
+  -- large messages (the worker asks for this when its last claim brought them): only the first
+  -- 512 bytes of each job string become a Lua string here (its head, the task's name); the worker
+  -- reads the whole strings with a plain MGET (large.ts). A string that short is returned whole.
+  for k, key in ipairs(jobs) do
+    local h = redis.call('GETRANGE', key, 0, 511)
+    js[k] = h ~= '' and h
+    cut[k] = #h == 512
+  end
+elseif #jobs > 0 then
+  js = redis.call('MGET', unpack(jobs))
+end
 for m, member in ipairs(members) do
   local colon = string.find(member, ':', 17, true)
   -- the worker gets the member and its job string as they are: Redis hashes every byte of each
@@ -662,7 +675,8 @@ for m, member in ipairs(members) do
     leased[#leased + 1] = lease_until
     leased[#leased + 1] = string.sub(member, 17, nl - 1)
     out[#out + 1] = member
-    out[#out + 1] = job
+    -- '~' (never a job string): only its head was read, the worker fetches it
+    out[#out + 1] = cut[at[m]] and '~' or job
     local queue, id = from[m], string.sub(member, colon + 1, nl - 1)
     local tried_s = string.sub(member, 17, colon - 1)
     local mv = moved[queue]
