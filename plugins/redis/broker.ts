@@ -29,7 +29,8 @@ interface Outgoing {
   readonly queue: string;
   readonly name: string;
   readonly id: string;
-  readonly body: string;
+  /** The message JSON, or for a large message its staged job string, encoded at once (see publish). */
+  readonly body: string | Buffer;
   readonly record: string | undefined;
   /** ms the caller waits for the outcome, when the enqueue marks the wait (see RedisStorage.markedByEnqueue). */
   readonly waitMs: number | undefined;
@@ -87,8 +88,13 @@ export class RedisBroker implements Broker {
     // Tasks that share these fields and the queue travel under one group header (ENQUEUE in lua.ts).
     const delay = wholeMs(options.delayMs, 0);
     const fields = `${message.priority}|${delay}|${delay > 0 ? (options.record.runAt ?? '') : ''}|${record === '' ? 0 : 1}|`;
-    const body = JSON.stringify(message);
-    if (options.dedup !== undefined) return this.#publishDedup(message, fields, body, record, options.dedup);
+    const json = JSON.stringify(message);
+    if (options.dedup !== undefined) return this.#publishDedup(message, fields, json, record, options.dedup);
+    // A large message becomes its staged job string (placeholder head, see pushGroups) as bytes
+    // now: the string dies young instead of waiting in the outbox through a garbage collection
+    // (copied by each young-generation collection it survives), and goes out without ioredis
+    // joining it into a command string.
+    const body = json.length < LARGE_MESSAGE ? json : Buffer.from((delay > 0 ? `${options.record.runAt ?? ''}|` : READY_PLACEHOLDER) + json);
     // One script call checks its ids before writing any: a caller-chosen id twice in one batch
     // would be written twice, so the second waits for the first and is the duplicate.
     if (options.unique === true) {
@@ -256,23 +262,21 @@ function outcomeOf(reply: unknown, id: string): PublishOutcome | undefined {
 /**
  * ENQUEUE's task arguments: each run of consecutive tasks with the same fields, queue and name gets
  * one header. Returns the staged job strings (key, value pairs) of large messages, whose message
- * argument is then empty: '#' and 17 zeros as the ready head the script writes in place, or the
- * delayed task's runAt.
+ * argument is then empty (their bodies, built by publish: '#' and 17 zeros as the ready head the
+ * script writes in place, or the delayed task's runAt, then the message).
  */
-function pushGroups(args: Array<string | number>, batch: readonly Outgoing[], base: string): string[] {
-  const staged: string[] = [];
+function pushGroups(args: Array<string | number>, batch: readonly Outgoing[], base: string): Array<string | Buffer> {
+  const staged: Array<string | Buffer> = [];
   let start = 0;
   while (start < batch.length) {
     const first = batch[start]!;
     let end = start + 1;
     while (end < batch.length && batch[end]!.fields === first.fields && batch[end]!.queue === first.queue && batch[end]!.name === first.name) end++;
     args.push(`${first.fields}${end - start}|${Buffer.byteLength(first.queue)}|${first.queue}${first.name}`);
-    const runAt = first.fields.split('|', 3);
-    const prefix = runAt[1] !== '0' ? `${runAt[2]}|` : READY_PLACEHOLDER;
     for (let k = start; k < end; k++) {
       const p = batch[k]!;
-      if (p.body.length >= LARGE_MESSAGE) {
-        staged.push(`${base}in:${p.id}`, prefix + p.body);
+      if (typeof p.body !== 'string') {
+        staged.push(`${base}in:${p.id}`, p.body);
         args.push(p.id, '');
       } else {
         args.push(p.id, p.body);

@@ -159,11 +159,11 @@ export class RedisConnection {
    * consumes: large values reach Redis without becoming Lua strings (ENQUEUE, lua.ts). A script
    * not cached runs by EVAL afterwards; the staged keys are there for it.
    */
-  async runStaged(name: ScriptName, staged: readonly string[], args: Array<string | number>): Promise<unknown> {
+  async runStaged(name: ScriptName, staged: ReadonlyArray<string | Buffer>, args: Array<string | number>): Promise<unknown> {
     const client = this.client;
     const script = SCRIPTS[name];
     const tx = client.multi();
-    for (let k = 0; k < staged.length; k += 2) tx.set(staged[k]!, staged[k + 1]!);
+    for (let k = 0; k < staged.length; k += 2) tx.set(staged[k] as string, staged[k + 1]!);
     tx.evalsha(script.sha, 1, ...args);
     let replies: Array<[Error | null, unknown]> | null;
     try {

@@ -316,8 +316,9 @@ export class Consumer {
     if (claimed > 0) await this.#fetchCut(reply);
     let chars = 0;
     for (let j = 4, n = 0; j + 1 < reply.length; j += 2, n++) {
-      if (reply[j + 1] === undefined) continue; // see #fetchCut
-      const job = String(reply[j + 1]);
+      const got = reply[j + 1];
+      if (got === undefined) continue; // see #fetchCut
+      const job = String(got); // a Buffer from #fetchCut decodes here
       chars += job.length;
       this.#deliver(String(reply[j]), job, counts === undefined ? 0 : Number(counts[n]));
     }
@@ -335,9 +336,11 @@ export class Consumer {
       keys.push(this.#conn.keys.job(member.slice(member.indexOf(':', 16) + 1)));
     }
     if (keys.length === 0) return;
-    let jobs: Array<string | null>;
+    let jobs: Array<Buffer | null>;
     try {
-      jobs = await this.#conn.call('read claimed messages', (c) => c.mget(...keys));
+      // As bytes: decoded one by one as they are delivered, each string dies young instead of
+      // all of them surviving a young-generation collection together
+      jobs = await this.#conn.call('read claimed messages', (c) => c.mgetBuffer(...keys));
     } catch (err) {
       // Leased to us but unread: not delivered here, they return when their leases expire (as
       // from a worker that died holding them; each counts one lost delivery).
