@@ -28,7 +28,9 @@ export interface BenchTarget {
 
 /** Commands the plugin's scripts call; their own commandstats lines repeat time already in EVALSHA. */
 const LUA_INNER = new Set(['get', 'set', 'mget', 'mset', 'del', 'pexpire', 'pttl', 'incr', 'time', 'publish', 'lpush', 'ltrim',
-  'zadd', 'zrem', 'zpopmin', 'zrange', 'zrangebyscore', 'zcard', 'zcount', 'zscore', 'zmscore', 'zremrangebyscore']);
+  'zadd', 'zrem', 'zpopmin', 'zrange', 'zrangebyscore', 'zcard', 'zcount', 'zscore', 'zmscore', 'zremrangebyscore', 'setrange', 'rename']);
+/** A MULTI's EXEC line repeats the time of the commands it ran (each counted on its own line). */
+const TRANSACTION = new Set(['multi', 'exec']);
 
 export const benchTargets: Record<string, () => Promise<BenchTarget>> = {
   memory: async () => {
@@ -90,7 +92,7 @@ export const benchTargets: Record<string, () => Promise<BenchTarget>> = {
           const [, cmd, us] = m;
           // Commands run inside scripts are counted twice (in the script and on their own line).
           if (cmd === 'evalsha' || cmd === 'eval') lua += Number(us);
-          else if (!LUA_INNER.has(cmd!)) usec += Number(us);
+          else if (!LUA_INNER.has(cmd!) && !TRANSACTION.has(cmd!)) usec += Number(us);
         }
         const user = Number(/used_cpu_user:([\d.]+)/.exec(cpu)?.[1] ?? 0);
         const sys = Number(/used_cpu_sys:([\d.]+)/.exec(cpu)?.[1] ?? 0);

@@ -8,6 +8,7 @@ import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/error
 import { TaskStatus, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { wholeMs, type RedisConnection } from './connection.js';
 import { Consumer } from './consumer.js';
+import { LARGE_MESSAGE, recordWithoutArgs } from './large.js';
 import { RedisControl } from './control.js';
 import type { RedisStorage } from './storage.js';
 
@@ -28,7 +29,10 @@ interface Outgoing {
   readonly queue: string;
   readonly name: string;
   readonly id: string;
+  /** The message JSON; '' for a large message, which goes as `staged`. */
   readonly body: string;
+  /** A large message's job string, staged beside the script (see staged()). */
+  readonly staged: Buffer | undefined;
   readonly record: string | undefined;
   /** ms the caller waits for the outcome, when the enqueue marks the wait (see RedisStorage.markedByEnqueue). */
   readonly waitMs: number | undefined;
@@ -86,8 +90,10 @@ export class RedisBroker implements Broker {
     // Tasks that share these fields and the queue travel under one group header (ENQUEUE in lua.ts).
     const delay = wholeMs(options.delayMs, 0);
     const fields = `${message.priority}|${delay}|${delay > 0 ? (options.record.runAt ?? '') : ''}|${record === '' ? 0 : 1}|`;
-    const body = JSON.stringify(message);
-    if (options.dedup !== undefined) return this.#publishDedup(message, fields, body, record, options.dedup);
+    const json = JSON.stringify(message);
+    if (options.dedup !== undefined) return this.#publishDedup(message, fields, json, record, options.dedup);
+    // A large message goes as its staged job string (placeholder head, see pushGroups; large.ts).
+    const large = json.length >= LARGE_MESSAGE ? staged(json, delay > 0 ? `${options.record.runAt ?? ''}|` : READY_PLACEHOLDER) : undefined;
     // One script call checks its ids before writing any: a caller-chosen id twice in one batch
     // would be written twice, so the second waits for the first and is the duplicate.
     if (options.unique === true) {
@@ -102,7 +108,7 @@ export class RedisBroker implements Broker {
       this.records.markedByEnqueue(message.id);
     }
     const sent = new Promise<PublishOutcome | undefined>((resolve, reject) => {
-      this.#outbox.push({ fields, queue: message.queue, name: message.name, id: message.id, body, record: record === '' ? undefined : record, waitMs, resolve, reject });
+      this.#outbox.push({ fields, queue: message.queue, name: message.name, id: message.id, body: large === undefined ? json : '', staged: large, record: record === '' ? undefined : record, waitMs, resolve, reject });
       if (this.#outbox.length === SEND_FIRST && !this.#sentFirst) {
         this.#sentFirst = true;
         this.#flush();
@@ -140,9 +146,9 @@ export class RedisBroker implements Broker {
       try {
         const keys = this.#conn.keys;
         const args: Array<string | number> = [keys.seq, keys.base, batch.length, this.records !== undefined ? '1' : ''];
-        pushGroups(args, batch);
+        const staged = pushGroups(args, batch, keys.base);
         pushWaits(args, batch);
-        sent = this.#conn.runArgs('qtasksEnqueue', args);
+        sent = staged.length === 0 ? this.#conn.runArgs('qtasksEnqueue', args) : this.#conn.runStaged('qtasksEnqueue', staged, args);
       } catch (err) {
         sent = Promise.reject(err); // stopped in the meantime
       }
@@ -202,11 +208,16 @@ export class RedisBroker implements Broker {
   }
 
   #settle(kind: 'a' | 'r' | 'd', delivery: Delivery, record: TaskRecord, num: number, extra?: string): Promise<boolean> {
-    if (this.#consumer === undefined) return Promise.resolve(false);
-    // Stored as '<attempts>|<JSON>': the storage fence reads the number without decoding JSON.
-    // Without records the script stores nothing, so the slot carries the event's message (error or reason).
-    const json = this.records !== undefined ? `${record.attempts}|${JSON.stringify(record)}` : (record.reason ?? record.error?.message ?? '');
-    return this.#consumer.settle(kind, delivery, json, num, this.#aboutOf(record), extra);
+    const consumer = this.#consumer;
+    if (consumer === undefined) return Promise.resolve(false);
+    if (this.records === undefined) {
+      // Without records the script stores nothing, so the slot carries the event's message (error or reason).
+      return consumer.settle(kind, delivery, record.reason ?? record.error?.message ?? '', num, this.#aboutOf(record), extra);
+    }
+    // Stored as '<attempts>|<JSON>': the storage fence reads the number without decoding JSON. A
+    // large task's outcome keeps its message for the args instead of repeating them (large.ts).
+    if (kind === 'a' && consumer.isLarge(delivery)) return consumer.settle('k', delivery, `${record.attempts}|${recordWithoutArgs(record)}`, num, this.#aboutOf(record), extra);
+    return consumer.settle(kind, delivery, `${record.attempts}|${JSON.stringify(record)}`, num, this.#aboutOf(record), extra);
   }
 
   /** STEP's per-op '<status>|<queue byte length>|<queue><name>' (lua.ts); the same string for a whole burst, so cached. */
@@ -247,8 +258,14 @@ function outcomeOf(reply: unknown, id: string): PublishOutcome | undefined {
   return typeof first === 'string' ? { existing: reply.includes(id) ? id : first } : undefined;
 }
 
-/** ENQUEUE's task arguments: each run of consecutive tasks with the same fields, queue and name gets one header. */
-function pushGroups(args: Array<string | number>, batch: readonly Outgoing[]): void {
+/**
+ * ENQUEUE's task arguments: each run of consecutive tasks with the same fields, queue and name gets
+ * one header. Returns the staged job strings (key, value pairs) of large messages, whose message
+ * argument is then empty (their bodies, built by publish: '#' and 17 zeros as the ready head the
+ * script writes in place, or the delayed task's runAt, then the message).
+ */
+function pushGroups(args: Array<string | number>, batch: readonly Outgoing[], base: string): Array<string | Buffer> {
+  const staged: Array<string | Buffer> = [];
   let start = 0;
   while (start < batch.length) {
     const first = batch[start]!;
@@ -257,12 +274,27 @@ function pushGroups(args: Array<string | number>, batch: readonly Outgoing[]): v
     args.push(`${first.fields}${end - start}|${Buffer.byteLength(first.queue)}|${first.queue}${first.name}`);
     for (let k = start; k < end; k++) {
       const p = batch[k]!;
+      if (p.staged !== undefined) staged.push(`${base}in:${p.id}`, p.staged);
       args.push(p.id, p.body);
       if (p.record !== undefined) args.push(p.record);
     }
     start = end;
   }
+  return staged;
 }
+
+/**
+ * A large message's staged job string, encoded now: the string dies young instead of waiting in
+ * the outbox through a young-generation collection (which copies what survives), and ioredis
+ * writes the bytes without joining them into a command string. Node CPU per enqueued task,
+ * against the string: 10 KB ~200 -> ~165 µs, 100 KB ~1.1 -> ~0.9 ms (loaded machine).
+ */
+function staged(json: string, prefix: string): Buffer {
+  return Buffer.from(prefix + json);
+}
+
+/** A staged ready job string's head before the script writes it: '#<16 hex counter><deliveries>|'. */
+const READY_PLACEHOLDER = `#${'0'.repeat(17)}|`;
 
 /** After the groups: how many waits the enqueue marks, then per wait its id and its length in ms. */
 function pushWaits(args: Array<string | number>, batch: readonly Outgoing[]): void {

@@ -154,6 +154,34 @@ export class RedisConnection {
       });
   }
 
+  /**
+   * runArgs() preceded, in one MULTI, by plain SETs of `staged` (key, value pairs) the script
+   * consumes: large values reach Redis without becoming Lua strings (ENQUEUE, lua.ts). A script
+   * not cached runs by EVAL afterwards; the staged keys are there for it.
+   */
+  async runStaged(name: ScriptName, staged: ReadonlyArray<string | Buffer>, args: Array<string | number>): Promise<unknown> {
+    const client = this.client;
+    const script = SCRIPTS[name];
+    const tx = client.multi();
+    for (let k = 0; k < staged.length; k += 2) tx.set(staged[k] as string, staged[k + 1]!);
+    tx.evalsha(script.sha, 1, ...args);
+    let replies: Array<[Error | null, unknown]> | null;
+    try {
+      replies = await tx.exec();
+    } catch (err) {
+      throw driverError(err, name);
+    }
+    if (replies === null) throw driverError(new Error('transaction aborted'), name);
+    const [err, reply] = replies[replies.length - 1]!;
+    if (err === null) return reply;
+    if (!isNoScript(err)) throw driverError(err, name);
+    try {
+      return await client.eval(script.lua, 1, ...args);
+    } catch (e) {
+      throw driverError(e, name);
+    }
+  }
+
   /** A command of the client's own (not a script), its driver errors made QTasksErrors. */
   async call<T>(what: string, command: (client: RedisClient) => Promise<T>): Promise<T> {
     try {

@@ -10,14 +10,17 @@ import { ConnectionClosedError, messageOf } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { validateMessage, type TaskMessage } from '../../core/record.js';
 import type { RedisClient, RedisConnection } from './connection.js';
+import { LARGE_MESSAGE } from './large.js';
 import { rateWindowMs } from './limiter-lua.js';
 
-export type OpKind = 'a' | 'r' | 'b' | 'd' | 'x';
+export type OpKind = 'a' | 'k' | 'r' | 'b' | 'd' | 'x';
 
 interface Lease {
   readonly id: string;
   /** '<deliveries before this one>:<id>': the member of the leases ZSET, the fencing token. */
   readonly member: string;
+  /** Its message is at least LARGE_MESSAGE characters: its final record is stored without args (kind 'k'). */
+  readonly large?: true;
 }
 
 interface Op {
@@ -59,6 +62,14 @@ export class Consumer {
   readonly #log: LoggerLike;
   readonly #queueArgs: string[];
   readonly #fused: string;
+  /** STEP's fused argument asking the claim for the heads of job strings only (see #large). */
+  readonly #fusedHeads: string;
+  /**
+   * The last claim brought large messages (mean length LARGE_MESSAGE or more): the next claims read
+   * only the heads of the job strings in the script and the strings themselves with a plain MGET
+   * (one more round trip per claim; no pass of Lua's string hash over each message).
+   */
+  #large = false;
   /** STEP's last argument: the queue limits its claim holds ('' none; layout in limiter-lua.ts). */
   readonly #limits: string;
   readonly #wakeKeys: string[];
@@ -107,7 +118,8 @@ export class Consumer {
     this.#settings = settings;
     this.#log = log;
     this.#queueArgs = [String(opts.queues.length), ...opts.queues];
-    this.#fused = fused;
+    this.#fused = `${fused}|`;
+    this.#fusedHeads = `${fused}|1`;
     this.#limits = limitsArg(opts);
     this.#wakeKeys = opts.queues.map((q) => conn.keys.wake(q));
   }
@@ -170,6 +182,11 @@ export class Consumer {
     // No status in `about`: a hand-back moves the task back among the waiting ones, with no event.
     const { queue, name } = delivery.message;
     return this.settle('b', delivery, '', 0, `|${Buffer.byteLength(queue)}|${queue}${name}`);
+  }
+
+  /** Whether the delivery's message is large (see Lease.large). */
+  isLarge(delivery: Delivery): boolean {
+    return this.#leases.get(delivery)?.large === true;
   }
 
   /** Queues a settlement for the next step; resolves with whether this delivery still owned the task. */
@@ -262,7 +279,7 @@ export class Consumer {
     let reply: unknown[];
     try {
       const keys = this.#conn.keys;
-      const args: Array<string | number> = [keys.leases, keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#fused];
+      const args: Array<string | number> = [keys.leases, keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#large ? this.#fusedHeads : this.#fused];
       encodeOps(args, ops);
       args.push(this.#limits);
       reply = (await this.#conn.runArgs('qtasksStep', args)) as unknown[];
@@ -296,7 +313,42 @@ export class Consumer {
     // Lost counts per claimed member, or '' (none lost: the usual case).
     const lost = String(reply[3]);
     const counts = lost === '' ? undefined : lost.split(',');
-    for (let j = 4, n = 0; j + 1 < reply.length; j += 2, n++) this.#deliver(String(reply[j]), String(reply[j + 1]), counts === undefined ? 0 : Number(counts[n]));
+    if (claimed > 0) await this.#fetchCut(reply);
+    let chars = 0;
+    for (let j = 4, n = 0; j + 1 < reply.length; j += 2, n++) {
+      const got = reply[j + 1];
+      if (got === undefined) continue; // see #fetchCut
+      const job = String(got); // a Buffer from #fetchCut decodes here
+      chars += job.length;
+      this.#deliver(String(reply[j]), job, counts === undefined ? 0 : Number(counts[n]));
+    }
+    if (claimed > 0) this.#large = chars / claimed >= LARGE_MESSAGE;
+  }
+
+  /** Job strings the claim returned as '~' (heads mode): read whole with one MGET, in place in `reply`. */
+  async #fetchCut(reply: unknown[]): Promise<void> {
+    const at: number[] = [];
+    const keys: string[] = [];
+    for (let j = 4; j + 1 < reply.length; j += 2) {
+      if (reply[j + 1] !== '~') continue;
+      const member = String(reply[j]);
+      at.push(j + 1);
+      keys.push(this.#conn.keys.job(member.slice(member.indexOf(':', 16) + 1)));
+    }
+    if (keys.length === 0) return;
+    let jobs: Array<Buffer | null>;
+    try {
+      // As bytes: decoded one by one as they are delivered, each string dies young instead of
+      // all of them surviving a young-generation collection together
+      jobs = await this.#conn.call('read claimed messages', (c) => c.mgetBuffer(...keys));
+    } catch (err) {
+      // Leased to us but unread: not delivered here, they return when their leases expire (as
+      // from a worker that died holding them; each counts one lost delivery).
+      for (const k of at) reply[k] = undefined;
+      this.#log.warn({ err }, 'redis consumer: could not read claimed messages; they return after their lease');
+      return;
+    }
+    at.forEach((k, n) => (reply[k] = jobs[n] ?? ''));
   }
 
   /**
@@ -310,7 +362,7 @@ export class Consumer {
     const id = entry.slice(colon + 1, nl);
     const tried = Number(entry.slice(16, colon));
     const raw = job === '' ? entry.slice(nl + 1) : job.slice(job.indexOf('|') + 1);
-    const lease: Lease = { id, member: entry.slice(16, nl) };
+    const lease: Lease = raw.length >= LARGE_MESSAGE ? { id, member: entry.slice(16, nl), large: true } : { id, member: entry.slice(16, nl) };
     const attempt = tried + 1;
     let message: unknown;
     let problem: string | undefined;

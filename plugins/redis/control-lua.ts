@@ -218,7 +218,7 @@ if not queue and r then
   if ok and type(rec) == 'table' then queue = rec.queue end
 end
 if queue then unindex(p, id, queue) end
-return redis.call('DEL', KEYS[1], p .. 'j:' .. id, p .. 'p:' .. id) > 0 and 1 or 0
+return redis.call('DEL', KEYS[1], p .. 'j:' .. id, p .. 'p:' .. id, p .. 'a:' .. id) > 0 and 1 or 0
 `;
 
 /** KEYS: queues. ARGV: base, status, age (ms), limit. Deletes records that entered \`status\` more than age ago. */
@@ -235,6 +235,7 @@ for _, queue in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     for _, id in ipairs(ids) do
       dels[#dels + 1] = p .. 'r:' .. id
       dels[#dels + 1] = p .. 'p:' .. id
+      dels[#dels + 1] = p .. 'a:' .. id
     end
     redis.call('DEL', unpack(dels))
     redis.call('ZREM', key, unpack(ids))

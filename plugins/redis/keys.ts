@@ -48,6 +48,14 @@ export class Keys {
     return `${this.base}j:${id}`;
   }
 
+  /**
+   * A large task's message once it ended (its job string, renamed by the settle): its final record
+   * is stored without the args, which are read from here (same TTL as the record).
+   */
+  message(id: string): string {
+    return `${this.base}a:${id}`;
+  }
+
   /** The task's record once it is past `new`: '<attempts>|<record JSON>', with a TTL when final. */
   record(id: string): string {
     return `${this.base}r:${id}`;

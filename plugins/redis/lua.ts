@@ -137,7 +137,8 @@ end
 /**
  * Enqueues a batch (the publishes of one tick). KEYS: any key of the app (routing). ARGV: base,
  * count, fused ('1' when the broker keeps records, else ''), then groups of consecutive tasks that share their fields: a group header
- * '<priority>|<delayMs>|<runAt>|<r>|<tasks>|<queue byte length>|<queue><task name>', then per task its id, its message, and when
+ * '<priority>|<delayMs>|<runAt>|<r>|<tasks>|<queue byte length>|<queue><task name>', then per task its id, its message (empty
+ * when the client staged the job string in '<base>in:<id>' in the same MULTI: large messages), and when
  * <r> is 1 its record ('0|<JSON>': only when the broker keeps records and the record is not the
  * one derived from the message). A burst of one task type is one group: the script parses one
  * header per group, not per task (parsing was a fifth of the script's time), and a task costs two
@@ -151,9 +152,13 @@ export const ENQUEUE_BODY = `
 local p, n, fused = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 local seq0 = redis.call('INCRBY', p .. 'seq', n) - n
 local now = now_ms()
+local staged, drop
 -- walks the groups; skip (nil on the fast path) holds ids already enqueued, left untouched
 local function collect(skip)
   local sets, ready, delayed, wake, probe = {}, {}, {}, {}, {}
+  -- staged: id, ready head (or false: delayed) per task whose job string waits in 'in:<id>';
+  -- drop: staged keys of ids skipped as existing
+  staged, drop = {}, {}
   -- waiting counts and delayed index per queue, and the events of the batch (one per group)
   local b = { news = {}, dly = {}, groups = {} }
   local i, done, seq = 4, 0, seq0
@@ -185,15 +190,17 @@ local function collect(skip)
       local id, msg = ARGV[i], ARGV[i + 1]
       local rec = r == '1' and ARGV[i + 2]
       i = i + (rec and 3 or 2)
-      if not (skip and skip[id]) then
+      if skip and skip[id] then
+        if msg == '' then drop[#drop + 1] = p .. 'in:' .. id end
+      else
         local job = p .. 'j:' .. id
         probe[#probe + 1] = job
         if fused then probe[#probe + 1] = p .. 'r:' .. id end
-        sets[#sets + 1] = job
         b.news[queue] = (b.news[queue] or 0) + 1
         ev[#ev + 1] = id
+        -- an empty message: the client staged the job string in 'in:<id>' (large messages)
+        local head
         if due then
-          sets[#sets + 1] = run_at .. '|' .. msg
           delayed[#delayed + 1] = due
           delayed[#delayed + 1] = '0:' .. id
           d[#d + 1] = now
@@ -201,9 +208,15 @@ local function collect(skip)
         else
           q[#q + 1] = prio
           seq = seq + 1
-          local head = string.format('%016x', seq) .. '0'
-          sets[#sets + 1] = '#' .. head .. '|' .. msg
+          head = string.format('%016x', seq) .. '0'
           q[#q + 1] = head .. ':' .. id
+        end
+        if msg == '' then
+          staged[#staged + 1] = id
+          staged[#staged + 1] = head or false
+        else
+          sets[#sets + 1] = job
+          sets[#sets + 1] = head and '#' .. head .. '|' .. msg or run_at .. '|' .. msg
         end
         if rec then
           sets[#sets + 1] = p .. 'r:' .. id
@@ -243,9 +256,18 @@ if redis.call('EXISTS', unpack(probe)) > 0 then
   -- the ids left alone, for the caller: a task added with an id that exists was deduplicated
   skipped = {}
   for id in pairs(skip) do skipped[#skipped + 1] = id end
-  if #sets == 0 then return skipped end
+  if #drop > 0 then redis.call('DEL', unpack(drop)) end
+  if #sets == 0 and #staged == 0 then return skipped end
 end
-redis.call('MSET', unpack(sets))
+if #sets > 0 then redis.call('MSET', unpack(sets)) end
+-- a staged job string arrived with a placeholder head ('#' and 17 zeros, or the delayed runAt):
+-- its head is written in place and the key renamed, so the message never becomes a Lua string
+-- (Redis's Lua hashes every byte of each string it creates: two passes per task here)
+for k = 1, #staged, 2 do
+  local id, head = staged[k], staged[k + 1]
+  if head then redis.call('SETRANGE', p .. 'in:' .. id, 1, head) end
+  redis.call('RENAME', p .. 'in:' .. id, p .. 'j:' .. id)
+end
 for queue, args in pairs(ready) do
   if #args > 0 then redis.call('ZADD', p .. 'q:' .. queue, unpack(args)) end
 end
@@ -275,22 +297,23 @@ export const ENQUEUE = `${COMMON}${ENQUEUE_BODY}`;
  * a delivery whose lease expired (and was taken over) can settle nothing.
  * KEYS: leases. ARGV: base, leaseMs, count, nq, queue x nq, fused ('1' or ''), nops, then the ops
  * in groups of consecutive ops sharing kind and number: a header '<kind><number>|<ops>' (kind: a
- * ack, r retry, b back unrun (same attempt), d dead, x malformed; number: ttl or delay), then per op its lease member, its
+ * ack, k ack of a large task (its record without args; the job string kept as a:<id>), r retry, b back unrun (same attempt), d dead, x malformed; number: ttl or delay), then per op its lease member, its
  * record ('<attempt>|<JSON>', or without records the event's message) and for kinds d and x the extra
  * (reason or dead-letter entry), for kind d then the delivery's message (the payload when the job
  * string is gone); last, the queue limits the claim holds ('' none: CLAIM_LIMITS_SETUP in limiter-lua.ts).
  * A batch of acks is one group: no per-op header to parse, two arguments per op.
  * Returns { settled flags ('1'/'0' per op), server now, next due time or -1, lost counts, then per
  * claimed task its ready member and its job string ('' for an entry that carries its message after
- * a newline) }: the client parses them (the script only cuts out the lease, which keeps it cheap). Lost counts: '' when no claimed task has lost deliveries (the `lost` hash, id -> count,
+ * a newline; '~' when only its head was read: heads mode, for large messages) }: the client parses them (the script only cuts out the lease, which keeps it cheap). Lost counts: '' when no claimed task has lost deliveries (the `lost` hash, id -> count,
  * is empty in a healthy app), else one comma-separated count per member.
  */
 export const STEP = `${COMMON}
 local p, leases = ARGV[1], KEYS[1]
 local lease, count, nq = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
--- '<fused: 1 or empty>|<keep success>|<keep error>|<keep cancel>|<keep dead>' (empty keep: no count limit)
-local fused_s, k_s, k_e, k_c, k_d = string.match(ARGV[5 + nq], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-local fused = fused_s == '1'
+-- '<fused: 1 or empty>|<keep success>|<keep error>|<keep cancel>|<keep dead>|<heads: 1 or empty>'
+-- (empty keep: no count limit; heads: the claim returns only the head of a long job string)
+local fused_s, k_s, k_e, k_c, k_d, heads_s = string.match(ARGV[5 + nq], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+local fused, heads_only = fused_s == '1', heads_s == '1'
 local keep = { success = tonumber(k_s), error = tonumber(k_e), cancel = tonumber(k_c), dead = tonumber(k_d) }
 local EVENT = { success = 'completed', error = 'failed', cancel = 'cancelled', dead = 'dead', retry = 'retrying' }
 -- the top-level priority of a message as the kernel writes it ({"id","name","queue","args",
@@ -471,7 +494,14 @@ if nops > 0 then
           -- the stored message, else the one the delivery carried (a poison entry may have no job string)
           dead_letter(p, cjson.encode({ id = id, reason = ARGV[j + 2], payload = message_of(p, id) or ARGV[j + 3] }))
         end
-        gone[#gone + 1] = job
+        if kind == 'k' then
+          -- a large task: its job string stays, as a:<id> with the record's TTL, for the args its
+          -- record leaves out (large.ts); pcall: a job string already gone leaves nothing to keep
+          redis.pcall('RENAME', job, p .. 'a:' .. id)
+          redis.call('PEXPIRE', p .. 'a:' .. id, digits)
+        else
+          gone[#gone + 1] = job
+        end
         if has_lost then gone_ids[#gone_ids + 1] = id end
         if fused and kind ~= 'x' then
           -- the TTL stays the client's digits: Redis printf-formats every Lua number argument
@@ -505,7 +535,10 @@ if nops > 0 then
           if excess > 0 then
             local old = redis.call('ZRANGE', key, 0, math.min(excess, 100) - 1)
             local dels = {}
-            for _, id in ipairs(old) do dels[#dels + 1] = p .. 'r:' .. id end
+            for _, id in ipairs(old) do
+              dels[#dels + 1] = p .. 'r:' .. id
+              dels[#dels + 1] = p .. 'a:' .. id
+            end
             redis.call('DEL', unpack(dels))
             redis.call('ZREM', key, unpack(old))
           end
@@ -606,7 +639,19 @@ for m, member in ipairs(members) do
     at[m] = #jobs
   end
 end
-local js = #jobs > 0 and redis.call('MGET', unpack(jobs)) or {}
+local js, cut = {}, {}
+if heads_only then
+  -- large messages (the worker asks for this when its last claim brought them): only the first
+  -- 512 bytes of each job string become a Lua string here (its head, the task's name); the worker
+  -- reads the whole strings with a plain MGET (large.ts). A string that short is returned whole.
+  for k, key in ipairs(jobs) do
+    local h = redis.call('GETRANGE', key, 0, 511)
+    js[k] = h ~= '' and h
+    cut[k] = #h == 512
+  end
+elseif #jobs > 0 then
+  js = redis.call('MGET', unpack(jobs))
+end
 for m, member in ipairs(members) do
   local colon = string.find(member, ':', 17, true)
   -- the worker gets the member and its job string as they are: Redis hashes every byte of each
@@ -630,7 +675,8 @@ for m, member in ipairs(members) do
     leased[#leased + 1] = lease_until
     leased[#leased + 1] = string.sub(member, 17, nl - 1)
     out[#out + 1] = member
-    out[#out + 1] = job
+    -- '~' (never a job string): only its head was read, the worker fetches it
+    out[#out + 1] = cut[at[m]] and '~' or job
     local queue, id = from[m], string.sub(member, colon + 1, nl - 1)
     local tried_s = string.sub(member, 17, colon - 1)
     local mv = moved[queue]

@@ -7,6 +7,7 @@
 import type { ControlListPage, ControlListQuery, IndexCounts, ListStatus, StorageIndex } from '../../core/contracts.js';
 import type { TaskRecord } from '../../core/record.js';
 import { wholeMs, type RedisConnection } from './connection.js';
+import { withArgs } from './large.js';
 import { decodeRecord } from './storage.js';
 
 const STATUSES = ['new', 'delayed', 'process', 'retry', 'success', 'error', 'cancel', 'dead'] as const;
@@ -34,7 +35,7 @@ export async function indexList(conn: RedisConnection, leaseMs: number, query: C
     const script = query.status === 'new' ? 'qtasksListNew' : 'qtasksListRunning';
     const key = query.status === 'new' ? keys.queues : keys.leases;
     const reply = (await conn.run(script, key, keys.base, query.queue ?? '', query.name ?? '', query.limit, query.cursor ?? '')) as Array<string | number | null>;
-    return page(reply, 2, leaseMs, Number(reply[0]) === 1 && reply[1] !== '' ? String(reply[1]) : undefined);
+    return page(conn, reply, 2, leaseMs, Number(reply[0]) === 1 && reply[1] !== '' ? String(reply[1]) : undefined);
   }
   let score = '';
   let id = '';
@@ -44,16 +45,17 @@ export async function indexList(conn: RedisConnection, leaseMs: number, query: C
     id = query.cursor.slice(colon + 1);
   }
   const reply = (await conn.run('qtasksList', keys.queues, keys.base, query.status, query.queue ?? '', query.name ?? '', query.limit, score, id)) as Array<string | number | null>;
-  return page(reply, 3, leaseMs, Number(reply[0]) === 1 && reply[1] !== '' ? `${String(reply[1])}:${String(reply[2])}` : undefined);
+  return page(conn, reply, 3, leaseMs, Number(reply[0]) === 1 && reply[1] !== '' ? `${String(reply[1])}:${String(reply[2])}` : undefined);
 }
 
 /** The records of a LIST reply, five fields each (r, lease, j, progress, id) from `from` on. */
-function page(reply: Array<string | number | null>, from: number, leaseMs: number, cursor: string | undefined): ControlListPage {
+async function page(conn: RedisConnection, reply: Array<string | number | null>, from: number, leaseMs: number, cursor: string | undefined): Promise<ControlListPage> {
   const records: TaskRecord[] = [];
   for (let k = from; k + 4 < reply.length; k += 5) {
     const record = decodeRecord(String(reply[k + 4]), reply.slice(k, k + 4) as Array<string | null>, leaseMs);
     if (record !== undefined) records.push(record);
   }
+  await withArgs(conn, records);
   return cursor === undefined ? { records } : { records, cursor };
 }
 

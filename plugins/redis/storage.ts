@@ -9,6 +9,7 @@ import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/error
 import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { Waiters } from '../../core/waiters.js';
 import { driverError, wholeMs, type RedisClient, type RedisConnection } from './connection.js';
+import { withArgs } from './large.js';
 import { RedisStorageIndex } from './storage-index.js';
 
 /** Ids per GET_MANY script call. */
@@ -104,7 +105,7 @@ export class RedisStorage implements Storage {
   async get(id: string): Promise<TaskRecord | undefined> {
     const conn = this.#ready();
     const reply = await conn.run('qtasksGet', conn.keys.record(id), conn.keys.base, id);
-    return decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
+    return (await withArgs(conn, [decodeRecord(id, reply as Array<string | null>, this.#leaseMs)]))[0];
   }
 
   /** GET of many ids, in scripts of GET_MANY_CHUNK ids (join-lua.ts): one round trip per chunk, none holding Redis long. */
@@ -117,7 +118,7 @@ export class RedisStorage implements Storage {
     replies.forEach((reply, c) => {
       for (let k = 0; k * 4 < reply.length; k++) out.push(decodeRecord(ids[c * GET_MANY_CHUNK + k]!, reply.slice(k * 4, k * 4 + 4), this.#leaseMs));
     });
-    return out;
+    return withArgs(conn, out);
   }
 
   /** The member counted, and below the group's size its record stored, in one script (JOIN in join-lua.ts). */
@@ -159,8 +160,8 @@ export class RedisStorage implements Storage {
     // Subscribed first, then flag the task and look: a record finished in between is seen here,
     // and a task published after this call (addTask with a timeout) finds the flag set.
     return conn.run('qtasksWatch', conn.keys.record(id), conn.keys.base, id, Math.round(timeoutMs) + 1_000).then(
-      (reply) => {
-        const record = decodeRecord(id, reply as Array<string | null>, this.#leaseMs);
+      async (reply) => {
+        const [record] = await withArgs(conn, [decodeRecord(id, reply as Array<string | null>, this.#leaseMs)]);
         if (record !== undefined && isFinal(record.status)) this.#waiters.wake(record);
         return wait.result;
       },
@@ -225,7 +226,9 @@ export class RedisStorage implements Storage {
     } catch {
       return;
     }
-    this.#waiters.wake(record);
+    if ((record as { args?: unknown }).args !== undefined) this.#waiters.wake(record);
+    // a large task's record, stored without its args: read them before handing it over
+    else if (this.#started) withArgs(this.#conn, [record]).then(([r]) => this.#waiters.wake(r!), () => void this.#recheck());
   }
 
   async #recheck(): Promise<void> {
