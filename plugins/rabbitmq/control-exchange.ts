@@ -24,6 +24,9 @@ interface Listener {
   current?: { ch: Channel; tag: string };
 }
 
+/** Events that follow an events message this soon (ms) wait for the rest of it, to go as one message. */
+const EVENTS_LINGER_MS = 5;
+
 /** A run of one queue's events is split past this many (a message stays small). */
 const MAX_EVENTS_PER_MESSAGE = 256;
 
@@ -39,6 +42,8 @@ export class ControlExchange {
   /** Events of this tick, in order, waiting for its end (sendEvent). */
   #events: Array<[type: string, queue: string, body: unknown]> = [];
   #eventsScheduled = false;
+  /** When the last events message left (performance.now()). */
+  #eventsSentAt = -Infinity;
   #started = false;
   #stopped = false;
 
@@ -160,7 +165,9 @@ export class ControlExchange {
    * `${type}.${queue}` when they share a type and `mixed.${queue}` when not. A fast task's
    * `active` and `completed`, or a burst of deliveries or enqueues, then cost one publish instead
    * of one per event (each costs the client its encoding and RabbitMQ its routing, paid even
-   * when nobody listens). The order of one process's events is kept.
+   * when nobody listens). Within EVENTS_LINGER_MS of the last events message the next waits for
+   * the rest of that time: one task at a time (c=1) is one tick per task, and sent tick by tick
+   * its events cost RabbitMQ as much routing as its task. The order of one process's events is kept.
    */
   sendEvent(type: string, queue: string, body: unknown): void {
     this.#events.push([type, queue, body]);
@@ -170,7 +177,9 @@ export class ControlExchange {
     // done (the handler of a fast task, its settle, its ack), so its events join them. And the
     // acks written in those microtasks reach amqplib's writer first: the server reads the ack,
     // and sends the next delivery, before it routes the events.
-    queueMicrotask(() => process.nextTick(this.#flushEvents));
+    const wait = this.#eventsSentAt + EVENTS_LINGER_MS - performance.now();
+    if (wait > 0) setTimeout(this.#flushEvents, Math.ceil(wait));
+    else queueMicrotask(() => process.nextTick(this.#flushEvents));
   }
 
   readonly #flushEvents = (): void => {
@@ -178,6 +187,7 @@ export class ControlExchange {
     const events = this.#events;
     if (events.length === 0) return;
     this.#events = [];
+    this.#eventsSentAt = performance.now();
     for (let i = 0; i < events.length; ) {
       const [type, queue] = events[i]!;
       let same = true;
