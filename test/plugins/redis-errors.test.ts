@@ -3,26 +3,15 @@
  * every failure a QTasksError with a code, the driver's error kept as `cause`.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
 import { redis, type RedisPluginOptions } from '../../plugins/redis/index.js';
 import { uniqueName } from '../contracts/helpers.js';
 import { HoldingProxy } from '../support/holding-proxy.js';
-import { REDIS_URL, adminClient, deleteAppKeys } from './redis-helpers.js';
+import { REDIS_URL, suiteApps } from './redis-helpers.js';
 
-let admin: Redis;
-const apps: QueueTasks[] = [];
-const names: string[] = [];
-beforeAll(async () => {
-  admin = await adminClient();
-});
-afterAll(async () => {
-  await Promise.allSettled(apps.map((a) => a.stop()));
-  await deleteAppKeys(admin, names);
-  await admin?.quit();
-});
+const { apps, names } = suiteApps();
 
 function makeApp(options: RedisPluginOptions, config: Record<string, unknown> = {}): QueueTasks {
   const name = uniqueName('err');

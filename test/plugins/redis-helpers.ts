@@ -1,5 +1,7 @@
 /** Shared by the Redis suites: the server address, key cleanup, and corrupt-entry injection. */
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import type { QueueTasks } from '../../core/app.js';
 import { waitUntil } from '../contracts/helpers.js';
 import { deleteAppKeys as deleteKeysOf } from '../../plugins/redis/admin.js';
 import { Keys } from '../../plugins/redis/keys.js';
@@ -60,4 +62,30 @@ export async function waitForRedis(port: number, timeoutMs = 10_000): Promise<vo
       c.disconnect();
     }
   }, `redis-server on ${port}`, timeoutMs, 50);
+}
+
+/**
+ * A suite's shared fixtures: an admin client, and the apps and app names it registers, stopped
+ * and deleted after the suite (registers beforeAll/afterAll hooks: call it at module level).
+ */
+export function suiteApps(): { admin: () => Redis; apps: QueueTasks[]; names: string[] } {
+  let admin: Redis | undefined;
+  const apps: QueueTasks[] = [];
+  const names: string[] = [];
+  beforeAll(async () => {
+    admin = await adminClient();
+  });
+  afterAll(async () => {
+    await Promise.allSettled(apps.map((a) => a.stop()));
+    if (admin !== undefined) await deleteAppKeys(admin, names);
+    await admin?.quit();
+  });
+  return {
+    admin: () => {
+      if (admin === undefined) throw new Error('the admin client is not connected yet (use it inside a test)');
+      return admin;
+    },
+    apps,
+    names,
+  };
 }

@@ -3,25 +3,14 @@
  * script (broker.ts STAGE_FROM), so the script never reads them. The task must come out the same:
  * args, order, delays, ids taken once, control by id, and no staged key left behind.
  */
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { redis } from '../../plugins/redis/index.js';
 import { Keys } from '../../plugins/redis/keys.js';
 import { uniqueName, waitUntil } from '../contracts/helpers.js';
-import { PREFIX, REDIS_URL, adminClient, deleteAppKeys } from './redis-helpers.js';
+import { PREFIX, REDIS_URL, suiteApps } from './redis-helpers.js';
 
-let admin: Redis;
-const apps: QueueTasks[] = [];
-const names: string[] = [];
-beforeAll(async () => {
-  admin = await adminClient();
-});
-afterAll(async () => {
-  await Promise.allSettled(apps.map((a) => a.stop()));
-  await deleteAppKeys(admin, names);
-  await admin?.quit();
-});
+const { admin, apps, names } = suiteApps();
 
 function app(name: string, concurrency = 1, retention?: { success?: number }): QueueTasks {
   const plugin = redis({ url: REDIS_URL, blockTimeoutMs: 1_000, ...(retention !== undefined ? { retention } : {}) });
@@ -36,7 +25,7 @@ function big(label: string, size: number): string {
 }
 
 async function stagedKeys(name: string): Promise<string[]> {
-  return admin.keys(`${new Keys(PREFIX, name).base.replace(/[*?[\]\\{}]/g, '\\$&')}in:*`);
+  return admin().keys(`${new Keys(PREFIX, name).base.replace(/[*?[\]\\{}]/g, '\\$&')}in:*`);
 }
 
 describe('redis: large messages staged beside the enqueue script', () => {
@@ -96,7 +85,7 @@ describe('redis: large messages staged beside the enqueue script', () => {
     a.task('t', () => undefined);
     await a.start({ worker: false });
     await a.addTask('t', ['small']); // the enqueue script is cached now
-    await admin.script('FLUSH'); // what a restart or failover does; others fall back to EVAL the same way
+    await admin().script('FLUSH'); // what a restart or failover does; others fall back to EVAL the same way
     const payload = big('noscript', 20_000);
     const added = await a.addTask('t', [payload]);
     expect(await stagedKeys(name)).toEqual([]);
@@ -143,11 +132,11 @@ describe('redis: large messages staged beside the enqueue script', () => {
     expect(done.returning).toBe(payload.length);
     expect(done.args).toEqual([payload]);
     // stored once: the record holds no copy of the args, the kept message does, with the record's TTL
-    const raw = await admin.get(keys.record(done.id));
+    const raw = await admin().get(keys.record(done.id));
     expect(raw).not.toBeNull();
     expect(raw!.includes('final:abc')).toBe(false);
-    expect(await admin.exists(keys.job(done.id))).toBe(0);
-    expect(await admin.pttl(keys.message(done.id))).toBeGreaterThan(0);
+    expect(await admin().exists(keys.job(done.id))).toBe(0);
+    expect(await admin().pttl(keys.message(done.id))).toBeGreaterThan(0);
     // get, wait, list
     expect((await a.get(done.id))?.args).toEqual([payload]);
     expect((await a.wait(done.id, 1_000)).args).toEqual([payload]);
@@ -164,9 +153,9 @@ describe('redis: large messages staged beside the enqueue script', () => {
     expect(again.args).toEqual([payload]);
     // remove and clean take the kept message with the record
     expect(await a.remove(done.id)).toBe(true);
-    expect(await admin.exists(keys.message(done.id))).toBe(0);
+    expect(await admin().exists(keys.message(done.id))).toBe(0);
     expect(await a.clean({ status: 'error', olderThanMs: 0 })).toBe(1);
-    expect(await admin.exists(keys.record(failed.id), keys.message(failed.id))).toBe(0);
+    expect(await admin().exists(keys.record(failed.id), keys.message(failed.id))).toBe(0);
   });
 
   it('drops the kept message with its record when retention by count deletes it', async () => {
@@ -178,8 +167,8 @@ describe('redis: large messages staged beside the enqueue script', () => {
     await a.start();
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await a.addTask('t', [big(`k${i}`, 5_000)], { timeout: 10_000 })).id);
-    const kept = await Promise.all(ids.map(async (id) => (await admin.exists(keys.record(id), keys.message(id))) === 2));
+    const kept = await Promise.all(ids.map(async (id) => (await admin().exists(keys.record(id), keys.message(id))) === 2));
     expect(kept).toEqual([false, false, false, true, true]);
-    expect(await Promise.all(ids.map((id) => admin.exists(keys.message(id))))).toEqual([0, 0, 0, 1, 1]);
+    expect(await Promise.all(ids.map((id) => admin().exists(keys.message(id))))).toEqual([0, 0, 0, 1, 1]);
   });
 });
