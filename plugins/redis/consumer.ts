@@ -75,8 +75,16 @@ export class SlotPool {
     return n;
   }
 
+  /** Where the next round of wake-ups starts: each starved consumer gets to claim first in turn. */
+  #turn = 0;
+
   freed(by: Consumer): void {
-    for (const m of this.members) if (m !== by) m.slotsFreed();
+    const n = this.members.length;
+    this.#turn = (this.#turn + 1) % n;
+    for (let k = 0; k < n; k++) {
+      const m = this.members[(this.#turn + k) % n]!;
+      if (m !== by) m.slotsFreed();
+    }
   }
 }
 
@@ -465,11 +473,9 @@ export class Consumer {
   /** Nothing to send and nothing claimable: block until a marker, a due time, or the cap. */
   #idle(): void {
     if (this.#paused || this.#retryTimer !== undefined || this.#mayHaveWork || this.#inflight.size > 0) return;
-    if (this.#free() === 0) {
-      // Our own settlements kick us; another consumer of the pool freeing slots wakes us too.
-      if (this.#pool !== undefined) this.#starved = true;
-      return;
-    }
+    // Alone, with no free slot our own settlements kick us. In a pool, the last claim found the
+    // queue drained: wait for its marker even with no slot free (the wake-up then waits for one).
+    if (this.#free() === 0 && this.#pool === undefined) return;
     const blocker = this.#blocker;
     if (blocker === undefined) return;
     if (this.#nextAt >= 0) {

@@ -123,6 +123,27 @@ describe("redis placement 'queue' on one server", () => {
     expect((await a.list({ status: 'success', queue: 'y' })).records.map((r) => r.args[0])).toEqual([7, 4, 1]);
   });
 
+  it('shares the worker\'s slots among its queues: fewer slots than queues, every queue drains, never more running than concurrency', async () => {
+    const name = uniqueName('qp-slots');
+    const queues = ['s0', 's1', 's2', 's3', 's4', 's5'];
+    const producer = app(name);
+    producer.task('t', () => undefined);
+    await producer.start({ worker: false });
+    const recs = await Promise.all(Array.from({ length: 120 }, (_, i) => producer.addTask('t', [i], { queue: queues[i % 6]! })));
+    const worker = app(name, { queues, concurrency: 2 });
+    let running = 0;
+    let most = 0;
+    worker.task('t', async () => {
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, 1));
+      running--;
+    });
+    await worker.start();
+    const finals = await Promise.all(recs.map((r) => worker.wait(r.id, 20_000)));
+    expect(finals.every((f) => f.status === 'success' && f.attempts === 1)).toBe(true);
+    expect(most).toBe(2);
+  });
+
   it("pausing the app ('*') holds the queues that join later too", async () => {
     const name = uniqueName('qp-pause');
     const a = app(name);
