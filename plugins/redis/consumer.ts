@@ -299,7 +299,7 @@ export class Consumer {
       this.#inflight.add(step);
     }
     // Work to look for but no slot: the pool's others hold them all; one of them wakes us.
-    if (this.#pool !== undefined && this.#inflight.size === 0 && this.#mayHaveWork && this.#free() === 0) this.#starved = true;
+    if (this.#pool !== undefined) this.#starved = this.#inflight.size === 0 && this.#mayHaveWork && this.#free() === 0;
   }
 
   /** Free slots, counting the deliveries that `settling` ops (about to be sent) will release. */

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import { QTasksError } from '../../core/errors.js';
-import { redis } from '../../plugins/redis/index.js';
+import { deleteAppKeys as deleteAppKeysOf, redis } from '../../plugins/redis/index.js';
 import { Keys } from '../../plugins/redis/keys.js';
 import { brokerConformance, controlConformance } from '../contracts/index.js';
 import { uniqueName, waitUntil } from '../contracts/helpers.js';
@@ -42,6 +42,22 @@ brokerConformance({
   // The suite's tasks go to the default queue: their job strings are on its base.
   durable: async (app, id) => (await admin.exists(new Keys(PREFIX, app, 'default').job(id))) === 1,
   lacks: { priorityAcrossQueues: "each queue is on its own slot and has its own claim: priority orders the tasks of one queue (docs/redis.md, 'Placement')" },
+});
+
+// Broker only, records kept by a storage in the app's layout under another prefix: no lookups
+// by id on the broker's side, the kernel writes the records.
+brokerConformance({
+  name: "redis broker, placement 'queue', with a separate redis storage",
+  plugins: () => [
+    redis({ name: 'redis-broker', url: REDIS_URL, storage: false, globalConfig: false, blockTimeoutMs: 1_000, placement: 'queue' }),
+    redis({ name: 'redis-storage', url: REDIS_URL, broker: false, prefix: `${PREFIX}-records` }),
+  ],
+  injectMalformed,
+  cleanup: async (names) => {
+    await cleanup(names);
+    for (const n of names) await deleteAppKeysOf(admin, n, `${PREFIX}-records`);
+  },
+  lacks: { priorityAcrossQueues: "each queue is on its own slot and has its own claim (docs/redis.md, 'Placement')" },
 });
 
 controlConformance({
