@@ -140,7 +140,7 @@ export class RedisBroker implements Broker {
   async #publishDedup(message: TaskMessage, fields: string, body: string, record: string, dedup: DedupRequest): Promise<PublishOutcome | undefined> {
     const placement = this.#conn.placement;
     const keys = placement.of(message.queue);
-    if (placement.perQueue) await placement.register(this.#conn.client, message.queue);
+    if (placement.perQueue) await this.#register(message.queue);
     const args: Array<string | number> = [keys.seq, keys.base, 1, this.records !== undefined ? '1' : '', `${fields}1|${Buffer.byteLength(message.queue)}|${message.queue}${message.name}`, message.id, body];
     if (record !== '') args.push(record);
     // The message begins with its id (the kernel builds it so): the script swaps it for a debounced task's.
@@ -193,7 +193,7 @@ export class RedisBroker implements Broker {
           const args: Array<string | number> = [keys.seq, keys.base, batch.length, this.records !== undefined ? '1' : ''];
           const staged = pushGroups(args, batch, keys.base);
           pushWaits(args, batch);
-          sent = placement.register(this.#conn.client, queue).then(() => (staged.length === 0 ? this.#conn.runArgs('qtasksEnqueue', args) : this.#conn.runStaged('qtasksEnqueue', staged, args)));
+          sent = this.#register(queue).then(() => (staged.length === 0 ? this.#conn.runArgs('qtasksEnqueue', args) : this.#conn.runStaged('qtasksEnqueue', staged, args)));
         } catch (err) {
           sent = Promise.reject(err);
         }
@@ -209,6 +209,13 @@ export class RedisBroker implements Broker {
         );
       }
     }
+  }
+
+  /** The queue in the app's list before its first enqueue (Placement.register); driver errors as the enqueue's would be. */
+  #register(queue: string): Promise<void> {
+    return this.#conn.placement.register(this.#conn.client, queue).catch((err: unknown) => {
+      throw driverError(err, 'qtasksEnqueue');
+    });
   }
 
   async consume(options: ConsumeOptions): Promise<void> {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
-import { QTasksError } from '../../core/errors.js';
+import { ErrorCodes, QTasksError } from '../../core/errors.js';
 import { deleteAppKeys as deleteAppKeysOf, redis } from '../../plugins/redis/index.js';
 import { Keys } from '../../plugins/redis/keys.js';
 import { brokerConformance, controlConformance } from '../contracts/index.js';
@@ -178,6 +178,19 @@ describe("redis placement 'queue' on one server", () => {
     expect(runs).toBe(0);
     await a.resume();
     await waitUntil(async () => (await a.get(rec.id))?.status === 'success', 'the task ran after resume');
+  });
+
+  it("refuses to start in placement 'app' on an app whose keys are in placement 'queue', naming the option", async () => {
+    const name = uniqueName('qp-mix');
+    const a = app(name);
+    a.task('t', () => 1);
+    await a.start({ worker: false });
+    await a.addTask('t', []);
+    names.push(name);
+    const old = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL })], config: { logLevel: 'silent' }, globals: false, sharedTasks: false });
+    apps.push(old);
+    old.task('t', () => 1);
+    await expect(old.start()).rejects.toMatchObject({ code: ErrorCodes.INVALID_OPTION, message: expect.stringMatching(/placement: 'queue'/) });
   });
 
   it("refuses placement 'queue' for a storage beside another broker, and an unknown placement", () => {
