@@ -175,15 +175,17 @@ export class RedisStorage implements Storage {
   }
 
   /**
-   * Placement 'queue': `script` (GET or WATCH) run on the base of the task's queue when known,
-   * else on every queue of the app, in parallel; the decoded replies.
+   * Placement 'queue': `script` (GET or WATCH) run on every queue of the app, in parallel, and on
+   * the queue this tick's publish puts the task on (a queue maybe not in the app's list yet: the
+   * publish registers it after this look); the decoded replies.
    */
   async #probe(script: 'qtasksGet' | 'qtasksWatch', id: string, ...more: Array<string | number>): Promise<Array<TaskRecord | undefined>> {
     const conn = this.#ready();
     const placement = conn.placement;
     const hint = this.#queueHints.get(id);
     this.#queueHints.delete(id);
-    const queues = hint !== undefined ? [hint] : await conn.call('get', (c) => placement.queues(c));
+    const queues = await conn.call('get', (c) => placement.queues(c));
+    if (hint !== undefined && !queues.includes(hint)) queues.push(hint);
     const replies = await Promise.all(queues.map((q) => conn.run(script, placement.of(q).record(id), placement.of(q).base, id, ...more)));
     return replies.map((reply) => decodeRecord(id, reply as Array<string | null>, this.#leaseMs));
   }
@@ -194,6 +196,7 @@ export class RedisStorage implements Storage {
       await this.#subscribe();
     } catch (err) {
       this.#markedByEnqueue.delete(id);
+      this.#queueHints.delete(id);
       throw err;
     }
     const wait = this.#waiters.wait(id, timeoutMs);
