@@ -93,6 +93,10 @@ describe("redis placement 'queue' on a 3-master Redis Cluster", () => {
 
     const runs = new Map<string, number>();
     const worker = app(name, { concurrency: 8 });
+    // Events come from each queue's stream, on each queue's master.
+    const completed = new Set<string>();
+    producer.events.on('completed', (e) => void completed.add(e.id));
+    await producer.events.ready();
     worker.task({ name: 'work', echo: true }, (ctx, n: number) => {
       runs.set(ctx.id, (runs.get(ctx.id) ?? 0) + 1);
       return n;
@@ -105,6 +109,16 @@ describe("redis placement 'queue' on a 3-master Redis Cluster", () => {
     // Counts come from every queue's master.
     const counts = await worker.counts();
     expect(counts.map((c) => [c.queue, c.success])).toEqual(QUEUES.map((q) => [q, 50]));
+    await waitUntil(() => completed.size === recs.length, 'a completed event per task');
+    // A listing across the queues (pages merged from every master) shows each task once.
+    const listed: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await producer.list({ status: 'success', limit: 70, ...(cursor !== undefined ? { cursor } : {}) });
+      listed.push(...page.records.map((r) => r.id));
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    expect(listed.sort()).toEqual(recs.map((r) => r.id).sort());
   });
 
   it('loses nothing when a worker process is killed with SIGKILL mid-batch: another worker finishes, every task runs', async () => {
