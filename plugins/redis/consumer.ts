@@ -342,14 +342,28 @@ export class Consumer {
       args.push(this.#limits);
       reply = (await this.#conn.runArgs('qtasksStep', args)) as unknown[];
     } catch (err) {
+      this.#reserved -= claim;
       this.#ops.unshift(...ops);
       this.#releases += countReleases(ops);
       this.#failed(err);
       return;
     } finally {
-      this.#reserved -= claim;
       this.#sending -= sending;
     }
+    this.#received(reply, ops, claim, wakes);
+    // The claim's slots stay reserved until its deliveries hold them, past #fetchCut's await:
+    // freed before it, another lane or consumer could claim them too (seen as 3 tasks running
+    // at concurrency 2 with one consumer per queue).
+    try {
+      if ((reply.length - 4) / 2 > 0) await this.#fetchCut(reply);
+    } finally {
+      this.#reserved -= claim;
+    }
+    this.#deliverAll(reply);
+  }
+
+  /** The settlements' outcomes and what the claim learned (due time, backlog). */
+  #received(reply: unknown[], ops: Op[], claim: number, wakes: number): void {
     this.#failures = 0;
     const flags = String(reply[0]);
     this.#skew = Number(reply[1]) - Date.now();
@@ -368,10 +382,14 @@ export class Consumer {
       this.#backlog = claimed === claim;
       this.#mayHaveWork = this.#backlog || this.#wakes !== wakes;
     }
+  }
+
+  /** Delivers the claimed entries of `reply` (their job strings read whole by now). */
+  #deliverAll(reply: unknown[]): void {
+    const claimed = (reply.length - 4) / 2;
     // Lost counts per claimed member, or '' (none lost: the usual case).
     const lost = String(reply[3]);
     const counts = lost === '' ? undefined : lost.split(',');
-    if (claimed > 0) await this.#fetchCut(reply);
     let chars = 0;
     for (let j = 4, n = 0; j + 1 < reply.length; j += 2, n++) {
       const got = reply[j + 1];

@@ -187,7 +187,7 @@ export class RedisStorage implements Storage {
     const queues = await conn.call('get', (c) => placement.queues(c));
     if (hint !== undefined && !queues.includes(hint)) queues.push(hint);
     const replies = await Promise.all(queues.map((q) => conn.run(script, placement.of(q).record(id), placement.of(q).base, id, ...more)));
-    return replies.map((reply) => decodeRecord(id, reply as Array<string | null>, this.#leaseMs));
+    return withArgs(conn, replies.map((reply) => decodeRecord(id, reply as Array<string | null>, this.#leaseMs)));
   }
 
   async waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {

@@ -70,7 +70,7 @@ describe("redis placement 'queue' on a 3-master Redis Cluster", () => {
   it('puts the queues of one app on more than one master, and a worker consuming all six runs every task once', async () => {
     const name = await spreadName('clq');
     const producer = app(name);
-    producer.task('work', (n: number) => n);
+    producer.task('work', (n: number, _blob?: string) => n);
     await producer.start({ worker: false });
     const recs = await Promise.all(Array.from({ length: 300 }, (_, i) => producer.addTask('work', [i], { queue: QUEUES[i % QUEUES.length]! })));
 
@@ -97,7 +97,7 @@ describe("redis placement 'queue' on a 3-master Redis Cluster", () => {
     const completed = new Set<string>();
     producer.events.on('completed', (e) => void completed.add(e.id));
     await producer.events.ready();
-    worker.task({ name: 'work', echo: true }, (ctx, n: number) => {
+    worker.task({ name: 'work', echo: true }, (ctx, n: number, _blob?: string) => {
       runs.set(ctx.id, (runs.get(ctx.id) ?? 0) + 1);
       return n;
     });
@@ -119,6 +119,12 @@ describe("redis placement 'queue' on a 3-master Redis Cluster", () => {
       cursor = page.cursor;
     } while (cursor !== undefined);
     expect(listed.sort()).toEqual(recs.map((r) => r.id).sort());
+    // A large message (staged with its enqueue in one transaction on its queue's master; its
+    // final record stored without args, read back from the queue's kept message).
+    const big = 'x'.repeat(100_000);
+    const large = await producer.addTask('work', [big.length, big], { queue: 'q3', timeout: 20_000 });
+    expect(large.status).toBe('success');
+    expect((await producer.get(large.id))?.args).toEqual([big.length, big]);
   });
 
   it('loses nothing when a worker process is killed with SIGKILL mid-batch: another worker finishes, every task runs', async () => {
