@@ -15,10 +15,14 @@
  * With --flow: a fan-out / fan-in of --jobs children (default 10000) under one parent, qtasks beside
  * BullMQ's FlowProducer (Redis) in the same invocation (bench/flow.ts); --no-peers: qtasks only.
  *
+ * With --cluster (redis): the headline shape over six queues on a local 3-master Redis Cluster
+ * (placement 'queue') beside the single Redis, interleaved, --rounds times (bench/cluster.ts).
+ *
  * With --matrix: the whole envelope (bench/matrix.ts), one JSON line per cell and a ratio table;
  * --quick: a handful of tasks per cell and no peers (--quick --peers: with them, to try the peers quickly).
  */
 import { benchTargets } from './brokers.js';
+import { benchCluster } from './cluster.js';
 import { flowLines } from './flow.js';
 import { runMatrix, summaryTable } from './matrix.js';
 import { benchBulk, benchLatency, benchOnce, round } from './measure.js';
@@ -44,13 +48,15 @@ interface Args {
   rate: { max: number; perMs: number } | undefined;
   workers: number;
   flow: boolean;
+  cluster: boolean;
+  rounds: number;
   noPeers: boolean;
   jobsGiven: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, delay: 0, latency: 0, peers: false, bulk: false, bulkSize: 1_000, matrix: false, quick: false, only: undefined, rate: undefined, workers: 3, flow: false, noPeers: false, jobsGiven: false };
-  const numeric: Record<string, 'jobs' | 'concurrency' | 'latencyJobs' | 'payload' | 'delay' | 'latency' | 'bulkSize' | 'workers'> = {
+  const args: Args = { broker: 'memory', jobs: 20_000, concurrency: 50, latencyJobs: 1_000, payload: 0, delay: 0, latency: 0, peers: false, bulk: false, bulkSize: 1_000, matrix: false, quick: false, only: undefined, rate: undefined, workers: 3, flow: false, cluster: false, rounds: 2, noPeers: false, jobsGiven: false };
+  const numeric: Record<string, 'jobs' | 'concurrency' | 'latencyJobs' | 'payload' | 'delay' | 'latency' | 'bulkSize' | 'workers' | 'rounds'> = {
     '--jobs': 'jobs',
     '--concurrency': 'concurrency',
     '--latency-jobs': 'latencyJobs',
@@ -59,6 +65,7 @@ function parseArgs(argv: string[]): Args {
     '--latency': 'latency',
     '--bulk-size': 'bulkSize',
     '--workers': 'workers',
+    '--rounds': 'rounds',
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -67,6 +74,7 @@ function parseArgs(argv: string[]): Args {
     if (flag === '--jobs') args.jobsGiven = true;
     if (flag === '--peers') args.peers = true;
     else if (flag === '--flow') args.flow = true;
+    else if (flag === '--cluster') args.cluster = true;
     else if (flag === '--no-peers') args.noPeers = true;
     else if (flag === '--bulk') args.bulk = true;
     else if (flag === '--matrix') args.matrix = true;
@@ -85,6 +93,8 @@ function parseArgs(argv: string[]): Args {
   if (!(args.bulkSize > 0) || args.bulkSize > 100_000) throw new Error('--bulk-size must be between 1 and 100000');
   if (!(args.jobs > 0) || !(args.concurrency > 0)) throw new Error('--jobs and --concurrency must be positive numbers');
   for (const k of ['latencyJobs', 'payload', 'delay', 'latency'] as const) if (!(args[k] >= 0)) throw new Error(`--${k.replace('Jobs', '-jobs')} must be a number >= 0`);
+  if (args.cluster && args.broker !== 'redis') throw new Error('--cluster goes with --broker redis');
+  if (!(Number.isInteger(args.rounds) && args.rounds > 0)) throw new Error('--rounds must be a positive integer');
   if ((args.quick || args.only !== undefined) && !args.matrix) throw new Error('--quick and --only go with --matrix');
   return args;
 }
@@ -103,6 +113,10 @@ async function main(): Promise<void> {
   if (args.matrix) {
     const cells = await runMatrix({ quick: args.quick, peers: !args.quick || args.peers, ...(args.only !== undefined ? { only: args.only } : {}), onCell: (cell) => console.log(JSON.stringify(cell)) });
     console.log(`\n${summaryTable(cells)}`);
+    return;
+  }
+  if (args.cluster) {
+    await benchCluster(args.jobs, args.concurrency, args.rounds, (line) => console.log(JSON.stringify(line)));
     return;
   }
   if (args.flow) {

@@ -6,9 +6,10 @@
 import type { Broker, ComponentContext, ConsumeOptions, Control, DeadLetter, Delivery, PublishOptions, PublishOutcome, DedupRequest, Retention, SaveOptions } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/errors.js';
 import { TaskStatus, type TaskMessage, type TaskRecord } from '../../core/record.js';
-import { wholeMs, type RedisConnection } from './connection.js';
+import { driverError, wholeMs, type RedisConnection } from './connection.js';
 import { Consumer } from './consumer.js';
 import { LARGE_MESSAGE, recordWithoutArgs } from './large.js';
+import { QueueConsumers, byQueue, deadLettersPerQueue } from './queue-consumers.js';
 import { RedisControl } from './control.js';
 import type { RedisStorage } from './storage.js';
 
@@ -57,7 +58,7 @@ export class RedisBroker implements Broker {
   readonly #conn: RedisConnection;
   readonly #settings: RedisBrokerSettings;
   #ctx: ComponentContext | undefined;
-  #consumer: Consumer | undefined;
+  #consumer: Consumer | QueueConsumers | undefined;
   #started = false;
   readonly #outbox: Outgoing[] = [];
   #lastAbout: { status: string; queue: string; name: string; about: string } | undefined;
@@ -77,6 +78,12 @@ export class RedisBroker implements Broker {
   async start(ctx: ComponentContext): Promise<void> {
     this.#ctx = ctx;
     await this.#conn.acquire(ctx);
+    try {
+      await this.#conn.placement.check(this.#conn.client);
+    } catch (err) {
+      await this.#conn.release();
+      throw err instanceof QTasksError ? err : driverError(err, 'start');
+    }
     await (this.control as RedisControl).start(ctx);
     this.#started = true;
   }
@@ -91,6 +98,8 @@ export class RedisBroker implements Broker {
     const delay = wholeMs(options.delayMs, 0);
     const fields = `${message.priority}|${delay}|${delay > 0 ? (options.record.runAt ?? '') : ''}|${record === '' ? 0 : 1}|`;
     const json = JSON.stringify(message);
+    // Placement 'queue': the wait begun just before looks for the task on its queue alone.
+    if (options.awaitsResult && this.records !== undefined && this.#conn.perQueue) this.records.queueOf(message.id, message.queue);
     if (options.dedup !== undefined) return this.#publishDedup(message, fields, json, record, options.dedup);
     // A large message goes as its staged job string (placeholder head, see pushGroups; large.ts).
     const large = json.length >= LARGE_MESSAGE ? staged(json, delay > 0 ? `${options.record.runAt ?? ''}|` : READY_PLACEHOLDER) : undefined;
@@ -129,7 +138,9 @@ export class RedisBroker implements Broker {
 
   /** One task with a dedup key: its own script call (ENQUEUE_DEDUP), checked and enqueued atomically. */
   async #publishDedup(message: TaskMessage, fields: string, body: string, record: string, dedup: DedupRequest): Promise<PublishOutcome | undefined> {
-    const keys = this.#conn.keys;
+    const placement = this.#conn.placement;
+    const keys = placement.of(message.queue);
+    if (placement.perQueue) await this.#register(message.queue);
     const args: Array<string | number> = [keys.seq, keys.base, 1, this.records !== undefined ? '1' : '', `${fields}1|${Buffer.byteLength(message.queue)}|${message.queue}${message.name}`, message.id, body];
     if (record !== '') args.push(record);
     // The message begins with its id (the kernel builds it so): the script swaps it for a debounced task's.
@@ -140,6 +151,10 @@ export class RedisBroker implements Broker {
   #flush(): void {
     this.#flushScheduled = false;
     this.#outboxIds.clear();
+    if (this.#outbox.length > 0 && this.#conn.placement.perQueue) {
+      this.#flushPerQueue(this.#outbox.splice(0));
+      return;
+    }
     while (this.#outbox.length > 0) {
       const batch = this.#outbox.splice(0, MAX_PUBLISH_BATCH);
       let sent: Promise<unknown>;
@@ -166,6 +181,43 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /** Placement 'queue': one enqueue call per queue (each queue is on its own slot), after the queue joined the app's list. */
+  #flushPerQueue(outbox: Outgoing[]): void {
+    const placement = this.#conn.placement;
+    for (const [queue, all] of byQueue(outbox)) {
+      for (let at = 0; at < all.length; at += MAX_PUBLISH_BATCH) {
+        const batch = all.slice(at, at + MAX_PUBLISH_BATCH);
+        let sent: Promise<unknown>;
+        try {
+          const keys = placement.of(queue);
+          const args: Array<string | number> = [keys.seq, keys.base, batch.length, this.records !== undefined ? '1' : ''];
+          const staged = pushGroups(args, batch, keys.base);
+          pushWaits(args, batch);
+          sent = this.#register(queue).then(() => (staged.length === 0 ? this.#conn.runArgs('qtasksEnqueue', args) : this.#conn.runStaged('qtasksEnqueue', staged, args)));
+        } catch (err) {
+          sent = Promise.reject(err);
+        }
+        sent.then(
+          (reply) => {
+            const skipped = Array.isArray(reply) && reply.length > 0 ? new Set(reply as string[]) : undefined;
+            for (const p of batch) p.resolve(skipped?.has(p.id) === true ? { existing: p.id } : undefined);
+          },
+          (err: unknown) => {
+            const error = err instanceof Error ? err : new Error(String(err));
+            for (const p of batch) p.reject(error);
+          },
+        );
+      }
+    }
+  }
+
+  /** The queue in the app's list before its first enqueue (Placement.register); driver errors as the enqueue's would be. */
+  #register(queue: string): Promise<void> {
+    return this.#conn.placement.register(this.#conn.client, queue).catch((err: unknown) => {
+      throw driverError(err, 'qtasksEnqueue');
+    });
+  }
+
   async consume(options: ConsumeOptions): Promise<void> {
     if (!this.#started || this.#ctx === undefined) throw new ConnectionClosedError('redis broker');
     if (this.#consumer !== undefined) throw new QTasksError(ErrorCodes.UNSUPPORTED, 'redis broker: consume() was already called');
@@ -174,7 +226,9 @@ export class RedisBroker implements Broker {
     const settings = { leaseMs: this.#ctx.config.leaseMs, blockMs: this.#settings.blockMs, onCancelRequest: (id: string, reason: string) => control.requested(id, reason) };
     const r = this.#settings.retention ?? {};
     const fused = `${this.records !== undefined ? '1' : ''}|${r.success ?? ''}|${r.error ?? ''}|${r.cancel ?? ''}|${r.dead ?? ''}`;
-    const consumer = new Consumer(this.#conn, options, settings, this.#ctx.logger, fused);
+    const consumer = this.#conn.placement.perQueue
+      ? new QueueConsumers(this.#conn, options, settings, this.#ctx.logger, fused)
+      : new Consumer(this.#conn, options, settings, this.#ctx.logger, fused);
     this.#consumer = consumer;
     await consumer.start();
   }
@@ -230,6 +284,8 @@ export class RedisBroker implements Broker {
   }
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {
+    const placement = this.#conn.placement;
+    if (placement.perQueue) return (await deadLettersPerQueue(this.#conn, limit)).map(parseDeadLetter);
     const rows = await this.#conn.call('deadLetters', (c) => c.lrange(this.#conn.keys.dead, 0, Math.max(0, limit - 1)));
     return rows.map(parseDeadLetter);
   }

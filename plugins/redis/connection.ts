@@ -9,7 +9,8 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { ComponentContext } from '../../core/contracts.js';
 import { ConnectionClosedError, ErrorCodes, QTasksError, asQTasksError, messageOf } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
-import { Keys } from './keys.js';
+import type { Keys } from './keys.js';
+import { Placement, type PlacementMode } from './placement.js';
 import { ENQUEUE, GET, REMOVE_SAVED, RENEW, REQUEUE_SAVED, SAVE, SAVE_MANY, STEP, WATCH } from './lua.js';
 import { ENQUEUE_DEDUP, RESERVE } from './dedup-lua.js';
 import { LIMIT, SLOT } from './limiter-lua.js';
@@ -25,6 +26,8 @@ export interface ConnectionOptions {
   client?: RedisClient;
   redisOptions?: RedisOptions;
   prefix: string;
+  /** Where keys live (placement.ts); default 'app'. */
+  placement?: PlacementMode;
 }
 
 const SOURCES = {
@@ -108,6 +111,7 @@ export class RedisConnection {
   readonly #owned = new Set<RedisClient>();
   #client: RedisClient | undefined;
   #keys: Keys | undefined;
+  #placement: Placement | undefined;
   #opening: Promise<void> | undefined;
   #refs = 0;
   #log: LoggerLike | undefined;
@@ -126,6 +130,17 @@ export class RedisConnection {
   get keys(): Keys {
     if (this.#keys === undefined) throw new ConnectionClosedError('redis plugin');
     return this.#keys;
+  }
+
+  /** The placement chosen in the options, known before start. */
+  get perQueue(): boolean {
+    return this.#options.placement === 'queue';
+  }
+
+  /** Where each queue's keys live; `keys` are the app's own (all keys in placement 'app'). */
+  get placement(): Placement {
+    if (this.#placement === undefined) throw new ConnectionClosedError('redis plugin');
+    return this.#placement;
   }
 
   get logger(): LoggerLike | undefined {
@@ -203,7 +218,8 @@ export class RedisConnection {
     this.#log ??= ctx.logger;
     this.#appName = ctx.appName;
     this.#startTimeoutMs = ctx.config.startTimeoutMs;
-    this.#keys ??= new Keys(this.#options.prefix, ctx.appName);
+    this.#placement ??= new Placement(this.#options.placement ?? 'app', this.#options.prefix, ctx.appName);
+    this.#keys ??= this.#placement.app;
     this.#opening ??= this.#open();
     try {
       await this.#opening;

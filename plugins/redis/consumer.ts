@@ -11,6 +11,7 @@ import type { LoggerLike } from '../../core/logger.js';
 import { validateMessage, type TaskMessage } from '../../core/record.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 import { LARGE_MESSAGE } from './large.js';
+import type { Keys } from './keys.js';
 import { rateWindowMs } from './limiter-lua.js';
 
 export type OpKind = 'a' | 'k' | 'r' | 'b' | 'd' | 'x';
@@ -55,8 +56,45 @@ const MAX_OPS_PER_STEP = 500;
  */
 const LANES = 2;
 
+/**
+ * The slots of one worker shared by several consumers (placement 'queue': one consumer per queue,
+ * each on its queue's slot). A consumer counts every member's held slots as taken; one that found
+ * none free is woken when another frees some.
+ */
+export class SlotPool {
+  readonly concurrency: number;
+  readonly members: Consumer[] = [];
+
+  constructor(concurrency: number) {
+    this.concurrency = concurrency;
+  }
+
+  used(): number {
+    let n = 0;
+    for (const m of this.members) n += m.used();
+    return n;
+  }
+
+  /** Where the next round of wake-ups starts: each starved consumer gets to claim first in turn. */
+  #turn = 0;
+
+  freed(by: Consumer): void {
+    const n = this.members.length;
+    this.#turn = (this.#turn + 1) % n;
+    for (let k = 0; k < n; k++) {
+      const m = this.members[(this.#turn + k) % n]!;
+      if (m !== by) m.slotsFreed();
+    }
+  }
+}
+
 export class Consumer {
   readonly #conn: RedisConnection;
+  /** The keys of the queues consumed: the app's, or one queue's (placement 'queue'). */
+  readonly #keys: Keys;
+  readonly #pool: SlotPool | undefined;
+  /** Found no free slot in the pool: woken when another consumer of the pool frees one. */
+  #starved = false;
   readonly #opts: ConsumeOptions;
   readonly #settings: ConsumerSettings;
   readonly #log: LoggerLike;
@@ -112,8 +150,11 @@ export class Consumer {
   readonly #onReady = (): void => this.#wake('reconnected');
 
   /** `fused`: STEP's fused-and-retention argument ('<1 or empty>|<keep success>|<error>|<cancel>|<dead>'). */
-  constructor(conn: RedisConnection, opts: ConsumeOptions, settings: ConsumerSettings, log: LoggerLike, fused: string) {
+  constructor(conn: RedisConnection, opts: ConsumeOptions, settings: ConsumerSettings, log: LoggerLike, fused: string, keys: Keys = conn.keys, pool?: SlotPool) {
     this.#conn = conn;
+    this.#keys = keys;
+    this.#pool = pool;
+    pool?.members.push(this);
     this.#opts = opts;
     this.#settings = settings;
     this.#log = log;
@@ -121,7 +162,7 @@ export class Consumer {
     this.#fused = `${fused}|`;
     this.#fusedHeads = `${fused}|1`;
     this.#limits = limitsArg(opts);
-    this.#wakeKeys = opts.queues.map((q) => conn.keys.wake(q));
+    this.#wakeKeys = opts.queues.map((q) => keys.wake(q));
   }
 
   async start(): Promise<void> {
@@ -250,17 +291,34 @@ export class Consumer {
       if (ops.length === 0 && claim === 0) break;
       const step: Promise<void> = this.#step(ops, claim, settling).finally(() => {
         this.#inflight.delete(step);
+        // Settled deliveries and the unused part of a claim are slots the pool's others may take.
+        this.#pool?.freed(this);
         this.#kick();
         if (this.#inflight.size === 0) this.#idle();
       });
       this.#inflight.add(step);
     }
+    // Work to look for but no slot: the pool's others hold them all; one of them wakes us.
+    if (this.#pool !== undefined) this.#starved = this.#inflight.size === 0 && this.#mayHaveWork && this.#free() === 0;
   }
 
   /** Free slots, counting the deliveries that `settling` ops (about to be sent) will release. */
   #free(settling = 0): number {
     if (this.#paused || this.#coolTimer !== undefined) return 0;
+    if (this.#pool !== undefined) return Math.max(0, this.#pool.concurrency - this.#pool.used() + settling);
     return Math.max(0, this.#opts.concurrency - this.#leases.size + settling + this.#sending - this.#reserved);
+  }
+
+  /** Slots this consumer holds or has promised (SlotPool). */
+  used(): number {
+    return this.#leases.size - this.#sending + this.#reserved;
+  }
+
+  /** Another consumer of the pool freed slots: one that went idle for want of a slot looks for work again. */
+  slotsFreed(): void {
+    if (!this.#starved || this.#stopped) return;
+    this.#starved = false;
+    this.#wake('slots');
   }
 
   /** How many of `ops` settle a delivery this consumer still holds. */
@@ -278,20 +336,34 @@ export class Consumer {
     this.#sending += sending;
     let reply: unknown[];
     try {
-      const keys = this.#conn.keys;
+      const keys = this.#keys;
       const args: Array<string | number> = [keys.leases, keys.base, this.#settings.leaseMs, claim, ...this.#queueArgs, this.#large ? this.#fusedHeads : this.#fused];
       encodeOps(args, ops);
       args.push(this.#limits);
       reply = (await this.#conn.runArgs('qtasksStep', args)) as unknown[];
     } catch (err) {
+      this.#reserved -= claim;
       this.#ops.unshift(...ops);
       this.#releases += countReleases(ops);
       this.#failed(err);
       return;
     } finally {
-      this.#reserved -= claim;
       this.#sending -= sending;
     }
+    this.#received(reply, ops, claim, wakes);
+    // The claim's slots stay reserved until its deliveries hold them, past #fetchCut's await:
+    // freed before it, another lane or consumer could claim them too (seen as 3 tasks running
+    // at concurrency 2 with one consumer per queue).
+    try {
+      if ((reply.length - 4) / 2 > 0) await this.#fetchCut(reply);
+    } finally {
+      this.#reserved -= claim;
+    }
+    this.#deliverAll(reply);
+  }
+
+  /** The settlements' outcomes and what the claim learned (due time, backlog). */
+  #received(reply: unknown[], ops: Op[], claim: number, wakes: number): void {
     this.#failures = 0;
     const flags = String(reply[0]);
     this.#skew = Number(reply[1]) - Date.now();
@@ -310,10 +382,14 @@ export class Consumer {
       this.#backlog = claimed === claim;
       this.#mayHaveWork = this.#backlog || this.#wakes !== wakes;
     }
+  }
+
+  /** Delivers the claimed entries of `reply` (their job strings read whole by now). */
+  #deliverAll(reply: unknown[]): void {
+    const claimed = (reply.length - 4) / 2;
     // Lost counts per claimed member, or '' (none lost: the usual case).
     const lost = String(reply[3]);
     const counts = lost === '' ? undefined : lost.split(',');
-    if (claimed > 0) await this.#fetchCut(reply);
     let chars = 0;
     for (let j = 4, n = 0; j + 1 < reply.length; j += 2, n++) {
       const got = reply[j + 1];
@@ -333,7 +409,7 @@ export class Consumer {
       if (reply[j + 1] !== '~') continue;
       const member = String(reply[j]);
       at.push(j + 1);
-      keys.push(this.#conn.keys.job(member.slice(member.indexOf(':', 16) + 1)));
+      keys.push(this.#keys.job(member.slice(member.indexOf(':', 16) + 1)));
     }
     if (keys.length === 0) return;
     let jobs: Array<Buffer | null>;
@@ -415,7 +491,9 @@ export class Consumer {
   /** Nothing to send and nothing claimable: block until a marker, a due time, or the cap. */
   #idle(): void {
     if (this.#paused || this.#retryTimer !== undefined || this.#mayHaveWork || this.#inflight.size > 0) return;
-    if (this.#free() === 0) return;
+    // Alone, with no free slot our own settlements kick us. In a pool, the last claim found the
+    // queue drained: wait for its marker even with no slot free (the wake-up then waits for one).
+    if (this.#free() === 0 && this.#pool === undefined) return;
     const blocker = this.#blocker;
     if (blocker === undefined) return;
     if (this.#nextAt >= 0) {
@@ -488,7 +566,7 @@ export class Consumer {
     const members: string[] = [];
     for (const lease of this.#leases.values()) members.push(lease.member);
     try {
-      const cancels = (await this.#conn.run('qtasksRenew', this.#conn.keys.leases, this.#settings.leaseMs, ...members)) as string[];
+      const cancels = (await this.#conn.run('qtasksRenew', this.#keys.leases, this.#settings.leaseMs, ...members)) as string[];
       for (let k = 0; k + 1 < cancels.length; k += 2) this.#settings.onCancelRequest?.(cancels[k]!, cancels[k + 1]!);
     } catch (err) {
       this.#log.warn({ err: messageOf(err) }, 'lease renewal failed');

@@ -16,6 +16,8 @@ const POSITION = /^\d{1,20}-\d{1,20}$/;
 
 export class EventReader {
   readonly #conn: RedisConnection;
+  /** The stream read: the app's, or one queue's (placement 'queue'). */
+  readonly #key: string;
   readonly #listener: (event: TaskEvent) => void;
   readonly #log: LoggerLike | undefined;
   readonly #onGap: ((gap: EventGap) => void) | undefined;
@@ -27,8 +29,9 @@ export class EventReader {
   #reconnected = false;
   #loop: Promise<void> | undefined;
 
-  constructor(conn: RedisConnection, listener: (event: TaskEvent) => void, log: LoggerLike | undefined, options: SubscribeOptions = {}) {
+  constructor(conn: RedisConnection, listener: (event: TaskEvent) => void, log: LoggerLike | undefined, options: SubscribeOptions = {}, key = conn.keys.events) {
     this.#conn = conn;
+    this.#key = key;
     this.#listener = listener;
     this.#log = log;
     this.#onGap = options.onGap;
@@ -46,7 +49,7 @@ export class EventReader {
       this.#last = this.#from;
       await this.#checkGap(client, this.#from);
     } else {
-      const tail = (await client.xrevrange(this.#conn.keys.events, '+', '-', 'COUNT', 1)) as Entries;
+      const tail = (await client.xrevrange(this.#key, '+', '-', 'COUNT', 1)) as Entries;
       this.#last = tail[0]?.[0] ?? '0-0';
     }
     // ioredis resends a pending XREAD after a reconnect: its reply is checked before delivery.
@@ -63,7 +66,7 @@ export class EventReader {
   }
 
   async #run(client: RedisClient): Promise<void> {
-    const key = this.#conn.keys.events;
+    const key = this.#key;
     let failures = 0;
     while (!this.#stopped) {
       let reply: Array<[string, Entries]> | null;
@@ -98,7 +101,7 @@ export class EventReader {
    * (Trimming does not move max-deleted-entry-id, so that cannot tell.)
    */
   async #checkGap(client: RedisClient, after: string): Promise<void> {
-    const key = this.#conn.keys.events;
+    const key = this.#key;
     let info: unknown[];
     try {
       info = (await client.xinfo('STREAM', key)) as unknown[];

@@ -80,12 +80,15 @@ return out
 /**
  * KEYS: queues. ARGV: base, status, queue ('' all), name ('' any), limit, cursor score ('' none),
  * cursor id. Newest first over the queues' indexes (ties: id descending); looks at most
- * limit + 64 entries per queue. Returns { more (1/0), last score, last id, then per record: r, lease, j, progress, id }.
+ * limit + 64 entries per queue. Returns { more (1/0), last score, last id, then per record: r, lease, j, progress, id
+ * (and its score when ARGV[8] is 's') }.
  */
 export const LIST = `${COMMON}${LEASE_OF}
 local p = ARGV[1]
 local status, only, name, limit = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local cs, cid = ARGV[6], ARGV[7]
+-- 's': each record also carries its score (placement 'queue' merges the pages of its queues by it)
+local with_scores = ARGV[8] == 's'
 local max = cs == '' and '+inf' or cs
 local queues = only ~= '' and { only } or redis.call('SMEMBERS', p .. 'queues')
 local fetch = limit + 64
@@ -122,6 +125,7 @@ for _, c in ipairs(cands) do
       out[#out + 1] = job
       out[#out + 1] = lease and redis.call('GET', p .. 'p:' .. tid) or false
       out[#out + 1] = tid
+      if with_scores then out[#out + 1] = string.format('%d', c[1]) end
       found = found + 1
     end
   end

@@ -4,7 +4,7 @@
  * plugin. Everything is created per app in `apply`, so two apps never share a connection unless
  * the caller passes the same `client`.
  */
-import type { Cluster, RedisOptions } from 'ioredis';
+import { Cluster, type RedisOptions } from 'ioredis';
 import type { Redis } from 'ioredis';
 import type { Retention } from '../../core/contracts.js';
 import { ErrorCodes, QTasksError } from '../../core/errors.js';
@@ -13,6 +13,7 @@ import type { Plugin } from '../../core/plugin.js';
 import { RedisBroker } from './broker.js';
 import { RedisConnection } from './connection.js';
 import { RedisGlobalConfig } from './global-config.js';
+import type { PlacementMode } from './placement.js';
 import { RedisStorage } from './storage.js';
 
 export const PLUGIN_NAME = 'redis';
@@ -36,6 +37,12 @@ export interface RedisPluginOptions {
   blockTimeoutMs?: number;
   /** Finished records kept per queue and status, by count (default: all, until their TTL). */
   retention?: Retention;
+  /**
+   * The unit of placement on a Redis Cluster: 'app' (every key of the app on one slot) or 'queue'
+   * (each queue on its own slot, so an app's queues spread over the masters). Default: 'queue'
+   * when `client` is an ioredis Cluster and the plugin is the broker, else 'app'. docs/redis.md, "Placement".
+   */
+  placement?: PlacementMode;
 }
 
 export function redis(options: RedisPluginOptions = {}): Plugin {
@@ -63,11 +70,19 @@ export function redis(options: RedisPluginOptions = {}): Plugin {
   if (!wantBroker && !wantStorage && !wantGlobal) {
     throw new QTasksError(ErrorCodes.INVALID_OPTION, 'redis plugin: broker, storage and globalConfig are all off; nothing to supply');
   }
+  if (options.placement !== undefined && options.placement !== 'app' && options.placement !== 'queue') {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, `redis plugin: placement must be 'app' or 'queue', got ${JSON.stringify(options.placement)}`);
+  }
+  if (options.placement === 'queue' && !wantBroker) {
+    throw new QTasksError(ErrorCodes.INVALID_OPTION, "redis plugin: placement 'queue' needs the broker (broker: true): the storage beside another broker keeps the app's layout ('app')");
+  }
+  const placement: PlacementMode = options.placement ?? (wantBroker && options.client instanceof Cluster ? 'queue' : 'app');
   return {
     name,
     apply(app) {
       const conn = new RedisConnection({
         prefix,
+        placement,
         ...(options.url !== undefined ? { url: options.url } : {}),
         ...(options.client !== undefined ? { client: options.client } : {}),
         ...(options.redisOptions !== undefined ? { redisOptions: options.redisOptions } : {}),
@@ -98,5 +113,6 @@ function checkUrl(url: string): void {
 }
 
 export { Keys } from './keys.js';
+export type { PlacementMode } from './placement.js';
 export { deleteAppKeys } from './admin.js';
 export { RedisBroker, RedisGlobalConfig, RedisStorage };

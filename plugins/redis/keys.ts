@@ -1,7 +1,11 @@
 /**
- * The key layout of one app. Every key starts with `<prefix>:{<appName>}:`: the braces are a
- * Redis Cluster hash tag, so all keys of an app live in one slot and scripts may touch them all.
- * docs/redis.md describes each key.
+ * The key layout of one app, or of one queue of an app. Every key of an app starts with
+ * `<prefix>:{<appName>}:`: the braces are a Redis Cluster hash tag, so all keys of an app live in
+ * one slot and scripts may touch them all. With placement 'queue' (placement.ts) each queue gets
+ * a base of its own, `<prefix>:q{<app name length>:<appName>:<queue>}:`, with the same layout
+ * under it: a queue is then a small app of its own on its own slot. The length keeps
+ * ('a:b', 'c') apart from ('a', 'b:c'); the `q` before the brace keeps queue bases apart from app
+ * bases. docs/redis.md describes each key.
  */
 export class Keys {
   /** `<prefix>:{<app>}:`; the scripts build per-task and per-queue keys from it. */
@@ -26,8 +30,9 @@ export class Keys {
   /** Channel of cancel requests for running tasks ('<id>\n<reason>'). */
   readonly ctl: string;
 
-  constructor(prefix: string, appName: string) {
-    this.base = `${prefix}:{${appName}}:`;
+  /** `queue`: the keys of that queue alone (placement 'queue'); without it, the app's. */
+  constructor(prefix: string, appName: string, queue?: string) {
+    this.base = queue === undefined ? `${prefix}:{${appName}}:` : `${queueBasePrefix(prefix, appName)}${queue}}:`;
     this.leases = `${this.base}leases`;
     this.delayed = `${this.base}delayed`;
     this.dead = `${this.base}dead`;
@@ -81,8 +86,22 @@ export class Keys {
     return `${this.base}p:${id}`;
   }
 
-  /** A pattern matching every key of the app (for cleanup tools and tests). */
+  /** A pattern matching every key under this base (for cleanup tools and tests). */
   get pattern(): string {
     return `${this.base.replace(/[*?[\]\\]/g, '\\$&')}*`;
   }
+}
+
+/** What every queue base of an app starts with (placement 'queue'): `<prefix>:q{<length>:<app>:`. */
+export function queueBasePrefix(prefix: string, appName: string): string {
+  return `${prefix}:q{${appName.length}:${appName}:`;
+}
+
+/** A glob pattern for SCAN/PSUBSCRIBE: every key (or channel) of every queue base of an app ending with `suffix`. */
+export function queueKeysPattern(prefix: string, appName: string, suffix = ''): string {
+  return `${globEscape(queueBasePrefix(prefix, appName))}*${globEscape(suffix)}`;
+}
+
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -20,8 +20,7 @@ export async function withArgs<T extends TaskRecord | undefined>(conn: RedisConn
   const missing: TaskRecord[] = [];
   for (const r of records) if (r !== undefined && (r as { args?: unknown }).args === undefined) missing.push(r);
   if (missing.length === 0) return records;
-  const keys = conn.keys;
-  const jobs = await conn.call('read args', (c) => c.mget(...missing.map((r) => keys.message(r.id))));
+  const jobs = await keptMessages(conn, missing);
   missing.forEach((r, k) => {
     const job = jobs[k];
     let args: TaskRecord['args'] = [];
@@ -35,6 +34,23 @@ export async function withArgs<T extends TaskRecord | undefined>(conn: RedisConn
     (r as { args: TaskRecord['args'] }).args = args;
   });
   return records;
+}
+
+/** The kept messages of `records`, in order: one MGET, or with placement 'queue' one per queue (each on its own slot). */
+async function keptMessages(conn: RedisConnection, records: readonly TaskRecord[]): Promise<Array<string | null>> {
+  const placement = conn.placement;
+  if (!placement.perQueue) return conn.call('read args', (c) => c.mget(...records.map((r) => placement.app.message(r.id))));
+  const out = new Array<string | null>(records.length).fill(null);
+  const byQueue = new Map<string, number[]>();
+  records.forEach((r, k) => byQueue.set(r.queue, [...(byQueue.get(r.queue) ?? []), k]));
+  await Promise.all(
+    [...byQueue].map(async ([queue, at]) => {
+      const keys = placement.of(queue);
+      const jobs = await conn.call('read args', (c) => c.mget(...at.map((k) => keys.message(records[k]!.id))));
+      at.forEach((k, n) => (out[k] = jobs[n] ?? null));
+    }),
+  );
+  return out;
 }
 
 /** The record JSON a large task's outcome is stored as: everything but the args. */

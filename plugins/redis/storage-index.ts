@@ -8,13 +8,13 @@ import type { ControlListPage, ControlListQuery, IndexCounts, ListStatus, Storag
 import type { TaskRecord } from '../../core/record.js';
 import { wholeMs, type RedisConnection } from './connection.js';
 import { withArgs } from './large.js';
+import type { Keys } from './keys.js';
 import { decodeRecord } from './storage.js';
 
 const STATUSES = ['new', 'delayed', 'process', 'retry', 'success', 'error', 'cancel', 'dead'] as const;
 
 /** COUNTS: per queue its name, the 8 index sizes (STATUSES order) and a paused flag. */
-export async function indexCounts(conn: RedisConnection, queues: readonly string[] | undefined): Promise<Array<IndexCounts & { paused: boolean }>> {
-  const keys = conn.keys;
+export async function indexCounts(conn: RedisConnection, queues: readonly string[] | undefined, keys: Keys = conn.keys): Promise<Array<IndexCounts & { paused: boolean }>> {
   const flat = (await conn.run('qtasksCounts', keys.paused, keys.base, ...(queues ?? []))) as Array<string | number>;
   const out: Array<IndexCounts & { paused: boolean }> = [];
   for (let k = 0; k + 9 < flat.length; k += 10) {
@@ -29,8 +29,7 @@ export async function indexCounts(conn: RedisConnection, queues: readonly string
  * the Redis broker's own tasks, whose waiting and running ones are read from the ready queues and
  * the leases (control-list-lua.ts) rather than from per-id indexes.
  */
-export async function indexList(conn: RedisConnection, leaseMs: number, query: ControlListQuery, fromBroker = false): Promise<ControlListPage> {
-  const keys = conn.keys;
+export async function indexList(conn: RedisConnection, leaseMs: number, query: ControlListQuery, fromBroker = false, keys: Keys = conn.keys): Promise<ControlListPage> {
   if (fromBroker && (query.status === 'new' || query.status === 'process')) {
     const script = query.status === 'new' ? 'qtasksListNew' : 'qtasksListRunning';
     const key = query.status === 'new' ? keys.queues : keys.leases;
@@ -60,8 +59,7 @@ async function page(conn: RedisConnection, reply: Array<string | number | null>,
 }
 
 /** CLEAN, at most 1000 deletions per script call: a large clean never holds the server long. */
-export async function indexClean(conn: RedisConnection, status: ListStatus, olderThanMs: number, limit: number): Promise<number> {
-  const keys = conn.keys;
+export async function indexClean(conn: RedisConnection, status: ListStatus, olderThanMs: number, limit: number, keys: Keys = conn.keys): Promise<number> {
   let n = 0;
   while (n < limit) {
     const done = Number(await conn.run('qtasksClean', keys.queues, keys.base, status, wholeMs(olderThanMs, 0), Math.min(1000, limit - n)));

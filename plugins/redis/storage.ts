@@ -10,6 +10,7 @@ import { TaskStatus, isFinal, messageToRecord, type TaskMessage, type TaskRecord
 import { Waiters } from '../../core/waiters.js';
 import { driverError, wholeMs, type RedisClient, type RedisConnection } from './connection.js';
 import { withArgs } from './large.js';
+import type { Keys } from './keys.js';
 import { RedisStorageIndex } from './storage-index.js';
 
 /** Ids per GET_MANY script call. */
@@ -21,6 +22,8 @@ export class RedisStorage implements Storage {
   readonly #waiters = new Waiters();
   /** Ids whose wait the broker's enqueue marks (publish with `waitMs`): no WATCH of their own. */
   readonly #markedByEnqueue = new Set<string>();
+  /** Placement 'queue': the queue of an id whose wait the broker's publish of this tick starts (see waitFinal). */
+  readonly #queueHints = new Map<string, string>();
   #sub: RedisClient | undefined;
   #subscribing: Promise<RedisClient> | undefined;
   #started = false;
@@ -32,6 +35,10 @@ export class RedisStorage implements Storage {
 
   constructor(conn: RedisConnection, options: { indexed?: boolean; retention?: Retention } = {}) {
     this.#conn = conn;
+    // `Storage.join` (JOIN in join-lua.ts) is absent with placement 'queue': a group's members sit
+    // on their queues' slots and one script cannot count them with the record write; the kernel
+    // then joins by scanning the members' records (core/workflow/join-scan.ts).
+    if (conn.perQueue) Object.defineProperty(this, 'join', { value: undefined });
     this.#retention = options.retention ?? {};
     this.index = options.indexed === true ? new RedisStorageIndex(conn, () => this.#leaseMs) : undefined;
   }
@@ -43,7 +50,7 @@ export class RedisStorage implements Storage {
   }
 
   async save(record: TaskRecord, options: SaveOptions): Promise<boolean> {
-    const keys = this.#ready().keys;
+    const keys = this.#ready().placement.of(record.queue);
     const value = `${record.attempts}|${JSON.stringify(record)}`;
     const final = isFinal(record.status);
     const index = this.index === undefined ? [] : [keys.base, ...this.#indexArgs(record)];
@@ -53,7 +60,12 @@ export class RedisStorage implements Storage {
 
   /** Every write in one script call (SAVE_MANY in lua.ts), fenced one by one, in order. */
   async saveMany(writes: readonly RecordWrite[]): Promise<boolean[]> {
-    const keys = this.#ready().keys;
+    if (this.#ready().placement.perQueue) return saveManyPerQueue(writes, (w) => this.#saveMany(w));
+    return this.#saveMany(writes);
+  }
+
+  async #saveMany(writes: readonly RecordWrite[]): Promise<boolean[]> {
+    const keys = this.#ready().placement.of(writes[0]?.record.queue ?? '');
     const args: Array<string | number> = [keys.base, keys.base, this.index !== undefined ? '1' : ''];
     for (const { record, options } of writes) {
       args.push(record.id, `${record.attempts}|${JSON.stringify(record)}`, record.attempts, isFinal(record.status) ? '1' : '', wholeMs(options.ttlMs));
@@ -71,7 +83,7 @@ export class RedisStorage implements Storage {
 
   /** Takes the id (and dedup key) here before a broker without records publishes (RESERVE in dedup-lua.ts). */
   async reserve(record: TaskRecord, options: ReserveOptions): Promise<string | undefined> {
-    const keys = this.#ready().keys;
+    const keys = this.#ready().placement.of(record.queue);
     const d = options.dedup;
     const reply = await this.#conn.run('qtasksReserve', keys.record(record.id), keys.base, record.id, `0|${JSON.stringify(record)}`, d?.mode ?? '', d?.key ?? '', d?.ttlMs ?? 0);
     if (typeof reply === 'string') return reply;
@@ -104,6 +116,7 @@ export class RedisStorage implements Storage {
 
   async get(id: string): Promise<TaskRecord | undefined> {
     const conn = this.#ready();
+    if (conn.placement.perQueue) return firstFound(await this.#probe('qtasksGet', id));
     const reply = await conn.run('qtasksGet', conn.keys.record(id), conn.keys.base, id);
     return (await withArgs(conn, [decodeRecord(id, reply as Array<string | null>, this.#leaseMs)]))[0];
   }
@@ -111,8 +124,18 @@ export class RedisStorage implements Storage {
   /** GET of many ids, in scripts of GET_MANY_CHUNK ids (join-lua.ts): one round trip per chunk, none holding Redis long. */
   async getMany(ids: readonly string[]): Promise<Array<TaskRecord | undefined>> {
     const conn = this.#ready();
+    if (conn.placement.perQueue) {
+      // Each id is in one queue: look in every queue's base, take what was found.
+      const queues = await conn.call('getMany', (c) => conn.placement.queues(c));
+      const perQueue = await Promise.all(queues.map((q) => this.#getMany(conn, conn.placement.of(q), ids)));
+      return ids.map((_, k) => perQueue.find((found) => found[k] !== undefined)?.[k]);
+    }
+    return this.#getMany(conn, conn.keys, ids);
+  }
+
+  async #getMany(conn: RedisConnection, keys: Keys, ids: readonly string[]): Promise<Array<TaskRecord | undefined>> {
     const chunks: Array<Promise<unknown>> = [];
-    for (let at = 0; at < ids.length; at += GET_MANY_CHUNK) chunks.push(conn.runArgs('qtasksGetMany', [conn.keys.base, conn.keys.base, ...ids.slice(at, at + GET_MANY_CHUNK)]));
+    for (let at = 0; at < ids.length; at += GET_MANY_CHUNK) chunks.push(conn.runArgs('qtasksGetMany', [keys.base, keys.base, ...ids.slice(at, at + GET_MANY_CHUNK)]));
     const replies = (await Promise.all(chunks)) as Array<Array<string | null>>;
     const out: Array<TaskRecord | undefined> = [];
     replies.forEach((reply, c) => {
@@ -146,17 +169,55 @@ export class RedisStorage implements Storage {
     this.#markedByEnqueue.add(id);
   }
 
+  /** Placement 'queue': the publish of this tick puts `id` on `queue`, so a wait for it looks there alone. */
+  queueOf(id: string, queue: string): void {
+    this.#queueHints.set(id, queue);
+  }
+
+  /**
+   * Placement 'queue': `script` (GET or WATCH) run on every queue of the app, in parallel, and on
+   * the queue this tick's publish puts the task on (a queue maybe not in the app's list yet: the
+   * publish registers it after this look); the decoded replies.
+   */
+  async #probe(script: 'qtasksGet' | 'qtasksWatch', id: string, ...more: Array<string | number>): Promise<Array<TaskRecord | undefined>> {
+    const conn = this.#ready();
+    const placement = conn.placement;
+    const hint = this.#queueHints.get(id);
+    this.#queueHints.delete(id);
+    const queues = await conn.call('get', (c) => placement.queues(c));
+    if (hint !== undefined && !queues.includes(hint)) queues.push(hint);
+    const replies = await Promise.all(queues.map((q) => conn.run(script, placement.of(q).record(id), placement.of(q).base, id, ...more)));
+    return withArgs(conn, replies.map((reply) => decodeRecord(id, reply as Array<string | null>, this.#leaseMs)));
+  }
+
   async waitFinal(id: string, timeoutMs: number): Promise<TaskRecord | undefined> {
     const conn = this.#ready();
     try {
       await this.#subscribe();
     } catch (err) {
       this.#markedByEnqueue.delete(id);
+      this.#queueHints.delete(id);
       throw err;
     }
     const wait = this.#waiters.wait(id, timeoutMs);
     // Marked atomically with the enqueue, which also means the task is new: no record to read yet.
-    if (this.#markedByEnqueue.delete(id)) return wait.result;
+    if (this.#markedByEnqueue.delete(id)) {
+      this.#queueHints.delete(id);
+      return wait.result;
+    }
+    if (conn.placement.perQueue) {
+      return this.#probe('qtasksWatch', id, Math.round(timeoutMs) + 1_000).then(
+        (records) => {
+          const record = firstFound(records);
+          if (record !== undefined && isFinal(record.status)) this.#waiters.wake(record);
+          return wait.result;
+        },
+        (err: unknown) => {
+          wait.cancel();
+          throw err instanceof Error ? err : new Error(String(err));
+        },
+      );
+    }
     // Subscribed first, then flag the task and look: a record finished in between is seen here,
     // and a task published after this call (addTask with a timeout) finds the flag set.
     return conn.run('qtasksWatch', conn.keys.record(id), conn.keys.base, id, Math.round(timeoutMs) + 1_000).then(
@@ -176,6 +237,7 @@ export class RedisStorage implements Storage {
     if (!this.#started) return;
     this.#started = false;
     this.#waiters.clear();
+    this.#queueHints.clear();
     const sub = this.#sub;
     this.#sub = undefined;
     this.#subscribing = undefined;
@@ -191,6 +253,8 @@ export class RedisStorage implements Storage {
   #subscribe(): Promise<RedisClient> {
     this.#subscribing ??= (async () => {
       const sub = await this.#conn.duplicate('sub');
+      const placement = this.#conn.placement;
+      if (placement.perQueue) return this.#subscribeQueues(sub, placement.channelPattern('done'));
       const channel = this.#conn.keys.done;
       sub.on('message', (ch: string, text: string) => {
         if (ch === channel && this.#waiters.size > 0) this.#onFinal(text);
@@ -217,6 +281,27 @@ export class RedisStorage implements Storage {
       throw err;
     });
     return this.#subscribing;
+  }
+
+  /** Placement 'queue': every queue's `done` channel, through one pattern subscription (the same steps as #subscribe). */
+  async #subscribeQueues(sub: RedisClient, pattern: string): Promise<RedisClient> {
+    sub.on('pmessage', (pat: string, _ch: string, text: string) => {
+      if (pat === pattern && this.#waiters.size > 0) this.#onFinal(text);
+    });
+    sub.on('ready', () => {
+      sub.psubscribe(pattern).then(
+        () => this.#recheck(),
+        () => undefined,
+      );
+    });
+    try {
+      await sub.psubscribe(pattern);
+    } catch (err) {
+      await this.#conn.close(sub);
+      throw driverError(err, 'subscribe');
+    }
+    this.#sub = sub;
+    return sub;
   }
 
   #onFinal(text: string): void {
@@ -278,4 +363,27 @@ export function decodeRecord(id: string, reply: ReadonlyArray<string | null>, le
     return { ...running, progress: JSON.parse(progress.slice(progress.indexOf('|') + 1)) as unknown };
   }
   return running;
+}
+
+/** A record found in one queue's base (placement 'queue'); ids are unique, so at most one has it. */
+function firstFound(records: ReadonlyArray<TaskRecord | undefined>): TaskRecord | undefined {
+  return records.find((r) => r !== undefined);
+}
+
+/** saveMany per queue (placement 'queue': one script call per queue's slot), the replies in the writes' order. */
+async function saveManyPerQueue(writes: readonly RecordWrite[], run: (writes: RecordWrite[]) => Promise<boolean[]>): Promise<boolean[]> {
+  const groups = new Map<string, number[]>();
+  writes.forEach((w, k) => {
+    const at = groups.get(w.record.queue);
+    if (at === undefined) groups.set(w.record.queue, [k]);
+    else at.push(k);
+  });
+  const out = new Array<boolean>(writes.length).fill(false);
+  await Promise.all(
+    [...groups.values()].map(async (at) => {
+      const replies = await run(at.map((k) => writes[k]!));
+      at.forEach((k, n) => (out[k] = replies[n] === true));
+    }),
+  );
+  return out;
 }

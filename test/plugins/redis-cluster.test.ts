@@ -1,84 +1,34 @@
 /**
- * The plugin on a real Redis Cluster: three masters started here from the redis-server binary on
- * spare loopback ports, joined with `redis-cli --cluster create`, torn down afterwards. An ioredis
- * Cluster client is passed in as `client`.
+ * The plugin on a real Redis Cluster with placement 'app': three masters started here
+ * (bench/redis-cluster.ts), torn down afterwards. An ioredis Cluster client is passed in as `client`.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalCluster, type LocalCluster } from '../../bench/redis-cluster.js';
 import { QueueTasks } from '../../core/app.js';
 import { redis } from '../../plugins/redis/index.js';
-import { uniqueName, waitUntil } from '../contracts/helpers.js';
-import { waitForRedis } from './redis-helpers.js';
-
-const run = promisify(execFile);
-
-/** A free loopback port whose cluster bus port (+10000) is free too. */
-async function sparePort(taken: Set<number>): Promise<number> {
-  const free = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const srv = createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-  for (let i = 0; i < 200; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    if (taken.has(port) || taken.has(port + 10_000)) continue;
-    if ((await free(port)) && (await free(port + 10_000))) {
-      taken.add(port);
-      taken.add(port + 10_000);
-      return port;
-    }
-  }
-  throw new Error('no spare port pair found for the cluster test');
-}
+import { uniqueName } from '../contracts/helpers.js';
 
 describe('redis plugin on a 3-master Redis Cluster', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'qtasks-cluster-'));
-  const servers: ChildProcess[] = [];
-  const ports: number[] = [];
+  let local: LocalCluster;
   let cluster: Cluster;
   const apps: QueueTasks[] = [];
 
   beforeAll(async () => {
-    const taken = new Set<number>();
-    for (let i = 0; i < 3; i++) ports.push(await sparePort(taken));
-    for (const port of ports) {
-      const proc = spawn(
-        'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000', '--save', '', '--appendonly', 'no', '--dir', dir],
-        { stdio: 'ignore' },
-      );
-      servers.push(proc);
-    }
-    for (const port of ports) {
-      await waitForRedis(port);
-    }
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
-    for (const port of ports) {
-      await waitUntil(async () => (await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout.includes('cluster_state:ok'), `cluster state ok on ${port}`, 20_000, 200);
-    }
-    cluster = new Cluster([{ host: '127.0.0.1', port: ports[0]! }], { enableAutoPipelining: true });
-    await waitUntil(async () => (await cluster.ping().catch(() => '')) === 'PONG', 'cluster client ready');
+    local = await startLocalCluster();
+    cluster = local.client;
   }, 60_000);
 
   afterAll(async () => {
     await Promise.allSettled(apps.map((a) => a.stop()));
-    cluster?.disconnect();
-    for (const s of servers) s.kill('SIGKILL');
-    await Promise.all(servers.map((s) => (s.exitCode !== null || s.signalCode !== null ? undefined : new Promise((r) => s.once('exit', r)))));
-    rmSync(dir, { recursive: true, force: true });
+    await local?.stop();
   });
 
   function app(name: string, config: Record<string, unknown> = {}): QueueTasks {
     const a = new QueueTasks({
       name,
-      plugins: [redis({ client: cluster, blockTimeoutMs: 1_000 })],
+      // Placement 'app' (a Cluster client defaults to 'queue': redis-cluster-queues.test.ts).
+      plugins: [redis({ client: cluster, blockTimeoutMs: 1_000, placement: 'app' })],
       config: { logLevel: 'silent', leaseMs: 800, retryDelayMs: 20, retryMaxDelayMs: 50, ...config },
       globals: false,
       sharedTasks: false,

@@ -1,4 +1,4 @@
-/** The three broker set-ups the workflow tests run on, each with unique app names and cleanup. */
+/** The four broker set-ups the workflow tests run on, each with unique app names and cleanup. */
 import type { Redis } from 'ioredis';
 import { afterAll } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
@@ -49,6 +49,8 @@ export function workflowBrokers(): Brokers {
   const setups: BrokerSetup[] = [
     { name: 'memory', plugins: () => [memory()] },
     { name: 'redis', plugins: () => [redis({ url: REDIS_URL })] },
+    // Each queue on its own hash tag: no atomic join (the kernel's scan join), lookups by id across queues.
+    { name: "redis, placement 'queue'", plugins: () => [redis({ url: REDIS_URL, placement: 'queue' })] },
     { name: 'rabbitmq + redis storage', plugins: (app) => [fx.plugin(app), redis({ url: REDIS_URL, broker: false })] },
   ];
   return {
