@@ -156,7 +156,7 @@ export class RedisBroker implements Broker {
       return;
     }
     while (this.#outbox.length > 0) {
-      const batch = this.#outbox.splice(0, MAX_PUBLISH_BATCH);
+      const batch = queuesTogether(this.#outbox.splice(0, MAX_PUBLISH_BATCH));
       let sent: Promise<unknown>;
       try {
         const keys = this.#conn.keys;
@@ -351,6 +351,18 @@ function staged(json: string, prefix: string): Buffer {
 
 /** A staged ready job string's head before the script writes it: '#<16 hex counter><deliveries>|'. */
 const READY_PLACEHOLDER = `#${'0'.repeat(17)}|`;
+
+/**
+ * The batch with each queue's tasks together, in their order (a stable sort; a batch of one queue,
+ * the usual case, is returned as it is). Interleaved queues made a group, so a header to parse and
+ * an event entry, per task (Redis instructions per enqueue with six queues: ~88k, one queue ~40k).
+ * One script call enqueues the whole batch: tasks of different queues in it have no order to keep.
+ */
+function queuesTogether(batch: Outgoing[]): Outgoing[] {
+  const first = batch[0]?.queue;
+  for (const p of batch) if (p.queue !== first) return batch.sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0));
+  return batch;
+}
 
 /** After the groups: how many waits the enqueue marks, then per wait its id and its length in ms. */
 function pushWaits(args: Array<string | number>, batch: readonly Outgoing[]): void {

@@ -278,7 +278,7 @@ export class Consumer {
     if (this.#retryTimer !== undefined) return;
     const perLane = Math.max(1, Math.ceil(this.#opts.concurrency / LANES));
     while (this.#inflight.size < LANES) {
-      const ops = this.#ops.splice(0, MAX_OPS_PER_STEP);
+      const ops = grouped(this.#ops.splice(0, MAX_OPS_PER_STEP));
       // After a wake-up one claim goes first; a second lane opens only once a claim came back full,
       // so an idle worker woken for one task sends one step, not two.
       const claiming = this.#mayHaveWork && (this.#inflight.size === 0 || this.#backlog);
@@ -595,6 +595,28 @@ function countReleases(ops: readonly Op[]): number {
   let n = 0;
   for (const op of ops) if (op.kind === 'b') n++;
   return n;
+}
+
+/**
+ * The ops with those that share kind, number and queue-and-name together, in their order (stable);
+ * ops of one kind and task type, the usual case, come back as they are. Each run is one header and
+ * one status-index write and event entry in STEP: interleaved task types (several queues) cost
+ * those per op. The settlements of one step are independent of each other's order.
+ */
+function grouped(ops: Op[]): Op[] {
+  const a = ops[0];
+  if (a === undefined) return ops;
+  for (const op of ops) {
+    if (op.kind !== a.kind || op.num !== a.num || op.about !== a.about) {
+      const key = (o: Op): string => `${o.kind}${o.num}|${o.about}`;
+      return ops.sort((x, y) => {
+        const kx = key(x);
+        const ky = key(y);
+        return kx < ky ? -1 : kx > ky ? 1 : 0;
+      });
+    }
+  }
+  return ops;
 }
 
 /** The ops part of the STEP arguments (layout in lua.ts): runs of ops sharing kind and number get one header. */

@@ -606,21 +606,59 @@ if #queues == 1 then
     from[#from + 1] = queues[1]
   end
 elseif #queues > 1 then
-  local cands = {}
+  -- Each score a reply carries is formatted with printf (a fifth of a six-queue step). When the
+  -- queues' first entries share one priority (the usual case) and that priority alone fills the
+  -- claim, the candidates are read without scores; else every queue's first ones with theirs.
+  local heads, level = {}, nil
   for _, queue in ipairs(queues) do
     local n = allow and allow[queue] or count
-    local r = n > 0 and redis.call('ZRANGE', p .. 'q:' .. queue, 0, n - 1, 'WITHSCORES') or {}
-    for j = 1, #r, 2 do cands[#cands + 1] = { tonumber(r[j + 1]), r[j], queue } end
+    local h = n > 0 and redis.call('ZRANGE', p .. 'q:' .. queue, 0, 0, 'WITHSCORES') or {}
+    if h[1] then
+      heads[#heads + 1] = { queue, n }
+      if level == nil then level = h[2] elseif level ~= h[2] then level = false end
+    end
   end
-  table.sort(cands, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
+  local cands = {}
+  if level then
+    -- each queue's list is in member order already: merge them (no sort, no comparator calls)
+    local lists, total = {}, 0
+    for _, hd in ipairs(heads) do
+      local r = redis.call('ZRANGEBYSCORE', p .. 'q:' .. hd[1], level, level, 'LIMIT', 0, hd[2])
+      lists[#lists + 1] = { r, 1, hd[1] }
+      total = total + #r
+    end
+    if total >= count then
+      for _ = 1, count do
+        local best
+        for _, l in ipairs(lists) do
+          local m = l[1][l[2]]
+          if m and (not best or m < best[1][best[2]]) then best = l end
+        end
+        cands[#cands + 1] = { 0, best[1][best[2]], best[3] }
+        best[2] = best[2] + 1
+      end
+    end
+  end
+  if #cands == 0 then
+    for _, hd in ipairs(heads) do
+      local r = redis.call('ZRANGE', p .. 'q:' .. hd[1], 0, hd[2] - 1, 'WITHSCORES')
+      for j = 1, #r, 2 do cands[#cands + 1] = { tonumber(r[j + 1]), r[j], hd[1] } end
+    end
+    table.sort(cands, function(a, b)
+      if a[1] ~= b[1] then return a[1] < b[1] end
+      return a[2] < b[2]
+    end)
+  end
+  -- the first \`count\` by (priority, member) are, for each queue, its lowest ones: one
+  -- ZREMRANGEBYRANK per queue removes them (not a ZREM per task; no reply of members and scores)
+  local take = {}
   for j = 1, math.min(count, #cands) do
-    redis.call('ZREM', p .. 'q:' .. cands[j][3], cands[j][2])
+    local queue = cands[j][3]
+    take[queue] = (take[queue] or 0) + 1
     members[#members + 1] = cands[j][2]
-    from[#from + 1] = cands[j][3]
+    from[#from + 1] = queue
   end
+  for queue, k in pairs(take) do redis.call('ZREMRANGEBYRANK', p .. 'q:' .. queue, 0, k - 1) end
 end
 
 local leased = {}
