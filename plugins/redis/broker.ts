@@ -8,6 +8,7 @@ import { ConnectionClosedError, ErrorCodes, QTasksError } from '../../core/error
 import { TaskStatus, type TaskMessage, type TaskRecord } from '../../core/record.js';
 import { driverError, wholeMs, type RedisConnection } from './connection.js';
 import { Consumer } from './consumer.js';
+import type { Keys } from './keys.js';
 import { LARGE_MESSAGE, recordWithoutArgs } from './large.js';
 import { QueueConsumers, byQueue, deadLettersPerQueue } from './queue-consumers.js';
 import { RedisControl } from './control.js';
@@ -155,60 +156,41 @@ export class RedisBroker implements Broker {
       this.#flushPerQueue(this.#outbox.splice(0));
       return;
     }
-    while (this.#outbox.length > 0) {
-      const batch = queuesTogether(this.#outbox.splice(0, MAX_PUBLISH_BATCH));
-      let sent: Promise<unknown>;
-      try {
-        const keys = this.#conn.keys;
-        const args: Array<string | number> = [keys.seq, keys.base, batch.length, this.records !== undefined ? '1' : ''];
-        const staged = pushGroups(args, batch, keys.base);
-        pushWaits(args, batch);
-        sent = staged.length === 0 ? this.#conn.runArgs('qtasksEnqueue', args) : this.#conn.runStaged('qtasksEnqueue', staged, args);
-      } catch (err) {
-        sent = Promise.reject(err); // stopped in the meantime
-      }
-      sent.then(
-        (reply) => {
-          // An array: the ids the script left alone because they exist (deduplicated).
-          const skipped = Array.isArray(reply) && reply.length > 0 ? new Set(reply as string[]) : undefined;
-          for (const p of batch) p.resolve(skipped?.has(p.id) === true ? { existing: p.id } : undefined);
-        },
-        (err: unknown) => {
-          const error = err instanceof Error ? err : new Error(String(err));
-          for (const p of batch) p.reject(error);
-        },
-      );
-    }
+    while (this.#outbox.length > 0) this.#send(() => this.#conn.keys, queuesTogether(this.#outbox.splice(0, MAX_PUBLISH_BATCH)));
   }
 
   /** Placement 'queue': one enqueue call per queue (each queue is on its own slot), after the queue joined the app's list. */
   #flushPerQueue(outbox: Outgoing[]): void {
     const placement = this.#conn.placement;
     for (const [queue, all] of byQueue(outbox)) {
-      for (let at = 0; at < all.length; at += MAX_PUBLISH_BATCH) {
-        const batch = all.slice(at, at + MAX_PUBLISH_BATCH);
-        let sent: Promise<unknown>;
-        try {
-          const keys = placement.of(queue);
-          const args: Array<string | number> = [keys.seq, keys.base, batch.length, this.records !== undefined ? '1' : ''];
-          const staged = pushGroups(args, batch, keys.base);
-          pushWaits(args, batch);
-          sent = this.#register(queue).then(() => (staged.length === 0 ? this.#conn.runArgs('qtasksEnqueue', args) : this.#conn.runStaged('qtasksEnqueue', staged, args)));
-        } catch (err) {
-          sent = Promise.reject(err);
-        }
-        sent.then(
-          (reply) => {
-            const skipped = Array.isArray(reply) && reply.length > 0 ? new Set(reply as string[]) : undefined;
-            for (const p of batch) p.resolve(skipped?.has(p.id) === true ? { existing: p.id } : undefined);
-          },
-          (err: unknown) => {
-            const error = err instanceof Error ? err : new Error(String(err));
-            for (const p of batch) p.reject(error);
-          },
-        );
-      }
+      for (let at = 0; at < all.length; at += MAX_PUBLISH_BATCH) this.#send(() => placement.of(queue), all.slice(at, at + MAX_PUBLISH_BATCH), this.#register(queue));
     }
+  }
+
+  /** One enqueue script call for `batch` under `keys` (after `before`, when given); settles each publish with its outcome. */
+  #send(keys: () => Keys, batch: readonly Outgoing[], before?: Promise<void>): void {
+    let sent: Promise<unknown>;
+    try {
+      const k = keys();
+      const args: Array<string | number> = [k.seq, k.base, batch.length, this.records !== undefined ? '1' : ''];
+      const staged = pushGroups(args, batch, k.base);
+      pushWaits(args, batch);
+      const run = (): Promise<unknown> => (staged.length === 0 ? this.#conn.runArgs('qtasksEnqueue', args) : this.#conn.runStaged('qtasksEnqueue', staged, args));
+      sent = before === undefined ? run() : before.then(run);
+    } catch (err) {
+      sent = Promise.reject(err); // stopped in the meantime
+    }
+    sent.then(
+      (reply) => {
+        // An array: the ids the script left alone because they exist (deduplicated).
+        const skipped = Array.isArray(reply) && reply.length > 0 ? new Set(reply as string[]) : undefined;
+        for (const p of batch) p.resolve(skipped?.has(p.id) === true ? { existing: p.id } : undefined);
+      },
+      (err: unknown) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        for (const p of batch) p.reject(error);
+      },
+    );
   }
 
   /** The queue in the app's list before its first enqueue (Placement.register); driver errors as the enqueue's would be. */
