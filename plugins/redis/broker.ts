@@ -54,8 +54,13 @@ export class RedisBroker implements Broker {
   readonly name = 'redis';
   readonly records: RedisStorage | undefined;
   readonly control: Control;
-  /** Queue limits (`app.queue` without `key`) are held by the claim script (limiter-lua.ts). */
-  readonly claimLimits = true;
+  /**
+   * Queue limits (`app.queue` without `key`) are held by the claim script (limiter-lua.ts), in
+   * placement 'app'. In placement 'queue' the worker's gate holds them, under the app's tag: a
+   * task the gate holds for its own limit takes its queue's rate slot again at its real start,
+   * with its task's slots, in one atomic call, which cannot span the queue's and the app's slots.
+   */
+  readonly claimLimits: boolean;
   readonly #conn: RedisConnection;
   readonly #settings: RedisBrokerSettings;
   #ctx: ComponentContext | undefined;
@@ -74,6 +79,7 @@ export class RedisBroker implements Broker {
     this.#settings = settings;
     this.records = records;
     this.control = new RedisControl(conn, records);
+    this.claimLimits = !conn.perQueue;
   }
 
   async start(ctx: ComponentContext): Promise<void> {

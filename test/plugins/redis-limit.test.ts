@@ -5,7 +5,7 @@
  * worker killed while holding running slots gives them back when its leases expire.
  */
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { QueueTasks } from '../../core/app.js';
 import type { Config } from '../../core/config.js';
 import { redis } from '../../plugins/redis/index.js';
@@ -27,8 +27,11 @@ afterAll(async () => {
   admin.disconnect();
 });
 
+/** The layout of the apps a describe block makes: 'queue' holds queue limits in the worker's gate (RedisBroker.claimLimits). */
+let placement: 'app' | 'queue' = 'app';
+
 function appNamed(name: string, register: (app: QueueTasks) => void = () => undefined): QueueTasks {
-  const app = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL, blockTimeoutMs: 1_000 })], config: BASE, globals: false, sharedTasks: false });
+  const app = new QueueTasks({ name, plugins: [redis({ url: REDIS_URL, blockTimeoutMs: 1_000, placement })], config: BASE, globals: false, sharedTasks: false });
   register(app);
   apps.push(app);
   return app;
@@ -56,7 +59,41 @@ async function countsOf(app: QueueTasks, queue: string): Promise<{ waiting: numb
   return { waiting: c?.waiting ?? 0, running: c?.running ?? 0 };
 }
 
+/** Task `own` limited to 1 per second on a queue limited to 4 per second: both hold as handlers see them. */
+async function taskAndQueueRate(): Promise<void> {
+  const name = newName();
+  const starts: number[] = [];
+  const own: number[] = [];
+  const register = (app: QueueTasks): void => {
+    app.queue('shared', { rateLimit: { max: 4, perMs: 1_000 } });
+    app.task({ name: 'plain', queue: 'shared' }, async (n: number) => {
+      starts.push(Date.now());
+      return n;
+    });
+    // claimed with the queue's window, then held by the worker's gate for its own 1 per second
+    app.task({ name: 'own', queue: 'shared', rateLimit: { max: 1, perMs: 1_000 } }, async (n: number) => {
+      starts.push(Date.now());
+      own.push(Date.now());
+      return n;
+    });
+  };
+  const [a, b] = [appNamed(name, register), appNamed(name, register)];
+  await a.start();
+  await b.start();
+  // the six `own` first: later windows claim four `plain` while earlier `own` are still held
+  const records = await a.addTasks(Array.from({ length: 12 }, (_, i) => ({ name: i < 6 ? 'own' : 'plain', args: [i] })));
+  const finals = await Promise.all(records.map((r) => a.wait(r.id, 20_000)));
+  expect(finals.every((f) => f.status === 'success')).toBe(true);
+  expect(starts).toHaveLength(12);
+  expect(maxInWindow(starts, 1_000)).toBeLessThanOrEqual(4);
+  expect(maxInWindow(own, 1_000)).toBeLessThanOrEqual(1);
+}
+
 describe('queue limits in the Redis claim', () => {
+  beforeAll(() => {
+    placement = 'app';
+  });
+
   it('tasks beyond a queue\'s globalConcurrency stay waiting in the queue, not delivered and held', async () => {
     const name = newName();
     const release = gate();
@@ -109,38 +146,11 @@ describe('queue limits in the Redis claim', () => {
     for (let i = 3; i < sorted.length; i++) expect(sorted[i]! - sorted[i - 3]!).toBeGreaterThanOrEqual(1_500);
   }, 30_000);
 
-  it('a task held at the gate for its own limit after its queue\'s claim still keeps the queue\'s rate as handlers see it', async () => {
-    const name = newName();
-    const starts: number[] = [];
-    const own: number[] = [];
-    const register = (app: QueueTasks): void => {
-      app.queue('shared', { rateLimit: { max: 4, perMs: 1_000 } });
-      app.task({ name: 'plain', queue: 'shared' }, async (n: number) => {
-        starts.push(Date.now());
-        return n;
-      });
-      // claimed with the queue's window, then held by the worker's gate for its own 1 per second
-      app.task({ name: 'own', queue: 'shared', rateLimit: { max: 1, perMs: 1_000 } }, async (n: number) => {
-        starts.push(Date.now());
-        own.push(Date.now());
-        return n;
-      });
-    };
-    const [a, b] = [appNamed(name, register), appNamed(name, register)];
-    await a.start();
-    await b.start();
-    // the six `own` first: later windows claim four `plain` while earlier `own` are still held
-    const records = await a.addTasks(Array.from({ length: 12 }, (_, i) => ({ name: i < 6 ? 'own' : 'plain', args: [i] })));
-    const finals = await Promise.all(records.map((r) => a.wait(r.id, 20_000)));
-    expect(finals.every((f) => f.status === 'success')).toBe(true);
-    expect(starts).toHaveLength(12);
-    expect(maxInWindow(starts, 1_000)).toBeLessThanOrEqual(4);
-    expect(maxInWindow(own, 1_000)).toBeLessThanOrEqual(1);
-  }, 40_000);
+  it('a task held at the gate for its own limit after its queue\'s claim still keeps the queue\'s rate as handlers see it', taskAndQueueRate, 40_000);
 
   it('a worker killed while holding running slots gives them back at lease expiry', async () => {
     const name = newName();
-    const { proc: child, lines, ready, exited } = startChild(FIXTURE, { QT_APP: name, QT_REDIS_URL: REDIS_URL });
+    const { proc: child, lines, ready, exited } = startChild(FIXTURE, { QT_APP: name, QT_REDIS_URL: REDIS_URL, QT_PLACEMENT: placement });
     try {
       await ready;
       const producer = appNamed(name);
@@ -178,4 +188,34 @@ describe('queue limits in the Redis claim', () => {
       child.kill('SIGKILL');
     }
   }, 45_000);
+});
+
+describe('placement queue: queue limits held by the worker gate', () => {
+  beforeAll(() => {
+    placement = 'queue';
+  });
+
+  it('two workers never run more than the queue\'s globalConcurrency at once, and every task runs', async () => {
+    const name = newName();
+    let running = 0;
+    let most = 0;
+    const register = (app: QueueTasks): void => {
+      app.queue('narrow', { globalConcurrency: 2 });
+      app.task({ name: 'busy', queue: 'narrow' }, async (n: number) => {
+        most = Math.max(most, ++running);
+        await sleep(100);
+        running--;
+        return n;
+      });
+    };
+    const [a, b] = [appNamed(name, register), appNamed(name, register)];
+    await a.start();
+    await b.start();
+    const records = await a.addTasks(Array.from({ length: 8 }, (_, i) => ({ name: 'busy', args: [i] })));
+    const finals = await Promise.all(records.map((r) => a.wait(r.id, 20_000)));
+    expect(finals.every((f) => f.status === 'success')).toBe(true);
+    expect(most).toBe(2);
+  }, 30_000);
+
+  it('a task held at the gate for its own limit keeps the queue\'s rate as handlers see it', taskAndQueueRate, 40_000);
 });
