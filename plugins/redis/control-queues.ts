@@ -10,7 +10,7 @@ import type { LoggerLike } from '../../core/logger.js';
 import type { RedisClient, RedisConnection, ScriptName } from './connection.js';
 import { EventReader } from './control-events.js';
 import { decodeRecord } from './storage.js';
-import { indexClean, indexCounts, indexList } from './storage-index.js';
+import { indexClean, indexCounts, indexList, listCursor } from './storage-index.js';
 
 /** How often a subscription looks for queues that appeared since it began. */
 const NEW_QUEUES_EVERY_MS = 1_000;
@@ -52,13 +52,7 @@ function atOrBefore(a: Position, b: Position): boolean {
  */
 async function listMerged(conn: RedisConnection, leaseMs: number, query: ControlListQuery, queues: readonly string[]): Promise<ControlListPage> {
   const placement = conn.placement;
-  let score = '';
-  let cid = '';
-  if (query.cursor !== undefined) {
-    const colon = query.cursor.indexOf(':');
-    score = query.cursor.slice(0, colon);
-    cid = query.cursor.slice(colon + 1);
-  }
+  const [score, cid] = listCursor(query.cursor);
   const replies = await Promise.all(
     queues.map((q) => {
       const keys = placement.of(q);

@@ -42,7 +42,11 @@ async function keptMessages(conn: RedisConnection, records: readonly TaskRecord[
   if (!placement.perQueue) return conn.call('read args', (c) => c.mget(...records.map((r) => placement.app.message(r.id))));
   const out = new Array<string | null>(records.length).fill(null);
   const byQueue = new Map<string, number[]>();
-  records.forEach((r, k) => byQueue.set(r.queue, [...(byQueue.get(r.queue) ?? []), k]));
+  records.forEach((r, k) => {
+    const at = byQueue.get(r.queue);
+    if (at === undefined) byQueue.set(r.queue, [k]);
+    else at.push(k);
+  });
   await Promise.all(
     [...byQueue].map(async ([queue, at]) => {
       const keys = placement.of(queue);

@@ -36,15 +36,16 @@ export async function indexList(conn: RedisConnection, leaseMs: number, query: C
     const reply = (await conn.run(script, key, keys.base, query.queue ?? '', query.name ?? '', query.limit, query.cursor ?? '')) as Array<string | number | null>;
     return page(conn, reply, 2, leaseMs, Number(reply[0]) === 1 && reply[1] !== '' ? String(reply[1]) : undefined);
   }
-  let score = '';
-  let id = '';
-  if (query.cursor !== undefined) {
-    const colon = query.cursor.indexOf(':');
-    score = query.cursor.slice(0, colon);
-    id = query.cursor.slice(colon + 1);
-  }
+  const [score, id] = listCursor(query.cursor);
   const reply = (await conn.run('qtasksList', keys.queues, keys.base, query.status, query.queue ?? '', query.name ?? '', query.limit, score, id)) as Array<string | number | null>;
   return page(conn, reply, 3, leaseMs, Number(reply[0]) === 1 && reply[1] !== '' ? `${String(reply[1])}:${String(reply[2])}` : undefined);
+}
+
+/** A status listing's cursor '<score>:<id>' as LIST takes it ('' and '' for the first page). */
+export function listCursor(cursor: string | undefined): [score: string, id: string] {
+  if (cursor === undefined) return ['', ''];
+  const colon = cursor.indexOf(':');
+  return [cursor.slice(0, colon), cursor.slice(colon + 1)];
 }
 
 /** The records of a LIST reply, five fields each (r, lease, j, progress, id) from `from` on. */
