@@ -1,7 +1,7 @@
 /**
  * Large messages. Redis's Lua hashes every byte of each string a script creates (about 12
  * instructions per byte, callgrind), so a message of LARGE_MESSAGE characters or more stays out of
- * the scripts where it can: the enqueue stages its job string with a plain SET (broker.ts), and the
+ * the scripts where it can: the enqueue stages its job strings with a plain MSET (broker.ts), and the
  * settle of its outcome stores the final record without the args, renaming the job string to
  * `a:<id>` with the record's TTL (STEP kind 'k', lua.ts). Readers put the args back (withArgs).
  */
